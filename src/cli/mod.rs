@@ -1,0 +1,230 @@
+//! The only layer that reads argv or prints: clap definitions, dispatch to `ops`, output.
+
+pub mod printer;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+use crate::config::UsageError;
+use crate::config::global::DEFAULT_CONFIG;
+use crate::host::Root;
+use crate::ops::{self, Context};
+use printer::Printer;
+
+/// Declarative, transactional LEMP/WordPress hosting: nginx vhosts and PHP-FPM pools from site files.
+#[derive(Debug, Parser)]
+#[command(name = "lempctl", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file (a path on the host, under --root).
+    #[arg(long, global = true, env = "LEMPCTL_CONFIG", default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    /// Work on the tree under DIR instead of `/` (a sandbox, or an offline image).
+    #[arg(long, global = true, env = "LEMPCTL_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Print the plan (with unified diffs) and change nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Print one JSON object on stdout: {"changed", "changes", "warnings", "error"}.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More output (-vv for trace logs).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Seconds to wait for another run's lock before giving up.
+    #[arg(long, global = true, default_value_t = 60, value_name = "SECS")]
+    pub wait: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Converge the host to the site files: render, validate, reload once, health-check.
+    Apply(ApplyArgs),
+    /// Create, remove, list, show, enable or disable sites.
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Services and sites: running, applied, drifted.
+    Status,
+    /// Private nginx and php-fpm in a self-contained root, to try site files safely.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+    /// Print a shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Only these sites (host-wide files are always converged).
+    #[arg(value_name = "SITE")]
+    pub sites: Vec<String>,
+    /// Remove the files of sites that are no longer in the sites directory (data is kept).
+    #[arg(long)]
+    pub prune: bool,
+    /// Overwrite hand-edited (drifted) or foreign files.
+    #[arg(long)]
+    pub force: bool,
+    /// Skip the HTTP health check after the reload.
+    #[arg(long)]
+    pub no_health_check: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Write sites.d/NAME.yaml and converge the new site.
+    Create {
+        name: String,
+        /// php, static, wordpress or redirect.
+        #[arg(long)]
+        kind: String,
+        /// Another host name served by the site (repeatable).
+        #[arg(long = "alias", value_name = "NAME")]
+        aliases: Vec<String>,
+        /// PHP version of the site's pool (php and wordpress sites).
+        #[arg(long, value_name = "V")]
+        php_version: Option<String>,
+        /// Target URL of a redirect site.
+        #[arg(long, value_name = "URL")]
+        to: Option<String>,
+        /// Create the site disabled (files only, not served).
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Remove a site's configuration; its data stays unless --purge (then archived first).
+    Remove {
+        name: String,
+        /// Archive the site's tree, then delete it and the site's user.
+        #[arg(long)]
+        purge: bool,
+        /// Do not ask (required when stdin is not a terminal).
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// List sites (with --json: their paths and derived names).
+    List,
+    /// Show one site's paths and derived names.
+    Show { name: String },
+    /// Serve a site again.
+    Enable { name: String },
+    /// Stop serving a site (its files and data stay).
+    Disable { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Write a sandbox root in DIR (configs with every path inside DIR).
+    Init {
+        dir: PathBuf,
+        /// HTTP port on 127.0.0.1 (HTTPS uses the next one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// PHP version of the private php-fpm.
+        #[arg(long, default_value = "8.2")]
+        php_version: String,
+        /// Rewrite the configuration of an existing sandbox.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Start the sandbox's nginx and php-fpm (use with --root DIR).
+    Start,
+    /// Stop them.
+    Stop,
+    /// Show their pids.
+    Status,
+}
+
+/// Parses argv, runs the command, prints, and returns the exit code.
+pub fn run() -> u8 {
+    let cli = Cli::parse();
+    let printer = Printer::new(cli.global.json, cli.global.quiet, cli.global.verbose);
+    printer::init_logging(cli.global.verbose, cli.global.quiet);
+    match dispatch(&cli, &printer) {
+        Ok(code) => code,
+        Err(e) => printer.error(&e),
+    }
+}
+
+fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
+    let g = &cli.global;
+    let ctx = Context { root: Root::new(g.root.as_deref().unwrap_or(std::path::Path::new("/")))?, config_path: g.config.clone() };
+    let wait = Duration::from_secs(g.wait);
+    match &cli.command {
+        Command::Apply(a) => {
+            let opts = ops::apply::ApplyOptions { sites: a.sites.clone(), prune: a.prune, force: a.force, dry_run: g.dry_run, wait, skip_health: a.no_health_check };
+            p.report(&ops::apply::apply(&ctx, &opts)?);
+        }
+        Command::Site(s) => match s {
+            SiteCommand::Create { name, kind, aliases, php_version, to, disabled } => {
+                let o = ops::site::CreateOptions {
+                    name: name.clone(),
+                    kind: kind.clone(),
+                    aliases: aliases.clone(),
+                    php_version: php_version.clone(),
+                    redirect_to: to.clone(),
+                    disabled: *disabled,
+                    dry_run: g.dry_run,
+                    wait,
+                };
+                p.report(&ops::site::create(&ctx, &o)?);
+            }
+            SiteCommand::Remove { name, purge, yes } => {
+                if !yes && !g.dry_run {
+                    if !std::io::stdin().is_terminal() {
+                        return Err(UsageError(format!("`site remove {name}` needs --yes when stdin is not a terminal")).into());
+                    }
+                    let what = if *purge { "its configuration, user and data (archived first)" } else { "its configuration (data is kept)" };
+                    if !p.confirm(&format!("Remove site `{name}`: {what}?")) {
+                        return Err(UsageError("not confirmed; nothing was changed".into()).into());
+                    }
+                }
+                let o = ops::site::RemoveOptions { name: name.clone(), purge: *purge, dry_run: g.dry_run, wait };
+                p.report(&ops::site::remove(&ctx, &o)?);
+            }
+            SiteCommand::List => p.data(&ops::site::list(&ctx)?, |sites| {
+                sites.iter().map(|s| format!("{:<40} {:<10} {}", s.name, s.kind, if s.enabled { "enabled" } else { "disabled" })).collect::<Vec<_>>().join("\n")
+            }),
+            SiteCommand::Show { name } => p.data(&ops::site::show(&ctx, name)?, |s| serde_json::to_string_pretty(s).unwrap_or_default()),
+            SiteCommand::Enable { name } => p.report(&ops::site::set_enabled(&ctx, name, true, g.dry_run, wait)?),
+            SiteCommand::Disable { name } => p.report(&ops::site::set_enabled(&ctx, name, false, g.dry_run, wait)?),
+        },
+        Command::Status => p.data(&ops::status::status(&ctx)?, printer::status_text),
+        Command::Sandbox(s) => match s {
+            SandboxCommand::Init { dir, port, php_version, force } => {
+                let r = ops::sandbox::init(&ops::sandbox::InitOptions { dir: dir.clone(), port: *port, php_version: php_version.clone(), force: *force })?;
+                p.data(&r, |r| format!("sandbox ready in {}\n  next: lempctl --root {} sandbox start", r.root.display(), r.root.display()));
+            }
+            SandboxCommand::Start => p.data(&ops::sandbox::start(&ctx)?, printer::services_text),
+            SandboxCommand::Stop => p.data(&ops::sandbox::stop(&ctx)?, printer::services_text),
+            SandboxCommand::Status => p.data(&ops::sandbox::status(&ctx)?, printer::services_text),
+        },
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "lempctl", &mut out);
+            p.raw(&out);
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            p.raw(&out);
+        }
+    }
+    Ok(0)
+}

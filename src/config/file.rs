@@ -1,0 +1,156 @@
+//! Serde mirrors of the YAML files as written. Unknown fields are errors; values that need more
+//! than a type check are `Spanned` so the validation in `global.rs` / `site.rs` can name their line.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+/// `sites.d/<name>.yaml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteFile {
+    pub name: S<String>,
+    pub kind: S<String>,
+    #[serde(default)]
+    pub aliases: Vec<S<String>>,
+    pub enabled: Option<bool>,
+    pub document_root: Option<S<String>>,
+    pub php: Option<PhpFile>,
+    pub tls: Option<TlsFile>,
+    pub redirect: Option<RedirectFile>,
+    pub health: Option<HealthFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhpFile {
+    pub version: Option<S<String>>,
+    pub pm: Option<S<String>>,
+    pub max_children: Option<S<u32>>,
+    pub process_idle_timeout: Option<S<u32>>,
+    pub max_requests: Option<S<u32>>,
+    pub memory_limit: Option<S<String>>,
+    pub upload_max_filesize: Option<S<String>>,
+    pub post_max_size: Option<S<String>>,
+    pub max_execution_time: Option<S<u32>>,
+    pub slowlog_timeout: Option<S<u32>>,
+    #[serde(default)]
+    pub disable_functions: Vec<S<String>>,
+    pub ini: Option<S<BTreeMap<String, String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    pub certificate: S<String>,
+    pub key: S<String>,
+    pub redirect: Option<bool>,
+    pub hsts: Option<bool>,
+    pub hsts_max_age: Option<S<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectFile {
+    pub to: S<String>,
+    pub code: Option<S<u16>>,
+    pub preserve_path: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthFile {
+    pub enabled: Option<bool>,
+    pub path: Option<S<String>>,
+    pub status: Option<S<u16>>,
+}
+
+/// `/etc/lempctl/lempctl.yaml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalFile {
+    pub php_version: Option<S<String>>,
+    pub web_user: Option<S<String>>,
+    pub web_group: Option<S<String>>,
+    pub service_manager: Option<S<String>>,
+    pub scheduler: Option<S<String>>,
+    pub listen: Option<ListenFile>,
+    pub paths: Option<PathsFile>,
+    pub programs: Option<ProgramsFile>,
+    pub direct: Option<DirectFile>,
+    pub health: Option<HealthGlobalFile>,
+    pub schedule: Option<ScheduleGlobalFile>,
+    pub tuning: Option<TuningFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenFile {
+    pub http: Option<S<String>>,
+    pub https: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathsFile {
+    pub sites_dir: Option<S<String>>,
+    pub state_dir: Option<S<String>>,
+    pub archive_dir: Option<S<String>>,
+    pub templates_dir: Option<S<String>>,
+    pub www_root: Option<S<String>>,
+    pub nginx_dir: Option<S<String>>,
+    pub nginx_log_dir: Option<S<String>>,
+    pub php_dir: Option<S<String>>,
+    pub php_log_dir: Option<S<String>>,
+    pub run_dir: Option<S<String>>,
+    pub systemd_dir: Option<S<String>>,
+    pub cron_file: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramsFile {
+    pub nginx: Option<S<String>>,
+    pub php_fpm: Option<S<String>>,
+    pub systemctl: Option<S<String>>,
+    pub systemd_analyze: Option<S<String>>,
+    pub service: Option<S<String>>,
+    pub useradd: Option<S<String>>,
+    pub userdel: Option<S<String>>,
+    pub tar: Option<S<String>>,
+    pub lempctl: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectFile {
+    pub nginx_conf: Option<S<String>>,
+    pub nginx_pid: Option<S<String>>,
+    pub php_fpm_conf: Option<S<String>>,
+    pub php_fpm_pid: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthGlobalFile {
+    pub enabled: Option<bool>,
+    pub address: Option<S<String>>,
+    pub timeout_ms: Option<S<u32>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleGlobalFile {
+    pub apply: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuningFile {
+    pub opcache_mb_per_site: Option<S<u32>>,
+    pub opcache_files_per_site: Option<S<u32>>,
+    pub nofile_soft_limit: Option<S<u32>>,
+}

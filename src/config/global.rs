@@ -1,0 +1,328 @@
+//! `Global`: the validated host configuration. Debian defaults for every path and program; each
+//! can be overridden in `lempctl.yaml`. Paths are host paths (`/etc/nginx`), mapped by `Root`.
+
+use std::path::{Path, PathBuf};
+
+use super::error::ConfigError;
+use super::file::{GlobalFile, S};
+use super::schedule::{self, Schedule};
+
+/// How services are reloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagerKind {
+    Systemd,
+    Sysv,
+    /// Private instances driven by pid files and signals (sandboxes, tests).
+    Direct,
+}
+
+/// What runs scheduled jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduler {
+    /// Timer units, drop-ins and `timers.target.wants` links.
+    Systemd,
+    /// `/etc/cron.d/lempctl`.
+    Cron,
+}
+
+/// Where nginx listens for a scheme: `port` or `address:port`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Listen {
+    pub address: Option<String>,
+    pub port: u16,
+}
+
+impl Listen {
+    /// The `listen` directive argument.
+    pub fn directive(&self) -> String {
+        match &self.address {
+            Some(a) => format!("{a}:{}", self.port),
+            None => self.port.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Paths {
+    pub sites_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub archive_dir: PathBuf,
+    pub templates_dir: PathBuf,
+    pub www_root: PathBuf,
+    pub nginx_dir: PathBuf,
+    pub nginx_log_dir: PathBuf,
+    pub php_dir: PathBuf,
+    pub php_log_dir: PathBuf,
+    pub run_dir: PathBuf,
+    pub systemd_dir: PathBuf,
+    pub cron_file: PathBuf,
+}
+
+impl Paths {
+    pub fn pool_dir(&self, php_version: &str) -> PathBuf {
+        self.php_dir.join(php_version).join("fpm/pool.d")
+    }
+    pub fn php_conf_d(&self, php_version: &str) -> PathBuf {
+        self.php_dir.join(php_version).join("fpm/conf.d")
+    }
+    pub fn state_file(&self) -> PathBuf {
+        self.state_dir.join("state.json")
+    }
+    pub fn lock_file(&self) -> PathBuf {
+        self.state_dir.join("lock")
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Programs {
+    pub nginx: PathBuf,
+    /// May contain `{version}`.
+    pub php_fpm: String,
+    pub systemctl: PathBuf,
+    pub systemd_analyze: PathBuf,
+    pub service: PathBuf,
+    pub useradd: PathBuf,
+    pub userdel: PathBuf,
+    pub tar: PathBuf,
+    pub lempctl: PathBuf,
+}
+
+impl Programs {
+    pub fn php_fpm(&self, version: &str) -> PathBuf {
+        PathBuf::from(self.php_fpm.replace("{version}", version))
+    }
+}
+
+/// Files the `direct` manager uses to find private instances (host paths, under the root).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Direct {
+    pub nginx_conf: PathBuf,
+    pub nginx_pid: PathBuf,
+    /// May contain `{version}`.
+    pub php_fpm_conf: String,
+    pub php_fpm_pid: String,
+}
+
+impl Direct {
+    pub fn php_fpm_conf(&self, v: &str) -> PathBuf {
+        PathBuf::from(self.php_fpm_conf.replace("{version}", v))
+    }
+    pub fn php_fpm_pid(&self, v: &str) -> PathBuf {
+        PathBuf::from(self.php_fpm_pid.replace("{version}", v))
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HealthGlobal {
+    pub enabled: bool,
+    pub address: String,
+    pub timeout_ms: u32,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Tuning {
+    pub opcache_mb_per_site: u32,
+    pub opcache_files_per_site: u32,
+    pub nofile_soft_limit: u32,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Global {
+    pub file: PathBuf,
+    pub php_version: String,
+    pub web_user: String,
+    pub web_group: String,
+    pub manager: ManagerKind,
+    pub scheduler: Scheduler,
+    pub listen_http: Listen,
+    pub listen_https: Listen,
+    pub paths: Paths,
+    pub programs: Programs,
+    pub direct: Direct,
+    pub health: HealthGlobal,
+    pub apply_schedule: Option<Schedule>,
+    pub tuning: Tuning,
+}
+
+pub const DEFAULT_CONFIG: &str = "/etc/lempctl/lempctl.yaml";
+
+/// Checks a PHP version like `8.2`.
+pub fn valid_php_version(v: &str) -> bool {
+    let mut parts = v.split('.');
+    matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None)
+        if !a.is_empty() && !b.is_empty() && a.len() <= 2 && b.len() <= 2
+        && a.chars().all(|c| c.is_ascii_digit()) && b.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// A value in a config file that becomes part of a rendered config: no whitespace or syntax chars.
+pub fn safe_token(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@+%,=~".contains(c))
+}
+
+pub(super) struct Ctx<'a> {
+    pub file: &'a Path,
+    pub errors: &'a mut Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    pub(super) fn err<T>(&mut self, v: &S<T>, field: &str, problem: impl Into<String>, allowed: Option<&str>) {
+        let mut e = ConfigError::new(self.file, v.referenced.line(), v.referenced.column(), field, problem);
+        if let Some(a) = allowed {
+            e = e.allowed(a);
+        }
+        self.errors.push(e);
+    }
+
+    /// An absolute path without characters that would break a config file.
+    pub(super) fn path(&mut self, v: Option<&S<String>>, field: &str, default: &str) -> PathBuf {
+        let Some(v) = v else { return PathBuf::from(default) };
+        if !v.value.starts_with('/') || !safe_token(&v.value) || v.value.contains("/../") || v.value.ends_with("/..") {
+            self.err(v, field, format!("`{}` is not an absolute path without spaces or special characters", v.value), Some("an absolute path of letters, digits and `-_./:@+%,=~`"));
+            return PathBuf::from(default);
+        }
+        PathBuf::from(&v.value)
+    }
+
+    pub(super) fn token(&mut self, v: Option<&S<String>>, field: &str, default: &str) -> String {
+        let Some(v) = v else { return default.to_owned() };
+        if !safe_token(&v.value) {
+            self.err(v, field, format!("`{}` contains spaces or special characters", v.value), Some("letters, digits and `-_./:@+%,=~`"));
+            return default.to_owned();
+        }
+        v.value.clone()
+    }
+}
+
+fn parse_listen(ctx: &mut Ctx<'_>, v: Option<&S<String>>, field: &str, default_port: u16) -> Listen {
+    let Some(v) = v else { return Listen { address: None, port: default_port } };
+    let (addr, port) = match v.value.rsplit_once(':') {
+        Some((a, p)) => (Some(a.to_owned()), p),
+        None => (None, v.value.as_str()),
+    };
+    let addr_ok = addr.as_deref().is_none_or(|a| {
+        a.parse::<std::net::IpAddr>().is_ok() || (a.starts_with('[') && a.ends_with(']') && a[1..a.len() - 1].parse::<std::net::Ipv6Addr>().is_ok())
+    });
+    match (port.parse::<u16>(), addr_ok) {
+        (Ok(p), true) if p > 0 => Listen { address: addr, port: p },
+        _ => {
+            ctx.err(v, field, format!("`{}` is not a port or address:port", v.value), Some("`80`, `127.0.0.1:8080` or `[::1]:8080`"));
+            Listen { address: None, port: default_port }
+        }
+    }
+}
+
+/// Validates a parsed `lempctl.yaml`; problems are appended to `errors`.
+pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Global {
+    let mut ctx = Ctx { file, errors };
+    let php_version = match &g.php_version {
+        Some(v) if !valid_php_version(&v.value) => {
+            ctx.err(v, "php_version", format!("`{}` is not a PHP version", v.value), Some("`MAJOR.MINOR`, e.g. `8.2`"));
+            "8.2".to_owned()
+        }
+        Some(v) => v.value.clone(),
+        None => "8.2".to_owned(),
+    };
+    let manager = match &g.service_manager {
+        None => detect_manager(),
+        Some(v) => match v.value.as_str() {
+            "auto" => detect_manager(),
+            "systemd" => ManagerKind::Systemd,
+            "sysv" => ManagerKind::Sysv,
+            "direct" => ManagerKind::Direct,
+            other => {
+                ctx.err(v, "service_manager", format!("unknown value `{other}`"), Some("`auto`, `systemd`, `sysv`, `direct`"));
+                ManagerKind::Sysv
+            }
+        },
+    };
+    let scheduler = match g.scheduler.as_ref().map(|v| (v, v.value.as_str())) {
+        None | Some((_, "auto")) => if manager == ManagerKind::Systemd { Scheduler::Systemd } else { Scheduler::Cron },
+        Some((_, "systemd")) => Scheduler::Systemd,
+        Some((_, "cron")) => Scheduler::Cron,
+        Some((v, other)) => {
+            ctx.err(v, "scheduler", format!("unknown value `{other}`"), Some("`auto`, `systemd`, `cron`"));
+            Scheduler::Cron
+        }
+    };
+    let listen = g.listen.as_ref();
+    let listen_http = parse_listen(&mut ctx, listen.and_then(|l| l.http.as_ref()), "listen.http", 80);
+    let listen_https = parse_listen(&mut ctx, listen.and_then(|l| l.https.as_ref()), "listen.https", 443);
+    let p = g.paths.unwrap_or_default();
+    let paths = Paths {
+        sites_dir: ctx.path(p.sites_dir.as_ref(), "paths.sites_dir", "/etc/lempctl/sites.d"),
+        state_dir: ctx.path(p.state_dir.as_ref(), "paths.state_dir", "/var/lib/lempctl"),
+        archive_dir: ctx.path(p.archive_dir.as_ref(), "paths.archive_dir", "/var/lib/lempctl/archive"),
+        templates_dir: ctx.path(p.templates_dir.as_ref(), "paths.templates_dir", "/etc/lempctl/templates"),
+        www_root: ctx.path(p.www_root.as_ref(), "paths.www_root", "/srv/www"),
+        nginx_dir: ctx.path(p.nginx_dir.as_ref(), "paths.nginx_dir", "/etc/nginx"),
+        nginx_log_dir: ctx.path(p.nginx_log_dir.as_ref(), "paths.nginx_log_dir", "/var/log/nginx"),
+        php_dir: ctx.path(p.php_dir.as_ref(), "paths.php_dir", "/etc/php"),
+        php_log_dir: ctx.path(p.php_log_dir.as_ref(), "paths.php_log_dir", "/var/log/php"),
+        run_dir: ctx.path(p.run_dir.as_ref(), "paths.run_dir", "/run"),
+        systemd_dir: ctx.path(p.systemd_dir.as_ref(), "paths.systemd_dir", "/etc/systemd/system"),
+        cron_file: ctx.path(p.cron_file.as_ref(), "paths.cron_file", "/etc/cron.d/lempctl"),
+    };
+    let pr = g.programs.unwrap_or_default();
+    let programs = Programs {
+        nginx: ctx.path(pr.nginx.as_ref(), "programs.nginx", "/usr/sbin/nginx"),
+        php_fpm: ctx.token(pr.php_fpm.as_ref(), "programs.php_fpm", "/usr/sbin/php-fpm{version}"),
+        systemctl: ctx.path(pr.systemctl.as_ref(), "programs.systemctl", "/usr/bin/systemctl"),
+        systemd_analyze: ctx.path(pr.systemd_analyze.as_ref(), "programs.systemd_analyze", "/usr/bin/systemd-analyze"),
+        service: ctx.path(pr.service.as_ref(), "programs.service", "/usr/sbin/service"),
+        useradd: ctx.path(pr.useradd.as_ref(), "programs.useradd", "/usr/sbin/useradd"),
+        userdel: ctx.path(pr.userdel.as_ref(), "programs.userdel", "/usr/sbin/userdel"),
+        tar: ctx.path(pr.tar.as_ref(), "programs.tar", "/usr/bin/tar"),
+        lempctl: ctx.path(pr.lempctl.as_ref(), "programs.lempctl", "/usr/local/bin/lempctl"),
+    };
+    let d = g.direct.unwrap_or_default();
+    let direct = Direct {
+        nginx_conf: ctx.path(d.nginx_conf.as_ref(), "direct.nginx_conf", "/etc/nginx/nginx.conf"),
+        nginx_pid: ctx.path(d.nginx_pid.as_ref(), "direct.nginx_pid", "/run/nginx.pid"),
+        php_fpm_conf: ctx.token(d.php_fpm_conf.as_ref(), "direct.php_fpm_conf", "/etc/php/{version}/fpm/php-fpm.conf"),
+        php_fpm_pid: ctx.token(d.php_fpm_pid.as_ref(), "direct.php_fpm_pid", "/run/php/php{version}-fpm.pid"),
+    };
+    let h = g.health.unwrap_or_default();
+    let health = HealthGlobal {
+        enabled: h.enabled.unwrap_or(true),
+        address: ctx.token(h.address.as_ref(), "health.address", "127.0.0.1"),
+        timeout_ms: h.timeout_ms.as_ref().map_or(5000, |t| t.value),
+    };
+    let apply_schedule = g.schedule.and_then(|s| s.apply).and_then(|v| match Schedule::parse(&v.value) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            ctx.err(&v, "schedule.apply", e, Some(schedule::ALLOWED));
+            None
+        }
+    });
+    let t = g.tuning.unwrap_or_default();
+    let tuning = Tuning {
+        opcache_mb_per_site: t.opcache_mb_per_site.map_or(16, |v| v.value),
+        opcache_files_per_site: t.opcache_files_per_site.map_or(400, |v| v.value),
+        nofile_soft_limit: t.nofile_soft_limit.map_or(1024, |v| v.value),
+    };
+    let web_user = ctx.token(g.web_user.as_ref(), "web_user", "www-data");
+    let web_group = ctx.token(g.web_group.as_ref(), "web_group", "www-data");
+    Global {
+        file: file.to_path_buf(),
+        php_version,
+        web_user,
+        web_group,
+        manager,
+        scheduler,
+        listen_http,
+        listen_https,
+        paths,
+        programs,
+        direct,
+        health,
+        apply_schedule,
+        tuning,
+    }
+}
+
+/// systemd when it is PID 1, else SysV init scripts.
+fn detect_manager() -> ManagerKind {
+    if Path::new("/run/systemd/system").is_dir() { ManagerKind::Systemd } else { ManagerKind::Sysv }
+}

@@ -1,0 +1,154 @@
+//! YAML → validated model. Reads files; writes nothing. Every problem of a load is collected and
+//! reported together (`ConfigErrors`), each with file, line, column and field.
+
+pub mod error;
+pub mod file;
+pub mod fqdn;
+pub mod global;
+pub mod names;
+pub mod schedule;
+pub mod site;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+pub use error::{ConfigError, ConfigErrors, UsageError};
+pub use fqdn::Fqdn;
+pub use global::Global;
+pub use site::{Site, SiteKind};
+
+use crate::host::Root;
+
+/// The whole desired state: host configuration and every site.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub global: Global,
+    pub sites: Vec<Site>,
+}
+
+impl Config {
+    pub fn site(&self, name: &Fqdn) -> Option<&Site> {
+        self.sites.iter().find(|s| &s.name == name)
+    }
+}
+
+/// Turns a YAML parse error into a `ConfigError` at the place the parser reported.
+pub fn yaml_error(file: &Path, e: &serde_saphyr::Error) -> ConfigError {
+    let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+    // The parser's message carries a rendered snippet after the first line; keep the sentence.
+    let text = e.to_string();
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid YAML").trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let first = match first.find(" at line ") {
+        Some(i) => &first[..i],
+        None => first,
+    };
+    ConfigError::new(file, line, column, "", first.to_owned())
+}
+
+/// Parses YAML text into `T`, with errors located in `file`.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
+    serde_saphyr::from_str::<T>(text).map_err(|e| yaml_error(file, &e))
+}
+
+/// Loads `lempctl.yaml` (defaults when absent) and every `*.yaml` in the sites directory.
+pub fn load(root: &Root, config_path: &Path) -> Result<Config> {
+    let mut errors = Vec::new();
+    let global = load_global(root, config_path, &mut errors)?;
+    let sites = if errors.is_empty() { load_sites(root, &global, &mut errors)? } else { Vec::new() };
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors).into());
+    }
+    Ok(Config { global, sites })
+}
+
+/// Loads only the global configuration.
+pub fn load_global(root: &Root, config_path: &Path, errors: &mut Vec<ConfigError>) -> Result<Global> {
+    let shown = root.path(config_path);
+    let file = match root.read(config_path)? {
+        None => file::GlobalFile::default(),
+        Some(bytes) => {
+            let text = String::from_utf8(bytes).map_err(|_| ConfigErrors(vec![ConfigError::new(&shown, 0, 0, "", "the file is not UTF-8")]))?;
+            match parse_yaml::<Option<file::GlobalFile>>(&shown, &text) {
+                Ok(f) => f.unwrap_or_default(),
+                Err(e) => {
+                    errors.push(e);
+                    file::GlobalFile::default()
+                }
+            }
+        }
+    };
+    Ok(global::validate(&shown, file, errors))
+}
+
+/// Site files in load order (sorted by file name).
+pub fn site_files(root: &Root, global: &Global) -> Result<Vec<PathBuf>> {
+    let dir = root.path(&global.paths.sites_dir);
+    let mut files = Vec::new();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    for entry in entries {
+        let path = entry.with_context(|| format!("reading {}", dir.display()))?.path();
+        let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if is_yaml && !hidden && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Parses and validates one site file (real path).
+pub fn load_site_file(root: &Root, global: &Global, path: &Path, errors: &mut Vec<ConfigError>) -> Result<Option<Site>> {
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let Ok(text) = String::from_utf8(text) else {
+        errors.push(ConfigError::new(path, 0, 0, "", "the file is not UTF-8"));
+        return Ok(None);
+    };
+    match parse_yaml::<file::SiteFile>(path, &text) {
+        Ok(f) => Ok(site::validate(path, f, global, root, errors)),
+        Err(e) => {
+            errors.push(e);
+            Ok(None)
+        }
+    }
+}
+
+fn load_sites(root: &Root, global: &Global, errors: &mut Vec<ConfigError>) -> Result<Vec<Site>> {
+    let mut sites: Vec<Site> = Vec::new();
+    for path in site_files(root, global)? {
+        if let Some(site) = load_site_file(root, global, &path, errors)? {
+            sites.push(site);
+        }
+    }
+    check_unique(&sites, errors);
+    Ok(sites)
+}
+
+/// Refuses two sites with one name, and a host name (name or alias) claimed twice.
+pub fn check_unique(sites: &[Site], errors: &mut Vec<ConfigError>) {
+    let mut claimed: BTreeMap<&str, &Site> = BTreeMap::new();
+    let mut users: BTreeMap<&str, &Site> = BTreeMap::new();
+    for site in sites {
+        for (i, host) in std::iter::once(&site.name).chain(site.aliases.iter()).enumerate() {
+            let field = if i == 0 { "name".to_owned() } else { format!("aliases[{}]", i - 1) };
+            if let Some(other) = claimed.get(host.as_str()) {
+                let what = if other.name == site.name { "a duplicate site name" } else { "already claimed" };
+                errors.push(ConfigError::new(&site.file, 0, 0, &field, format!("`{host}` is {what}: also in {}", other.file.display())));
+            } else {
+                claimed.insert(host.as_str(), site);
+            }
+        }
+        if let Some(other) = users.insert(site.user.as_str(), site)
+            && other.name != site.name
+        {
+            errors.push(ConfigError::new(&site.file, 0, 0, "name", format!("derived user `{}` collides with site `{}`", site.user, other.name)));
+        }
+    }
+}

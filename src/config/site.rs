@@ -1,0 +1,392 @@
+//! `Site`: the validated per-site model. Nothing below `config/` sees a site file as written.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::error::ConfigError;
+use super::file::{S, SiteFile};
+use super::fqdn::{self, Fqdn};
+use super::global::{Ctx, Global, valid_php_version};
+use super::names;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SiteKind {
+    Php,
+    Static,
+    Wordpress,
+    Redirect,
+}
+
+impl SiteKind {
+    pub const ALLOWED: &'static str = "`php`, `static`, `wordpress`, `redirect`";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "php" => Self::Php,
+            "static" => Self::Static,
+            "wordpress" => Self::Wordpress,
+            "redirect" => Self::Redirect,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Php => "php",
+            Self::Static => "static",
+            Self::Wordpress => "wordpress",
+            Self::Redirect => "redirect",
+        }
+    }
+
+    /// Kinds served through a PHP-FPM pool.
+    pub fn uses_php(self) -> bool {
+        matches!(self, Self::Php | Self::Wordpress)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pm {
+    Ondemand,
+    Dynamic,
+    Static,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Php {
+    pub version: String,
+    pub pm: Pm,
+    pub max_children: u32,
+    pub process_idle_timeout: u32,
+    pub max_requests: u32,
+    pub memory_limit: String,
+    pub upload_max_filesize: String,
+    pub post_max_size: String,
+    pub max_execution_time: u32,
+    pub slowlog_timeout: u32,
+    pub disable_functions: Vec<String>,
+    pub ini: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Tls {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+    pub redirect: bool,
+    pub hsts: bool,
+    pub hsts_max_age: u32,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Redirect {
+    pub to: String,
+    pub code: u16,
+    pub preserve_path: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Health {
+    pub enabled: bool,
+    pub path: String,
+    pub status: u16,
+}
+
+/// Paths and names derived from the site's name and the global paths.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SitePaths {
+    pub site_dir: PathBuf,
+    pub document_root: PathBuf,
+    pub logs_dir: PathBuf,
+    pub tmp_dir: PathBuf,
+    pub sessions_dir: PathBuf,
+    pub upload_tmp_dir: PathBuf,
+    pub vhost: PathBuf,
+    pub vhost_enabled: PathBuf,
+    pub pool: Option<PathBuf>,
+    pub pool_socket: Option<PathBuf>,
+    pub access_log: PathBuf,
+    pub error_log: PathBuf,
+    pub php_error_log: PathBuf,
+    pub slow_log: PathBuf,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Site {
+    pub name: Fqdn,
+    #[serde(skip)]
+    pub file: PathBuf,
+    pub kind: SiteKind,
+    pub aliases: Vec<Fqdn>,
+    pub enabled: bool,
+    pub user: String,
+    pub php: Option<Php>,
+    pub tls: Option<Tls>,
+    pub redirect: Option<Redirect>,
+    pub health: Health,
+    pub paths: SitePaths,
+}
+
+const SIZE_ALLOWED: &str = "a size like `128M`, `2G` or `512K`";
+const INI_KEY_ALLOWED: &str = "lower-case ini names like `max_input_vars` or `session.gc_maxlifetime`";
+
+fn valid_size(s: &str) -> bool {
+    let digits = s.trim_end_matches(['K', 'M', 'G']);
+    !digits.is_empty() && digits.len() + 1 >= s.len() && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+fn valid_ini_value(s: &str) -> bool {
+    s.chars().all(|c| c.is_ascii_alphanumeric() || " -_.,:/@+=".contains(c))
+}
+
+fn valid_url(s: &str) -> bool {
+    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    let host_ok = match rest {
+        Some(r) => {
+            let host = r.split(['/', '?', '#']).next().unwrap_or("");
+            let host_only = host.rsplit_once(':').map_or(host, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+            Fqdn::parse(host_only).is_ok() || host_only.parse::<std::net::IpAddr>().is_ok()
+        }
+        None => false,
+    };
+    host_ok && s.chars().all(|c| c.is_ascii_graphic() && !"\"'`;{}$\\<>".contains(c))
+}
+
+fn valid_url_path(s: &str) -> bool {
+    s.starts_with('/') && s.chars().all(|c| c.is_ascii_graphic() && !"\"'`;{}$\\<>#".contains(c))
+}
+
+/// Validates one parsed site file against the global configuration.
+pub fn validate(file: &Path, f: SiteFile, global: &Global, root: &crate::host::Root, errors: &mut Vec<ConfigError>) -> Option<Site> {
+    let start = errors.len();
+    let mut ctx = Ctx { file, errors };
+    let name = match Fqdn::parse(&f.name.value) {
+        Ok(n) => Some(n),
+        Err(why) => {
+            ctx.err(&f.name, "name", format!("invalid site name `{}`: {why}", printable(&f.name.value)), Some(fqdn::ALLOWED));
+            None
+        }
+    };
+    let kind = SiteKind::parse(&f.kind.value);
+    if kind.is_none() {
+        ctx.err(&f.kind, "kind", format!("unknown kind `{}`", printable(&f.kind.value)), Some(SiteKind::ALLOWED));
+    }
+    let mut aliases = Vec::new();
+    for (i, a) in f.aliases.iter().enumerate() {
+        match Fqdn::parse(&a.value) {
+            Ok(n) if Some(&n) == name.as_ref() => ctx.err(a, &format!("aliases[{i}]"), "an alias repeats the site's own name", None),
+            Ok(n) if aliases.contains(&n) => ctx.err(a, &format!("aliases[{i}]"), format!("alias `{n}` is listed twice"), None),
+            Ok(n) => aliases.push(n),
+            Err(why) => ctx.err(a, &format!("aliases[{i}]"), format!("invalid alias `{}`: {why}", printable(&a.value)), Some(fqdn::ALLOWED)),
+        }
+    }
+    let document_root = match &f.document_root {
+        None => "htdocs".to_owned(),
+        Some(v) => {
+            let ok = !v.value.is_empty()
+                && !v.value.starts_with('/')
+                && v.value.split('/').all(|c| !c.is_empty() && c != "." && c != ".." && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)));
+            if !ok {
+                ctx.err(v, "document_root", format!("`{}` is not a relative directory inside the site", printable(&v.value)), Some("a relative path like `htdocs` or `app/public`, without `..`"));
+            }
+            v.value.clone()
+        }
+    };
+    let php = match kind {
+        Some(k) if k.uses_php() => Some(php_settings(&mut ctx, f.php.as_ref(), global)),
+        _ => {
+            if let Some(p) = &f.php
+                && let Some(v) = &p.version
+            {
+                ctx.err(v, "php", format!("a `{}` site does not run PHP", kind.map_or("?", SiteKind::as_str)), Some("`php` settings on `php` and `wordpress` sites"));
+            }
+            None
+        }
+    };
+    let redirect = match (&f.redirect, kind) {
+        (Some(r), Some(SiteKind::Redirect)) => {
+            if !valid_url(&r.to.value) {
+                ctx.err(&r.to, "redirect.to", format!("`{}` is not an http(s) URL", printable(&r.to.value)), Some("`https://host/path` without quotes, spaces, `;`, `{`, `}` or `$`"));
+            }
+            let code = r.code.as_ref().map_or(301, |c| c.value);
+            if let Some(c) = &r.code
+                && ![301, 302, 307, 308].contains(&c.value)
+            {
+                ctx.err(c, "redirect.code", format!("{} is not a redirect status", c.value), Some("301, 302, 307, 308"));
+            }
+            Some(Redirect { to: r.to.value.trim_end_matches('/').to_owned(), code, preserve_path: r.preserve_path.unwrap_or(true) })
+        }
+        (None, Some(SiteKind::Redirect)) => {
+            ctx.err(&f.kind, "redirect", "a `redirect` site needs a `redirect.to` URL", None);
+            None
+        }
+        (Some(r), _) => {
+            ctx.err(&r.to, "redirect", "only `redirect` sites take a `redirect` section", None);
+            None
+        }
+        (None, _) => None,
+    };
+    let tls = f.tls.as_ref().map(|t| {
+        for (v, field) in [(&t.certificate, "tls.certificate"), (&t.key, "tls.key")] {
+            if !v.value.starts_with('/') || !super::global::safe_token(&v.value) {
+                ctx.err(v, field, format!("`{}` is not an absolute path", printable(&v.value)), Some("an absolute path without spaces or special characters"));
+            } else if !root.path(Path::new(&v.value)).is_file() {
+                ctx.err(v, field, format!("`{}` does not exist", v.value), Some("an existing certificate (PEM) file; lempctl does not create it"));
+            }
+        }
+        Tls {
+            certificate: PathBuf::from(&t.certificate.value),
+            key: PathBuf::from(&t.key.value),
+            redirect: t.redirect.unwrap_or(true),
+            hsts: t.hsts.unwrap_or(false),
+            hsts_max_age: t.hsts_max_age.as_ref().map_or(31_536_000, |v| v.value),
+        }
+    });
+    let default_status = match kind {
+        Some(SiteKind::Redirect) => redirect.as_ref().map_or(301, |r| r.code),
+        _ if tls.as_ref().is_some_and(|t| t.redirect) => 301,
+        _ => 200,
+    };
+    let health = {
+        let h = f.health.as_ref();
+        let path = h.and_then(|h| h.path.as_ref());
+        if let Some(p) = path
+            && !valid_url_path(&p.value)
+        {
+            ctx.err(p, "health.path", format!("`{}` is not a URL path", printable(&p.value)), Some("a path starting with `/`"));
+        }
+        let status = h.and_then(|h| h.status.as_ref());
+        if let Some(s) = status
+            && !(100..=599).contains(&s.value)
+        {
+            ctx.err(s, "health.status", format!("{} is not an HTTP status", s.value), Some("100-599"));
+        }
+        Health {
+            enabled: h.and_then(|h| h.enabled).unwrap_or(true),
+            path: path.map_or("/".to_owned(), |p| p.value.clone()),
+            status: status.map_or(default_status, |s| s.value),
+        }
+    };
+    if errors.len() > start {
+        return None;
+    }
+    let (name, kind) = (name?, kind?);
+    let user = names::system_user(&name);
+    let paths = site_paths(global, &name, &user, &document_root, php.as_ref());
+    Some(Site { name, file: file.to_path_buf(), kind, aliases, enabled: f.enabled.unwrap_or(true), user, php, tls, redirect, health, paths })
+}
+
+/// The paths a site's resources live at.
+pub fn site_paths(global: &Global, name: &Fqdn, user: &str, document_root: &str, php: Option<&Php>) -> SitePaths {
+    let p = &global.paths;
+    let site_dir = p.www_root.join(name.as_str());
+    let conf = format!("{name}.conf");
+    SitePaths {
+        document_root: site_dir.join(document_root),
+        logs_dir: site_dir.join("logs"),
+        tmp_dir: site_dir.join("tmp"),
+        sessions_dir: site_dir.join("sessions"),
+        upload_tmp_dir: site_dir.join("upload-tmp"),
+        vhost: p.nginx_dir.join("sites-available").join(&conf),
+        vhost_enabled: p.nginx_dir.join("sites-enabled").join(&conf),
+        pool: php.map(|php| p.pool_dir(&php.version).join(&conf)),
+        pool_socket: php.map(|_| p.run_dir.join("php").join(format!("{user}.sock"))),
+        access_log: p.nginx_log_dir.join(format!("{name}.access.log")),
+        error_log: p.nginx_log_dir.join(format!("{name}.error.log")),
+        php_error_log: site_dir.join("logs/php-error.log"),
+        slow_log: p.php_log_dir.join(format!("{name}.slow.log")),
+        site_dir,
+    }
+}
+
+fn php_settings(ctx: &mut Ctx<'_>, f: Option<&super::file::PhpFile>, global: &Global) -> Php {
+    let mut php = Php {
+        version: global.php_version.clone(),
+        pm: Pm::Ondemand,
+        max_children: 4,
+        process_idle_timeout: 10,
+        max_requests: 500,
+        memory_limit: "256M".into(),
+        upload_max_filesize: "64M".into(),
+        post_max_size: "64M".into(),
+        max_execution_time: 30,
+        slowlog_timeout: 5,
+        disable_functions: Vec::new(),
+        ini: BTreeMap::new(),
+    };
+    let Some(f) = f else { return php };
+    if let Some(v) = &f.version {
+        if valid_php_version(&v.value) {
+            php.version = v.value.clone();
+        } else {
+            ctx.err(v, "php.version", format!("`{}` is not a PHP version", printable(&v.value)), Some("`MAJOR.MINOR`, e.g. `8.2`"));
+        }
+    }
+    if let Some(v) = &f.pm {
+        match v.value.as_str() {
+            "ondemand" => php.pm = Pm::Ondemand,
+            "dynamic" => php.pm = Pm::Dynamic,
+            "static" => php.pm = Pm::Static,
+            other => ctx.err(v, "php.pm", format!("unknown value `{}`", printable(other)), Some("`ondemand`, `dynamic`, `static`")),
+        }
+    }
+    let mut num = |v: &Option<S<u32>>, field: &str, lo: u32, hi: u32, out: &mut u32| {
+        if let Some(v) = v {
+            if (lo..=hi).contains(&v.value) {
+                *out = v.value;
+            } else {
+                ctx.err(v, field, format!("{} is out of range", v.value), Some(&format!("{lo}-{hi}")));
+            }
+        }
+    };
+    num(&f.max_children, "php.max_children", 1, 256, &mut php.max_children);
+    num(&f.process_idle_timeout, "php.process_idle_timeout", 1, 3600, &mut php.process_idle_timeout);
+    num(&f.max_requests, "php.max_requests", 0, 100_000, &mut php.max_requests);
+    num(&f.max_execution_time, "php.max_execution_time", 0, 3600, &mut php.max_execution_time);
+    num(&f.slowlog_timeout, "php.slowlog_timeout", 1, 3600, &mut php.slowlog_timeout);
+    for (v, field, out) in [
+        (&f.memory_limit, "php.memory_limit", &mut php.memory_limit),
+        (&f.upload_max_filesize, "php.upload_max_filesize", &mut php.upload_max_filesize),
+        (&f.post_max_size, "php.post_max_size", &mut php.post_max_size),
+    ] {
+        if let Some(v) = v {
+            if valid_size(&v.value) {
+                *out = v.value.clone();
+            } else {
+                ctx.err(v, field, format!("`{}` is not a size", printable(&v.value)), Some(SIZE_ALLOWED));
+            }
+        }
+    }
+    for (i, v) in f.disable_functions.iter().enumerate() {
+        if !v.value.is_empty() && v.value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            php.disable_functions.push(v.value.clone());
+        } else {
+            ctx.err(v, &format!("php.disable_functions[{i}]"), format!("`{}` is not a PHP function name", printable(&v.value)), Some("lower-case letters, digits and `_`"));
+        }
+    }
+    if let Some(ini) = &f.ini {
+        for (k, val) in &ini.value {
+            let key_ok = !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+            if !key_ok {
+                ctx.err(ini, &format!("php.ini.{}", printable(k)), "not an ini setting name", Some(INI_KEY_ALLOWED));
+            } else if PROTECTED_INI.contains(&k.as_str()) {
+                ctx.err(ini, &format!("php.ini.{k}"), "this setting is part of the site's isolation and cannot be overridden", Some("any other ini setting"));
+            } else if !valid_ini_value(val) {
+                ctx.err(ini, &format!("php.ini.{k}"), format!("value `{}` contains characters that are not allowed", printable(val)), Some("letters, digits, spaces and `-_.,:/@+=`"));
+            } else {
+                php.ini.insert(k.clone(), val.clone());
+            }
+        }
+    }
+    php
+}
+
+/// Settings that make up the isolation between sites; a site file cannot change them.
+const PROTECTED_INI: &[&str] = &["open_basedir", "disable_functions", "sys_temp_dir", "upload_tmp_dir", "session.save_path", "error_log"];
+
+/// Shows control characters visibly in messages.
+fn printable(s: &str) -> String {
+    let shown: String = s.chars().take(80).flat_map(char::escape_debug).collect();
+    if s.chars().count() > 80 { format!("{shown}…") } else { shown }
+}

@@ -1,0 +1,237 @@
+//! Executing a plan: take the lock, write (journaled), validate with the real programs, reload each
+//! service once, health-check the changed sites, record the state. Any failure rolls the whole run
+//! back (and reloads again if a reload already happened).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+
+use super::health::{self, Probe};
+use super::plan::{Op, Plan};
+use super::state::State;
+use crate::config::Config;
+use crate::config::global::{ManagerKind, Scheduler};
+use crate::host::exec::Cmd;
+use crate::host::service_manager::{self, Service};
+use crate::host::{Journal, Root, accounts};
+use crate::services::{nginx, php_fpm, systemd};
+
+/// A site that served before the run stopped serving after it; the run was rolled back.
+#[derive(Debug, thiserror::Error)]
+#[error("health check failed after reload; every change of this run was rolled back\n{}", .failures.join("\n"))]
+pub struct HealthError {
+    pub failures: Vec<String>,
+}
+
+/// What happened, for the report.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub warnings: Vec<String>,
+}
+
+struct Undo<'a> {
+    root: &'a Root,
+    config: &'a Config,
+    journal: Journal,
+    users: Vec<String>,
+    old_state: &'a State,
+}
+
+impl Undo<'_> {
+    fn rollback(&mut self, reloaded: &[Service]) -> Vec<String> {
+        let mut problems = self.root.rollback(&mut self.journal);
+        for u in self.users.drain(..).rev() {
+            if let Err(e) = accounts::remove_user(&self.config.global.programs.userdel, &u) {
+                problems.push(format!("removing user {u}: {e:#}"));
+            }
+        }
+        for s in reloaded {
+            if let Err(e) = service_manager::reload(self.root, &self.config.global, s) {
+                problems.push(format!("reloading {s} after rollback: {e:#}"));
+            }
+        }
+        if let Err(e) = self.old_state.save(self.root, &self.config.global.paths.state_file()) {
+            problems.push(format!("restoring the state file: {e:#}"));
+        }
+        problems
+    }
+
+    fn fail(&mut self, err: anyhow::Error, reloaded: &[Service]) -> anyhow::Error {
+        let problems = self.rollback(reloaded);
+        if problems.is_empty() { err } else { err.context(format!("rollback was incomplete:\n  {}", problems.join("\n  "))) }
+    }
+}
+
+/// Runs the plan. The caller holds the lock.
+pub fn execute(root: &Root, config: &Config, state: &State, plan: Plan, health_on: bool) -> Result<Outcome> {
+    let g = &config.global;
+    let mut outcome = Outcome::default();
+    let state_file = g.paths.state_file();
+    // Sites to probe: changed, enabled, with a vhost that will be served.
+    let probes: Vec<Probe> = if health_on && g.health.enabled {
+        config
+            .sites
+            .iter()
+            .filter(|s| s.enabled && s.health.enabled && plan.sites_changed.contains(s.name.as_str()))
+            .map(|s| Probe { site: s.name.to_string(), path: s.health.path.clone(), status: s.health.status })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let nginx_running = service_manager::is_running(root, g, &Service::Nginx).unwrap_or(false);
+    let addr = health::address(&g.health.address, g.listen_http.port)?;
+    let before: BTreeMap<String, bool> = if nginx_running && !probes.is_empty() {
+        probes.iter().map(|p| p.site.clone()).zip(health::check_once(addr, &probes)).collect()
+    } else {
+        BTreeMap::new()
+    };
+
+    // Record the intended content first: a run killed half-way is then recognised as ours.
+    let mut pending = state.clone();
+    for (path, rec) in &plan.new_state.files {
+        let entry = pending.files.entry(path.clone()).or_insert_with(|| rec.clone());
+        if entry.sha256 != rec.sha256 {
+            entry.pending = Some(rec.sha256.clone());
+        }
+    }
+    pending.links.extend(plan.new_state.links.clone());
+    pending.users.extend(plan.new_state.users.clone());
+    pending.save(root, &state_file)?;
+
+    let mut undo = Undo { root, config, journal: Journal::default(), users: Vec::new(), old_state: state };
+    let mut purges = Vec::new();
+    for change in &plan.changes {
+        let step = match &change.op {
+            Op::CreateUser { name, home } => accounts::create_system_user(&g.programs.useradd, name, home).or_else(|e| {
+                // Another run (a parallel sandbox) may have created the same shared user.
+                if accounts::user_exists(name).unwrap_or(false) { Ok(()) } else { Err(e) }
+            }).map(|()| undo.users.push(name.clone())),
+            Op::Dir { path, perms } => root.ensure_dir(&mut undo.journal, path, perms),
+            Op::Write { path, contents, perms } => root.write_atomic(&mut undo.journal, path, contents, perms),
+            Op::Link { path, target } => root.symlink(&mut undo.journal, path, target),
+            Op::Remove { path } => root.remove(&mut undo.journal, path),
+            Op::RemoveUser { .. } | Op::Purge { .. } => {
+                purges.push(change.op.clone());
+                Ok(())
+            }
+            Op::Reload(_) => Ok(()),
+        };
+        if let Err(e) = step {
+            return Err(undo.fail(e.context(format!("{} {}", serde_json::to_string(&change.action).unwrap_or_default().trim_matches('"'), change.target)), &[]));
+        }
+    }
+
+    // Validate with the real programs before anything is reloaded.
+    let reloads: Vec<Service> = plan.reloads().cloned().collect();
+    let validation = (|| -> Result<()> {
+        for s in &reloads {
+            match s {
+                Service::Nginx => nginx::check_config(root, g)?,
+                Service::PhpFpm(v) => {
+                    if php_has_pools(root, config, v) {
+                        php_fpm::check_config(root, g, v)?;
+                    }
+                }
+            }
+        }
+        if g.scheduler == Scheduler::Systemd && !plan.units.is_empty() {
+            let mut units: Vec<String> = Vec::new();
+            for t in &plan.units {
+                if root.path(&g.paths.systemd_dir.join(t)).exists() || root.path(&g.paths.systemd_dir.join(format!("{t}.d"))).exists() {
+                    units.push(t.clone());
+                    units.push(t.replace(".timer", ".service"));
+                }
+            }
+            systemd::verify(root, g, &units)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = validation {
+        return Err(undo.fail(e, &[]));
+    }
+
+    // Reload each affected service once; a service that is not running is left alone.
+    let mut reloaded = Vec::new();
+    for s in &reloads {
+        if matches!(s, Service::PhpFpm(v) if !php_has_pools(root, config, v)) {
+            continue;
+        }
+        match service_manager::is_running(root, g, s) {
+            Ok(true) => {
+                if let Err(e) = service_manager::reload(root, g, s) {
+                    return Err(undo.fail(e.context(format!("reloading {s}")), &reloaded));
+                }
+                reloaded.push(s.clone());
+            }
+            _ => outcome.warnings.push(format!("{s} is not running; the new configuration takes effect when it starts")),
+        }
+    }
+    if g.scheduler == Scheduler::Systemd && g.manager == ManagerKind::Systemd && root.is_host() && !plan.units.is_empty() {
+        systemd::daemon_reload(g).map_err(|e| undo.fail(e, &reloaded))?;
+    }
+
+    // Sites that answered before must answer after; otherwise the run goes back.
+    if reloaded.contains(&Service::Nginx) || reloaded.iter().any(|s| matches!(s, Service::PhpFpm(_))) {
+        let results = health::wait_healthy(addr, &probes, Duration::from_millis(u64::from(g.health.timeout_ms)));
+        let mut regressions = Vec::new();
+        for (p, failure) in probes.iter().zip(results) {
+            if let Some(f) = failure {
+                if before.get(&p.site).copied().unwrap_or(false) {
+                    regressions.push(format!("  {}: {f}", p.site));
+                } else {
+                    outcome.warnings.push(format!("{}: not healthy yet: {f}", p.site));
+                }
+            }
+        }
+        if !regressions.is_empty() {
+            return Err(undo.fail(HealthError { failures: regressions }.into(), &reloaded));
+        }
+    }
+
+    // Destructive steps last, once everything else is in place.
+    for op in purges {
+        match op {
+            Op::Purge { site, dir } => {
+                let archive = archive_tree(root, config, &site, &dir).with_context(|| format!("archiving {}", dir.display()))?;
+                outcome.warnings.push(format!("site `{site}`: data archived to {}", archive.display()));
+                root.remove_tree(&dir)?;
+            }
+            Op::RemoveUser { name } => accounts::remove_user(&g.programs.userdel, &name)?,
+            _ => {}
+        }
+    }
+    let mut final_state = plan.new_state;
+    for rec in final_state.files.values_mut() {
+        rec.pending = None;
+    }
+    final_state.version = 1;
+    final_state.save(root, &state_file)?;
+    Ok(outcome)
+}
+
+/// True when the version's pool directory holds at least one pool (php-fpm refuses to start or
+/// test without one unless its main config defines a pool itself).
+fn php_has_pools(root: &Root, config: &Config, version: &str) -> bool {
+    let g = &config.global;
+    if g.manager == ManagerKind::Direct {
+        return true;
+    }
+    std::fs::read_dir(root.path(&g.paths.pool_dir(version))).map(|mut d| d.next().is_some()).unwrap_or(false)
+}
+
+/// `tar --zstd` of a site tree into the archive directory; returns the archive's host path.
+fn archive_tree(root: &Root, config: &Config, site: &str, dir: &std::path::Path) -> Result<std::path::PathBuf> {
+    let g = &config.global;
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let archive = g.paths.archive_dir.join(format!("{site}-{stamp}.tar.zst"));
+    let real_archive = root.path(&archive);
+    if let Some(parent) = real_archive.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let real_dir = root.path(dir);
+    let parent = real_dir.parent().ok_or_else(|| anyhow!("{} has no parent", dir.display()))?;
+    let name = real_dir.file_name().ok_or_else(|| anyhow!("{} has no name", dir.display()))?;
+    Cmd::new(&g.programs.tar).arg("--zstd").arg("-cpf").arg(&real_archive).arg("-C").arg(parent).arg(name).run()?;
+    Ok(archive)
+}

@@ -1,0 +1,69 @@
+//! The one code path that changes the system (design §4):
+//! `load → desire → observe → plan → apply → report`.
+
+pub mod apply;
+pub mod desire;
+pub mod health;
+pub mod lock;
+pub mod plan;
+pub mod resource;
+pub mod state;
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+pub use desire::Scope;
+pub use plan::Prune;
+
+use crate::config::Config;
+use crate::host::Root;
+use crate::report::Report;
+
+/// How one run behaves.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub scope: Scope,
+    pub prune: Prune,
+    pub force: bool,
+    pub dry_run: bool,
+    /// How long to wait for another run's lock.
+    pub wait: Duration,
+    /// Health-check changed sites after the reload (on by default).
+    pub skip_health: bool,
+}
+
+/// Refused because lempctl would overwrite files it does not own.
+#[derive(Debug, thiserror::Error)]
+#[error("refusing to overwrite what lempctl does not own; nothing was changed\n  {}\n\nhint: move the files away, or run again with --force", .0.join("\n  "))]
+pub struct ConflictError(pub Vec<String>);
+
+/// Converges the host to `config` and reports what changed.
+pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
+    let g = &config.global;
+    let _lock = if opts.dry_run { None } else { Some(lock::acquire(&root.path(&g.paths.lock_file()), opts.wait)?) };
+    let state = state::State::load(root, &g.paths.state_file())?;
+    let desired = desire::desire(root, config, &opts.scope)?;
+    let scope = opts.scope.clone();
+    let plan = plan::plan(root, config, &state, desired, &opts.prune, opts.force, &|s| scope.includes(s))?;
+    if !plan.conflicts.is_empty() {
+        return Err(ConflictError(plan.conflicts).into());
+    }
+    let mut report = Report { changed: !plan.is_empty(), warnings: plan.warnings.clone(), dry_run: opts.dry_run, ..Report::default() };
+    if opts.dry_run {
+        report.changes = plan.changes;
+        return Ok(report);
+    }
+    if plan.is_empty() {
+        // Nothing to write; keep the state in step (records of files found already correct).
+        if plan.new_state != state {
+            plan.new_state.save(root, &g.paths.state_file())?;
+        }
+        return Ok(report);
+    }
+    let changes = plan.changes.clone();
+    let outcome = apply::execute(root, config, &state, plan, !opts.skip_health)?;
+    report.changes = changes;
+    report.warnings.extend(outcome.warnings);
+    Ok(report)
+}

@@ -1,0 +1,323 @@
+//! Plan = the difference between desired resources and the host. Pure data: `--dry-run` prints it,
+//! `apply` executes the very same value, so the dry run lists exactly what the real run does.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::resource::{Affects, Resource};
+use super::state::{FileRecord, LinkRecord, SiteRecord, State, sha256};
+use crate::config::Config;
+use crate::host::service_manager::Service;
+use crate::host::{Perms, Root, accounts};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    Reload,
+    Archive,
+}
+
+/// What executing a change does.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Write { path: PathBuf, contents: Vec<u8>, perms: Perms },
+    Dir { path: PathBuf, perms: Perms },
+    Link { path: PathBuf, target: PathBuf },
+    CreateUser { name: String, home: PathBuf },
+    Remove { path: PathBuf },
+    RemoveUser { name: String },
+    Reload(Service),
+    /// Archive a site's tree, then delete it (`site remove --purge`).
+    Purge { site: String, dir: PathBuf },
+}
+
+/// One step of the plan, as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub action: Action,
+    pub kind: &'static str,
+    pub target: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    #[serde(skip)]
+    pub op: Op,
+}
+
+/// Which removed sites a run deletes the files of.
+#[derive(Debug, Clone, Default)]
+pub struct Prune {
+    /// Remove every site that is in the state but no longer configured.
+    pub all: bool,
+    /// Remove these sites (`site remove`).
+    pub sites: Vec<String>,
+    /// Also archive and delete their data and users.
+    pub purge: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    pub warnings: Vec<String>,
+    /// Files lempctl would have to overwrite without owning them (refused unless `--force`).
+    pub conflicts: Vec<String>,
+    /// Sites whose served configuration changes (health-checked after the reload).
+    pub sites_changed: BTreeSet<String>,
+    pub units: BTreeSet<String>,
+    /// State as it will be once the run succeeds.
+    pub new_state: State,
+}
+
+impl Plan {
+    pub fn reloads(&self) -> impl Iterator<Item = &Service> {
+        self.changes.iter().filter_map(|c| if let Op::Reload(s) = &c.op { Some(s) } else { None })
+    }
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+fn diff(path: &Path, old: &[u8], new: &[u8]) -> String {
+    let (old, new) = (String::from_utf8_lossy(old), String::from_utf8_lossy(new));
+    let shown = path.display().to_string();
+    similar::TextDiff::from_lines(old.as_ref(), new.as_ref()).unified_diff().context_radius(2).header(&shown, &shown).to_string()
+}
+
+fn mode_owner(root: &Root, path: &Path) -> Option<(u32, u32, u32)> {
+    std::fs::symlink_metadata(root.path(path)).ok().map(|m| (m.mode() & 0o7777, m.uid(), m.gid()))
+}
+
+fn perms_differ(root: &Root, path: &Path, perms: &Perms) -> bool {
+    let Some((mode, uid, gid)) = mode_owner(root, path) else { return true };
+    match accounts::resolve(&perms.user, &perms.group) {
+        Ok((u, g)) => mode != perms.mode || uid != u || gid != g,
+        // The user does not exist yet: it is created by this plan, so the owner changes.
+        Err(_) => true,
+    }
+}
+
+/// Compares `desired` with the host and `state`, producing the plan.
+pub fn plan(root: &Root, config: &Config, state: &State, desired: Vec<Resource>, prune: &Prune, force: bool, in_scope: &dyn Fn(&str) -> bool) -> Result<Plan> {
+    let mut p = Plan { new_state: state.clone(), ..Plan::default() };
+    let mut affected: BTreeSet<Service> = BTreeSet::new();
+    let mut desired_files: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut desired_links: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut note = |p: &mut Plan, affects: &Affects, site: Option<&str>| {
+        match affects {
+            Affects::Service(s) => {
+                affected.insert(s.clone());
+            }
+            Affects::Unit(u) => {
+                p.units.insert(u.clone());
+            }
+            Affects::Nothing => {}
+        }
+        if let Some(s) = site {
+            p.sites_changed.insert(s.to_owned());
+        }
+    };
+    for r in desired {
+        match r {
+            Resource::User { name, home, site } => {
+                if !accounts::user_exists(&name)? {
+                    p.changes.push(Change { action: Action::Create, kind: "user", target: name.clone(), site: Some(site.clone()), diff: None, op: Op::CreateUser { name: name.clone(), home } });
+                    p.new_state.users.insert(name, site);
+                } else if !state.users.contains_key(&name) && !is_lempctl_user(&name) && !force {
+                    p.conflicts.push(format!("user `{name}` exists but was not created by lempctl (use --force to adopt it)"));
+                }
+            }
+            Resource::Dir { path, perms, site } => {
+                let exists = root.path(&path).is_dir();
+                if !exists || perms_differ(root, &path, &perms) {
+                    let action = if exists { Action::Update } else { Action::Create };
+                    p.changes.push(Change { action, kind: "dir", target: path.display().to_string(), site, diff: None, op: Op::Dir { path, perms } });
+                }
+            }
+            Resource::Seed { path, contents, perms, site } => {
+                let dir = root.path(path.parent().unwrap_or(Path::new("/")));
+                let empty = std::fs::read_dir(&dir).map(|mut d| d.next().is_none()).unwrap_or(true);
+                if empty {
+                    p.changes.push(Change { action: Action::Create, kind: "file", target: path.display().to_string(), site: Some(site), diff: None, op: Op::Write { path, contents, perms } });
+                }
+            }
+            Resource::File { path, contents, perms, site, affects } => {
+                desired_files.insert(path.clone());
+                let hash = sha256(&contents);
+                let record = FileRecord { sha256: hash.clone(), pending: None, site: site.clone() };
+                let current = root.read(&path)?;
+                match current {
+                    None => {
+                        note(&mut p, &affects, site.as_deref());
+                        p.changes.push(Change { action: Action::Create, kind: "file", target: path.display().to_string(), site, diff: Some(diff(&path, b"", &contents)), op: Op::Write { path: path.clone(), contents, perms } });
+                        p.new_state.files.insert(path, record);
+                    }
+                    Some(cur) if cur == contents => {
+                        if perms_differ(root, &path, &perms) {
+                            p.changes.push(Change { action: Action::Update, kind: "file", target: path.display().to_string(), site, diff: None, op: Op::Write { path: path.clone(), contents, perms } });
+                        }
+                        p.new_state.files.insert(path, record);
+                    }
+                    Some(cur) => {
+                        let cur_hash = sha256(&cur);
+                        let owned = state.owns_content(&path, &cur_hash);
+                        if owned || force {
+                            if !owned {
+                                p.warnings.push(format!("{}: overwriting a file lempctl did not write (--force)", path.display()));
+                            }
+                            note(&mut p, &affects, site.as_deref());
+                            p.changes.push(Change { action: Action::Update, kind: "file", target: path.display().to_string(), site, diff: Some(diff(&path, &cur, &contents)), op: Op::Write { path: path.clone(), contents, perms } });
+                            p.new_state.files.insert(path, record);
+                        } else if state.files.contains_key(&path) {
+                            p.warnings.push(format!(
+                                "{}: edited by hand since lempctl wrote it (drift); left as it is\n{}hint: move the change into a template override, or use --force to overwrite it",
+                                path.display(),
+                                indent(&diff(&path, &contents, &cur))
+                            ));
+                        } else {
+                            p.conflicts.push(format!("{}: exists and was not written by lempctl (use --force to overwrite it)", path.display()));
+                        }
+                    }
+                }
+            }
+            Resource::Link { path, target, site, affects } => {
+                desired_links.insert(path.clone());
+                let real = root.path(&path);
+                let current = std::fs::read_link(&real).ok();
+                if current.as_deref() == Some(target.as_path()) {
+                    p.new_state.links.insert(path, LinkRecord { target, site });
+                    continue;
+                }
+                let exists = real.symlink_metadata().is_ok();
+                if exists && !state.links.contains_key(&path) && !force {
+                    p.conflicts.push(format!("{}: exists and was not created by lempctl (use --force to replace it)", path.display()));
+                    continue;
+                }
+                note(&mut p, &affects, site.as_deref());
+                let action = if exists { Action::Update } else { Action::Create };
+                p.changes.push(Change { action, kind: "link", target: format!("{} -> {}", path.display(), target.display()), site: site.clone(), diff: None, op: Op::Link { path: path.clone(), target: target.clone() } });
+                p.new_state.links.insert(path, LinkRecord { target, site });
+            }
+        }
+    }
+    // Owned files and links that are no longer desired.
+    let configured: BTreeSet<&str> = config.sites.iter().map(|s| s.name.as_str()).collect();
+    let removable = |site: &Option<String>| -> Option<bool> {
+        match site {
+            None => Some(true),
+            Some(s) if configured.contains(s.as_str()) => Some(in_scope(s)),
+            Some(s) => Some(prune.all || prune.sites.iter().any(|x| x == s)).filter(|b| *b).or(Some(false)),
+        }
+    };
+    let mut orphans: BTreeSet<String> = BTreeSet::new();
+    for (path, rec) in &state.files {
+        if desired_files.contains(path) {
+            continue;
+        }
+        match removable(&rec.site) {
+            Some(true) => {
+                let current = root.read(path)?;
+                let affects = classify(config, path);
+                if let Some(cur) = current {
+                    if !state.owns_content(path, &sha256(&cur)) && !force {
+                        p.warnings.push(format!("{}: edited by hand since lempctl wrote it; not deleted (use --force)", path.display()));
+                        continue;
+                    }
+                    note(&mut p, &affects, rec.site.as_deref());
+                    p.changes.push(Change { action: Action::Delete, kind: "file", target: path.display().to_string(), site: rec.site.clone(), diff: Some(diff(path, &cur, b"")), op: Op::Remove { path: path.clone() } });
+                }
+                p.new_state.files.remove(path);
+            }
+            _ => {
+                if let Some(s) = &rec.site {
+                    orphans.insert(s.clone());
+                }
+            }
+        }
+    }
+    for (path, rec) in &state.links {
+        if desired_links.contains(path) {
+            continue;
+        }
+        if removable(&rec.site) == Some(true) {
+            if root.path(path).symlink_metadata().is_ok() {
+                note(&mut p, &classify(config, path), rec.site.as_deref());
+                p.changes.push(Change { action: Action::Delete, kind: "link", target: path.display().to_string(), site: rec.site.clone(), diff: None, op: Op::Remove { path: path.clone() } });
+            }
+            p.new_state.links.remove(path);
+        } else if let Some(s) = &rec.site {
+            orphans.insert(s.clone());
+        }
+    }
+    // Removed sites: their records go; data stays unless purged.
+    for (name, rec) in &state.sites {
+        if configured.contains(name.as_str()) {
+            continue;
+        }
+        if removable(&Some(name.clone())) == Some(true) {
+            p.sites_changed.remove(name);
+            if prune.purge {
+                if root.path(&rec.site_dir).exists() {
+                    p.changes.push(Change { action: Action::Archive, kind: "site-data", target: rec.site_dir.display().to_string(), site: Some(name.clone()), diff: None, op: Op::Purge { site: name.clone(), dir: rec.site_dir.clone() } });
+                }
+                if root.is_host() && state.users.contains_key(&rec.user) && accounts::user_exists(&rec.user)? {
+                    p.changes.push(Change { action: Action::Delete, kind: "user", target: rec.user.clone(), site: Some(name.clone()), diff: None, op: Op::RemoveUser { name: rec.user.clone() } });
+                }
+                p.new_state.users.remove(&rec.user);
+            } else if root.path(&rec.site_dir).exists() {
+                p.warnings.push(format!("site `{name}` removed; its data in {} and user `{}` are kept (use --purge to archive and delete them)", rec.site_dir.display(), rec.user));
+            }
+            p.new_state.sites.remove(name);
+        } else {
+            orphans.insert(name.clone());
+        }
+    }
+    for s in orphans {
+        if !configured.contains(s.as_str()) {
+            p.warnings.push(format!("site `{s}` is no longer in the sites directory; its files stay until `lempctl apply --prune`"));
+        }
+    }
+    for site in &config.sites {
+        if in_scope(site.name.as_str()) {
+            p.new_state.sites.insert(site.name.to_string(), SiteRecord { kind: site.kind.as_str().into(), user: site.user.clone(), site_dir: site.paths.site_dir.clone() });
+        }
+    }
+    // Only services whose files changed are reloaded, once each, after everything is written.
+    for s in affected {
+        p.changes.push(Change { action: Action::Reload, kind: "service", target: s.unit(), site: None, diff: None, op: Op::Reload(s) });
+    }
+    Ok(p)
+}
+
+/// Which service a managed path belongs to (for files being deleted).
+pub fn classify(config: &Config, path: &Path) -> Affects {
+    let g = &config.global;
+    if path.starts_with(&g.paths.nginx_dir) {
+        return Affects::Service(Service::Nginx);
+    }
+    if let Ok(rest) = path.strip_prefix(&g.paths.php_dir)
+        && let Some(v) = rest.components().next()
+    {
+        return Affects::Service(Service::PhpFpm(v.as_os_str().to_string_lossy().into_owned()));
+    }
+    if path.starts_with(&g.paths.systemd_dir) {
+        return Affects::Nothing;
+    }
+    Affects::Nothing
+}
+
+/// A user made by lempctl carries its marker in the GECOS field (shared by sandboxes on one host).
+fn is_lempctl_user(name: &str) -> bool {
+    nix::unistd::User::from_name(name).ok().flatten().is_some_and(|u| u.gecos.to_string_lossy().starts_with("lempctl site user"))
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("    {l}\n")).collect()
+}

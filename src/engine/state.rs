@@ -1,0 +1,74 @@
+//! The state file: what lempctl owns on this host and the hash of what it last wrote, so a
+//! hand-edited file is recognised as drift. Written before a run changes anything (with the
+//! run's intended hashes as `pending`), so a run killed half-way is recognised by the next one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::host::Root;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileRecord {
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LinkRecord {
+    pub target: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SiteRecord {
+    pub kind: String,
+    pub user: String,
+    pub site_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct State {
+    #[serde(default)]
+    pub version: u32,
+    #[serde(default)]
+    pub files: BTreeMap<PathBuf, FileRecord>,
+    #[serde(default)]
+    pub links: BTreeMap<PathBuf, LinkRecord>,
+    /// Users lempctl created, by name → site.
+    #[serde(default)]
+    pub users: BTreeMap<String, String>,
+    #[serde(default)]
+    pub sites: BTreeMap<String, SiteRecord>,
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl State {
+    pub fn load(root: &Root, path: &Path) -> Result<Self> {
+        match root.read(path)? {
+            None => Ok(Self { version: 1, ..Self::default() }),
+            Some(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("reading state file {}", root.path(path).display())),
+        }
+    }
+
+    pub fn save(&self, root: &Root, path: &Path) -> Result<()> {
+        let mut text = serde_json::to_vec_pretty(self).context("serialising state")?;
+        text.push(b'\n');
+        root.write_private(path, &text, 0o600)
+    }
+
+    /// True when `hash` is what lempctl last wrote (or was about to write) at `path`.
+    pub fn owns_content(&self, path: &Path, hash: &str) -> bool {
+        self.files.get(path).is_some_and(|r| r.sha256 == hash || r.pending.as_deref() == Some(hash))
+    }
+}

@@ -1,0 +1,161 @@
+//! The only place that starts processes. A command is built, logged at debug, run with stdin
+//! closed (or fed explicitly), and a failure becomes a `ProcessError` quoting the program's own words.
+#![allow(clippy::disallowed_methods)]
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A command line to run: program, arguments, extra environment.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    program: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    stdin: Option<Vec<u8>>,
+}
+
+/// How a process ended when it did not succeed.
+#[derive(Debug)]
+pub enum Outcome {
+    NotStarted(std::io::Error),
+    Exited(Option<i32>),
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::NotStarted(e) => write!(f, "could not be started: {e}"),
+            Outcome::Exited(Some(c)) => write!(f, "exited with status {c}"),
+            Outcome::Exited(None) => write!(f, "was killed by a signal"),
+        }
+    }
+}
+
+/// A program failed; carries its command line and the tail of what it printed.
+#[derive(Debug, thiserror::Error)]
+#[error("`{command}` {outcome}{}", if stderr_tail.is_empty() { String::new() } else { format!("\n{stderr_tail}") })]
+pub struct ProcessError {
+    pub command: String,
+    pub outcome: Outcome,
+    pub stderr_tail: String,
+}
+
+impl Cmd {
+    pub fn new(program: impl AsRef<Path>) -> Self {
+        Self { program: program.as_ref().to_path_buf(), args: Vec::new(), env: Vec::new(), stdin: None }
+    }
+
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Bytes written to the program's stdin (secrets go here, never into argv).
+    pub fn stdin(mut self, data: Vec<u8>) -> Self {
+        self.stdin = Some(data);
+        self
+    }
+
+    /// Runs to completion; a non-zero exit is an error.
+    pub fn run(&self) -> Result<Output, ProcessError> {
+        let out = self.output()?;
+        if out.status.success() {
+            Ok(out)
+        } else {
+            Err(self.failure(Outcome::Exited(out.status.code()), &out))
+        }
+    }
+
+    /// Runs to completion and returns the status unjudged (`nginx -t`: failure is data).
+    pub fn output(&self) -> Result<Output, ProcessError> {
+        tracing::debug!("running {self}");
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        let not_started = |e| ProcessError { command: self.to_string(), outcome: Outcome::NotStarted(e), stderr_tail: String::new() };
+        let mut child = cmd.spawn().map_err(not_started)?;
+        if let (Some(data), Some(mut pipe)) = (self.stdin.as_ref(), child.stdin.take()) {
+            // A program may exit without reading all of its input; its exit status tells the story.
+            let _ = pipe.write_all(data);
+        }
+        child.wait_with_output().map_err(not_started)
+    }
+
+    /// Starts the program detached from our stdio (daemons that fork and return).
+    pub fn spawn_daemon(&self) -> Result<(), ProcessError> {
+        self.run().map(|_| ())
+    }
+
+    fn failure(&self, outcome: Outcome, out: &Output) -> ProcessError {
+        let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
+        if text.trim().is_empty() {
+            text = String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        ProcessError { command: self.to_string(), outcome, stderr_tail: tail(text.trim(), 1024) }
+    }
+}
+
+/// Shell-quoted command line, for errors and `-v` logs. Secrets never reach argv, so none are shown.
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", quote(&self.program.to_string_lossy()))?;
+        for a in &self.args {
+            write!(f, " {}", quote(&a.to_string_lossy()))?;
+        }
+        Ok(())
+    }
+}
+
+fn quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c)) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The last `max` bytes of `s`, cut at a char boundary.
+pub fn tail(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &s[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_quotes_stderr_and_command() {
+        let err = Cmd::new("/bin/sh").arg("-c").arg("echo boom >&2; exit 3").run().unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("exited with status 3"), "{msg}");
+        assert!(msg.contains("boom"), "{msg}");
+        assert!(msg.contains("'echo boom >&2; exit 3'"), "{msg}");
+    }
+
+    #[test]
+    fn missing_program_is_not_started() {
+        let err = Cmd::new("/nonexistent/prog").run().unwrap_err();
+        assert!(matches!(err.outcome, Outcome::NotStarted(_)));
+    }
+}

@@ -1,0 +1,129 @@
+//! Reloading and querying nginx and PHP-FPM under the configured manager: systemd, SysV init
+//! scripts, or `direct` (private instances found by pid file and signalled with nix).
+//! Services are only ever reloaded here, never restarted.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::exec::Cmd;
+use super::root::Root;
+use crate::config::global::{Global, ManagerKind};
+
+/// A service lempctl reloads.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Service {
+    Nginx,
+    PhpFpm(String),
+}
+
+impl Service {
+    /// The unit / init script name on Debian.
+    pub fn unit(&self) -> String {
+        match self {
+            Service::Nginx => "nginx".into(),
+            Service::PhpFpm(v) => format!("php{v}-fpm"),
+        }
+    }
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.unit())
+    }
+}
+
+/// Pid file of a direct-managed service (real path).
+pub fn pid_file(root: &Root, g: &Global, svc: &Service) -> std::path::PathBuf {
+    match svc {
+        Service::Nginx => root.path(&g.direct.nginx_pid),
+        Service::PhpFpm(v) => root.path(&g.direct.php_fpm_pid(v)),
+    }
+}
+
+/// The pid in a pid file if that process is alive.
+pub fn running_pid(pid_file: &Path) -> Option<Pid> {
+    let text = std::fs::read_to_string(pid_file).ok()?;
+    let pid = Pid::from_raw(text.trim().parse().ok()?);
+    kill(pid, None).ok().map(|()| pid)
+}
+
+/// True when the service is up (so a reload makes sense).
+pub fn is_running(root: &Root, g: &Global, svc: &Service) -> Result<bool> {
+    Ok(match g.manager {
+        ManagerKind::Direct => running_pid(&pid_file(root, g, svc)).is_some(),
+        ManagerKind::Systemd => Cmd::new(&g.programs.systemctl).args(["is-active", "--quiet"]).arg(svc.unit()).output()?.status.success(),
+        ManagerKind::Sysv => Cmd::new(&g.programs.service).arg(svc.unit()).arg("status").output()?.status.success(),
+    })
+}
+
+/// Reloads a running service gracefully and waits until it runs the new configuration.
+pub fn reload(root: &Root, g: &Global, svc: &Service) -> Result<()> {
+    match g.manager {
+        ManagerKind::Systemd => {
+            Cmd::new(&g.programs.systemctl).arg("reload").arg(svc.unit()).run()?;
+        }
+        ManagerKind::Sysv => {
+            Cmd::new(&g.programs.service).arg(svc.unit()).arg("reload").run()?;
+        }
+        ManagerKind::Direct => {
+            let pid = running_pid(&pid_file(root, g, svc)).with_context(|| format!("{svc} is not running"))?;
+            match svc {
+                Service::Nginx => {
+                    // SIGHUP directly: `nginx -s reload` would parse the whole config a second time.
+                    let before = children(pid);
+                    kill(pid, Signal::SIGHUP).with_context(|| format!("signalling {svc}"))?;
+                    wait_until(Duration::from_secs(10), || {
+                        let now = children(pid);
+                        !now.is_empty() && before.iter().all(|c| !now.contains(c))
+                    })
+                    .with_context(|| "nginx did not replace its workers after SIGHUP (see its error log)")?;
+                }
+                Service::PhpFpm(_) => {
+                    kill(pid, Signal::SIGUSR2).with_context(|| format!("signalling {svc}"))?;
+                    // The master re-executes itself; it is back when it answers on its pid again
+                    // with a fresh command line and its sockets accept.
+                    std::thread::sleep(Duration::from_millis(50));
+                    wait_until(Duration::from_secs(10), || running_pid(&pid_file(root, g, svc)).is_some())
+                        .with_context(|| format!("{svc} did not come back after SIGUSR2"))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Children of a process, from /proc.
+pub fn children(pid: Pid) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(child) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        // Field 4 is the parent pid; the command name (field 2) may contain spaces, so split after `)`.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<i32>().ok());
+        if ppid == Some(pid.as_raw()) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+/// Polls `done` every 20 ms until it is true or `limit` passes.
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        if done() {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            bail!("timed out after {} s", limit.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,39 @@
+//! `lempctl apply [SITE…] [--prune]`.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::Context;
+use crate::config::{Fqdn, UsageError};
+use crate::engine::{self, Prune, RunOptions, Scope};
+use crate::report::Report;
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    pub sites: Vec<String>,
+    pub prune: bool,
+    pub force: bool,
+    pub dry_run: bool,
+    pub wait: Duration,
+    pub skip_health: bool,
+}
+
+pub fn apply(ctx: &Context, opts: &ApplyOptions) -> Result<Report> {
+    let config = ctx.load()?;
+    let scope = if opts.sites.is_empty() {
+        Scope::All
+    } else {
+        let mut names = Vec::new();
+        for s in &opts.sites {
+            let name = Fqdn::parse(s).map_err(|why| UsageError(format!("invalid site name `{s}`: {why}")))?;
+            if config.site(&name).is_none() {
+                return Err(UsageError(format!("no site `{name}` in {}", config.global.paths.sites_dir.display())).into());
+            }
+            names.push(name);
+        }
+        Scope::Sites(names)
+    };
+    let run = RunOptions { scope, prune: Prune { all: opts.prune, ..Prune::default() }, force: opts.force, dry_run: opts.dry_run, wait: opts.wait, skip_health: opts.skip_health };
+    engine::run(&ctx.root, &config, &run)
+}

@@ -1,0 +1,185 @@
+//! `lempctl sandbox init|start|stop|status`: a self-contained root with private nginx and php-fpm
+//! instances on 127.0.0.1, driven by the `direct` service manager. The demo and the tests use it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use nix::sys::signal::{Signal, kill};
+use serde::Serialize;
+
+use super::Context;
+use crate::config::UsageError;
+use crate::config::global::{ManagerKind, valid_php_version};
+use crate::host::exec::Cmd;
+use crate::host::service_manager::{self, Service};
+use crate::host::{Journal, Perms, Root};
+use crate::render::Renderer;
+use crate::services::php_fpm;
+
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub dir: PathBuf,
+    pub port: u16,
+    pub php_version: String,
+    pub force: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InitReport {
+    pub root: PathBuf,
+    pub config: PathBuf,
+    pub http: String,
+    pub https: String,
+}
+
+/// Writes a sandbox root: lempctl.yaml, main nginx and php-fpm configs, and the directories they use.
+pub fn init(o: &InitOptions) -> Result<InitReport> {
+    if !valid_php_version(&o.php_version) {
+        return Err(UsageError(format!("`{}` is not a PHP version (MAJOR.MINOR)", o.php_version)).into());
+    }
+    if o.port == 0 || o.port == u16::MAX {
+        return Err(UsageError("--port must be between 1 and 65534".into()).into());
+    }
+    std::fs::create_dir_all(&o.dir).with_context(|| format!("creating {}", o.dir.display()))?;
+    let dir = o.dir.canonicalize().with_context(|| format!("resolving {}", o.dir.display()))?;
+    let root = Root::new(&dir)?;
+    let config = Path::new("/etc/lempctl/lempctl.yaml");
+    if root.path(config).exists() && !o.force {
+        return Err(UsageError(format!("{} is already a sandbox (use --force to rewrite its configuration)", dir.display())).into());
+    }
+    let mut j = Journal::default();
+    // The services run as www-data and site users: they must be able to traverse the root.
+    root.ensure_dir(&mut j, Path::new("/"), &Perms::root(0o755))?;
+    let v = &o.php_version;
+    for d in [
+        "/etc/lempctl/sites.d".to_owned(),
+        "/etc/lempctl/templates".to_owned(),
+        "/etc/nginx/sites-available".to_owned(),
+        "/etc/nginx/sites-enabled".to_owned(),
+        "/etc/nginx/conf.d".to_owned(),
+        format!("/etc/php/{v}/fpm/pool.d"),
+        format!("/etc/php/{v}/fpm/conf.d"),
+        "/run/php".to_owned(),
+        "/var/log/nginx".to_owned(),
+        "/var/log/php".to_owned(),
+        "/var/lib/nginx".to_owned(),
+        "/srv/www".to_owned(),
+    ] {
+        mkdirs(&root, &mut j, Path::new(&d))?;
+    }
+    let r = Renderer::new(&dir.join("etc/lempctl/templates"))?;
+    let lempctl = std::env::current_exe().context("locating the lempctl binary")?;
+    let ctx = minijinja::context! {
+        dir => dir.display().to_string(), port => o.port, https_port => o.port + 1,
+        php_version => v, lempctl => lempctl.display().to_string(),
+    };
+    let files = [
+        ("sandbox/lempctl.yaml.j2", "/etc/lempctl/lempctl.yaml".to_owned()),
+        ("sandbox/nginx.conf.j2", "/etc/nginx/nginx.conf".to_owned()),
+        ("sandbox/php-fpm.conf.j2", format!("/etc/php/{v}/fpm/php-fpm.conf")),
+    ];
+    for (tmpl, path) in files {
+        root.write_atomic(&mut j, Path::new(&path), r.render(tmpl, &ctx)?.as_bytes(), &Perms::root(0o644))?;
+    }
+    // nginx resolves relative includes against its config dir: give the sandbox the distribution's files.
+    for f in ["mime.types", "fastcgi_params"] {
+        let src = Path::new("/etc/nginx").join(f);
+        let text = std::fs::read(&src).with_context(|| format!("reading {} (is nginx installed?)", src.display()))?;
+        root.write_atomic(&mut j, &Path::new("/etc/nginx").join(f), &text, &Perms::root(0o644))?;
+    }
+    Ok(InitReport { root: dir.clone(), config: dir.join("etc/lempctl/lempctl.yaml"), http: format!("127.0.0.1:{}", o.port), https: format!("127.0.0.1:{}", o.port + 1) })
+}
+
+fn mkdirs(root: &Root, j: &mut Journal, p: &Path) -> Result<()> {
+    let mut cur = PathBuf::from("/");
+    for c in p.components().skip(1) {
+        cur.push(c);
+        if !root.path(&cur).is_dir() {
+            root.ensure_dir(j, &cur, &Perms::root(0o755))?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceState {
+    pub service: String,
+    pub pid: Option<i32>,
+}
+
+fn direct_config(ctx: &Context) -> Result<crate::config::Config> {
+    let config = ctx.load()?;
+    if config.global.manager != ManagerKind::Direct || ctx.root.is_host() {
+        bail!(UsageError("sandbox commands need `--root DIR` of a sandbox made by `lempctl sandbox init DIR`".into()));
+    }
+    Ok(config)
+}
+
+fn services(config: &crate::config::Config) -> Vec<Service> {
+    let mut v: Vec<String> = config.sites.iter().filter_map(|s| s.php.as_ref().map(|p| p.version.clone())).collect();
+    v.push(config.global.php_version.clone());
+    v.sort();
+    v.dedup();
+    let mut out: Vec<Service> = v.into_iter().map(Service::PhpFpm).collect();
+    out.push(Service::Nginx);
+    out
+}
+
+/// Starts the private php-fpm master(s) and nginx; already running ones are left alone.
+pub fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
+    let config = direct_config(ctx)?;
+    let g = &config.global;
+    raise_nofile();
+    for s in services(&config) {
+        let pid_file = service_manager::pid_file(&ctx.root, g, &s);
+        if service_manager::running_pid(&pid_file).is_some() {
+            continue;
+        }
+        match &s {
+            Service::Nginx => {
+                Cmd::new(&g.programs.nginx).arg("-c").arg(ctx.root.path(&g.direct.nginx_conf)).run()?;
+            }
+            Service::PhpFpm(v) => {
+                Cmd::new(g.programs.php_fpm(v))
+                    .arg("-y")
+                    .arg(ctx.root.path(&g.direct.php_fpm_conf(v)))
+                    .env("PHP_INI_SCAN_DIR", php_fpm::ini_scan_dir(&ctx.root, g, v))
+                    .run()?;
+            }
+        }
+        service_manager::wait_until(Duration::from_secs(10), || service_manager::running_pid(&pid_file).is_some()).with_context(|| format!("{s} did not start"))?;
+    }
+    status(ctx)
+}
+
+/// Stops the private instances gracefully (SIGQUIT) and waits for them to exit.
+pub fn stop(ctx: &Context) -> Result<Vec<ServiceState>> {
+    let config = direct_config(ctx)?;
+    for s in services(&config) {
+        let pid_file = service_manager::pid_file(&ctx.root, &config.global, &s);
+        if let Some(pid) = service_manager::running_pid(&pid_file) {
+            kill(pid, Signal::SIGQUIT).with_context(|| format!("stopping {s}"))?;
+            if service_manager::wait_until(Duration::from_secs(10), || kill(pid, None).is_err()).is_err() {
+                kill(pid, Signal::SIGTERM).with_context(|| format!("stopping {s}"))?;
+            }
+        }
+    }
+    status(ctx)
+}
+
+pub fn status(ctx: &Context) -> Result<Vec<ServiceState>> {
+    let config = direct_config(ctx)?;
+    Ok(services(&config)
+        .into_iter()
+        .map(|s| ServiceState { pid: service_manager::running_pid(&service_manager::pid_file(&ctx.root, &config.global, &s)).map(|p| p.as_raw()), service: s.unit() })
+        .collect())
+}
+
+/// nginx's master opens every per-site log file: lift the soft limit to the hard one for children.
+pub fn raise_nofile() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}

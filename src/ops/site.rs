@@ -1,0 +1,244 @@
+//! `lempctl site create|remove|list|show|enable|disable`: edit `sites.d`, then converge through
+//! the engine. A failed converge puts the site file back as it was.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use super::Context;
+use crate::config::{self, Config, ConfigError, ConfigErrors, Fqdn, Site, SiteKind, UsageError};
+use crate::engine::{self, Prune, RunOptions, Scope};
+use crate::host::{Journal, Perms};
+use crate::report::Report;
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub name: String,
+    pub kind: String,
+    pub aliases: Vec<String>,
+    pub php_version: Option<String>,
+    pub redirect_to: Option<String>,
+    pub disabled: bool,
+    pub dry_run: bool,
+    pub wait: std::time::Duration,
+}
+
+/// What `site show --json` and `site list --json` print for a site.
+#[derive(Debug, Serialize)]
+pub struct SiteInfo {
+    pub name: String,
+    pub kind: &'static str,
+    pub enabled: bool,
+    pub aliases: Vec<String>,
+    pub file: PathBuf,
+    pub user: Option<String>,
+    pub php_version: Option<String>,
+    pub site_dir: Option<PathBuf>,
+    pub document_root: Option<PathBuf>,
+    pub pool: Option<PathBuf>,
+    pub pool_socket: Option<PathBuf>,
+    pub vhost: PathBuf,
+    pub vhost_enabled: PathBuf,
+    pub access_log: PathBuf,
+}
+
+pub fn info(site: &Site) -> SiteInfo {
+    let tree = site.kind != SiteKind::Redirect;
+    SiteInfo {
+        name: site.name.to_string(),
+        kind: site.kind.as_str(),
+        enabled: site.enabled,
+        aliases: site.aliases.iter().map(ToString::to_string).collect(),
+        file: site.file.clone(),
+        user: tree.then(|| site.user.clone()),
+        php_version: site.php.as_ref().map(|p| p.version.clone()),
+        site_dir: tree.then(|| site.paths.site_dir.clone()),
+        document_root: tree.then(|| site.paths.document_root.clone()),
+        pool: site.paths.pool.clone(),
+        pool_socket: site.paths.pool_socket.clone(),
+        vhost: site.paths.vhost.clone(),
+        vhost_enabled: site.paths.vhost_enabled.clone(),
+        access_log: site.paths.access_log.clone(),
+    }
+}
+
+fn parse_name(s: &str) -> Result<Fqdn> {
+    Fqdn::parse(s).map_err(|why| UsageError(format!("invalid site name `{s}`: {why}\n  allowed: {}", config::fqdn::ALLOWED)).into())
+}
+
+fn find<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
+    let name = parse_name(name)?;
+    config.site(&name).ok_or_else(|| UsageError(format!("no site `{name}` in {}", config.global.paths.sites_dir.display())).into())
+}
+
+pub fn list(ctx: &Context) -> Result<Vec<SiteInfo>> {
+    Ok(ctx.load()?.sites.iter().map(info).collect())
+}
+
+pub fn show(ctx: &Context, name: &str) -> Result<SiteInfo> {
+    let config = ctx.load()?;
+    Ok(info(find(&config, name)?))
+}
+
+fn yaml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The site file `site create` writes.
+fn site_yaml(name: &Fqdn, kind: SiteKind, o: &CreateOptions) -> String {
+    let mut y = format!("# written by `lempctl site create`; edit freely, then run `lempctl apply`.\nname: {name}\nkind: {}\n", kind.as_str());
+    if !o.aliases.is_empty() {
+        y.push_str("aliases:\n");
+        for a in &o.aliases {
+            y.push_str(&format!("  - {}\n", yaml_string(a)));
+        }
+    }
+    y.push_str(&format!("enabled: {}\n", !o.disabled));
+    if let Some(v) = &o.php_version {
+        y.push_str(&format!("php:\n  version: {}\n", yaml_string(v)));
+    }
+    if let Some(to) = &o.redirect_to {
+        y.push_str(&format!("redirect:\n  to: {}\n", yaml_string(to)));
+    }
+    y
+}
+
+/// Creates `sites.d/NAME.yaml` and converges that site.
+pub fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
+    let mut config = ctx.load()?;
+    let name = parse_name(&o.name)?;
+    let kind = SiteKind::parse(&o.kind).ok_or_else(|| UsageError(format!("unknown kind `{}`\n  allowed: {}", o.kind, SiteKind::ALLOWED)))?;
+    if kind == SiteKind::Redirect && o.redirect_to.is_none() {
+        return Err(UsageError("a `redirect` site needs `--to URL`".into()).into());
+    }
+    if kind != SiteKind::Redirect && o.redirect_to.is_some() {
+        return Err(UsageError("`--to` is only for `--kind redirect`".into()).into());
+    }
+    if o.php_version.is_some() && !kind.uses_php() {
+        return Err(UsageError(format!("a `{}` site does not run PHP; drop --php-version", kind.as_str())).into());
+    }
+    if let Some(existing) = config.site(&name) {
+        return Err(UsageError(format!("site `{name}` already exists in {}", existing.file.display())).into());
+    }
+    let g = config.global.clone();
+    let host_file = g.paths.sites_dir.join(format!("{name}.yaml"));
+    let real_file = ctx.root.path(&host_file);
+    if real_file.exists() {
+        return Err(UsageError(format!("{} already exists", real_file.display())).into());
+    }
+    let text = site_yaml(&name, kind, o);
+    // Validate exactly as `apply` will read it back.
+    let mut errors: Vec<ConfigError> = Vec::new();
+    let file: config::file::SiteFile = config::parse_yaml(&real_file, &text).map_err(|e| UsageError(e.to_string()))?;
+    let site = config::site::validate(&real_file, file, &g, &ctx.root, &mut errors);
+    let Some(site) = site.filter(|_| errors.is_empty()) else {
+        return Err(UsageError(ConfigErrors(errors).to_string()).into());
+    };
+    config.sites.push(site);
+    let mut errors = Vec::new();
+    config::check_unique(&config.sites, &mut errors);
+    if !errors.is_empty() {
+        return Err(UsageError(ConfigErrors(errors).to_string()).into());
+    }
+    let run = RunOptions { scope: Scope::Sites(vec![name.clone()]), dry_run: o.dry_run, wait: o.wait, ..RunOptions::default() };
+    if o.dry_run {
+        return engine::run(&ctx.root, &config, &run);
+    }
+    let mut journal = Journal::default();
+    ctx.root.write_atomic(&mut journal, &host_file, text.as_bytes(), &Perms::root(0o644))?;
+    match engine::run(&ctx.root, &config, &run) {
+        Ok(mut report) => {
+            report.changed = true;
+            Ok(report)
+        }
+        Err(e) => {
+            ctx.root.rollback(&mut journal);
+            Err(e)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RemoveOptions {
+    pub name: String,
+    pub purge: bool,
+    pub dry_run: bool,
+    pub wait: std::time::Duration,
+}
+
+/// Removes a site's file and what lempctl created for it; data only with `purge` (archived first).
+pub fn remove(ctx: &Context, o: &RemoveOptions) -> Result<Report> {
+    let mut config = ctx.load()?;
+    let site = find(&config, &o.name)?.clone();
+    config.sites.retain(|s| s.name != site.name);
+    let prune = Prune { all: false, sites: vec![site.name.to_string()], purge: o.purge };
+    let run = RunOptions { scope: Scope::Sites(vec![]), prune, dry_run: o.dry_run, wait: o.wait, ..RunOptions::default() };
+    if o.dry_run {
+        return engine::run(&ctx.root, &config, &run);
+    }
+    let host_file = host_path(ctx, &site.file);
+    let mut journal = Journal::default();
+    ctx.root.remove(&mut journal, &host_file)?;
+    match engine::run(&ctx.root, &config, &run) {
+        Ok(mut report) => {
+            report.changed = true;
+            Ok(report)
+        }
+        Err(e) => {
+            ctx.root.rollback(&mut journal);
+            Err(e)
+        }
+    }
+}
+
+/// The host path of a real path under the root.
+fn host_path(ctx: &Context, real: &Path) -> PathBuf {
+    match real.strip_prefix(ctx.root.dir()) {
+        Ok(rel) => Path::new("/").join(rel),
+        Err(_) => real.to_path_buf(),
+    }
+}
+
+/// Sets `enabled:` in the site's file and converges the site.
+pub fn set_enabled(ctx: &Context, name: &str, enabled: bool, dry_run: bool, wait: std::time::Duration) -> Result<Report> {
+    let config = ctx.load()?;
+    let site = find(&config, name)?.clone();
+    let text = std::fs::read_to_string(&site.file).with_context(|| format!("reading {}", site.file.display()))?;
+    let mut found = false;
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if !found && l.starts_with("enabled:") {
+                found = true;
+                format!("enabled: {enabled}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    if !found {
+        lines.push(format!("enabled: {enabled}"));
+    }
+    let new_text = lines.join("\n") + "\n";
+    let mut errors = Vec::new();
+    let file: config::file::SiteFile = config::parse_yaml(&site.file, &new_text).map_err(|e| ConfigErrors(vec![e]))?;
+    let updated = config::site::validate(&site.file, file, &config.global, &ctx.root, &mut errors).ok_or(ConfigErrors(errors))?;
+    let mut new_config = config.clone();
+    for s in &mut new_config.sites {
+        if s.name == updated.name {
+            *s = updated.clone();
+        }
+    }
+    let run = RunOptions { scope: Scope::Sites(vec![updated.name.clone()]), dry_run, wait, ..RunOptions::default() };
+    if dry_run {
+        return engine::run(&ctx.root, &new_config, &run);
+    }
+    let mut journal = Journal::default();
+    if new_text != text {
+        ctx.root.write_atomic(&mut journal, &host_path(ctx, &site.file), new_text.as_bytes(), &Perms::root(0o644))?;
+    }
+    engine::run(&ctx.root, &new_config, &run).inspect_err(|_| {
+        ctx.root.rollback(&mut journal);
+    })
+}

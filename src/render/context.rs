@@ -1,0 +1,163 @@
+//! Typed template contexts. Paths in them are "as the services see them": under `--root` with
+//! the `direct` manager the private nginx and php-fpm are not chrooted, so they get root-prefixed
+//! paths; an offline image prepared with `--root` for another manager gets host paths.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::global::{Global, ManagerKind};
+use crate::config::site::{Php, Site, SitePaths};
+use crate::host::Root;
+
+/// Maps host paths to the paths written into rendered files.
+#[derive(Debug, Clone)]
+pub struct PathMap {
+    root: Root,
+    rooted: bool,
+}
+
+impl PathMap {
+    pub fn new(root: &Root, global: &Global) -> Self {
+        Self { root: root.clone(), rooted: !root.is_host() && global.manager == ManagerKind::Direct }
+    }
+
+    pub fn show(&self, p: &Path) -> PathBuf {
+        if self.rooted { self.root.path(p) } else { p.to_path_buf() }
+    }
+
+    fn site(&self, site: &Site) -> Site {
+        let mut s = site.clone();
+        let p: &mut SitePaths = &mut s.paths;
+        for path in [
+            &mut p.site_dir,
+            &mut p.document_root,
+            &mut p.logs_dir,
+            &mut p.tmp_dir,
+            &mut p.sessions_dir,
+            &mut p.upload_tmp_dir,
+            &mut p.vhost,
+            &mut p.vhost_enabled,
+            &mut p.access_log,
+            &mut p.error_log,
+            &mut p.php_error_log,
+            &mut p.slow_log,
+        ] {
+            *path = self.show(path);
+        }
+        p.pool = p.pool.as_deref().map(|x| self.show(x));
+        p.pool_socket = p.pool_socket.as_deref().map(|x| self.show(x));
+        if let Some(tls) = &mut s.tls {
+            tls.certificate = self.show(&tls.certificate);
+            tls.key = self.show(&tls.key);
+        }
+        s
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct VhostContext {
+    pub site: Site,
+    pub site_file: String,
+    pub templates_dir: String,
+    pub listen_http: String,
+    pub listen_https: String,
+    pub server_names: String,
+    pub https_port_suffix: String,
+    pub socket: String,
+    pub host_header_with_port: bool,
+}
+
+pub fn vhost(map: &PathMap, g: &Global, site: &Site) -> VhostContext {
+    let shown = map.site(site);
+    let names: Vec<&str> = std::iter::once(site.name.as_str()).chain(site.aliases.iter().map(|a| a.as_str())).collect();
+    VhostContext {
+        socket: shown.paths.pool_socket.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        site_file: site.file.display().to_string(),
+        templates_dir: g.paths.templates_dir.display().to_string(),
+        listen_http: g.listen_http.directive(),
+        listen_https: g.listen_https.directive(),
+        server_names: names.join(" "),
+        https_port_suffix: if g.listen_https.port == 443 { String::new() } else { format!(":{}", g.listen_https.port) },
+        host_header_with_port: g.listen_http.port != 80 || (site.tls.is_some() && g.listen_https.port != 443),
+        site: shown,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PoolContext {
+    pub site: Site,
+    pub php: Php,
+    pub site_file: String,
+    pub templates_dir: String,
+    pub socket: String,
+    pub web_user: String,
+    pub web_group: String,
+    pub site_dir: String,
+    pub tmp_dir: String,
+    pub upload_tmp_dir: String,
+    pub sessions_dir: String,
+    pub php_error_log: String,
+    pub slow_log: String,
+    pub disable_functions: String,
+}
+
+/// Functions no site needs that turn a PHP bug into a shell on the host.
+pub const DISABLED_FUNCTIONS: &[&str] = &[
+    "exec", "passthru", "shell_exec", "system", "proc_open", "popen", "pcntl_exec", "pcntl_fork", "pcntl_signal",
+    "posix_kill", "posix_setuid", "posix_setgid", "posix_setsid", "proc_nice", "proc_terminate", "dl", "show_source",
+];
+
+pub fn pool(map: &PathMap, g: &Global, site: &Site, php: &Php) -> PoolContext {
+    let shown = map.site(site);
+    let mut disabled: Vec<&str> = DISABLED_FUNCTIONS.to_vec();
+    for f in &php.disable_functions {
+        if !disabled.contains(&f.as_str()) {
+            disabled.push(f);
+        }
+    }
+    let s = |p: &Path| p.display().to_string();
+    PoolContext {
+        socket: shown.paths.pool_socket.as_deref().map(s).unwrap_or_default(),
+        site_file: site.file.display().to_string(),
+        templates_dir: g.paths.templates_dir.display().to_string(),
+        web_user: g.web_user.clone(),
+        web_group: g.web_group.clone(),
+        site_dir: s(&shown.paths.site_dir),
+        tmp_dir: s(&shown.paths.tmp_dir),
+        upload_tmp_dir: s(&shown.paths.upload_tmp_dir),
+        sessions_dir: s(&shown.paths.sessions_dir),
+        php_error_log: s(&shown.paths.php_error_log),
+        slow_log: s(&shown.paths.slow_log),
+        disable_functions: disabled.join(","),
+        php: php.clone(),
+        site: shown,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct OpcacheContext {
+    pub version: String,
+    pub sites: usize,
+    pub mb_per_site: u32,
+    pub files_per_site: u32,
+    pub memory_mb: u32,
+    pub interned_mb: u32,
+    pub max_files: u32,
+}
+
+/// Opcache sized to the PHP sites of one version (rounded up to blocks of 8 sites, so adding
+/// one site does not change the host-wide file every time).
+pub fn opcache(g: &Global, version: &str, sites: usize) -> OpcacheContext {
+    let block = sites.div_ceil(8).max(1) as u32 * 8;
+    let memory_mb = (64 + g.tuning.opcache_mb_per_site * block).max(128);
+    OpcacheContext {
+        version: version.to_owned(),
+        sites,
+        mb_per_site: g.tuning.opcache_mb_per_site,
+        files_per_site: g.tuning.opcache_files_per_site,
+        memory_mb,
+        interned_mb: (memory_mb / 16).clamp(16, 256),
+        max_files: (g.tuning.opcache_files_per_site * block).clamp(10_000, 1_000_000),
+    }
+}

@@ -1,0 +1,14 @@
+//! One adapter per product; each knows one product and nothing else.
+
+pub mod nginx;
+pub mod php_fpm;
+pub mod schedule;
+pub mod systemd;
+
+/// A real program rejected the configuration this run wrote; nothing was kept.
+#[derive(Debug, thiserror::Error)]
+#[error("{program} rejected the new configuration; every change of this run was rolled back\n{message}")]
+pub struct ValidationError {
+    pub program: String,
+    pub message: String,
+}
