@@ -8,5 +8,6 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 }
 
 pub fn is_invalid_input(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| e.is::<ConfigErrors>() || e.is::<UsageError>())
+    err.chain()
+        .any(|e| e.is::<ConfigErrors>() || e.is::<UsageError>())
 }

@@ -164,15 +164,32 @@ pub fn run() -> u8 {
 
 fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
     let g = &cli.global;
-    let ctx = Context { root: Root::new(g.root.as_deref().unwrap_or(std::path::Path::new("/")))?, config_path: g.config.clone() };
+    let ctx = Context {
+        root: Root::new(g.root.as_deref().unwrap_or(std::path::Path::new("/")))?,
+        config_path: g.config.clone(),
+    };
     let wait = Duration::from_secs(g.wait);
     match &cli.command {
         Command::Apply(a) => {
-            let opts = ops::apply::ApplyOptions { sites: a.sites.clone(), prune: a.prune, force: a.force, dry_run: g.dry_run, wait, skip_health: a.no_health_check };
+            let opts = ops::apply::ApplyOptions {
+                sites: a.sites.clone(),
+                prune: a.prune,
+                force: a.force,
+                dry_run: g.dry_run,
+                wait,
+                skip_health: a.no_health_check,
+            };
             p.report(&ops::apply::apply(&ctx, &opts)?);
         }
         Command::Site(s) => match s {
-            SiteCommand::Create { name, kind, aliases, php_version, to, disabled } => {
+            SiteCommand::Create {
+                name,
+                kind,
+                aliases,
+                php_version,
+                to,
+                disabled,
+            } => {
                 let o = ops::site::CreateOptions {
                     name: name.clone(),
                     kind: kind.clone(),
@@ -188,28 +205,73 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
             SiteCommand::Remove { name, purge, yes } => {
                 if !yes && !g.dry_run {
                     if !std::io::stdin().is_terminal() {
-                        return Err(UsageError(format!("`site remove {name}` needs --yes when stdin is not a terminal")).into());
+                        return Err(UsageError(format!(
+                            "`site remove {name}` needs --yes when stdin is not a terminal"
+                        ))
+                        .into());
                     }
-                    let what = if *purge { "its configuration, user and data (archived first)" } else { "its configuration (data is kept)" };
+                    let what = if *purge {
+                        "its configuration, user and data (archived first)"
+                    } else {
+                        "its configuration (data is kept)"
+                    };
                     if !p.confirm(&format!("Remove site `{name}`: {what}?")) {
                         return Err(UsageError("not confirmed; nothing was changed".into()).into());
                     }
                 }
-                let o = ops::site::RemoveOptions { name: name.clone(), purge: *purge, dry_run: g.dry_run, wait };
+                let o = ops::site::RemoveOptions {
+                    name: name.clone(),
+                    purge: *purge,
+                    dry_run: g.dry_run,
+                    wait,
+                };
                 p.report(&ops::site::remove(&ctx, &o)?);
             }
             SiteCommand::List => p.data(&ops::site::list(&ctx)?, |sites| {
-                sites.iter().map(|s| format!("{:<40} {:<10} {}", s.name, s.kind, if s.enabled { "enabled" } else { "disabled" })).collect::<Vec<_>>().join("\n")
+                sites
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{:<40} {:<10} {}",
+                            s.name,
+                            s.kind,
+                            if s.enabled { "enabled" } else { "disabled" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             }),
-            SiteCommand::Show { name } => p.data(&ops::site::show(&ctx, name)?, |s| serde_json::to_string_pretty(s).unwrap_or_default()),
-            SiteCommand::Enable { name } => p.report(&ops::site::set_enabled(&ctx, name, true, g.dry_run, wait)?),
-            SiteCommand::Disable { name } => p.report(&ops::site::set_enabled(&ctx, name, false, g.dry_run, wait)?),
+            SiteCommand::Show { name } => p.data(&ops::site::show(&ctx, name)?, |s| {
+                serde_json::to_string_pretty(s).unwrap_or_default()
+            }),
+            SiteCommand::Enable { name } => {
+                p.report(&ops::site::set_enabled(&ctx, name, true, g.dry_run, wait)?)
+            }
+            SiteCommand::Disable { name } => {
+                p.report(&ops::site::set_enabled(&ctx, name, false, g.dry_run, wait)?)
+            }
         },
         Command::Status => p.data(&ops::status::status(&ctx)?, printer::status_text),
         Command::Sandbox(s) => match s {
-            SandboxCommand::Init { dir, port, php_version, force } => {
-                let r = ops::sandbox::init(&ops::sandbox::InitOptions { dir: dir.clone(), port: *port, php_version: php_version.clone(), force: *force })?;
-                p.data(&r, |r| format!("sandbox ready in {}\n  next: lempctl --root {} sandbox start", r.root.display(), r.root.display()));
+            SandboxCommand::Init {
+                dir,
+                port,
+                php_version,
+                force,
+            } => {
+                let r = ops::sandbox::init(&ops::sandbox::InitOptions {
+                    dir: dir.clone(),
+                    port: *port,
+                    php_version: php_version.clone(),
+                    force: *force,
+                })?;
+                p.data(&r, |r| {
+                    format!(
+                        "sandbox ready in {}\n  next: lempctl --root {} sandbox start",
+                        r.root.display(),
+                        r.root.display()
+                    )
+                });
             }
             SandboxCommand::Start => p.data(&ops::sandbox::start(&ctx)?, printer::services_text),
             SandboxCommand::Stop => p.data(&ops::sandbox::stop(&ctx)?, printer::services_text),

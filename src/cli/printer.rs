@@ -26,13 +26,23 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         (_, 1) => "lempctl=debug",
         _ => "lempctl=trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LEMPCTL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).without_time().with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LEMPCTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
+        .try_init();
 }
 
 impl Printer {
     pub fn new(json: bool, quiet: bool, verbose: u8) -> Self {
-        Self { json, quiet, verbose }
+        Self {
+            json,
+            quiet,
+            verbose,
+        }
     }
 
     /// Prints what a converging command did (or would do, with --dry-run).
@@ -70,7 +80,10 @@ impl Printer {
         }
         let summary = match (r.changed, r.dry_run) {
             (false, _) => "no change".to_owned(),
-            (true, true) => format!("{} change(s) planned; nothing was changed (--dry-run)", r.changes.len()),
+            (true, true) => format!(
+                "{} change(s) planned; nothing was changed (--dry-run)",
+                r.changes.len()
+            ),
             (true, false) => format!("{} change(s) applied", r.changes.len()),
         };
         let _ = writeln!(err, "{summary}");
@@ -105,7 +118,15 @@ impl Printer {
         let message = format!("{e:#}");
         if self.json {
             let r = Report {
-                error: Some(ErrorReport { message: message.clone(), kind: if code == 2 { "invalid-input" } else { "failure" }, exit_code: code }),
+                error: Some(ErrorReport {
+                    message: message.clone(),
+                    kind: if code == 2 {
+                        "invalid-input"
+                    } else {
+                        "failure"
+                    },
+                    exit_code: code,
+                }),
                 ..Report::default()
             };
             println!("{}", serde_json::to_string(&r).unwrap_or_default());
@@ -119,7 +140,11 @@ impl Printer {
 pub fn status_text(s: &Status) -> String {
     let mut out = format!("service manager: {}\n", s.manager);
     for svc in &s.services {
-        out.push_str(&format!("{:<14} {}\n", svc.service, if svc.running { "running" } else { "stopped" }));
+        out.push_str(&format!(
+            "{:<14} {}\n",
+            svc.service,
+            if svc.running { "running" } else { "stopped" }
+        ));
     }
     for site in &s.sites {
         let state = if !site.applied {
@@ -129,14 +154,32 @@ pub fn status_text(s: &Status) -> String {
         } else {
             format!("drift: {}", site.drifted.join(", "))
         };
-        out.push_str(&format!("{:<40} {:<10} {:<9} {state}\n", site.name, site.kind, if site.enabled { "enabled" } else { "disabled" }));
+        out.push_str(&format!(
+            "{:<40} {:<10} {:<9} {state}\n",
+            site.name,
+            site.kind,
+            if site.enabled { "enabled" } else { "disabled" }
+        ));
     }
     for r in &s.removed_sites {
-        out.push_str(&format!("{r:<40} removed from sites.d; run `lempctl apply --prune`\n"));
+        out.push_str(&format!(
+            "{r:<40} removed from sites.d; run `lempctl apply --prune`\n"
+        ));
     }
     out.trim_end().to_owned()
 }
 
+#[allow(clippy::ptr_arg)] // used as `Fn(&Vec<_>)` by `Printer::data`
 pub fn services_text(v: &Vec<ServiceState>) -> String {
-    v.iter().map(|s| format!("{:<14} {}", s.service, s.pid.map_or("stopped".to_owned(), |p| format!("running (pid {p})")))).collect::<Vec<_>>().join("\n")
+    v.iter()
+        .map(|s| {
+            format!(
+                "{:<14} {}",
+                s.service,
+                s.pid
+                    .map_or("stopped".to_owned(), |p| format!("running (pid {p})"))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

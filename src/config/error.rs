@@ -16,8 +16,21 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub fn new(file: &Path, line: u64, column: u64, field: &str, problem: impl Into<String>) -> Self {
-        Self { file: file.to_path_buf(), line, column, field: field.to_owned(), problem: problem.into(), allowed: None }
+    pub fn new(
+        file: &Path,
+        line: u64,
+        column: u64,
+        field: &str,
+        problem: impl Into<String>,
+    ) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            line,
+            column,
+            field: field.to_owned(),
+            problem: problem.into(),
+            allowed: None,
+        }
     }
 
     pub fn allowed(mut self, allowed: impl Into<String>) -> Self {

@@ -158,7 +158,9 @@ pub fn valid_php_version(v: &str) -> bool {
 
 /// A value in a config file that becomes part of a rendered config: no whitespace or syntax chars.
 pub fn safe_token(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@+%,=~".contains(c))
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@+%,=~".contains(c))
 }
 
 pub(super) struct Ctx<'a> {
@@ -167,8 +169,20 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub(super) fn err<T>(&mut self, v: &S<T>, field: &str, problem: impl Into<String>, allowed: Option<&str>) {
-        let mut e = ConfigError::new(self.file, v.referenced.line(), v.referenced.column(), field, problem);
+    pub(super) fn err<T>(
+        &mut self,
+        v: &S<T>,
+        field: &str,
+        problem: impl Into<String>,
+        allowed: Option<&str>,
+    ) {
+        let mut e = ConfigError::new(
+            self.file,
+            v.referenced.line(),
+            v.referenced.column(),
+            field,
+            problem,
+        );
         if let Some(a) = allowed {
             e = e.allowed(a);
         }
@@ -177,38 +191,83 @@ impl Ctx<'_> {
 
     /// An absolute path without characters that would break a config file.
     pub(super) fn path(&mut self, v: Option<&S<String>>, field: &str, default: &str) -> PathBuf {
-        let Some(v) = v else { return PathBuf::from(default) };
-        if !v.value.starts_with('/') || !safe_token(&v.value) || v.value.contains("/../") || v.value.ends_with("/..") {
-            self.err(v, field, format!("`{}` is not an absolute path without spaces or special characters", v.value), Some("an absolute path of letters, digits and `-_./:@+%,=~`"));
+        let Some(v) = v else {
+            return PathBuf::from(default);
+        };
+        if !v.value.starts_with('/')
+            || !safe_token(&v.value)
+            || v.value.contains("/../")
+            || v.value.ends_with("/..")
+        {
+            self.err(
+                v,
+                field,
+                format!(
+                    "`{}` is not an absolute path without spaces or special characters",
+                    v.value
+                ),
+                Some("an absolute path of letters, digits and `-_./:@+%,=~`"),
+            );
             return PathBuf::from(default);
         }
         PathBuf::from(&v.value)
     }
 
     pub(super) fn token(&mut self, v: Option<&S<String>>, field: &str, default: &str) -> String {
-        let Some(v) = v else { return default.to_owned() };
+        let Some(v) = v else {
+            return default.to_owned();
+        };
         if !safe_token(&v.value) {
-            self.err(v, field, format!("`{}` contains spaces or special characters", v.value), Some("letters, digits and `-_./:@+%,=~`"));
+            self.err(
+                v,
+                field,
+                format!("`{}` contains spaces or special characters", v.value),
+                Some("letters, digits and `-_./:@+%,=~`"),
+            );
             return default.to_owned();
         }
         v.value.clone()
     }
 }
 
-fn parse_listen(ctx: &mut Ctx<'_>, v: Option<&S<String>>, field: &str, default_port: u16) -> Listen {
-    let Some(v) = v else { return Listen { address: None, port: default_port } };
+fn parse_listen(
+    ctx: &mut Ctx<'_>,
+    v: Option<&S<String>>,
+    field: &str,
+    default_port: u16,
+) -> Listen {
+    let Some(v) = v else {
+        return Listen {
+            address: None,
+            port: default_port,
+        };
+    };
     let (addr, port) = match v.value.rsplit_once(':') {
         Some((a, p)) => (Some(a.to_owned()), p),
         None => (None, v.value.as_str()),
     };
     let addr_ok = addr.as_deref().is_none_or(|a| {
-        a.parse::<std::net::IpAddr>().is_ok() || (a.starts_with('[') && a.ends_with(']') && a[1..a.len() - 1].parse::<std::net::Ipv6Addr>().is_ok())
+        a.parse::<std::net::IpAddr>().is_ok()
+            || (a.starts_with('[')
+                && a.ends_with(']')
+                && a[1..a.len() - 1].parse::<std::net::Ipv6Addr>().is_ok())
     });
     match (port.parse::<u16>(), addr_ok) {
-        (Ok(p), true) if p > 0 => Listen { address: addr, port: p },
+        (Ok(p), true) if p > 0 => Listen {
+            address: addr,
+            port: p,
+        },
         _ => {
-            ctx.err(v, field, format!("`{}` is not a port or address:port", v.value), Some("`80`, `127.0.0.1:8080` or `[::1]:8080`"));
-            Listen { address: None, port: default_port }
+            ctx.err(
+                v,
+                field,
+                format!("`{}` is not a port or address:port", v.value),
+                Some("`80`, `127.0.0.1:8080` or `[::1]:8080`"),
+            );
+            Listen {
+                address: None,
+                port: default_port,
+            }
         }
     }
 }
@@ -218,7 +277,12 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
     let mut ctx = Ctx { file, errors };
     let php_version = match &g.php_version {
         Some(v) if !valid_php_version(&v.value) => {
-            ctx.err(v, "php_version", format!("`{}` is not a PHP version", v.value), Some("`MAJOR.MINOR`, e.g. `8.2`"));
+            ctx.err(
+                v,
+                "php_version",
+                format!("`{}` is not a PHP version", v.value),
+                Some("`MAJOR.MINOR`, e.g. `8.2`"),
+            );
             "8.2".to_owned()
         }
         Some(v) => v.value.clone(),
@@ -232,56 +296,134 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
             "sysv" => ManagerKind::Sysv,
             "direct" => ManagerKind::Direct,
             other => {
-                ctx.err(v, "service_manager", format!("unknown value `{other}`"), Some("`auto`, `systemd`, `sysv`, `direct`"));
+                ctx.err(
+                    v,
+                    "service_manager",
+                    format!("unknown value `{other}`"),
+                    Some("`auto`, `systemd`, `sysv`, `direct`"),
+                );
                 ManagerKind::Sysv
             }
         },
     };
     let scheduler = match g.scheduler.as_ref().map(|v| (v, v.value.as_str())) {
-        None | Some((_, "auto")) => if manager == ManagerKind::Systemd { Scheduler::Systemd } else { Scheduler::Cron },
+        None | Some((_, "auto")) => {
+            if manager == ManagerKind::Systemd {
+                Scheduler::Systemd
+            } else {
+                Scheduler::Cron
+            }
+        }
         Some((_, "systemd")) => Scheduler::Systemd,
         Some((_, "cron")) => Scheduler::Cron,
         Some((v, other)) => {
-            ctx.err(v, "scheduler", format!("unknown value `{other}`"), Some("`auto`, `systemd`, `cron`"));
+            ctx.err(
+                v,
+                "scheduler",
+                format!("unknown value `{other}`"),
+                Some("`auto`, `systemd`, `cron`"),
+            );
             Scheduler::Cron
         }
     };
     let listen = g.listen.as_ref();
-    let listen_http = parse_listen(&mut ctx, listen.and_then(|l| l.http.as_ref()), "listen.http", 80);
-    let listen_https = parse_listen(&mut ctx, listen.and_then(|l| l.https.as_ref()), "listen.https", 443);
+    let listen_http = parse_listen(
+        &mut ctx,
+        listen.and_then(|l| l.http.as_ref()),
+        "listen.http",
+        80,
+    );
+    let listen_https = parse_listen(
+        &mut ctx,
+        listen.and_then(|l| l.https.as_ref()),
+        "listen.https",
+        443,
+    );
     let p = g.paths.unwrap_or_default();
     let paths = Paths {
-        sites_dir: ctx.path(p.sites_dir.as_ref(), "paths.sites_dir", "/etc/lempctl/sites.d"),
+        sites_dir: ctx.path(
+            p.sites_dir.as_ref(),
+            "paths.sites_dir",
+            "/etc/lempctl/sites.d",
+        ),
         state_dir: ctx.path(p.state_dir.as_ref(), "paths.state_dir", "/var/lib/lempctl"),
-        archive_dir: ctx.path(p.archive_dir.as_ref(), "paths.archive_dir", "/var/lib/lempctl/archive"),
-        templates_dir: ctx.path(p.templates_dir.as_ref(), "paths.templates_dir", "/etc/lempctl/templates"),
+        archive_dir: ctx.path(
+            p.archive_dir.as_ref(),
+            "paths.archive_dir",
+            "/var/lib/lempctl/archive",
+        ),
+        templates_dir: ctx.path(
+            p.templates_dir.as_ref(),
+            "paths.templates_dir",
+            "/etc/lempctl/templates",
+        ),
         www_root: ctx.path(p.www_root.as_ref(), "paths.www_root", "/srv/www"),
         nginx_dir: ctx.path(p.nginx_dir.as_ref(), "paths.nginx_dir", "/etc/nginx"),
-        nginx_log_dir: ctx.path(p.nginx_log_dir.as_ref(), "paths.nginx_log_dir", "/var/log/nginx"),
+        nginx_log_dir: ctx.path(
+            p.nginx_log_dir.as_ref(),
+            "paths.nginx_log_dir",
+            "/var/log/nginx",
+        ),
         php_dir: ctx.path(p.php_dir.as_ref(), "paths.php_dir", "/etc/php"),
         php_log_dir: ctx.path(p.php_log_dir.as_ref(), "paths.php_log_dir", "/var/log/php"),
         run_dir: ctx.path(p.run_dir.as_ref(), "paths.run_dir", "/run"),
-        systemd_dir: ctx.path(p.systemd_dir.as_ref(), "paths.systemd_dir", "/etc/systemd/system"),
-        cron_file: ctx.path(p.cron_file.as_ref(), "paths.cron_file", "/etc/cron.d/lempctl"),
+        systemd_dir: ctx.path(
+            p.systemd_dir.as_ref(),
+            "paths.systemd_dir",
+            "/etc/systemd/system",
+        ),
+        cron_file: ctx.path(
+            p.cron_file.as_ref(),
+            "paths.cron_file",
+            "/etc/cron.d/lempctl",
+        ),
     };
     let pr = g.programs.unwrap_or_default();
     let programs = Programs {
         nginx: ctx.path(pr.nginx.as_ref(), "programs.nginx", "/usr/sbin/nginx"),
-        php_fpm: ctx.token(pr.php_fpm.as_ref(), "programs.php_fpm", "/usr/sbin/php-fpm{version}"),
-        systemctl: ctx.path(pr.systemctl.as_ref(), "programs.systemctl", "/usr/bin/systemctl"),
-        systemd_analyze: ctx.path(pr.systemd_analyze.as_ref(), "programs.systemd_analyze", "/usr/bin/systemd-analyze"),
+        php_fpm: ctx.token(
+            pr.php_fpm.as_ref(),
+            "programs.php_fpm",
+            "/usr/sbin/php-fpm{version}",
+        ),
+        systemctl: ctx.path(
+            pr.systemctl.as_ref(),
+            "programs.systemctl",
+            "/usr/bin/systemctl",
+        ),
+        systemd_analyze: ctx.path(
+            pr.systemd_analyze.as_ref(),
+            "programs.systemd_analyze",
+            "/usr/bin/systemd-analyze",
+        ),
         service: ctx.path(pr.service.as_ref(), "programs.service", "/usr/sbin/service"),
         useradd: ctx.path(pr.useradd.as_ref(), "programs.useradd", "/usr/sbin/useradd"),
         userdel: ctx.path(pr.userdel.as_ref(), "programs.userdel", "/usr/sbin/userdel"),
         tar: ctx.path(pr.tar.as_ref(), "programs.tar", "/usr/bin/tar"),
-        lempctl: ctx.path(pr.lempctl.as_ref(), "programs.lempctl", "/usr/local/bin/lempctl"),
+        lempctl: ctx.path(
+            pr.lempctl.as_ref(),
+            "programs.lempctl",
+            "/usr/local/bin/lempctl",
+        ),
     };
     let d = g.direct.unwrap_or_default();
     let direct = Direct {
-        nginx_conf: ctx.path(d.nginx_conf.as_ref(), "direct.nginx_conf", "/etc/nginx/nginx.conf"),
+        nginx_conf: ctx.path(
+            d.nginx_conf.as_ref(),
+            "direct.nginx_conf",
+            "/etc/nginx/nginx.conf",
+        ),
         nginx_pid: ctx.path(d.nginx_pid.as_ref(), "direct.nginx_pid", "/run/nginx.pid"),
-        php_fpm_conf: ctx.token(d.php_fpm_conf.as_ref(), "direct.php_fpm_conf", "/etc/php/{version}/fpm/php-fpm.conf"),
-        php_fpm_pid: ctx.token(d.php_fpm_pid.as_ref(), "direct.php_fpm_pid", "/run/php/php{version}-fpm.pid"),
+        php_fpm_conf: ctx.token(
+            d.php_fpm_conf.as_ref(),
+            "direct.php_fpm_conf",
+            "/etc/php/{version}/fpm/php-fpm.conf",
+        ),
+        php_fpm_pid: ctx.token(
+            d.php_fpm_pid.as_ref(),
+            "direct.php_fpm_pid",
+            "/run/php/php{version}-fpm.pid",
+        ),
     };
     let h = g.health.unwrap_or_default();
     let health = HealthGlobal {
@@ -289,13 +431,16 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         address: ctx.token(h.address.as_ref(), "health.address", "127.0.0.1"),
         timeout_ms: h.timeout_ms.as_ref().map_or(5000, |t| t.value),
     };
-    let apply_schedule = g.schedule.and_then(|s| s.apply).and_then(|v| match Schedule::parse(&v.value) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            ctx.err(&v, "schedule.apply", e, Some(schedule::ALLOWED));
-            None
-        }
-    });
+    let apply_schedule =
+        g.schedule
+            .and_then(|s| s.apply)
+            .and_then(|v| match Schedule::parse(&v.value) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    ctx.err(&v, "schedule.apply", e, Some(schedule::ALLOWED));
+                    None
+                }
+            });
     let t = g.tuning.unwrap_or_default();
     let tuning = Tuning {
         opcache_mb_per_site: t.opcache_mb_per_site.map_or(16, |v| v.value),
@@ -324,5 +469,9 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
 
 /// systemd when it is PID 1, else SysV init scripts.
 fn detect_manager() -> ManagerKind {
-    if Path::new("/run/systemd/system").is_dir() { ManagerKind::Systemd } else { ManagerKind::Sysv }
+    if Path::new("/run/systemd/system").is_dir() {
+        ManagerKind::Systemd
+    } else {
+        ManagerKind::Sysv
+    }
 }

@@ -34,30 +34,88 @@ impl Config {
     }
 }
 
-/// Turns a YAML parse error into a `ConfigError` at the place the parser reported.
-pub fn yaml_error(file: &Path, e: &serde_saphyr::Error) -> ConfigError {
+/// Turns a YAML parse error into a `ConfigError` at the place the parser reported, naming the
+/// field found at that line of `text`.
+pub fn yaml_error(file: &Path, text: &str, e: &serde_saphyr::Error) -> ConfigError {
     let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
     // The parser's message carries a rendered snippet after the first line; keep the sentence.
-    let text = e.to_string();
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid YAML").trim();
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    let first = match first.find(" at line ") {
-        Some(i) => &first[..i],
-        None => first,
+    let msg = e.to_string();
+    let mut first = msg
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid YAML")
+        .trim();
+    first = first.strip_prefix("error: ").unwrap_or(first);
+    if let Some(rest) = first
+        .strip_prefix("line ")
+        .and_then(|r| r.split_once(": "))
+        .map(|(_, r)| r)
+    {
+        first = rest;
+    }
+    if let Some(i) = first.find(" at line ") {
+        first = &first[..i];
+    }
+    let problem = match first {
+        p if p.starts_with("invalid u") || p.starts_with("invalid i") => {
+            format!("{p}: expected a whole number")
+        }
+        "expected string scalar" => "expected a text value here".to_owned(),
+        p => p.to_owned(),
     };
-    ConfigError::new(file, line, column, "", first.to_owned())
+    let field = field_at(text, line as usize);
+    ConfigError::new(file, line, column, &field, problem)
+}
+
+/// The dotted key path of the mapping entry on `line` (1-based), found by indentation.
+pub fn field_at(text: &str, line: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(start) = line.checked_sub(1).filter(|l| *l < lines.len()) else {
+        return String::new();
+    };
+    let mut path = Vec::new();
+    let mut limit = usize::MAX;
+    for l in lines[..=start].iter().rev() {
+        let trimmed = l.trim_start();
+        let indent = l.len() - trimmed.len();
+        if trimmed.is_empty() || trimmed.starts_with('#') || indent >= limit {
+            continue;
+        }
+        let item = trimmed.trim_start_matches("- ");
+        if let Some((key, _)) = item.split_once(':')
+            && !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            path.push(key.to_owned());
+            limit = indent;
+        }
+        if indent == 0 {
+            break;
+        }
+    }
+    path.reverse();
+    path.join(".")
 }
 
 /// Parses YAML text into `T`, with errors located in `file`.
-pub fn parse_yaml<T: serde::de::DeserializeOwned>(file: &Path, text: &str) -> Result<T, ConfigError> {
-    serde_saphyr::from_str::<T>(text).map_err(|e| yaml_error(file, &e))
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    text: &str,
+) -> Result<T, ConfigError> {
+    serde_saphyr::from_str::<T>(text).map_err(|e| yaml_error(file, text, &e))
 }
 
 /// Loads `lempctl.yaml` (defaults when absent) and every `*.yaml` in the sites directory.
 pub fn load(root: &Root, config_path: &Path) -> Result<Config> {
     let mut errors = Vec::new();
     let global = load_global(root, config_path, &mut errors)?;
-    let sites = if errors.is_empty() { load_sites(root, &global, &mut errors)? } else { Vec::new() };
+    let sites = if errors.is_empty() {
+        load_sites(root, &global, &mut errors)?
+    } else {
+        Vec::new()
+    };
     if !errors.is_empty() {
         return Err(ConfigErrors(errors).into());
     }
@@ -65,12 +123,24 @@ pub fn load(root: &Root, config_path: &Path) -> Result<Config> {
 }
 
 /// Loads only the global configuration.
-pub fn load_global(root: &Root, config_path: &Path, errors: &mut Vec<ConfigError>) -> Result<Global> {
+pub fn load_global(
+    root: &Root,
+    config_path: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Result<Global> {
     let shown = root.path(config_path);
     let file = match root.read(config_path)? {
         None => file::GlobalFile::default(),
         Some(bytes) => {
-            let text = String::from_utf8(bytes).map_err(|_| ConfigErrors(vec![ConfigError::new(&shown, 0, 0, "", "the file is not UTF-8")]))?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                ConfigErrors(vec![ConfigError::new(
+                    &shown,
+                    0,
+                    0,
+                    "",
+                    "the file is not UTF-8",
+                )])
+            })?;
             match parse_yaml::<Option<file::GlobalFile>>(&shown, &text) {
                 Ok(f) => f.unwrap_or_default(),
                 Err(e) => {
@@ -93,9 +163,13 @@ pub fn site_files(root: &Root, global: &Global) -> Result<Vec<PathBuf>> {
         Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
     };
     for entry in entries {
-        let path = entry.with_context(|| format!("reading {}", dir.display()))?.path();
+        let path = entry
+            .with_context(|| format!("reading {}", dir.display()))?
+            .path();
         let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
-        let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if is_yaml && !hidden && path.is_file() {
             files.push(path);
         }
@@ -105,7 +179,12 @@ pub fn site_files(root: &Root, global: &Global) -> Result<Vec<PathBuf>> {
 }
 
 /// Parses and validates one site file (real path).
-pub fn load_site_file(root: &Root, global: &Global, path: &Path, errors: &mut Vec<ConfigError>) -> Result<Option<Site>> {
+pub fn load_site_file(
+    root: &Root,
+    global: &Global,
+    path: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Result<Option<Site>> {
     let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let Ok(text) = String::from_utf8(text) else {
         errors.push(ConfigError::new(path, 0, 0, "", "the file is not UTF-8"));
@@ -136,11 +215,28 @@ pub fn check_unique(sites: &[Site], errors: &mut Vec<ConfigError>) {
     let mut claimed: BTreeMap<&str, &Site> = BTreeMap::new();
     let mut users: BTreeMap<&str, &Site> = BTreeMap::new();
     for site in sites {
-        for (i, host) in std::iter::once(&site.name).chain(site.aliases.iter()).enumerate() {
-            let field = if i == 0 { "name".to_owned() } else { format!("aliases[{}]", i - 1) };
+        for (i, host) in std::iter::once(&site.name)
+            .chain(site.aliases.iter())
+            .enumerate()
+        {
+            let field = if i == 0 {
+                "name".to_owned()
+            } else {
+                format!("aliases[{}]", i - 1)
+            };
             if let Some(other) = claimed.get(host.as_str()) {
-                let what = if other.name == site.name { "a duplicate site name" } else { "already claimed" };
-                errors.push(ConfigError::new(&site.file, 0, 0, &field, format!("`{host}` is {what}: also in {}", other.file.display())));
+                let what = if other.name == site.name {
+                    "a duplicate site name"
+                } else {
+                    "already claimed"
+                };
+                errors.push(ConfigError::new(
+                    &site.file,
+                    0,
+                    0,
+                    &field,
+                    format!("`{host}` is {what}: also in {}", other.file.display()),
+                ));
             } else {
                 claimed.insert(host.as_str(), site);
             }
@@ -148,7 +244,16 @@ pub fn check_unique(sites: &[Site], errors: &mut Vec<ConfigError>) {
         if let Some(other) = users.insert(site.user.as_str(), site)
             && other.name != site.name
         {
-            errors.push(ConfigError::new(&site.file, 0, 0, "name", format!("derived user `{}` collides with site `{}`", site.user, other.name)));
+            errors.push(ConfigError::new(
+                &site.file,
+                0,
+                0,
+                "name",
+                format!(
+                    "derived user `{}` collides with site `{}`",
+                    site.user, other.name
+                ),
+            ));
         }
     }
 }

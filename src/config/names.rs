@@ -33,7 +33,12 @@ pub fn fit(prefix: &str, body: &str, full: &str, max: usize) -> String {
 
 /// The system user (and group) a site's PHP runs as: `w_` + name with `.` → `_`.
 pub fn system_user(fqdn: &Fqdn) -> String {
-    fit("w_", &fqdn.as_str().replace('.', "_"), fqdn.as_str(), MAX_USER)
+    fit(
+        "w_",
+        &fqdn.as_str().replace('.', "_"),
+        fqdn.as_str(),
+        MAX_USER,
+    )
 }
 
 #[cfg(test)]
@@ -51,6 +56,9 @@ mod tests {
         let (u1, u2) = (system_user(&long1), system_user(&long2));
         assert!(u1.len() <= MAX_USER && u2.len() <= MAX_USER, "{u1} {u2}");
         assert_ne!(u1, u2);
-        assert!(u1.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'));
+        assert!(
+            u1.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        );
     }
 }

@@ -28,10 +28,11 @@ impl Schedule {
         };
         let fields: Vec<&str> = expr.split_whitespace().collect();
         if fields.len() != 5 {
-            return Err(format!("`{input}` has {} fields; 5 are needed (minute hour day-of-month month day-of-week)", fields.len()));
+            return Err(format!(
+                "`{input}` has {} fields; 5 are needed (minute hour day-of-month month day-of-week)",
+                fields.len()
+            ));
         }
-        // The cron crate wants seconds first; it is the authority on what cron accepts.
-        cron::Schedule::from_str(&format!("0 {}", fields.join(" "))).map_err(|e| format!("`{input}` is not a valid cron expression: {e}"))?;
         let minutes = expand(fields[0], 0, 59, "minute")?;
         let hours = expand(fields[1], 0, 23, "hour")?;
         let dom = expand(fields[2], 1, 31, "day of month")?;
@@ -43,6 +44,29 @@ impl Schedule {
             d.dedup();
             d
         };
+        // The cron crate (seconds first, Quartz days 1-7 from Sunday) checks the whole expression
+        // and computes its next run, so it is not something no clock would ever reach.
+        let quartz_dow = if fields[4] == "*" {
+            "*".to_owned()
+        } else {
+            dow.iter()
+                .map(|d| (d + 1).to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let quartz = format!(
+            "0 {} {} {} {} {quartz_dow}",
+            fields[0], fields[1], fields[2], fields[3]
+        );
+        let parsed = cron::Schedule::from_str(&quartz).map_err(|e| {
+            format!(
+                "`{input}` is not a valid cron expression: {}",
+                e.to_string().lines().last().unwrap_or_default()
+            )
+        })?;
+        if parsed.upcoming(chrono::Utc).next().is_none() {
+            return Err(format!("`{input}` never runs"));
+        }
         let dom_all = dom.len() == 31;
         let dow_all = dow.len() == 7;
         if !dom_all && !dow_all {
@@ -50,7 +74,17 @@ impl Schedule {
                 "`{input}` restricts both day of month and day of week; cron runs when either matches but systemd only when both do, so choose one"
             ));
         }
-        let dow_part = if dow_all { String::new() } else { format!("{} ", dow.iter().map(|d| DOW[*d as usize]).collect::<Vec<_>>().join(",")) };
+        let dow_part = if dow_all {
+            String::new()
+        } else {
+            format!(
+                "{} ",
+                dow.iter()
+                    .map(|d| DOW[*d as usize])
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        };
         let on_calendar = format!(
             "{dow_part}*-{}-{} {}:{}:00",
             compact(&months, 1, 12, false),
@@ -58,7 +92,10 @@ impl Schedule {
             compact(&hours, 0, 23, true),
             compact(&minutes, 0, 59, true)
         );
-        Ok(Self { cron: fields.join(" "), on_calendar })
+        Ok(Self {
+            cron: fields.join(" "),
+            on_calendar,
+        })
     }
 }
 
@@ -67,7 +104,11 @@ fn expand(field: &str, min: u32, max: u32, what: &str) -> Result<Vec<u32>, Strin
     let mut out = Vec::new();
     for part in field.split(',') {
         let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (r, s.parse::<u32>().map_err(|_| format!("bad step `{s}` in the {what} field"))?),
+            Some((r, s)) => (
+                r,
+                s.parse::<u32>()
+                    .map_err(|_| format!("bad step `{s}` in the {what} field"))?,
+            ),
             None => (part, 1),
         };
         if step == 0 {
@@ -82,7 +123,9 @@ fn expand(field: &str, min: u32, max: u32, what: &str) -> Result<Vec<u32>, Strin
             (v, if part.contains('/') { max } else { v })
         };
         if lo > hi {
-            return Err(format!("range `{range}` runs backwards in the {what} field"));
+            return Err(format!(
+                "range `{range}` runs backwards in the {what} field"
+            ));
         }
         out.extend((lo..=hi).step_by(step as usize));
     }
@@ -94,14 +137,22 @@ fn expand(field: &str, min: u32, max: u32, what: &str) -> Result<Vec<u32>, Strin
 fn num(s: &str, what: &str, min: u32, max: u32) -> Result<u32, String> {
     let v = s.parse::<u32>().map_err(|_| format!("`{s}` is not a number in the {what} field (names like `mon` are not supported; use numbers)"))?;
     if v < min || v > max {
-        return Err(format!("{v} is out of range {min}-{max} in the {what} field"));
+        return Err(format!(
+            "{v} is out of range {min}-{max} in the {what} field"
+        ));
     }
     Ok(v)
 }
 
 /// Renders values for systemd: `*`, `start/step`, or a comma list (zero-padded times).
 fn compact(values: &[u32], min: u32, max: u32, pad: bool) -> String {
-    let fmt = |v: u32| if pad { format!("{v:02}") } else { v.to_string() };
+    let fmt = |v: u32| {
+        if pad {
+            format!("{v:02}")
+        } else {
+            v.to_string()
+        }
+    };
     if values.len() as u32 == max - min + 1 {
         return "*".into();
     }
@@ -137,7 +188,14 @@ mod tests {
 
     #[test]
     fn refuses_invalid_schedules() {
-        for bad in ["* * *", "61 * * * *", "0 25 * * *", "0 0 1 * 1", "daily", "*/0 * * * *"] {
+        for bad in [
+            "* * *",
+            "61 * * * *",
+            "0 25 * * *",
+            "0 0 1 * 1",
+            "daily",
+            "*/0 * * * *",
+        ] {
             assert!(Schedule::parse(bad).is_err(), "{bad}");
         }
     }

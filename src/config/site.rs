@@ -129,7 +129,8 @@ pub struct Site {
 }
 
 const SIZE_ALLOWED: &str = "a size like `128M`, `2G` or `512K`";
-const INI_KEY_ALLOWED: &str = "lower-case ini names like `max_input_vars` or `session.gc_maxlifetime`";
+const INI_KEY_ALLOWED: &str =
+    "lower-case ini names like `max_input_vars` or `session.gc_maxlifetime`";
 
 fn valid_size(s: &str) -> bool {
     let digits = s.trim_end_matches(['K', 'M', 'G']);
@@ -137,48 +138,92 @@ fn valid_size(s: &str) -> bool {
 }
 
 fn valid_ini_value(s: &str) -> bool {
-    s.chars().all(|c| c.is_ascii_alphanumeric() || " -_.,:/@+=".contains(c))
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || " -_.,:/@+=".contains(c))
 }
 
 fn valid_url(s: &str) -> bool {
-    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
     let host_ok = match rest {
         Some(r) => {
             let host = r.split(['/', '?', '#']).next().unwrap_or("");
-            let host_only = host.rsplit_once(':').map_or(host, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+            let host_only = host.rsplit_once(':').map_or(host, |(h, p)| {
+                if p.chars().all(|c| c.is_ascii_digit()) {
+                    h
+                } else {
+                    host
+                }
+            });
             Fqdn::parse(host_only).is_ok() || host_only.parse::<std::net::IpAddr>().is_ok()
         }
         None => false,
     };
-    host_ok && s.chars().all(|c| c.is_ascii_graphic() && !"\"'`;{}$\\<>".contains(c))
+    host_ok
+        && s.chars()
+            .all(|c| c.is_ascii_graphic() && !"\"'`;{}$\\<>".contains(c))
 }
 
 fn valid_url_path(s: &str) -> bool {
-    s.starts_with('/') && s.chars().all(|c| c.is_ascii_graphic() && !"\"'`;{}$\\<>#".contains(c))
+    s.starts_with('/')
+        && s.chars()
+            .all(|c| c.is_ascii_graphic() && !"\"'`;{}$\\<>#".contains(c))
 }
 
 /// Validates one parsed site file against the global configuration.
-pub fn validate(file: &Path, f: SiteFile, global: &Global, root: &crate::host::Root, errors: &mut Vec<ConfigError>) -> Option<Site> {
+pub fn validate(
+    file: &Path,
+    f: SiteFile,
+    global: &Global,
+    root: &crate::host::Root,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Site> {
     let start = errors.len();
     let mut ctx = Ctx { file, errors };
     let name = match Fqdn::parse(&f.name.value) {
         Ok(n) => Some(n),
         Err(why) => {
-            ctx.err(&f.name, "name", format!("invalid site name `{}`: {why}", printable(&f.name.value)), Some(fqdn::ALLOWED));
+            ctx.err(
+                &f.name,
+                "name",
+                format!("invalid site name `{}`: {why}", printable(&f.name.value)),
+                Some(fqdn::ALLOWED),
+            );
             None
         }
     };
     let kind = SiteKind::parse(&f.kind.value);
     if kind.is_none() {
-        ctx.err(&f.kind, "kind", format!("unknown kind `{}`", printable(&f.kind.value)), Some(SiteKind::ALLOWED));
+        ctx.err(
+            &f.kind,
+            "kind",
+            format!("unknown kind `{}`", printable(&f.kind.value)),
+            Some(SiteKind::ALLOWED),
+        );
     }
     let mut aliases = Vec::new();
     for (i, a) in f.aliases.iter().enumerate() {
         match Fqdn::parse(&a.value) {
-            Ok(n) if Some(&n) == name.as_ref() => ctx.err(a, &format!("aliases[{i}]"), "an alias repeats the site's own name", None),
-            Ok(n) if aliases.contains(&n) => ctx.err(a, &format!("aliases[{i}]"), format!("alias `{n}` is listed twice"), None),
+            Ok(n) if Some(&n) == name.as_ref() => ctx.err(
+                a,
+                &format!("aliases[{i}]"),
+                "an alias repeats the site's own name",
+                None,
+            ),
+            Ok(n) if aliases.contains(&n) => ctx.err(
+                a,
+                &format!("aliases[{i}]"),
+                format!("alias `{n}` is listed twice"),
+                None,
+            ),
             Ok(n) => aliases.push(n),
-            Err(why) => ctx.err(a, &format!("aliases[{i}]"), format!("invalid alias `{}`: {why}", printable(&a.value)), Some(fqdn::ALLOWED)),
+            Err(why) => ctx.err(
+                a,
+                &format!("aliases[{i}]"),
+                format!("invalid alias `{}`: {why}", printable(&a.value)),
+                Some(fqdn::ALLOWED),
+            ),
         }
     }
     let document_root = match &f.document_root {
@@ -186,9 +231,23 @@ pub fn validate(file: &Path, f: SiteFile, global: &Global, root: &crate::host::R
         Some(v) => {
             let ok = !v.value.is_empty()
                 && !v.value.starts_with('/')
-                && v.value.split('/').all(|c| !c.is_empty() && c != "." && c != ".." && c.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)));
+                && v.value.split('/').all(|c| {
+                    !c.is_empty()
+                        && c != "."
+                        && c != ".."
+                        && c.chars()
+                            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+                });
             if !ok {
-                ctx.err(v, "document_root", format!("`{}` is not a relative directory inside the site", printable(&v.value)), Some("a relative path like `htdocs` or `app/public`, without `..`"));
+                ctx.err(
+                    v,
+                    "document_root",
+                    format!(
+                        "`{}` is not a relative directory inside the site",
+                        printable(&v.value)
+                    ),
+                    Some("a relative path like `htdocs` or `app/public`, without `..`"),
+                );
             }
             v.value.clone()
         }
@@ -199,7 +258,15 @@ pub fn validate(file: &Path, f: SiteFile, global: &Global, root: &crate::host::R
             if let Some(p) = &f.php
                 && let Some(v) = &p.version
             {
-                ctx.err(v, "php", format!("a `{}` site does not run PHP", kind.map_or("?", SiteKind::as_str)), Some("`php` settings on `php` and `wordpress` sites"));
+                ctx.err(
+                    v,
+                    "php",
+                    format!(
+                        "a `{}` site does not run PHP",
+                        kind.map_or("?", SiteKind::as_str)
+                    ),
+                    Some("`php` settings on `php` and `wordpress` sites"),
+                );
             }
             None
         }
@@ -207,22 +274,46 @@ pub fn validate(file: &Path, f: SiteFile, global: &Global, root: &crate::host::R
     let redirect = match (&f.redirect, kind) {
         (Some(r), Some(SiteKind::Redirect)) => {
             if !valid_url(&r.to.value) {
-                ctx.err(&r.to, "redirect.to", format!("`{}` is not an http(s) URL", printable(&r.to.value)), Some("`https://host/path` without quotes, spaces, `;`, `{`, `}` or `$`"));
+                ctx.err(
+                    &r.to,
+                    "redirect.to",
+                    format!("`{}` is not an http(s) URL", printable(&r.to.value)),
+                    Some("`https://host/path` without quotes, spaces, `;`, `{`, `}` or `$`"),
+                );
             }
             let code = r.code.as_ref().map_or(301, |c| c.value);
             if let Some(c) = &r.code
                 && ![301, 302, 307, 308].contains(&c.value)
             {
-                ctx.err(c, "redirect.code", format!("{} is not a redirect status", c.value), Some("301, 302, 307, 308"));
+                ctx.err(
+                    c,
+                    "redirect.code",
+                    format!("{} is not a redirect status", c.value),
+                    Some("301, 302, 307, 308"),
+                );
             }
-            Some(Redirect { to: r.to.value.trim_end_matches('/').to_owned(), code, preserve_path: r.preserve_path.unwrap_or(true) })
+            Some(Redirect {
+                to: r.to.value.trim_end_matches('/').to_owned(),
+                code,
+                preserve_path: r.preserve_path.unwrap_or(true),
+            })
         }
         (None, Some(SiteKind::Redirect)) => {
-            ctx.err(&f.kind, "redirect", "a `redirect` site needs a `redirect.to` URL", None);
+            ctx.err(
+                &f.kind,
+                "redirect",
+                "a `redirect` site needs a `redirect.to` URL",
+                None,
+            );
             None
         }
         (Some(r), _) => {
-            ctx.err(&r.to, "redirect", "only `redirect` sites take a `redirect` section", None);
+            ctx.err(
+                &r.to,
+                "redirect",
+                "only `redirect` sites take a `redirect` section",
+                None,
+            );
             None
         }
         (None, _) => None,
@@ -230,9 +321,19 @@ pub fn validate(file: &Path, f: SiteFile, global: &Global, root: &crate::host::R
     let tls = f.tls.as_ref().map(|t| {
         for (v, field) in [(&t.certificate, "tls.certificate"), (&t.key, "tls.key")] {
             if !v.value.starts_with('/') || !super::global::safe_token(&v.value) {
-                ctx.err(v, field, format!("`{}` is not an absolute path", printable(&v.value)), Some("an absolute path without spaces or special characters"));
+                ctx.err(
+                    v,
+                    field,
+                    format!("`{}` is not an absolute path", printable(&v.value)),
+                    Some("an absolute path without spaces or special characters"),
+                );
             } else if !root.path(Path::new(&v.value)).is_file() {
-                ctx.err(v, field, format!("`{}` does not exist", v.value), Some("an existing certificate (PEM) file; lempctl does not create it"));
+                ctx.err(
+                    v,
+                    field,
+                    format!("`{}` does not exist", v.value),
+                    Some("an existing certificate (PEM) file; lempctl does not create it"),
+                );
             }
         }
         Tls {
@@ -254,13 +355,23 @@ pub fn validate(file: &Path, f: SiteFile, global: &Global, root: &crate::host::R
         if let Some(p) = path
             && !valid_url_path(&p.value)
         {
-            ctx.err(p, "health.path", format!("`{}` is not a URL path", printable(&p.value)), Some("a path starting with `/`"));
+            ctx.err(
+                p,
+                "health.path",
+                format!("`{}` is not a URL path", printable(&p.value)),
+                Some("a path starting with `/`"),
+            );
         }
         let status = h.and_then(|h| h.status.as_ref());
         if let Some(s) = status
             && !(100..=599).contains(&s.value)
         {
-            ctx.err(s, "health.status", format!("{} is not an HTTP status", s.value), Some("100-599"));
+            ctx.err(
+                s,
+                "health.status",
+                format!("{} is not an HTTP status", s.value),
+                Some("100-599"),
+            );
         }
         Health {
             enabled: h.and_then(|h| h.enabled).unwrap_or(true),
@@ -274,11 +385,29 @@ pub fn validate(file: &Path, f: SiteFile, global: &Global, root: &crate::host::R
     let (name, kind) = (name?, kind?);
     let user = names::system_user(&name);
     let paths = site_paths(global, &name, &user, &document_root, php.as_ref());
-    Some(Site { name, file: file.to_path_buf(), kind, aliases, enabled: f.enabled.unwrap_or(true), user, php, tls, redirect, health, paths })
+    Some(Site {
+        name,
+        file: file.to_path_buf(),
+        kind,
+        aliases,
+        enabled: f.enabled.unwrap_or(true),
+        user,
+        php,
+        tls,
+        redirect,
+        health,
+        paths,
+    })
 }
 
 /// The paths a site's resources live at.
-pub fn site_paths(global: &Global, name: &Fqdn, user: &str, document_root: &str, php: Option<&Php>) -> SitePaths {
+pub fn site_paths(
+    global: &Global,
+    name: &Fqdn,
+    user: &str,
+    document_root: &str,
+    php: Option<&Php>,
+) -> SitePaths {
     let p = &global.paths;
     let site_dir = p.www_root.join(name.as_str());
     let conf = format!("{name}.conf");
@@ -320,7 +449,12 @@ fn php_settings(ctx: &mut Ctx<'_>, f: Option<&super::file::PhpFile>, global: &Gl
         if valid_php_version(&v.value) {
             php.version = v.value.clone();
         } else {
-            ctx.err(v, "php.version", format!("`{}` is not a PHP version", printable(&v.value)), Some("`MAJOR.MINOR`, e.g. `8.2`"));
+            ctx.err(
+                v,
+                "php.version",
+                format!("`{}` is not a PHP version", printable(&v.value)),
+                Some("`MAJOR.MINOR`, e.g. `8.2`"),
+            );
         }
     }
     if let Some(v) = &f.pm {
@@ -328,7 +462,12 @@ fn php_settings(ctx: &mut Ctx<'_>, f: Option<&super::file::PhpFile>, global: &Gl
             "ondemand" => php.pm = Pm::Ondemand,
             "dynamic" => php.pm = Pm::Dynamic,
             "static" => php.pm = Pm::Static,
-            other => ctx.err(v, "php.pm", format!("unknown value `{}`", printable(other)), Some("`ondemand`, `dynamic`, `static`")),
+            other => ctx.err(
+                v,
+                "php.pm",
+                format!("unknown value `{}`", printable(other)),
+                Some("`ondemand`, `dynamic`, `static`"),
+            ),
         }
     }
     let mut num = |v: &Option<S<u32>>, field: &str, lo: u32, hi: u32, out: &mut u32| {
@@ -336,44 +475,121 @@ fn php_settings(ctx: &mut Ctx<'_>, f: Option<&super::file::PhpFile>, global: &Gl
             if (lo..=hi).contains(&v.value) {
                 *out = v.value;
             } else {
-                ctx.err(v, field, format!("{} is out of range", v.value), Some(&format!("{lo}-{hi}")));
+                ctx.err(
+                    v,
+                    field,
+                    format!("{} is out of range", v.value),
+                    Some(&format!("{lo}-{hi}")),
+                );
             }
         }
     };
-    num(&f.max_children, "php.max_children", 1, 256, &mut php.max_children);
-    num(&f.process_idle_timeout, "php.process_idle_timeout", 1, 3600, &mut php.process_idle_timeout);
-    num(&f.max_requests, "php.max_requests", 0, 100_000, &mut php.max_requests);
-    num(&f.max_execution_time, "php.max_execution_time", 0, 3600, &mut php.max_execution_time);
-    num(&f.slowlog_timeout, "php.slowlog_timeout", 1, 3600, &mut php.slowlog_timeout);
+    num(
+        &f.max_children,
+        "php.max_children",
+        1,
+        256,
+        &mut php.max_children,
+    );
+    num(
+        &f.process_idle_timeout,
+        "php.process_idle_timeout",
+        1,
+        3600,
+        &mut php.process_idle_timeout,
+    );
+    num(
+        &f.max_requests,
+        "php.max_requests",
+        0,
+        100_000,
+        &mut php.max_requests,
+    );
+    num(
+        &f.max_execution_time,
+        "php.max_execution_time",
+        0,
+        3600,
+        &mut php.max_execution_time,
+    );
+    num(
+        &f.slowlog_timeout,
+        "php.slowlog_timeout",
+        1,
+        3600,
+        &mut php.slowlog_timeout,
+    );
     for (v, field, out) in [
         (&f.memory_limit, "php.memory_limit", &mut php.memory_limit),
-        (&f.upload_max_filesize, "php.upload_max_filesize", &mut php.upload_max_filesize),
-        (&f.post_max_size, "php.post_max_size", &mut php.post_max_size),
+        (
+            &f.upload_max_filesize,
+            "php.upload_max_filesize",
+            &mut php.upload_max_filesize,
+        ),
+        (
+            &f.post_max_size,
+            "php.post_max_size",
+            &mut php.post_max_size,
+        ),
     ] {
         if let Some(v) = v {
             if valid_size(&v.value) {
                 *out = v.value.clone();
             } else {
-                ctx.err(v, field, format!("`{}` is not a size", printable(&v.value)), Some(SIZE_ALLOWED));
+                ctx.err(
+                    v,
+                    field,
+                    format!("`{}` is not a size", printable(&v.value)),
+                    Some(SIZE_ALLOWED),
+                );
             }
         }
     }
     for (i, v) in f.disable_functions.iter().enumerate() {
-        if !v.value.is_empty() && v.value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        if !v.value.is_empty()
+            && v.value
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
             php.disable_functions.push(v.value.clone());
         } else {
-            ctx.err(v, &format!("php.disable_functions[{i}]"), format!("`{}` is not a PHP function name", printable(&v.value)), Some("lower-case letters, digits and `_`"));
+            ctx.err(
+                v,
+                &format!("php.disable_functions[{i}]"),
+                format!("`{}` is not a PHP function name", printable(&v.value)),
+                Some("lower-case letters, digits and `_`"),
+            );
         }
     }
     if let Some(ini) = &f.ini {
         for (k, val) in &ini.value {
-            let key_ok = !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+            let key_ok = !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
             if !key_ok {
-                ctx.err(ini, &format!("php.ini.{}", printable(k)), "not an ini setting name", Some(INI_KEY_ALLOWED));
+                ctx.err(
+                    ini,
+                    &format!("php.ini.{}", printable(k)),
+                    "not an ini setting name",
+                    Some(INI_KEY_ALLOWED),
+                );
             } else if PROTECTED_INI.contains(&k.as_str()) {
-                ctx.err(ini, &format!("php.ini.{k}"), "this setting is part of the site's isolation and cannot be overridden", Some("any other ini setting"));
+                ctx.err(
+                    ini,
+                    &format!("php.ini.{k}"),
+                    "this setting is part of the site's isolation and cannot be overridden",
+                    Some("any other ini setting"),
+                );
             } else if !valid_ini_value(val) {
-                ctx.err(ini, &format!("php.ini.{k}"), format!("value `{}` contains characters that are not allowed", printable(val)), Some("letters, digits, spaces and `-_.,:/@+=`"));
+                ctx.err(
+                    ini,
+                    &format!("php.ini.{k}"),
+                    format!(
+                        "value `{}` contains characters that are not allowed",
+                        printable(val)
+                    ),
+                    Some("letters, digits, spaces and `-_.,:/@+=`"),
+                );
             } else {
                 php.ini.insert(k.clone(), val.clone());
             }
@@ -383,10 +599,21 @@ fn php_settings(ctx: &mut Ctx<'_>, f: Option<&super::file::PhpFile>, global: &Gl
 }
 
 /// Settings that make up the isolation between sites; a site file cannot change them.
-const PROTECTED_INI: &[&str] = &["open_basedir", "disable_functions", "sys_temp_dir", "upload_tmp_dir", "session.save_path", "error_log"];
+const PROTECTED_INI: &[&str] = &[
+    "open_basedir",
+    "disable_functions",
+    "sys_temp_dir",
+    "upload_tmp_dir",
+    "session.save_path",
+    "error_log",
+];
 
 /// Shows control characters visibly in messages.
 fn printable(s: &str) -> String {
     let shown: String = s.chars().take(80).flat_map(char::escape_debug).collect();
-    if s.chars().count() > 80 { format!("{shown}…") } else { shown }
+    if s.chars().count() > 80 {
+        format!("{shown}…")
+    } else {
+        shown
+    }
 }

@@ -51,7 +51,10 @@ impl Undo<'_> {
                 problems.push(format!("reloading {s} after rollback: {e:#}"));
             }
         }
-        if let Err(e) = self.old_state.save(self.root, &self.config.global.paths.state_file()) {
+        if let Err(e) = self
+            .old_state
+            .save(self.root, &self.config.global.paths.state_file())
+        {
             problems.push(format!("restoring the state file: {e:#}"));
         }
         problems
@@ -59,12 +62,25 @@ impl Undo<'_> {
 
     fn fail(&mut self, err: anyhow::Error, reloaded: &[Service]) -> anyhow::Error {
         let problems = self.rollback(reloaded);
-        if problems.is_empty() { err } else { err.context(format!("rollback was incomplete:\n  {}", problems.join("\n  "))) }
+        if problems.is_empty() {
+            err
+        } else {
+            err.context(format!(
+                "rollback was incomplete:\n  {}",
+                problems.join("\n  ")
+            ))
+        }
     }
 }
 
 /// Runs the plan. The caller holds the lock.
-pub fn execute(root: &Root, config: &Config, state: &State, plan: Plan, health_on: bool) -> Result<Outcome> {
+pub fn execute(
+    root: &Root,
+    config: &Config,
+    state: &State,
+    plan: Plan,
+    health_on: bool,
+) -> Result<Outcome> {
     let g = &config.global;
     let mut outcome = Outcome::default();
     let state_file = g.paths.state_file();
@@ -73,8 +89,14 @@ pub fn execute(root: &Root, config: &Config, state: &State, plan: Plan, health_o
         config
             .sites
             .iter()
-            .filter(|s| s.enabled && s.health.enabled && plan.sites_changed.contains(s.name.as_str()))
-            .map(|s| Probe { site: s.name.to_string(), path: s.health.path.clone(), status: s.health.status })
+            .filter(|s| {
+                s.enabled && s.health.enabled && plan.sites_changed.contains(s.name.as_str())
+            })
+            .map(|s| Probe {
+                site: s.name.to_string(),
+                path: s.health.path.clone(),
+                status: s.health.status,
+            })
             .collect()
     } else {
         Vec::new()
@@ -82,7 +104,11 @@ pub fn execute(root: &Root, config: &Config, state: &State, plan: Plan, health_o
     let nginx_running = service_manager::is_running(root, g, &Service::Nginx).unwrap_or(false);
     let addr = health::address(&g.health.address, g.listen_http.port)?;
     let before: BTreeMap<String, bool> = if nginx_running && !probes.is_empty() {
-        probes.iter().map(|p| p.site.clone()).zip(health::check_once(addr, &probes)).collect()
+        probes
+            .iter()
+            .map(|p| p.site.clone())
+            .zip(health::check_once(addr, &probes))
+            .collect()
     } else {
         BTreeMap::new()
     };
@@ -90,7 +116,10 @@ pub fn execute(root: &Root, config: &Config, state: &State, plan: Plan, health_o
     // Record the intended content first: a run killed half-way is then recognised as ours.
     let mut pending = state.clone();
     for (path, rec) in &plan.new_state.files {
-        let entry = pending.files.entry(path.clone()).or_insert_with(|| rec.clone());
+        let entry = pending
+            .files
+            .entry(path.clone())
+            .or_insert_with(|| rec.clone());
         if entry.sha256 != rec.sha256 {
             entry.pending = Some(rec.sha256.clone());
         }
@@ -99,16 +128,34 @@ pub fn execute(root: &Root, config: &Config, state: &State, plan: Plan, health_o
     pending.users.extend(plan.new_state.users.clone());
     pending.save(root, &state_file)?;
 
-    let mut undo = Undo { root, config, journal: Journal::default(), users: Vec::new(), old_state: state };
+    let mut undo = Undo {
+        root,
+        config,
+        journal: Journal::default(),
+        users: Vec::new(),
+        old_state: state,
+    };
     let mut purges = Vec::new();
     for change in &plan.changes {
         let step = match &change.op {
-            Op::CreateUser { name, home } => accounts::create_system_user(&g.programs.useradd, name, home).or_else(|e| {
-                // Another run (a parallel sandbox) may have created the same shared user.
-                if accounts::user_exists(name).unwrap_or(false) { Ok(()) } else { Err(e) }
-            }).map(|()| undo.users.push(name.clone())),
+            Op::CreateUser { name, home } => {
+                accounts::create_system_user(&g.programs.useradd, name, home)
+                    .or_else(|e| {
+                        // Another run (a parallel sandbox) may have created the same shared user.
+                        if accounts::user_exists(name).unwrap_or(false) {
+                            Ok(())
+                        } else {
+                            Err(e)
+                        }
+                    })
+                    .map(|()| undo.users.push(name.clone()))
+            }
             Op::Dir { path, perms } => root.ensure_dir(&mut undo.journal, path, perms),
-            Op::Write { path, contents, perms } => root.write_atomic(&mut undo.journal, path, contents, perms),
+            Op::Write {
+                path,
+                contents,
+                perms,
+            } => root.write_atomic(&mut undo.journal, path, contents, perms),
             Op::Link { path, target } => root.symlink(&mut undo.journal, path, target),
             Op::Remove { path } => root.remove(&mut undo.journal, path),
             Op::RemoveUser { .. } | Op::Purge { .. } => {
@@ -118,7 +165,16 @@ pub fn execute(root: &Root, config: &Config, state: &State, plan: Plan, health_o
             Op::Reload(_) => Ok(()),
         };
         if let Err(e) = step {
-            return Err(undo.fail(e.context(format!("{} {}", serde_json::to_string(&change.action).unwrap_or_default().trim_matches('"'), change.target)), &[]));
+            return Err(undo.fail(
+                e.context(format!(
+                    "{} {}",
+                    serde_json::to_string(&change.action)
+                        .unwrap_or_default()
+                        .trim_matches('"'),
+                    change.target
+                )),
+                &[],
+            ));
         }
     }
 
@@ -138,7 +194,11 @@ pub fn execute(root: &Root, config: &Config, state: &State, plan: Plan, health_o
         if g.scheduler == Scheduler::Systemd && !plan.units.is_empty() {
             let mut units: Vec<String> = Vec::new();
             for t in &plan.units {
-                if root.path(&g.paths.systemd_dir.join(t)).exists() || root.path(&g.paths.systemd_dir.join(format!("{t}.d"))).exists() {
+                if root.path(&g.paths.systemd_dir.join(t)).exists()
+                    || root
+                        .path(&g.paths.systemd_dir.join(format!("{t}.d")))
+                        .exists()
+                {
                     units.push(t.clone());
                     units.push(t.replace(".timer", ".service"));
                 }
@@ -164,28 +224,48 @@ pub fn execute(root: &Root, config: &Config, state: &State, plan: Plan, health_o
                 }
                 reloaded.push(s.clone());
             }
-            _ => outcome.warnings.push(format!("{s} is not running; the new configuration takes effect when it starts")),
+            _ => outcome.warnings.push(format!(
+                "{s} is not running; the new configuration takes effect when it starts"
+            )),
         }
     }
-    if g.scheduler == Scheduler::Systemd && g.manager == ManagerKind::Systemd && root.is_host() && !plan.units.is_empty() {
+    if g.scheduler == Scheduler::Systemd
+        && g.manager == ManagerKind::Systemd
+        && root.is_host()
+        && !plan.units.is_empty()
+    {
         systemd::daemon_reload(g).map_err(|e| undo.fail(e, &reloaded))?;
     }
 
     // Sites that answered before must answer after; otherwise the run goes back.
-    if reloaded.contains(&Service::Nginx) || reloaded.iter().any(|s| matches!(s, Service::PhpFpm(_))) {
-        let results = health::wait_healthy(addr, &probes, Duration::from_millis(u64::from(g.health.timeout_ms)));
+    if reloaded.contains(&Service::Nginx)
+        || reloaded.iter().any(|s| matches!(s, Service::PhpFpm(_)))
+    {
+        let results = health::wait_healthy(
+            addr,
+            &probes,
+            Duration::from_millis(u64::from(g.health.timeout_ms)),
+        );
         let mut regressions = Vec::new();
         for (p, failure) in probes.iter().zip(results) {
             if let Some(f) = failure {
                 if before.get(&p.site).copied().unwrap_or(false) {
                     regressions.push(format!("  {}: {f}", p.site));
                 } else {
-                    outcome.warnings.push(format!("{}: not healthy yet: {f}", p.site));
+                    outcome
+                        .warnings
+                        .push(format!("{}: not healthy yet: {f}", p.site));
                 }
             }
         }
         if !regressions.is_empty() {
-            return Err(undo.fail(HealthError { failures: regressions }.into(), &reloaded));
+            return Err(undo.fail(
+                HealthError {
+                    failures: regressions,
+                }
+                .into(),
+                &reloaded,
+            ));
         }
     }
 
@@ -193,8 +273,12 @@ pub fn execute(root: &Root, config: &Config, state: &State, plan: Plan, health_o
     for op in purges {
         match op {
             Op::Purge { site, dir } => {
-                let archive = archive_tree(root, config, &site, &dir).with_context(|| format!("archiving {}", dir.display()))?;
-                outcome.warnings.push(format!("site `{site}`: data archived to {}", archive.display()));
+                let archive = archive_tree(root, config, &site, &dir)
+                    .with_context(|| format!("archiving {}", dir.display()))?;
+                outcome.warnings.push(format!(
+                    "site `{site}`: data archived to {}",
+                    archive.display()
+                ));
                 root.remove_tree(&dir)?;
             }
             Op::RemoveUser { name } => accounts::remove_user(&g.programs.userdel, &name)?,
@@ -217,21 +301,40 @@ fn php_has_pools(root: &Root, config: &Config, version: &str) -> bool {
     if g.manager == ManagerKind::Direct {
         return true;
     }
-    std::fs::read_dir(root.path(&g.paths.pool_dir(version))).map(|mut d| d.next().is_some()).unwrap_or(false)
+    std::fs::read_dir(root.path(&g.paths.pool_dir(version)))
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
 }
 
 /// `tar --zstd` of a site tree into the archive directory; returns the archive's host path.
-fn archive_tree(root: &Root, config: &Config, site: &str, dir: &std::path::Path) -> Result<std::path::PathBuf> {
+fn archive_tree(
+    root: &Root,
+    config: &Config,
+    site: &str,
+    dir: &std::path::Path,
+) -> Result<std::path::PathBuf> {
     let g = &config.global;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let archive = g.paths.archive_dir.join(format!("{site}-{stamp}.tar.zst"));
     let real_archive = root.path(&archive);
     if let Some(parent) = real_archive.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
     let real_dir = root.path(dir);
-    let parent = real_dir.parent().ok_or_else(|| anyhow!("{} has no parent", dir.display()))?;
-    let name = real_dir.file_name().ok_or_else(|| anyhow!("{} has no name", dir.display()))?;
-    Cmd::new(&g.programs.tar).arg("--zstd").arg("-cpf").arg(&real_archive).arg("-C").arg(parent).arg(name).run()?;
+    let parent = real_dir
+        .parent()
+        .ok_or_else(|| anyhow!("{} has no parent", dir.display()))?;
+    let name = real_dir
+        .file_name()
+        .ok_or_else(|| anyhow!("{} has no name", dir.display()))?;
+    Cmd::new(&g.programs.tar)
+        .arg("--zstd")
+        .arg("-cpf")
+        .arg(&real_archive)
+        .arg("-C")
+        .arg(parent)
+        .arg(name)
+        .run()?;
     Ok(archive)
 }

@@ -42,15 +42,28 @@ pub fn desire(root: &Root, config: &Config, scope: &Scope) -> Result<Vec<Resourc
     let map = context::PathMap::new(root, g);
     let mut out = Vec::new();
     host_wide(&mut out, &renderer, &map, config)?;
-    for site in config.sites.iter().filter(|s| scope.includes(s.name.as_str())) {
+    for site in config
+        .sites
+        .iter()
+        .filter(|s| scope.includes(s.name.as_str()))
+    {
         site_resources(&mut out, &renderer, &map, g, site)?;
     }
     Ok(out)
 }
 
-fn host_wide(out: &mut Vec<Resource>, r: &Renderer, map: &context::PathMap, config: &Config) -> Result<()> {
+fn host_wide(
+    out: &mut Vec<Resource>,
+    r: &Renderer,
+    map: &context::PathMap,
+    config: &Config,
+) -> Result<()> {
     let g = &config.global;
-    let root_dir = |p: PathBuf| Resource::Dir { path: p, perms: Perms::root(0o755), site: None };
+    let root_dir = |p: PathBuf| Resource::Dir {
+        path: p,
+        perms: Perms::root(0o755),
+        site: None,
+    };
     out.push(root_dir(g.paths.www_root.clone()));
     out.push(root_dir(acme_root(g)));
     out.push(root_dir(g.paths.php_log_dir.clone()));
@@ -59,7 +72,13 @@ fn host_wide(out: &mut Vec<Resource>, r: &Renderer, map: &context::PathMap, conf
     let acme = map.show(&acme_root(g)).display().to_string();
     for (name, file) in templates::globals() {
         let text = r.render(name, &minijinja::context! { acme_root => acme.clone() })?;
-        out.push(Resource::File { path: snippets.join(file), contents: text.into_bytes(), perms: Perms::root(0o644), site: None, affects: Affects::Service(Service::Nginx) });
+        out.push(Resource::File {
+            path: snippets.join(file),
+            contents: text.into_bytes(),
+            perms: Perms::root(0o644),
+            site: None,
+            affects: Affects::Service(Service::Nginx),
+        });
     }
     // Opcache is shared by every pool of a PHP version's master: size it to the sites it carries.
     let mut versions: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
@@ -80,11 +99,19 @@ fn host_wide(out: &mut Vec<Resource>, r: &Renderer, map: &context::PathMap, conf
     }
     // nginx's master opens two log files per site: raise its limit before it runs out.
     let logs = config.sites.iter().filter(|s| s.enabled).count() * 2 + 64;
-    if g.manager == crate::config::global::ManagerKind::Systemd && logs > g.tuning.nofile_soft_limit as usize {
+    if g.manager == crate::config::global::ManagerKind::Systemd
+        && logs > g.tuning.nofile_soft_limit as usize
+    {
         let limit = (logs * 2).max(65_536);
-        let text = format!("# managed by lempctl: {logs} log files for {} sites exceed the default limit.\n[Service]\nLimitNOFILE={limit}\n", config.sites.len());
+        let text = format!(
+            "# managed by lempctl: {logs} log files for {} sites exceed the default limit.\n[Service]\nLimitNOFILE={limit}\n",
+            config.sites.len()
+        );
         out.push(Resource::File {
-            path: g.paths.systemd_dir.join("nginx.service.d/lempctl-nofile.conf"),
+            path: g
+                .paths
+                .systemd_dir
+                .join("nginx.service.d/lempctl-nofile.conf"),
             contents: text.into_bytes(),
             perms: Perms::root(0o644),
             site: None,
@@ -93,7 +120,12 @@ fn host_wide(out: &mut Vec<Resource>, r: &Renderer, map: &context::PathMap, conf
     }
     let mut jobs = Vec::new();
     if let Some(s) = &g.apply_schedule {
-        jobs.push(Job { unit: "lempctl-apply".into(), instance: None, schedule: s.clone(), args: vec!["apply".into(), "--quiet".into()] });
+        jobs.push(Job {
+            unit: "lempctl-apply".into(),
+            instance: None,
+            schedule: s.clone(),
+            args: vec!["apply".into(), "--quiet".into()],
+        });
     }
     schedule::resources(out, r, root_arg(map, g), g, &jobs)?;
     Ok(())
@@ -102,21 +134,44 @@ fn host_wide(out: &mut Vec<Resource>, r: &Renderer, map: &context::PathMap, conf
 /// `--root DIR` for commands run by timers in a sandbox; empty on a real host.
 fn root_arg(map: &context::PathMap, _g: &Global) -> String {
     let shown = map.show(Path::new("/"));
-    if shown == Path::new("/") { String::new() } else { format!(" --root {}", shown.display()) }
+    if shown == Path::new("/") {
+        String::new()
+    } else {
+        format!(" --root {}", shown.display())
+    }
 }
 
-fn site_resources(out: &mut Vec<Resource>, r: &Renderer, map: &context::PathMap, g: &Global, site: &Site) -> Result<()> {
+fn site_resources(
+    out: &mut Vec<Resource>,
+    r: &Renderer,
+    map: &context::PathMap,
+    g: &Global,
+    site: &Site,
+) -> Result<()> {
     let name = site.name.as_str().to_owned();
     let p = &site.paths;
     let has_tree = site.kind != SiteKind::Redirect;
     if has_tree {
-        out.push(Resource::User { name: site.user.clone(), home: map.show(&p.site_dir), site: name.clone() });
+        out.push(Resource::User {
+            name: site.user.clone(),
+            home: map.show(&p.site_dir),
+            site: name.clone(),
+        });
         let u = site.user.as_str();
-        let dir = |path: &Path, perms: Perms| Resource::Dir { path: path.to_path_buf(), perms, site: Some(name.clone()) };
+        let dir = |path: &Path, perms: Perms| Resource::Dir {
+            path: path.to_path_buf(),
+            perms,
+            site: Some(name.clone()),
+        };
         out.push(dir(&p.site_dir, Perms::new(u, &g.web_group, 0o750)));
         // Every level between the site dir and the document root; setgid keeps new files readable by nginx.
         let mut level = p.site_dir.clone();
-        for part in p.document_root.strip_prefix(&p.site_dir).unwrap_or(Path::new("htdocs")).components() {
+        for part in p
+            .document_root
+            .strip_prefix(&p.site_dir)
+            .unwrap_or(Path::new("htdocs"))
+            .components()
+        {
             level.push(part);
             out.push(dir(&level, Perms::new(u, &g.web_group, 0o2750)));
         }
@@ -126,15 +181,39 @@ fn site_resources(out: &mut Vec<Resource>, r: &Renderer, map: &context::PathMap,
                 out.push(dir(d, Perms::new(u, u, 0o700)));
             }
         }
-        let (seed, file) = if site.kind.uses_php() { ("site/index.php.j2", "index.php") } else { ("site/index.html.j2", "index.html") };
-        let text = r.render(seed, &minijinja::context! { site => minijinja::value::Serde(site) })?;
-        out.push(Resource::Seed { path: p.document_root.join(file), contents: text.into_bytes(), perms: Perms::new(u, &g.web_group, 0o640), site: name.clone() });
+        let (seed, file) = if site.kind.uses_php() {
+            ("site/index.php.j2", "index.php")
+        } else {
+            ("site/index.html.j2", "index.html")
+        };
+        let text = r.render(
+            seed,
+            &minijinja::context! { site => minijinja::value::Serde(site) },
+        )?;
+        out.push(Resource::Seed {
+            path: p.document_root.join(file),
+            contents: text.into_bytes(),
+            perms: Perms::new(u, &g.web_group, 0o640),
+            site: name.clone(),
+        });
     }
     let vhost = r.render("nginx/vhost.conf.j2", &context::vhost(map, g, site))?;
-    out.push(Resource::File { path: p.vhost.clone(), contents: vhost.into_bytes(), perms: Perms::root(0o644), site: Some(name.clone()), affects: Affects::Service(Service::Nginx) });
+    out.push(Resource::File {
+        path: p.vhost.clone(),
+        contents: vhost.into_bytes(),
+        perms: Perms::root(0o644),
+        site: Some(name.clone()),
+        affects: Affects::Service(Service::Nginx),
+    });
     if site.enabled {
-        let target = PathBuf::from("../sites-available").join(p.vhost.file_name().unwrap_or_default());
-        out.push(Resource::Link { path: p.vhost_enabled.clone(), target, site: Some(name.clone()), affects: Affects::Service(Service::Nginx) });
+        let target =
+            PathBuf::from("../sites-available").join(p.vhost.file_name().unwrap_or_default());
+        out.push(Resource::Link {
+            path: p.vhost_enabled.clone(),
+            target,
+            site: Some(name.clone()),
+            affects: Affects::Service(Service::Nginx),
+        });
         if let (Some(php), Some(pool)) = (&site.php, &p.pool) {
             let text = r.render("php-fpm/pool.conf.j2", &context::pool(map, g, site, php))?;
             out.push(Resource::File {

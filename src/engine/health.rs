@@ -17,10 +17,14 @@ pub struct Probe {
 
 /// Sends `GET path` with `Host: host` and returns the status code.
 pub fn get_status(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> Result<u16> {
-    let mut s = TcpStream::connect_timeout(&addr, timeout).with_context(|| format!("connecting to {addr}"))?;
+    let mut s = TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("connecting to {addr}"))?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: lempctl-health\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: lempctl-health\r\nConnection: close\r\n\r\n"
+    )?;
     let mut buf = [0u8; 64];
     let mut got = 0;
     while got < 12 {
@@ -31,17 +35,25 @@ pub fn get_status(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -
         got += n;
     }
     let line = String::from_utf8_lossy(&buf[..got]);
-    line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).with_context(|| format!("no HTTP status line from {addr} for {host}"))
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .with_context(|| format!("no HTTP status line from {addr} for {host}"))
 }
 
 /// Resolves `address:port`.
 pub fn address(addr: &str, port: u16) -> Result<SocketAddr> {
-    (addr.trim_matches(['[', ']']), port).to_socket_addrs()?.next().with_context(|| format!("cannot resolve {addr}"))
+    (addr.trim_matches(['[', ']']), port)
+        .to_socket_addrs()?
+        .next()
+        .with_context(|| format!("cannot resolve {addr}"))
 }
 
 /// Checks every probe once (in parallel); true where the expected status came back.
 pub fn check_once(addr: SocketAddr, probes: &[Probe]) -> Vec<bool> {
-    run_parallel(probes, |p| get_status(addr, &p.site, &p.path, Duration::from_secs(3)).is_ok_and(|s| s == p.status))
+    run_parallel(probes, |p| {
+        get_status(addr, &p.site, &p.path, Duration::from_secs(3)).is_ok_and(|s| s == p.status)
+    })
 }
 
 /// Polls each probe until it answers as expected or `limit` passes; returns the last status
@@ -55,7 +67,10 @@ pub fn wait_healthy(addr: SocketAddr, probes: &[Probe], limit: Duration) -> Vec<
                 Ok(s) if *s == p.status => return None,
                 _ if start.elapsed() >= limit => {
                     return Some(match got {
-                        Ok(s) => format!("GET http://{}{} answered {s}, expected {}", p.site, p.path, p.status),
+                        Ok(s) => format!(
+                            "GET http://{}{} answered {s}, expected {}",
+                            p.site, p.path, p.status
+                        ),
                         Err(e) => format!("GET http://{}{} failed: {e:#}", p.site, p.path),
                     });
                 }
@@ -69,7 +84,13 @@ fn run_parallel<T: Send, F: Fn(&Probe) -> T + Sync>(probes: &[Probe], f: F) -> V
     let workers = probes.len().clamp(1, 16);
     let chunk = probes.len().div_ceil(workers).max(1);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = probes.chunks(chunk).map(|c| scope.spawn(|| c.iter().map(&f).collect::<Vec<T>>())).collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        let handles: Vec<_> = probes
+            .chunks(chunk)
+            .map(|c| scope.spawn(|| c.iter().map(&f).collect::<Vec<T>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
     })
 }

@@ -11,7 +11,9 @@ use nix::fcntl::{Flock, FlockArg};
 
 /// Another run holds the lock.
 #[derive(Debug, thiserror::Error)]
-#[error("another lempctl run (pid {holder}) holds the lock {path}; waited {waited} s\n\nhint: wait for it to finish, or raise --wait")]
+#[error(
+    "another lempctl run (pid {holder}) holds the lock {path}; waited {waited} s\n\nhint: wait for it to finish, or raise --wait"
+)]
 pub struct LockError {
     pub holder: String,
     pub path: String,
@@ -30,7 +32,13 @@ pub fn acquire(path: &Path, wait: Duration) -> Result<Lock> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let start = Instant::now();
-    let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
     loop {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(mut locked) => {
@@ -45,7 +53,12 @@ pub fn acquire(path: &Path, wait: Duration) -> Result<Lock> {
                     let mut holder = String::new();
                     let _ = file.rewind();
                     let _ = file.read_to_string(&mut holder);
-                    return Err(LockError { holder: holder.trim().to_owned(), path: path.display().to_string(), waited: start.elapsed().as_secs() }.into());
+                    return Err(LockError {
+                        holder: holder.trim().to_owned(),
+                        path: path.display().to_string(),
+                        waited: start.elapsed().as_secs(),
+                    }
+                    .into());
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }

@@ -41,15 +41,32 @@ pub struct ConflictError(pub Vec<String>);
 /// Converges the host to `config` and reports what changed.
 pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
     let g = &config.global;
-    let _lock = if opts.dry_run { None } else { Some(lock::acquire(&root.path(&g.paths.lock_file()), opts.wait)?) };
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(lock::acquire(&root.path(&g.paths.lock_file()), opts.wait)?)
+    };
     let state = state::State::load(root, &g.paths.state_file())?;
     let desired = desire::desire(root, config, &opts.scope)?;
     let scope = opts.scope.clone();
-    let plan = plan::plan(root, config, &state, desired, &opts.prune, opts.force, &|s| scope.includes(s))?;
+    let plan = plan::plan(
+        root,
+        config,
+        &state,
+        desired,
+        &opts.prune,
+        opts.force,
+        &|s| scope.includes(s),
+    )?;
     if !plan.conflicts.is_empty() {
         return Err(ConflictError(plan.conflicts).into());
     }
-    let mut report = Report { changed: !plan.is_empty(), warnings: plan.warnings.clone(), dry_run: opts.dry_run, ..Report::default() };
+    let mut report = Report {
+        changed: !plan.is_empty(),
+        warnings: plan.warnings.clone(),
+        dry_run: opts.dry_run,
+        ..Report::default()
+    };
     if opts.dry_run {
         report.changes = plan.changes;
         return Ok(report);

@@ -27,15 +27,35 @@ pub enum Action {
 /// What executing a change does.
 #[derive(Debug, Clone)]
 pub enum Op {
-    Write { path: PathBuf, contents: Vec<u8>, perms: Perms },
-    Dir { path: PathBuf, perms: Perms },
-    Link { path: PathBuf, target: PathBuf },
-    CreateUser { name: String, home: PathBuf },
-    Remove { path: PathBuf },
-    RemoveUser { name: String },
+    Write {
+        path: PathBuf,
+        contents: Vec<u8>,
+        perms: Perms,
+    },
+    Dir {
+        path: PathBuf,
+        perms: Perms,
+    },
+    Link {
+        path: PathBuf,
+        target: PathBuf,
+    },
+    CreateUser {
+        name: String,
+        home: PathBuf,
+    },
+    Remove {
+        path: PathBuf,
+    },
+    RemoveUser {
+        name: String,
+    },
     Reload(Service),
     /// Archive a site's tree, then delete it (`site remove --purge`).
-    Purge { site: String, dir: PathBuf },
+    Purge {
+        site: String,
+        dir: PathBuf,
+    },
 }
 
 /// One step of the plan, as reported.
@@ -78,7 +98,13 @@ pub struct Plan {
 
 impl Plan {
     pub fn reloads(&self) -> impl Iterator<Item = &Service> {
-        self.changes.iter().filter_map(|c| if let Op::Reload(s) = &c.op { Some(s) } else { None })
+        self.changes.iter().filter_map(|c| {
+            if let Op::Reload(s) = &c.op {
+                Some(s)
+            } else {
+                None
+            }
+        })
     }
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
@@ -88,15 +114,23 @@ impl Plan {
 fn diff(path: &Path, old: &[u8], new: &[u8]) -> String {
     let (old, new) = (String::from_utf8_lossy(old), String::from_utf8_lossy(new));
     let shown = path.display().to_string();
-    similar::TextDiff::from_lines(old.as_ref(), new.as_ref()).unified_diff().context_radius(2).header(&shown, &shown).to_string()
+    similar::TextDiff::from_lines(old.as_ref(), new.as_ref())
+        .unified_diff()
+        .context_radius(2)
+        .header(&shown, &shown)
+        .to_string()
 }
 
 fn mode_owner(root: &Root, path: &Path) -> Option<(u32, u32, u32)> {
-    std::fs::symlink_metadata(root.path(path)).ok().map(|m| (m.mode() & 0o7777, m.uid(), m.gid()))
+    std::fs::symlink_metadata(root.path(path))
+        .ok()
+        .map(|m| (m.mode() & 0o7777, m.uid(), m.gid()))
 }
 
 fn perms_differ(root: &Root, path: &Path, perms: &Perms) -> bool {
-    let Some((mode, uid, gid)) = mode_owner(root, path) else { return true };
+    let Some((mode, uid, gid)) = mode_owner(root, path) else {
+        return true;
+    };
     match accounts::resolve(&perms.user, &perms.group) {
         Ok((u, g)) => mode != perms.mode || uid != u || gid != g,
         // The user does not exist yet: it is created by this plan, so the owner changes.
@@ -105,8 +139,19 @@ fn perms_differ(root: &Root, path: &Path, perms: &Perms) -> bool {
 }
 
 /// Compares `desired` with the host and `state`, producing the plan.
-pub fn plan(root: &Root, config: &Config, state: &State, desired: Vec<Resource>, prune: &Prune, force: bool, in_scope: &dyn Fn(&str) -> bool) -> Result<Plan> {
-    let mut p = Plan { new_state: state.clone(), ..Plan::default() };
+pub fn plan(
+    root: &Root,
+    config: &Config,
+    state: &State,
+    desired: Vec<Resource>,
+    prune: &Prune,
+    force: bool,
+    in_scope: &dyn Fn(&str) -> bool,
+) -> Result<Plan> {
+    let mut p = Plan {
+        new_state: state.clone(),
+        ..Plan::default()
+    };
     let mut affected: BTreeSet<Service> = BTreeSet::new();
     let mut desired_files: BTreeSet<PathBuf> = BTreeSet::new();
     let mut desired_links: BTreeSet<PathBuf> = BTreeSet::new();
@@ -128,7 +173,17 @@ pub fn plan(root: &Root, config: &Config, state: &State, desired: Vec<Resource>,
         match r {
             Resource::User { name, home, site } => {
                 if !accounts::user_exists(&name)? {
-                    p.changes.push(Change { action: Action::Create, kind: "user", target: name.clone(), site: Some(site.clone()), diff: None, op: Op::CreateUser { name: name.clone(), home } });
+                    p.changes.push(Change {
+                        action: Action::Create,
+                        kind: "user",
+                        target: name.clone(),
+                        site: Some(site.clone()),
+                        diff: None,
+                        op: Op::CreateUser {
+                            name: name.clone(),
+                            home,
+                        },
+                    });
                     p.new_state.users.insert(name, site);
                 } else if !state.users.contains_key(&name) && !is_lempctl_user(&name) && !force {
                     p.conflicts.push(format!("user `{name}` exists but was not created by lempctl (use --force to adopt it)"));
@@ -137,31 +192,92 @@ pub fn plan(root: &Root, config: &Config, state: &State, desired: Vec<Resource>,
             Resource::Dir { path, perms, site } => {
                 let exists = root.path(&path).is_dir();
                 if !exists || perms_differ(root, &path, &perms) {
-                    let action = if exists { Action::Update } else { Action::Create };
-                    p.changes.push(Change { action, kind: "dir", target: path.display().to_string(), site, diff: None, op: Op::Dir { path, perms } });
+                    let action = if exists {
+                        Action::Update
+                    } else {
+                        Action::Create
+                    };
+                    p.changes.push(Change {
+                        action,
+                        kind: "dir",
+                        target: path.display().to_string(),
+                        site,
+                        diff: None,
+                        op: Op::Dir { path, perms },
+                    });
                 }
             }
-            Resource::Seed { path, contents, perms, site } => {
+            Resource::Seed {
+                path,
+                contents,
+                perms,
+                site,
+            } => {
                 let dir = root.path(path.parent().unwrap_or(Path::new("/")));
-                let empty = std::fs::read_dir(&dir).map(|mut d| d.next().is_none()).unwrap_or(true);
+                let empty = std::fs::read_dir(&dir)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(true);
                 if empty {
-                    p.changes.push(Change { action: Action::Create, kind: "file", target: path.display().to_string(), site: Some(site), diff: None, op: Op::Write { path, contents, perms } });
+                    p.changes.push(Change {
+                        action: Action::Create,
+                        kind: "file",
+                        target: path.display().to_string(),
+                        site: Some(site),
+                        diff: None,
+                        op: Op::Write {
+                            path,
+                            contents,
+                            perms,
+                        },
+                    });
                 }
             }
-            Resource::File { path, contents, perms, site, affects } => {
+            Resource::File {
+                path,
+                contents,
+                perms,
+                site,
+                affects,
+            } => {
                 desired_files.insert(path.clone());
                 let hash = sha256(&contents);
-                let record = FileRecord { sha256: hash.clone(), pending: None, site: site.clone() };
+                let record = FileRecord {
+                    sha256: hash.clone(),
+                    pending: None,
+                    site: site.clone(),
+                };
                 let current = root.read(&path)?;
                 match current {
                     None => {
                         note(&mut p, &affects, site.as_deref());
-                        p.changes.push(Change { action: Action::Create, kind: "file", target: path.display().to_string(), site, diff: Some(diff(&path, b"", &contents)), op: Op::Write { path: path.clone(), contents, perms } });
+                        p.changes.push(Change {
+                            action: Action::Create,
+                            kind: "file",
+                            target: path.display().to_string(),
+                            site,
+                            diff: Some(diff(&path, b"", &contents)),
+                            op: Op::Write {
+                                path: path.clone(),
+                                contents,
+                                perms,
+                            },
+                        });
                         p.new_state.files.insert(path, record);
                     }
                     Some(cur) if cur == contents => {
                         if perms_differ(root, &path, &perms) {
-                            p.changes.push(Change { action: Action::Update, kind: "file", target: path.display().to_string(), site, diff: None, op: Op::Write { path: path.clone(), contents, perms } });
+                            p.changes.push(Change {
+                                action: Action::Update,
+                                kind: "file",
+                                target: path.display().to_string(),
+                                site,
+                                diff: None,
+                                op: Op::Write {
+                                    path: path.clone(),
+                                    contents,
+                                    perms,
+                                },
+                            });
                         }
                         p.new_state.files.insert(path, record);
                     }
@@ -170,10 +286,24 @@ pub fn plan(root: &Root, config: &Config, state: &State, desired: Vec<Resource>,
                         let owned = state.owns_content(&path, &cur_hash);
                         if owned || force {
                             if !owned {
-                                p.warnings.push(format!("{}: overwriting a file lempctl did not write (--force)", path.display()));
+                                p.warnings.push(format!(
+                                    "{}: overwriting a file lempctl did not write (--force)",
+                                    path.display()
+                                ));
                             }
                             note(&mut p, &affects, site.as_deref());
-                            p.changes.push(Change { action: Action::Update, kind: "file", target: path.display().to_string(), site, diff: Some(diff(&path, &cur, &contents)), op: Op::Write { path: path.clone(), contents, perms } });
+                            p.changes.push(Change {
+                                action: Action::Update,
+                                kind: "file",
+                                target: path.display().to_string(),
+                                site,
+                                diff: Some(diff(&path, &cur, &contents)),
+                                op: Op::Write {
+                                    path: path.clone(),
+                                    contents,
+                                    perms,
+                                },
+                            });
                             p.new_state.files.insert(path, record);
                         } else if state.files.contains_key(&path) {
                             p.warnings.push(format!(
@@ -187,7 +317,12 @@ pub fn plan(root: &Root, config: &Config, state: &State, desired: Vec<Resource>,
                     }
                 }
             }
-            Resource::Link { path, target, site, affects } => {
+            Resource::Link {
+                path,
+                target,
+                site,
+                affects,
+            } => {
                 desired_links.insert(path.clone());
                 let real = root.path(&path);
                 let current = std::fs::read_link(&real).ok();
@@ -197,12 +332,29 @@ pub fn plan(root: &Root, config: &Config, state: &State, desired: Vec<Resource>,
                 }
                 let exists = real.symlink_metadata().is_ok();
                 if exists && !state.links.contains_key(&path) && !force {
-                    p.conflicts.push(format!("{}: exists and was not created by lempctl (use --force to replace it)", path.display()));
+                    p.conflicts.push(format!(
+                        "{}: exists and was not created by lempctl (use --force to replace it)",
+                        path.display()
+                    ));
                     continue;
                 }
                 note(&mut p, &affects, site.as_deref());
-                let action = if exists { Action::Update } else { Action::Create };
-                p.changes.push(Change { action, kind: "link", target: format!("{} -> {}", path.display(), target.display()), site: site.clone(), diff: None, op: Op::Link { path: path.clone(), target: target.clone() } });
+                let action = if exists {
+                    Action::Update
+                } else {
+                    Action::Create
+                };
+                p.changes.push(Change {
+                    action,
+                    kind: "link",
+                    target: format!("{} -> {}", path.display(), target.display()),
+                    site: site.clone(),
+                    diff: None,
+                    op: Op::Link {
+                        path: path.clone(),
+                        target: target.clone(),
+                    },
+                });
                 p.new_state.links.insert(path, LinkRecord { target, site });
             }
         }
@@ -213,7 +365,9 @@ pub fn plan(root: &Root, config: &Config, state: &State, desired: Vec<Resource>,
         match site {
             None => Some(true),
             Some(s) if configured.contains(s.as_str()) => Some(in_scope(s)),
-            Some(s) => Some(prune.all || prune.sites.iter().any(|x| x == s)).filter(|b| *b).or(Some(false)),
+            Some(s) => Some(prune.all || prune.sites.iter().any(|x| x == s))
+                .filter(|b| *b)
+                .or(Some(false)),
         }
     };
     let mut orphans: BTreeSet<String> = BTreeSet::new();
@@ -227,11 +381,21 @@ pub fn plan(root: &Root, config: &Config, state: &State, desired: Vec<Resource>,
                 let affects = classify(config, path);
                 if let Some(cur) = current {
                     if !state.owns_content(path, &sha256(&cur)) && !force {
-                        p.warnings.push(format!("{}: edited by hand since lempctl wrote it; not deleted (use --force)", path.display()));
+                        p.warnings.push(format!(
+                            "{}: edited by hand since lempctl wrote it; not deleted (use --force)",
+                            path.display()
+                        ));
                         continue;
                     }
                     note(&mut p, &affects, rec.site.as_deref());
-                    p.changes.push(Change { action: Action::Delete, kind: "file", target: path.display().to_string(), site: rec.site.clone(), diff: Some(diff(path, &cur, b"")), op: Op::Remove { path: path.clone() } });
+                    p.changes.push(Change {
+                        action: Action::Delete,
+                        kind: "file",
+                        target: path.display().to_string(),
+                        site: rec.site.clone(),
+                        diff: Some(diff(path, &cur, b"")),
+                        op: Op::Remove { path: path.clone() },
+                    });
                 }
                 p.new_state.files.remove(path);
             }
@@ -249,7 +413,14 @@ pub fn plan(root: &Root, config: &Config, state: &State, desired: Vec<Resource>,
         if removable(&rec.site) == Some(true) {
             if root.path(path).symlink_metadata().is_ok() {
                 note(&mut p, &classify(config, path), rec.site.as_deref());
-                p.changes.push(Change { action: Action::Delete, kind: "link", target: path.display().to_string(), site: rec.site.clone(), diff: None, op: Op::Remove { path: path.clone() } });
+                p.changes.push(Change {
+                    action: Action::Delete,
+                    kind: "link",
+                    target: path.display().to_string(),
+                    site: rec.site.clone(),
+                    diff: None,
+                    op: Op::Remove { path: path.clone() },
+                });
             }
             p.new_state.links.remove(path);
         } else if let Some(s) = &rec.site {
@@ -265,10 +436,32 @@ pub fn plan(root: &Root, config: &Config, state: &State, desired: Vec<Resource>,
             p.sites_changed.remove(name);
             if prune.purge {
                 if root.path(&rec.site_dir).exists() {
-                    p.changes.push(Change { action: Action::Archive, kind: "site-data", target: rec.site_dir.display().to_string(), site: Some(name.clone()), diff: None, op: Op::Purge { site: name.clone(), dir: rec.site_dir.clone() } });
+                    p.changes.push(Change {
+                        action: Action::Archive,
+                        kind: "site-data",
+                        target: rec.site_dir.display().to_string(),
+                        site: Some(name.clone()),
+                        diff: None,
+                        op: Op::Purge {
+                            site: name.clone(),
+                            dir: rec.site_dir.clone(),
+                        },
+                    });
                 }
-                if root.is_host() && state.users.contains_key(&rec.user) && accounts::user_exists(&rec.user)? {
-                    p.changes.push(Change { action: Action::Delete, kind: "user", target: rec.user.clone(), site: Some(name.clone()), diff: None, op: Op::RemoveUser { name: rec.user.clone() } });
+                if root.is_host()
+                    && state.users.contains_key(&rec.user)
+                    && accounts::user_exists(&rec.user)?
+                {
+                    p.changes.push(Change {
+                        action: Action::Delete,
+                        kind: "user",
+                        target: rec.user.clone(),
+                        site: Some(name.clone()),
+                        diff: None,
+                        op: Op::RemoveUser {
+                            name: rec.user.clone(),
+                        },
+                    });
                 }
                 p.new_state.users.remove(&rec.user);
             } else if root.path(&rec.site_dir).exists() {
@@ -286,12 +479,26 @@ pub fn plan(root: &Root, config: &Config, state: &State, desired: Vec<Resource>,
     }
     for site in &config.sites {
         if in_scope(site.name.as_str()) {
-            p.new_state.sites.insert(site.name.to_string(), SiteRecord { kind: site.kind.as_str().into(), user: site.user.clone(), site_dir: site.paths.site_dir.clone() });
+            p.new_state.sites.insert(
+                site.name.to_string(),
+                SiteRecord {
+                    kind: site.kind.as_str().into(),
+                    user: site.user.clone(),
+                    site_dir: site.paths.site_dir.clone(),
+                },
+            );
         }
     }
     // Only services whose files changed are reloaded, once each, after everything is written.
     for s in affected {
-        p.changes.push(Change { action: Action::Reload, kind: "service", target: s.unit(), site: None, diff: None, op: Op::Reload(s) });
+        p.changes.push(Change {
+            action: Action::Reload,
+            kind: "service",
+            target: s.unit(),
+            site: None,
+            diff: None,
+            op: Op::Reload(s),
+        });
     }
     Ok(p)
 }
@@ -305,7 +512,9 @@ pub fn classify(config: &Config, path: &Path) -> Affects {
     if let Ok(rest) = path.strip_prefix(&g.paths.php_dir)
         && let Some(v) = rest.components().next()
     {
-        return Affects::Service(Service::PhpFpm(v.as_os_str().to_string_lossy().into_owned()));
+        return Affects::Service(Service::PhpFpm(
+            v.as_os_str().to_string_lossy().into_owned(),
+        ));
     }
     if path.starts_with(&g.paths.systemd_dir) {
         return Affects::Nothing;
@@ -315,7 +524,10 @@ pub fn classify(config: &Config, path: &Path) -> Affects {
 
 /// A user made by lempctl carries its marker in the GECOS field (shared by sandboxes on one host).
 fn is_lempctl_user(name: &str) -> bool {
-    nix::unistd::User::from_name(name).ok().flatten().is_some_and(|u| u.gecos.to_string_lossy().starts_with("lempctl site user"))
+    nix::unistd::User::from_name(name)
+        .ok()
+        .flatten()
+        .is_some_and(|u| u.gecos.to_string_lossy().starts_with("lempctl site user"))
 }
 
 fn indent(s: &str) -> String {

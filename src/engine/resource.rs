@@ -18,22 +18,48 @@ pub enum Affects {
 #[derive(Debug, Clone)]
 pub enum Resource {
     /// A system user (with its own group) a site's PHP runs as.
-    User { name: String, home: PathBuf, site: String },
+    User {
+        name: String,
+        home: PathBuf,
+        site: String,
+    },
     /// A directory with explicit owner and mode.
-    Dir { path: PathBuf, perms: Perms, site: Option<String> },
+    Dir {
+        path: PathBuf,
+        perms: Perms,
+        site: Option<String>,
+    },
     /// A file lempctl owns: recorded in the state, drift-checked, removed with its site.
-    File { path: PathBuf, contents: Vec<u8>, perms: Perms, site: Option<String>, affects: Affects },
+    File {
+        path: PathBuf,
+        contents: Vec<u8>,
+        perms: Perms,
+        site: Option<String>,
+        affects: Affects,
+    },
     /// A file created once when absent and then left to the user (placeholder pages).
-    Seed { path: PathBuf, contents: Vec<u8>, perms: Perms, site: String },
+    Seed {
+        path: PathBuf,
+        contents: Vec<u8>,
+        perms: Perms,
+        site: String,
+    },
     /// A symlink lempctl owns.
-    Link { path: PathBuf, target: PathBuf, site: Option<String>, affects: Affects },
+    Link {
+        path: PathBuf,
+        target: PathBuf,
+        site: Option<String>,
+        affects: Affects,
+    },
 }
 
 impl Resource {
     pub fn site(&self) -> Option<&str> {
         match self {
             Resource::User { site, .. } | Resource::Seed { site, .. } => Some(site),
-            Resource::Dir { site, .. } | Resource::File { site, .. } | Resource::Link { site, .. } => site.as_deref(),
+            Resource::Dir { site, .. }
+            | Resource::File { site, .. }
+            | Resource::Link { site, .. } => site.as_deref(),
         }
     }
 }

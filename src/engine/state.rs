@@ -56,8 +56,12 @@ pub fn sha256(bytes: &[u8]) -> String {
 impl State {
     pub fn load(root: &Root, path: &Path) -> Result<Self> {
         match root.read(path)? {
-            None => Ok(Self { version: 1, ..Self::default() }),
-            Some(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("reading state file {}", root.path(path).display())),
+            None => Ok(Self {
+                version: 1,
+                ..Self::default()
+            }),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .with_context(|| format!("reading state file {}", root.path(path).display())),
         }
     }
 
@@ -69,6 +73,8 @@ impl State {
 
     /// True when `hash` is what lempctl last wrote (or was about to write) at `path`.
     pub fn owns_content(&self, path: &Path, hash: &str) -> bool {
-        self.files.get(path).is_some_and(|r| r.sha256 == hash || r.pending.as_deref() == Some(hash))
+        self.files
+            .get(path)
+            .is_some_and(|r| r.sha256 == hash || r.pending.as_deref() == Some(hash))
     }
 }

@@ -28,18 +28,33 @@ pub fn resolve(user: &str, group: &str) -> Result<(u32, u32)> {
 
 /// True when a user of that name exists.
 pub fn user_exists(name: &str) -> Result<bool> {
-    Ok(User::from_name(name).with_context(|| format!("looking up user `{name}`"))?.is_some())
+    Ok(User::from_name(name)
+        .with_context(|| format!("looking up user `{name}`"))?
+        .is_some())
 }
 
 /// True when a group of that name exists.
 pub fn group_exists(name: &str) -> Result<bool> {
-    Ok(Group::from_name(name).with_context(|| format!("looking up group `{name}`"))?.is_some())
+    Ok(Group::from_name(name)
+        .with_context(|| format!("looking up group `{name}`"))?
+        .is_some())
 }
 
 /// Creates a locked system user with its own group, no login shell and no home creation.
-pub fn create_system_user(useradd: &std::path::Path, name: &str, home: &std::path::Path) -> Result<()> {
+pub fn create_system_user(
+    useradd: &std::path::Path,
+    name: &str,
+    home: &std::path::Path,
+) -> Result<()> {
     Cmd::new(useradd)
-        .args(["--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", "--home-dir"])
+        .args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "--home-dir",
+        ])
         .arg(home)
         .arg("--comment")
         .arg("lempctl site user")

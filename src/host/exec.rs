@@ -45,7 +45,12 @@ pub struct ProcessError {
 
 impl Cmd {
     pub fn new(program: impl AsRef<Path>) -> Self {
-        Self { program: program.as_ref().to_path_buf(), args: Vec::new(), env: Vec::new(), stdin: None }
+        Self {
+            program: program.as_ref().to_path_buf(),
+            args: Vec::new(),
+            env: Vec::new(),
+            stdin: None,
+        }
     }
 
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
@@ -83,10 +88,19 @@ impl Cmd {
     pub fn output(&self) -> Result<Output, ProcessError> {
         tracing::debug!("running {self}");
         let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-        let not_started = |e| ProcessError { command: self.to_string(), outcome: Outcome::NotStarted(e), stderr_tail: String::new() };
+        cmd.stdin(if self.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let not_started = |e| ProcessError {
+            command: self.to_string(),
+            outcome: Outcome::NotStarted(e),
+            stderr_tail: String::new(),
+        };
         let mut child = cmd.spawn().map_err(not_started)?;
         if let (Some(data), Some(mut pipe)) = (self.stdin.as_ref(), child.stdin.take()) {
             // A program may exit without reading all of its input; its exit status tells the story.
@@ -105,7 +119,11 @@ impl Cmd {
         if text.trim().is_empty() {
             text = String::from_utf8_lossy(&out.stdout).into_owned();
         }
-        ProcessError { command: self.to_string(), outcome, stderr_tail: tail(text.trim(), 1024) }
+        ProcessError {
+            command: self.to_string(),
+            outcome,
+            stderr_tail: tail(text.trim(), 1024),
+        }
     }
 }
 
@@ -121,7 +139,10 @@ impl fmt::Display for Cmd {
 }
 
 fn quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c))
+    {
         s.to_owned()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
@@ -146,7 +167,11 @@ mod tests {
 
     #[test]
     fn failure_quotes_stderr_and_command() {
-        let err = Cmd::new("/bin/sh").arg("-c").arg("echo boom >&2; exit 3").run().unwrap_err();
+        let err = Cmd::new("/bin/sh")
+            .arg("-c")
+            .arg("echo boom >&2; exit 3")
+            .run()
+            .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("exited with status 3"), "{msg}");
         assert!(msg.contains("boom"), "{msg}");

@@ -22,7 +22,11 @@ pub struct Perms {
 
 impl Perms {
     pub fn new(user: &str, group: &str, mode: u32) -> Self {
-        Self { user: user.to_owned(), group: group.to_owned(), mode }
+        Self {
+            user: user.to_owned(),
+            group: group.to_owned(),
+            mode,
+        }
     }
     pub fn root(mode: u32) -> Self {
         Self::new("root", "root", mode)
@@ -33,9 +37,20 @@ impl Perms {
 #[derive(Debug, Clone)]
 pub enum Previous {
     Absent,
-    File { contents: Vec<u8>, mode: u32, uid: u32, gid: u32 },
-    Symlink { target: PathBuf },
-    Dir { mode: u32, uid: u32, gid: u32 },
+    File {
+        contents: Vec<u8>,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Symlink {
+        target: PathBuf,
+    },
+    Dir {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 /// One undo step, in the order the changes were made.
@@ -59,11 +74,17 @@ pub struct Root {
 
 impl Root {
     pub fn new(dir: &Path) -> Result<Self> {
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from("/") } else { dir.to_path_buf() };
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from("/")
+        } else {
+            dir.to_path_buf()
+        };
         let dir = if dir.is_absolute() {
             dir
         } else {
-            std::env::current_dir().context("reading the current directory")?.join(dir)
+            std::env::current_dir()
+                .context("reading the current directory")?
+                .join(dir)
         };
         Ok(Self { dir })
     }
@@ -105,18 +126,34 @@ impl Root {
         };
         let mode = meta.mode() & 0o7777;
         if meta.file_type().is_symlink() {
-            let target = fs::read_link(&p).with_context(|| format!("reading link {}", p.display()))?;
+            let target =
+                fs::read_link(&p).with_context(|| format!("reading link {}", p.display()))?;
             Ok(Previous::Symlink { target })
         } else if meta.is_dir() {
-            Ok(Previous::Dir { mode, uid: meta.uid(), gid: meta.gid() })
+            Ok(Previous::Dir {
+                mode,
+                uid: meta.uid(),
+                gid: meta.gid(),
+            })
         } else {
             let contents = fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-            Ok(Previous::File { contents, mode, uid: meta.uid(), gid: meta.gid() })
+            Ok(Previous::File {
+                contents,
+                mode,
+                uid: meta.uid(),
+                gid: meta.gid(),
+            })
         }
     }
 
     /// Temp file in the same dir, fsync, chown/chmod, rename over; the old content goes to `journal`.
-    pub fn write_atomic(&self, journal: &mut Journal, host_path: &Path, contents: &[u8], perms: &Perms) -> Result<()> {
+    pub fn write_atomic(
+        &self,
+        journal: &mut Journal,
+        host_path: &Path,
+        contents: &[u8],
+        perms: &Perms,
+    ) -> Result<()> {
         let previous = self.previous(host_path)?;
         let p = self.path(host_path);
         let parent = p.parent().context("a file path has a parent")?;
@@ -124,11 +161,18 @@ impl Root {
         let (uid, gid) = accounts::resolve(&perms.user, &perms.group)?;
         let tmp = parent.join(format!(
             ".{}.lempctl-tmp-{}",
-            p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             std::process::id()
         ));
         let write = || -> Result<()> {
-            let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode_0600().open(&tmp)?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode_0600()
+                .open(&tmp)?;
             f.write_all(contents)?;
             f.sync_all()?;
             std::os::unix::fs::chown(&tmp, Some(uid), Some(gid))?;
@@ -141,7 +185,10 @@ impl Root {
             return Err(e.context(format!("writing {}", p.display())));
         }
         sync_dir(parent);
-        journal.steps.push(Undo { path: host_path.to_path_buf(), previous });
+        journal.steps.push(Undo {
+            path: host_path.to_path_buf(),
+            previous,
+        });
         Ok(())
     }
 
@@ -152,9 +199,13 @@ impl Root {
         let p = self.path(host_path);
         let tmp = p.with_file_name(format!(".lempctl-link-{}", std::process::id()));
         let _ = fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(target, &tmp).with_context(|| format!("creating link {}", p.display()))?;
+        std::os::unix::fs::symlink(target, &tmp)
+            .with_context(|| format!("creating link {}", p.display()))?;
         fs::rename(&tmp, &p).with_context(|| format!("creating link {}", p.display()))?;
-        journal.steps.push(Undo { path: host_path.to_path_buf(), previous });
+        journal.steps.push(Undo {
+            path: host_path.to_path_buf(),
+            previous,
+        });
         Ok(())
     }
 
@@ -167,9 +218,14 @@ impl Root {
             fs::create_dir(&p).with_context(|| format!("creating {}", p.display()))?;
         }
         let (uid, gid) = accounts::resolve(&perms.user, &perms.group)?;
-        std::os::unix::fs::chown(&p, Some(uid), Some(gid)).with_context(|| format!("chown {}", p.display()))?;
-        fs::set_permissions(&p, fs::Permissions::from_mode(perms.mode)).with_context(|| format!("chmod {}", p.display()))?;
-        journal.steps.push(Undo { path: host_path.to_path_buf(), previous });
+        std::os::unix::fs::chown(&p, Some(uid), Some(gid))
+            .with_context(|| format!("chown {}", p.display()))?;
+        fs::set_permissions(&p, fs::Permissions::from_mode(perms.mode))
+            .with_context(|| format!("chmod {}", p.display()))?;
+        journal.steps.push(Undo {
+            path: host_path.to_path_buf(),
+            previous,
+        });
         Ok(())
     }
 
@@ -190,7 +246,10 @@ impl Root {
         } else {
             fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
         }
-        journal.steps.push(Undo { path: host_path.to_path_buf(), previous });
+        journal.steps.push(Undo {
+            path: host_path.to_path_buf(),
+            previous,
+        });
         Ok(())
     }
 
@@ -211,15 +270,21 @@ impl Root {
     }
 
     fn create_parents(&self, journal: &mut Journal, host_path: &Path) -> Result<()> {
-        let Some(parent) = host_path.parent() else { return Ok(()) };
+        let Some(parent) = host_path.parent() else {
+            return Ok(());
+        };
         if self.path(parent).exists() {
             return Ok(());
         }
         self.create_parents(journal, parent)?;
         let p = self.path(parent);
         fs::create_dir(&p).with_context(|| format!("creating {}", p.display()))?;
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).with_context(|| format!("chmod {}", p.display()))?;
-        journal.steps.push(Undo { path: parent.to_path_buf(), previous: Previous::Absent });
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("chmod {}", p.display()))?;
+        journal.steps.push(Undo {
+            path: parent.to_path_buf(),
+            previous: Previous::Absent,
+        });
         Ok(())
     }
 
@@ -244,14 +309,27 @@ impl Root {
                 Ok(_) => fs::remove_file(&p)?,
                 Err(_) => {}
             },
-            Previous::File { contents, mode, uid, gid } => {
+            Previous::File {
+                contents,
+                mode,
+                uid,
+                gid,
+            } => {
                 let tmp = p.with_file_name(format!(".lempctl-restore-{}", std::process::id()));
-                let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode_0600().open(&tmp)?;
+                let mut f = fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode_0600()
+                    .open(&tmp)?;
                 f.write_all(contents)?;
                 f.sync_all()?;
                 std::os::unix::fs::chown(&tmp, Some(*uid), Some(*gid))?;
                 fs::set_permissions(&tmp, fs::Permissions::from_mode(*mode))?;
-                if fs::symlink_metadata(&p).map(|m| m.is_dir()).unwrap_or(false) {
+                if fs::symlink_metadata(&p)
+                    .map(|m| m.is_dir())
+                    .unwrap_or(false)
+                {
                     fs::remove_dir(&p)?;
                 }
                 fs::rename(&tmp, &p)?;
@@ -298,7 +376,10 @@ mod tests {
     #[test]
     fn maps_host_paths_under_the_root() {
         let r = Root::new(Path::new("/tmp/sb")).unwrap();
-        assert_eq!(r.path(Path::new("/etc/nginx/nginx.conf")), PathBuf::from("/tmp/sb/etc/nginx/nginx.conf"));
+        assert_eq!(
+            r.path(Path::new("/etc/nginx/nginx.conf")),
+            PathBuf::from("/tmp/sb/etc/nginx/nginx.conf")
+        );
         assert!(Root::new(Path::new("/")).unwrap().is_host());
     }
 
@@ -308,9 +389,11 @@ mod tests {
         let r = Root::new(dir.path()).unwrap();
         let mut j = Journal::default();
         let p = Path::new("/etc/a/b.conf");
-        r.write_atomic(&mut j, p, b"one", &Perms::root(0o644)).unwrap();
+        r.write_atomic(&mut j, p, b"one", &Perms::root(0o644))
+            .unwrap();
         let mut j2 = Journal::default();
-        r.write_atomic(&mut j2, p, b"two", &Perms::root(0o640)).unwrap();
+        r.write_atomic(&mut j2, p, b"two", &Perms::root(0o640))
+            .unwrap();
         assert_eq!(r.read(p).unwrap().unwrap(), b"two");
         r.rollback(&mut j2);
         assert_eq!(r.read(p).unwrap().unwrap(), b"one");

@@ -55,8 +55,18 @@ pub fn running_pid(pid_file: &Path) -> Option<Pid> {
 pub fn is_running(root: &Root, g: &Global, svc: &Service) -> Result<bool> {
     Ok(match g.manager {
         ManagerKind::Direct => running_pid(&pid_file(root, g, svc)).is_some(),
-        ManagerKind::Systemd => Cmd::new(&g.programs.systemctl).args(["is-active", "--quiet"]).arg(svc.unit()).output()?.status.success(),
-        ManagerKind::Sysv => Cmd::new(&g.programs.service).arg(svc.unit()).arg("status").output()?.status.success(),
+        ManagerKind::Systemd => Cmd::new(&g.programs.systemctl)
+            .args(["is-active", "--quiet"])
+            .arg(svc.unit())
+            .output()?
+            .status
+            .success(),
+        ManagerKind::Sysv => Cmd::new(&g.programs.service)
+            .arg(svc.unit())
+            .arg("status")
+            .output()?
+            .status
+            .success(),
     })
 }
 
@@ -64,13 +74,20 @@ pub fn is_running(root: &Root, g: &Global, svc: &Service) -> Result<bool> {
 pub fn reload(root: &Root, g: &Global, svc: &Service) -> Result<()> {
     match g.manager {
         ManagerKind::Systemd => {
-            Cmd::new(&g.programs.systemctl).arg("reload").arg(svc.unit()).run()?;
+            Cmd::new(&g.programs.systemctl)
+                .arg("reload")
+                .arg(svc.unit())
+                .run()?;
         }
         ManagerKind::Sysv => {
-            Cmd::new(&g.programs.service).arg(svc.unit()).arg("reload").run()?;
+            Cmd::new(&g.programs.service)
+                .arg(svc.unit())
+                .arg("reload")
+                .run()?;
         }
         ManagerKind::Direct => {
-            let pid = running_pid(&pid_file(root, g, svc)).with_context(|| format!("{svc} is not running"))?;
+            let pid = running_pid(&pid_file(root, g, svc))
+                .with_context(|| format!("{svc} is not running"))?;
             match svc {
                 Service::Nginx => {
                     // SIGHUP directly: `nginx -s reload` would parse the whole config a second time.
@@ -80,15 +97,19 @@ pub fn reload(root: &Root, g: &Global, svc: &Service) -> Result<()> {
                         let now = children(pid);
                         !now.is_empty() && before.iter().all(|c| !now.contains(c))
                     })
-                    .with_context(|| "nginx did not replace its workers after SIGHUP (see its error log)")?;
+                    .with_context(
+                        || "nginx did not replace its workers after SIGHUP (see its error log)",
+                    )?;
                 }
                 Service::PhpFpm(_) => {
                     kill(pid, Signal::SIGUSR2).with_context(|| format!("signalling {svc}"))?;
                     // The master re-executes itself; it is back when it answers on its pid again
                     // with a fresh command line and its sockets accept.
                     std::thread::sleep(Duration::from_millis(50));
-                    wait_until(Duration::from_secs(10), || running_pid(&pid_file(root, g, svc)).is_some())
-                        .with_context(|| format!("{svc} did not come back after SIGUSR2"))?;
+                    wait_until(Duration::from_secs(10), || {
+                        running_pid(&pid_file(root, g, svc)).is_some()
+                    })
+                    .with_context(|| format!("{svc} did not come back after SIGUSR2"))?;
                 }
             }
         }
@@ -99,14 +120,25 @@ pub fn reload(root: &Root, g: &Global, svc: &Service) -> Result<()> {
 /// Children of a process, from /proc.
 pub fn children(pid: Pid) -> Vec<i32> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for e in dir.flatten() {
         let name = e.file_name();
-        let Some(child) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        let Some(child) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
         // Field 4 is the parent pid; the command name (field 2) may contain spaces, so split after `)`.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
-        let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<i32>().ok());
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<i32>().ok());
         if ppid == Some(pid.as_raw()) {
             out.push(child);
         }

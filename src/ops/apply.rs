@@ -26,14 +26,29 @@ pub fn apply(ctx: &Context, opts: &ApplyOptions) -> Result<Report> {
     } else {
         let mut names = Vec::new();
         for s in &opts.sites {
-            let name = Fqdn::parse(s).map_err(|why| UsageError(format!("invalid site name `{s}`: {why}")))?;
+            let name = Fqdn::parse(s)
+                .map_err(|why| UsageError(format!("invalid site name `{s}`: {why}")))?;
             if config.site(&name).is_none() {
-                return Err(UsageError(format!("no site `{name}` in {}", config.global.paths.sites_dir.display())).into());
+                return Err(UsageError(format!(
+                    "no site `{name}` in {}",
+                    config.global.paths.sites_dir.display()
+                ))
+                .into());
             }
             names.push(name);
         }
         Scope::Sites(names)
     };
-    let run = RunOptions { scope, prune: Prune { all: opts.prune, ..Prune::default() }, force: opts.force, dry_run: opts.dry_run, wait: opts.wait, skip_health: opts.skip_health };
+    let run = RunOptions {
+        scope,
+        prune: Prune {
+            all: opts.prune,
+            ..Prune::default()
+        },
+        force: opts.force,
+        dry_run: opts.dry_run,
+        wait: opts.wait,
+        skip_health: opts.skip_health,
+    };
     engine::run(&ctx.root, &config, &run)
 }

@@ -36,17 +36,28 @@ pub struct InitReport {
 /// Writes a sandbox root: lempctl.yaml, main nginx and php-fpm configs, and the directories they use.
 pub fn init(o: &InitOptions) -> Result<InitReport> {
     if !valid_php_version(&o.php_version) {
-        return Err(UsageError(format!("`{}` is not a PHP version (MAJOR.MINOR)", o.php_version)).into());
+        return Err(UsageError(format!(
+            "`{}` is not a PHP version (MAJOR.MINOR)",
+            o.php_version
+        ))
+        .into());
     }
     if o.port == 0 || o.port == u16::MAX {
         return Err(UsageError("--port must be between 1 and 65534".into()).into());
     }
     std::fs::create_dir_all(&o.dir).with_context(|| format!("creating {}", o.dir.display()))?;
-    let dir = o.dir.canonicalize().with_context(|| format!("resolving {}", o.dir.display()))?;
+    let dir = o
+        .dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", o.dir.display()))?;
     let root = Root::new(&dir)?;
     let config = Path::new("/etc/lempctl/lempctl.yaml");
     if root.path(config).exists() && !o.force {
-        return Err(UsageError(format!("{} is already a sandbox (use --force to rewrite its configuration)", dir.display())).into());
+        return Err(UsageError(format!(
+            "{} is already a sandbox (use --force to rewrite its configuration)",
+            dir.display()
+        ))
+        .into());
     }
     let mut j = Journal::default();
     // The services run as www-data and site users: they must be able to traverse the root.
@@ -68,6 +79,18 @@ pub fn init(o: &InitOptions) -> Result<InitReport> {
     ] {
         mkdirs(&root, &mut j, Path::new(&d))?;
     }
+    mkdirs(&root, &mut j, Path::new("/var/lib"))?;
+    if !root.path(Path::new("/var/lib/lempctl")).is_dir() {
+        root.ensure_dir(&mut j, Path::new("/var/lib/lempctl"), &Perms::root(0o700))?;
+    }
+    if !root.path(Path::new("/var/lib/lempctl/lock")).exists() {
+        root.write_atomic(
+            &mut j,
+            Path::new("/var/lib/lempctl/lock"),
+            b"",
+            &Perms::root(0o600),
+        )?;
+    }
     let r = Renderer::new(&dir.join("etc/lempctl/templates"))?;
     let lempctl = std::env::current_exe().context("locating the lempctl binary")?;
     let ctx = minijinja::context! {
@@ -75,20 +98,42 @@ pub fn init(o: &InitOptions) -> Result<InitReport> {
         php_version => v, lempctl => lempctl.display().to_string(),
     };
     let files = [
-        ("sandbox/lempctl.yaml.j2", "/etc/lempctl/lempctl.yaml".to_owned()),
+        (
+            "sandbox/lempctl.yaml.j2",
+            "/etc/lempctl/lempctl.yaml".to_owned(),
+        ),
         ("sandbox/nginx.conf.j2", "/etc/nginx/nginx.conf".to_owned()),
-        ("sandbox/php-fpm.conf.j2", format!("/etc/php/{v}/fpm/php-fpm.conf")),
+        (
+            "sandbox/php-fpm.conf.j2",
+            format!("/etc/php/{v}/fpm/php-fpm.conf"),
+        ),
     ];
     for (tmpl, path) in files {
-        root.write_atomic(&mut j, Path::new(&path), r.render(tmpl, &ctx)?.as_bytes(), &Perms::root(0o644))?;
+        root.write_atomic(
+            &mut j,
+            Path::new(&path),
+            r.render(tmpl, &ctx)?.as_bytes(),
+            &Perms::root(0o644),
+        )?;
     }
     // nginx resolves relative includes against its config dir: give the sandbox the distribution's files.
     for f in ["mime.types", "fastcgi_params"] {
         let src = Path::new("/etc/nginx").join(f);
-        let text = std::fs::read(&src).with_context(|| format!("reading {} (is nginx installed?)", src.display()))?;
-        root.write_atomic(&mut j, &Path::new("/etc/nginx").join(f), &text, &Perms::root(0o644))?;
+        let text = std::fs::read(&src)
+            .with_context(|| format!("reading {} (is nginx installed?)", src.display()))?;
+        root.write_atomic(
+            &mut j,
+            &Path::new("/etc/nginx").join(f),
+            &text,
+            &Perms::root(0o644),
+        )?;
     }
-    Ok(InitReport { root: dir.clone(), config: dir.join("etc/lempctl/lempctl.yaml"), http: format!("127.0.0.1:{}", o.port), https: format!("127.0.0.1:{}", o.port + 1) })
+    Ok(InitReport {
+        root: dir.clone(),
+        config: dir.join("etc/lempctl/lempctl.yaml"),
+        http: format!("127.0.0.1:{}", o.port),
+        https: format!("127.0.0.1:{}", o.port + 1),
+    })
 }
 
 fn mkdirs(root: &Root, j: &mut Journal, p: &Path) -> Result<()> {
@@ -111,13 +156,20 @@ pub struct ServiceState {
 fn direct_config(ctx: &Context) -> Result<crate::config::Config> {
     let config = ctx.load()?;
     if config.global.manager != ManagerKind::Direct || ctx.root.is_host() {
-        bail!(UsageError("sandbox commands need `--root DIR` of a sandbox made by `lempctl sandbox init DIR`".into()));
+        bail!(UsageError(
+            "sandbox commands need `--root DIR` of a sandbox made by `lempctl sandbox init DIR`"
+                .into()
+        ));
     }
     Ok(config)
 }
 
 fn services(config: &crate::config::Config) -> Vec<Service> {
-    let mut v: Vec<String> = config.sites.iter().filter_map(|s| s.php.as_ref().map(|p| p.version.clone())).collect();
+    let mut v: Vec<String> = config
+        .sites
+        .iter()
+        .filter_map(|s| s.php.as_ref().map(|p| p.version.clone()))
+        .collect();
     v.push(config.global.php_version.clone());
     v.sort();
     v.dedup();
@@ -138,7 +190,10 @@ pub fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
         }
         match &s {
             Service::Nginx => {
-                Cmd::new(&g.programs.nginx).arg("-c").arg(ctx.root.path(&g.direct.nginx_conf)).run()?;
+                Cmd::new(&g.programs.nginx)
+                    .arg("-c")
+                    .arg(ctx.root.path(&g.direct.nginx_conf))
+                    .run()?;
             }
             Service::PhpFpm(v) => {
                 Cmd::new(g.programs.php_fpm(v))
@@ -148,7 +203,10 @@ pub fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
                     .run()?;
             }
         }
-        service_manager::wait_until(Duration::from_secs(10), || service_manager::running_pid(&pid_file).is_some()).with_context(|| format!("{s} did not start"))?;
+        service_manager::wait_until(Duration::from_secs(10), || {
+            service_manager::running_pid(&pid_file).is_some()
+        })
+        .with_context(|| format!("{s} did not start"))?;
     }
     status(ctx)
 }
@@ -160,7 +218,9 @@ pub fn stop(ctx: &Context) -> Result<Vec<ServiceState>> {
         let pid_file = service_manager::pid_file(&ctx.root, &config.global, &s);
         if let Some(pid) = service_manager::running_pid(&pid_file) {
             kill(pid, Signal::SIGQUIT).with_context(|| format!("stopping {s}"))?;
-            if service_manager::wait_until(Duration::from_secs(10), || kill(pid, None).is_err()).is_err() {
+            if service_manager::wait_until(Duration::from_secs(10), || kill(pid, None).is_err())
+                .is_err()
+            {
                 kill(pid, Signal::SIGTERM).with_context(|| format!("stopping {s}"))?;
             }
         }
@@ -172,7 +232,15 @@ pub fn status(ctx: &Context) -> Result<Vec<ServiceState>> {
     let config = direct_config(ctx)?;
     Ok(services(&config)
         .into_iter()
-        .map(|s| ServiceState { pid: service_manager::running_pid(&service_manager::pid_file(&ctx.root, &config.global, &s)).map(|p| p.as_raw()), service: s.unit() })
+        .map(|s| ServiceState {
+            pid: service_manager::running_pid(&service_manager::pid_file(
+                &ctx.root,
+                &config.global,
+                &s,
+            ))
+            .map(|p| p.as_raw()),
+            service: s.unit(),
+        })
         .collect())
 }
 

@@ -64,12 +64,24 @@ pub fn info(site: &Site) -> SiteInfo {
 }
 
 fn parse_name(s: &str) -> Result<Fqdn> {
-    Fqdn::parse(s).map_err(|why| UsageError(format!("invalid site name `{s}`: {why}\n  allowed: {}", config::fqdn::ALLOWED)).into())
+    Fqdn::parse(s).map_err(|why| {
+        UsageError(format!(
+            "invalid site name `{s}`: {why}\n  allowed: {}",
+            config::fqdn::ALLOWED
+        ))
+        .into()
+    })
 }
 
 fn find<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
     let name = parse_name(name)?;
-    config.site(&name).ok_or_else(|| UsageError(format!("no site `{name}` in {}", config.global.paths.sites_dir.display())).into())
+    config.site(&name).ok_or_else(|| {
+        UsageError(format!(
+            "no site `{name}` in {}",
+            config.global.paths.sites_dir.display()
+        ))
+        .into()
+    })
 }
 
 pub fn list(ctx: &Context) -> Result<Vec<SiteInfo>> {
@@ -87,7 +99,10 @@ fn yaml_string(s: &str) -> String {
 
 /// The site file `site create` writes.
 fn site_yaml(name: &Fqdn, kind: SiteKind, o: &CreateOptions) -> String {
-    let mut y = format!("# written by `lempctl site create`; edit freely, then run `lempctl apply`.\nname: {name}\nkind: {}\n", kind.as_str());
+    let mut y = format!(
+        "# written by `lempctl site create`; edit freely, then run `lempctl apply`.\nname: {name}\nkind: {}\n",
+        kind.as_str()
+    );
     if !o.aliases.is_empty() {
         y.push_str("aliases:\n");
         for a in &o.aliases {
@@ -108,7 +123,13 @@ fn site_yaml(name: &Fqdn, kind: SiteKind, o: &CreateOptions) -> String {
 pub fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
     let mut config = ctx.load()?;
     let name = parse_name(&o.name)?;
-    let kind = SiteKind::parse(&o.kind).ok_or_else(|| UsageError(format!("unknown kind `{}`\n  allowed: {}", o.kind, SiteKind::ALLOWED)))?;
+    let kind = SiteKind::parse(&o.kind).ok_or_else(|| {
+        UsageError(format!(
+            "unknown kind `{}`\n  allowed: {}",
+            o.kind,
+            SiteKind::ALLOWED
+        ))
+    })?;
     if kind == SiteKind::Redirect && o.redirect_to.is_none() {
         return Err(UsageError("a `redirect` site needs `--to URL`".into()).into());
     }
@@ -116,10 +137,18 @@ pub fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
         return Err(UsageError("`--to` is only for `--kind redirect`".into()).into());
     }
     if o.php_version.is_some() && !kind.uses_php() {
-        return Err(UsageError(format!("a `{}` site does not run PHP; drop --php-version", kind.as_str())).into());
+        return Err(UsageError(format!(
+            "a `{}` site does not run PHP; drop --php-version",
+            kind.as_str()
+        ))
+        .into());
     }
     if let Some(existing) = config.site(&name) {
-        return Err(UsageError(format!("site `{name}` already exists in {}", existing.file.display())).into());
+        return Err(UsageError(format!(
+            "site `{name}` already exists in {}",
+            existing.file.display()
+        ))
+        .into());
     }
     let g = config.global.clone();
     let host_file = g.paths.sites_dir.join(format!("{name}.yaml"));
@@ -130,7 +159,8 @@ pub fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
     let text = site_yaml(&name, kind, o);
     // Validate exactly as `apply` will read it back.
     let mut errors: Vec<ConfigError> = Vec::new();
-    let file: config::file::SiteFile = config::parse_yaml(&real_file, &text).map_err(|e| UsageError(e.to_string()))?;
+    let file: config::file::SiteFile =
+        config::parse_yaml(&real_file, &text).map_err(|e| UsageError(e.to_string()))?;
     let site = config::site::validate(&real_file, file, &g, &ctx.root, &mut errors);
     let Some(site) = site.filter(|_| errors.is_empty()) else {
         return Err(UsageError(ConfigErrors(errors).to_string()).into());
@@ -141,12 +171,22 @@ pub fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
     if !errors.is_empty() {
         return Err(UsageError(ConfigErrors(errors).to_string()).into());
     }
-    let run = RunOptions { scope: Scope::Sites(vec![name.clone()]), dry_run: o.dry_run, wait: o.wait, ..RunOptions::default() };
+    let run = RunOptions {
+        scope: Scope::Sites(vec![name.clone()]),
+        dry_run: o.dry_run,
+        wait: o.wait,
+        ..RunOptions::default()
+    };
     if o.dry_run {
         return engine::run(&ctx.root, &config, &run);
     }
     let mut journal = Journal::default();
-    ctx.root.write_atomic(&mut journal, &host_file, text.as_bytes(), &Perms::root(0o644))?;
+    ctx.root.write_atomic(
+        &mut journal,
+        &host_file,
+        text.as_bytes(),
+        &Perms::root(0o644),
+    )?;
     match engine::run(&ctx.root, &config, &run) {
         Ok(mut report) => {
             report.changed = true;
@@ -172,8 +212,18 @@ pub fn remove(ctx: &Context, o: &RemoveOptions) -> Result<Report> {
     let mut config = ctx.load()?;
     let site = find(&config, &o.name)?.clone();
     config.sites.retain(|s| s.name != site.name);
-    let prune = Prune { all: false, sites: vec![site.name.to_string()], purge: o.purge };
-    let run = RunOptions { scope: Scope::Sites(vec![]), prune, dry_run: o.dry_run, wait: o.wait, ..RunOptions::default() };
+    let prune = Prune {
+        all: false,
+        sites: vec![site.name.to_string()],
+        purge: o.purge,
+    };
+    let run = RunOptions {
+        scope: Scope::Sites(vec![]),
+        prune,
+        dry_run: o.dry_run,
+        wait: o.wait,
+        ..RunOptions::default()
+    };
     if o.dry_run {
         return engine::run(&ctx.root, &config, &run);
     }
@@ -201,10 +251,17 @@ fn host_path(ctx: &Context, real: &Path) -> PathBuf {
 }
 
 /// Sets `enabled:` in the site's file and converges the site.
-pub fn set_enabled(ctx: &Context, name: &str, enabled: bool, dry_run: bool, wait: std::time::Duration) -> Result<Report> {
+pub fn set_enabled(
+    ctx: &Context,
+    name: &str,
+    enabled: bool,
+    dry_run: bool,
+    wait: std::time::Duration,
+) -> Result<Report> {
     let config = ctx.load()?;
     let site = find(&config, name)?.clone();
-    let text = std::fs::read_to_string(&site.file).with_context(|| format!("reading {}", site.file.display()))?;
+    let text = std::fs::read_to_string(&site.file)
+        .with_context(|| format!("reading {}", site.file.display()))?;
     let mut found = false;
     let mut lines: Vec<String> = text
         .lines()
@@ -222,21 +279,33 @@ pub fn set_enabled(ctx: &Context, name: &str, enabled: bool, dry_run: bool, wait
     }
     let new_text = lines.join("\n") + "\n";
     let mut errors = Vec::new();
-    let file: config::file::SiteFile = config::parse_yaml(&site.file, &new_text).map_err(|e| ConfigErrors(vec![e]))?;
-    let updated = config::site::validate(&site.file, file, &config.global, &ctx.root, &mut errors).ok_or(ConfigErrors(errors))?;
+    let file: config::file::SiteFile =
+        config::parse_yaml(&site.file, &new_text).map_err(|e| ConfigErrors(vec![e]))?;
+    let updated = config::site::validate(&site.file, file, &config.global, &ctx.root, &mut errors)
+        .ok_or(ConfigErrors(errors))?;
     let mut new_config = config.clone();
     for s in &mut new_config.sites {
         if s.name == updated.name {
             *s = updated.clone();
         }
     }
-    let run = RunOptions { scope: Scope::Sites(vec![updated.name.clone()]), dry_run, wait, ..RunOptions::default() };
+    let run = RunOptions {
+        scope: Scope::Sites(vec![updated.name.clone()]),
+        dry_run,
+        wait,
+        ..RunOptions::default()
+    };
     if dry_run {
         return engine::run(&ctx.root, &new_config, &run);
     }
     let mut journal = Journal::default();
     if new_text != text {
-        ctx.root.write_atomic(&mut journal, &host_path(ctx, &site.file), new_text.as_bytes(), &Perms::root(0o644))?;
+        ctx.root.write_atomic(
+            &mut journal,
+            &host_path(ctx, &site.file),
+            new_text.as_bytes(),
+            &Perms::root(0o644),
+        )?;
     }
     engine::run(&ctx.root, &new_config, &run).inspect_err(|_| {
         ctx.root.rollback(&mut journal);

@@ -35,27 +35,54 @@ pub fn status(ctx: &Context) -> Result<Status> {
     let g = &config.global;
     let state = State::load(&ctx.root, &g.paths.state_file())?;
     let mut services = vec![Service::Nginx];
-    let mut versions: Vec<String> = config.sites.iter().filter_map(|s| s.php.as_ref().map(|p| p.version.clone())).collect();
+    let mut versions: Vec<String> = config
+        .sites
+        .iter()
+        .filter_map(|s| s.php.as_ref().map(|p| p.version.clone()))
+        .collect();
     versions.push(g.php_version.clone());
     versions.sort();
     versions.dedup();
     services.extend(versions.into_iter().map(Service::PhpFpm));
     let services = services
         .into_iter()
-        .map(|s| ServiceStatus { running: service_manager::is_running(&ctx.root, g, &s).unwrap_or(false), service: s.unit() })
+        .map(|s| ServiceStatus {
+            running: service_manager::is_running(&ctx.root, g, &s).unwrap_or(false),
+            service: s.unit(),
+        })
         .collect();
     let mut sites = Vec::new();
     for site in &config.sites {
         let mut drifted = Vec::new();
-        for (path, rec) in state.files.iter().filter(|(_, r)| r.site.as_deref() == Some(site.name.as_str())) {
+        for (path, rec) in state
+            .files
+            .iter()
+            .filter(|(_, r)| r.site.as_deref() == Some(site.name.as_str()))
+        {
             match ctx.root.read(path)? {
                 Some(cur) if state.owns_content(path, &sha256(&cur)) => {}
                 _ => drifted.push(path.display().to_string()),
             }
             let _ = rec;
         }
-        sites.push(SiteStatus { name: site.name.to_string(), kind: site.kind.as_str(), enabled: site.enabled, applied: state.sites.contains_key(site.name.as_str()), drifted });
+        sites.push(SiteStatus {
+            name: site.name.to_string(),
+            kind: site.kind.as_str(),
+            enabled: site.enabled,
+            applied: state.sites.contains_key(site.name.as_str()),
+            drifted,
+        });
     }
-    let removed_sites = state.sites.keys().filter(|k| !config.sites.iter().any(|s| s.name.as_str() == k.as_str())).cloned().collect();
-    Ok(Status { manager: format!("{:?}", g.manager).to_lowercase(), services, sites, removed_sites })
+    let removed_sites = state
+        .sites
+        .keys()
+        .filter(|k| !config.sites.iter().any(|s| s.name.as_str() == k.as_str()))
+        .cloned()
+        .collect();
+    Ok(Status {
+        manager: format!("{:?}", g.manager).to_lowercase(),
+        services,
+        sites,
+        removed_sites,
+    })
 }

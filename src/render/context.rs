@@ -19,11 +19,18 @@ pub struct PathMap {
 
 impl PathMap {
     pub fn new(root: &Root, global: &Global) -> Self {
-        Self { root: root.clone(), rooted: !root.is_host() && global.manager == ManagerKind::Direct }
+        Self {
+            root: root.clone(),
+            rooted: !root.is_host() && global.manager == ManagerKind::Direct,
+        }
     }
 
     pub fn show(&self, p: &Path) -> PathBuf {
-        if self.rooted { self.root.path(p) } else { p.to_path_buf() }
+        if self.rooted {
+            self.root.path(p)
+        } else {
+            p.to_path_buf()
+        }
     }
 
     fn site(&self, site: &Site) -> Site {
@@ -70,16 +77,28 @@ pub struct VhostContext {
 
 pub fn vhost(map: &PathMap, g: &Global, site: &Site) -> VhostContext {
     let shown = map.site(site);
-    let names: Vec<&str> = std::iter::once(site.name.as_str()).chain(site.aliases.iter().map(|a| a.as_str())).collect();
+    let names: Vec<&str> = std::iter::once(site.name.as_str())
+        .chain(site.aliases.iter().map(|a| a.as_str()))
+        .collect();
     VhostContext {
-        socket: shown.paths.pool_socket.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        socket: shown
+            .paths
+            .pool_socket
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         site_file: site.file.display().to_string(),
         templates_dir: g.paths.templates_dir.display().to_string(),
         listen_http: g.listen_http.directive(),
         listen_https: g.listen_https.directive(),
         server_names: names.join(" "),
-        https_port_suffix: if g.listen_https.port == 443 { String::new() } else { format!(":{}", g.listen_https.port) },
-        host_header_with_port: g.listen_http.port != 80 || (site.tls.is_some() && g.listen_https.port != 443),
+        https_port_suffix: if g.listen_https.port == 443 {
+            String::new()
+        } else {
+            format!(":{}", g.listen_https.port)
+        },
+        host_header_with_port: g.listen_http.port != 80
+            || (site.tls.is_some() && g.listen_https.port != 443),
         site: shown,
     }
 }
@@ -104,8 +123,23 @@ pub struct PoolContext {
 
 /// Functions no site needs that turn a PHP bug into a shell on the host.
 pub const DISABLED_FUNCTIONS: &[&str] = &[
-    "exec", "passthru", "shell_exec", "system", "proc_open", "popen", "pcntl_exec", "pcntl_fork", "pcntl_signal",
-    "posix_kill", "posix_setuid", "posix_setgid", "posix_setsid", "proc_nice", "proc_terminate", "dl", "show_source",
+    "exec",
+    "passthru",
+    "shell_exec",
+    "system",
+    "proc_open",
+    "popen",
+    "pcntl_exec",
+    "pcntl_fork",
+    "pcntl_signal",
+    "posix_kill",
+    "posix_setuid",
+    "posix_setgid",
+    "posix_setsid",
+    "proc_nice",
+    "proc_terminate",
+    "dl",
+    "show_source",
 ];
 
 pub fn pool(map: &PathMap, g: &Global, site: &Site, php: &Php) -> PoolContext {
@@ -118,7 +152,12 @@ pub fn pool(map: &PathMap, g: &Global, site: &Site, php: &Php) -> PoolContext {
     }
     let s = |p: &Path| p.display().to_string();
     PoolContext {
-        socket: shown.paths.pool_socket.as_deref().map(s).unwrap_or_default(),
+        socket: shown
+            .paths
+            .pool_socket
+            .as_deref()
+            .map(s)
+            .unwrap_or_default(),
         site_file: site.file.display().to_string(),
         templates_dir: g.paths.templates_dir.display().to_string(),
         web_user: g.web_user.clone(),

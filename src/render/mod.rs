@@ -20,29 +20,50 @@ impl Renderer {
     pub fn new(override_dir: &Path) -> Result<Self> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_syntax(SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).keep_trailing_newline(true).build().context("template syntax")?);
+        env.set_syntax(
+            SyntaxConfig::builder()
+                .trim_blocks(true)
+                .lstrip_blocks(true)
+                .keep_trailing_newline(true)
+                .build()
+                .context("template syntax")?,
+        );
         let dir = override_dir.to_path_buf();
         env.set_loader(move |name| {
             let over = dir.join(name);
             if !name.contains("..") && over.is_file() {
-                return std::fs::read_to_string(&over)
-                    .map(Some)
-                    .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("reading {}: {e}", over.display())));
+                return std::fs::read_to_string(&over).map(Some).map_err(|e| {
+                    minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        format!("reading {}: {e}", over.display()),
+                    )
+                });
             }
             Ok(templates::embedded(name).map(str::to_owned))
         });
-        Ok(Self { env, override_dir: override_dir.to_path_buf() })
+        Ok(Self {
+            env,
+            override_dir: override_dir.to_path_buf(),
+        })
     }
 
     /// Where a template comes from, for error messages.
     pub fn origin(&self, name: &str) -> String {
         let over = self.override_dir.join(name);
-        if over.is_file() { format!("{} (override)", over.display()) } else { format!("templates/{name} (built in)") }
+        if over.is_file() {
+            format!("{} (override)", over.display())
+        } else {
+            format!("templates/{name} (built in)")
+        }
     }
 
     /// Renders a template with a serialisable context.
     pub fn render<T: serde::Serialize>(&self, name: &str, ctx: &T) -> Result<String> {
-        let tmpl = self.env.get_template(name).with_context(|| format!("loading template {}", self.origin(name)))?;
-        tmpl.render(minijinja::value::Serde(ctx)).map_err(|e| anyhow::anyhow!("rendering {}: {e:#}", self.origin(name)))
+        let tmpl = self
+            .env
+            .get_template(name)
+            .with_context(|| format!("loading template {}", self.origin(name)))?;
+        tmpl.render(minijinja::value::Serde(ctx))
+            .map_err(|e| anyhow::anyhow!("rendering {}: {e:#}", self.origin(name)))
     }
 }

@@ -7,7 +7,9 @@ pub mod systemd;
 
 /// A real program rejected the configuration this run wrote; nothing was kept.
 #[derive(Debug, thiserror::Error)]
-#[error("{program} rejected the new configuration; every change of this run was rolled back\n{message}")]
+#[error(
+    "{program} rejected the new configuration; every change of this run was rolled back\n{message}"
+)]
 pub struct ValidationError {
     pub program: String,
     pub message: String,

@@ -18,6 +18,15 @@ pub fn check_config(root: &Root, g: &Global) -> Result<()> {
         return Ok(());
     }
     let text = String::from_utf8_lossy(&out.stderr);
-    let message = text.lines().filter(|l| !l.contains("configuration file") || l.contains("[emerg]")).map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n");
-    Err(ValidationError { program: "nginx".into(), message }.into())
+    let message = text
+        .lines()
+        .filter(|l| !l.contains("configuration file") || l.contains("[emerg]"))
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Err(ValidationError {
+        program: "nginx".into(),
+        message,
+    }
+    .into())
 }

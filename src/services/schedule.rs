@@ -36,12 +36,22 @@ impl Job {
     }
     /// The template file a unit comes from (`lempctl-s3sync@.timer`).
     fn template(&self, ext: &str) -> String {
-        if self.instance.is_some() { format!("{}@.{ext}", self.unit) } else { format!("{}.{ext}", self.unit) }
+        if self.instance.is_some() {
+            format!("{}@.{ext}", self.unit)
+        } else {
+            format!("{}.{ext}", self.unit)
+        }
     }
 }
 
 /// Adds the files and links that schedule `jobs` to `out`.
-pub fn resources(out: &mut Vec<Resource>, r: &Renderer, root_arg: String, g: &Global, jobs: &[Job]) -> Result<()> {
+pub fn resources(
+    out: &mut Vec<Resource>,
+    r: &Renderer,
+    root_arg: String,
+    g: &Global,
+    jobs: &[Job],
+) -> Result<()> {
     let lempctl = g.programs.lempctl.display().to_string();
     match g.scheduler {
         Scheduler::Systemd => {
@@ -58,7 +68,11 @@ pub fn resources(out: &mut Vec<Resource>, r: &Renderer, root_arg: String, g: &Gl
                     templates_done.push(file);
                 }
                 let drop_in = r.render("systemd/schedule.conf.j2", &minijinja::context! { unit => job.timer(), schedule => minijinja::value::Serde(&job.schedule) })?;
-                out.push(unit_file(dir.join(format!("{}.d/schedule.conf", job.timer())), drop_in, job.timer()));
+                out.push(unit_file(
+                    dir.join(format!("{}.d/schedule.conf", job.timer())),
+                    drop_in,
+                    job.timer(),
+                ));
                 out.push(Resource::Link {
                     path: dir.join("timers.target.wants").join(job.timer()),
                     target: dir.join(job.template("timer")),
@@ -83,12 +97,24 @@ pub fn resources(out: &mut Vec<Resource>, r: &Renderer, root_arg: String, g: &Gl
                 })
                 .collect();
             let text = r.render("cron/lempctl.j2", &minijinja::context! { jobs => lines })?;
-            out.push(Resource::File { path: g.paths.cron_file.clone(), contents: text.into_bytes(), perms: Perms::root(0o644), site: None, affects: Affects::Nothing });
+            out.push(Resource::File {
+                path: g.paths.cron_file.clone(),
+                contents: text.into_bytes(),
+                perms: Perms::root(0o644),
+                site: None,
+                affects: Affects::Nothing,
+            });
         }
     }
     Ok(())
 }
 
 fn unit_file(path: PathBuf, text: String, unit: String) -> Resource {
-    Resource::File { path, contents: text.into_bytes(), perms: Perms::root(0o644), site: None, affects: Affects::Unit(unit) }
+    Resource::File {
+        path,
+        contents: text.into_bytes(),
+        perms: Perms::root(0o644),
+        site: None,
+        affects: Affects::Unit(unit),
+    }
 }

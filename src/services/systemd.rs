@@ -16,14 +16,34 @@ pub fn verify(root: &Root, g: &Global, units: &[String]) -> Result<()> {
     }
     // The trailing `:` keeps the system search path (timers.target, sysinit.target…).
     let path = format!("{}:", root.path(&g.paths.systemd_dir).display());
-    let out = Cmd::new(&g.programs.systemd_analyze).arg("verify").args(units).env("SYSTEMD_UNIT_PATH", path).output()?;
+    let out = Cmd::new(&g.programs.systemd_analyze)
+        .arg("verify")
+        .args(units)
+        .env("SYSTEMD_UNIT_PATH", path)
+        .output()?;
     let text = String::from_utf8_lossy(&out.stderr);
-    let relevant: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty() && units.iter().any(|u| l.contains(u.split('@').next().unwrap_or(u)))).collect();
+    let relevant: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            !l.trim().is_empty()
+                && units
+                    .iter()
+                    .any(|u| l.contains(u.split('@').next().unwrap_or(u)))
+        })
+        .collect();
     if out.status.success() && relevant.is_empty() {
         return Ok(());
     }
-    let message = if relevant.is_empty() { text.trim().to_owned() } else { relevant.join("\n") };
-    Err(ValidationError { program: "systemd-analyze verify".into(), message: format!("  {message}") }.into())
+    let message = if relevant.is_empty() {
+        text.trim().to_owned()
+    } else {
+        relevant.join("\n")
+    };
+    Err(ValidationError {
+        program: "systemd-analyze verify".into(),
+        message: format!("  {message}"),
+    }
+    .into())
 }
 
 /// `systemctl daemon-reload`, only on a real host run by systemd.

@@ -1,0 +1,197 @@
+use crate::support::*;
+
+#[test]
+fn php_and_static_sites_are_served_and_second_apply_changes_nothing() {
+    if !require(WEB) {
+        return;
+    }
+    let sb = Sandbox::new()
+        .site("php.example.test.yaml", PHP_SITE)
+        .site("static.example.test.yaml", STATIC_SITE)
+        .started();
+    let (code, first, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(first["changed"], true);
+    let php = sb.get("php.example.test", "/");
+    assert_eq!(php.status, 200, "{php:?}");
+    assert!(
+        php.body.contains("This PHP site is served by lempctl"),
+        "{}",
+        php.body
+    );
+    assert!(
+        php.headers.contains("X-Content-Type-Options: nosniff"),
+        "{}",
+        php.headers
+    );
+    assert_eq!(sb.get("www.php.example.test", "/").status, 200);
+    let st = sb.get("static.example.test", "/");
+    assert_eq!(st.status, 200);
+    assert!(st.body.contains("This static site is served by lempctl"));
+    // PHP really runs as the site's own user.
+    sb.write(
+        "/srv/www/php.example.test/htdocs/whoami.php",
+        "<?php echo posix_getpwuid(posix_geteuid())['name'];",
+    );
+    assert_eq!(
+        sb.get("php.example.test", "/whoami.php").body.trim(),
+        "w_php_example_test"
+    );
+
+    let before = sb.tree();
+    let (code, second, _) = sb.json(&["apply"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        second,
+        serde_json::json!({"changed": false, "changes": [], "warnings": [], "error": null})
+    );
+    assert_eq!(before, sb.tree(), "an unchanged apply wrote files");
+}
+
+#[test]
+fn dry_run_changes_nothing_and_lists_exactly_what_apply_does() {
+    if !require(WEB) {
+        return;
+    }
+    let sb = Sandbox::new()
+        .site("php.example.test.yaml", PHP_SITE)
+        .site("static.example.test.yaml", STATIC_SITE)
+        .started();
+    let before = sb.tree();
+    let (code, plan, err) = sb.json(&["apply", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(before, sb.tree(), "--dry-run changed the tree");
+    assert_eq!(plan["changed"], true);
+    assert!(
+        plan["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["diff"].as_str().is_some_and(|d| d.contains("+server {"))),
+        "plan has diffs"
+    );
+    let (code, done, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}");
+    let key = |v: &serde_json::Value| -> Vec<String> {
+        v["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| format!("{} {} {}", c["action"], c["kind"], c["target"]))
+            .collect()
+    };
+    assert_eq!(key(&plan), key(&done));
+    // The human dry run prints unified diffs too.
+    sb.write_site(
+        "php.example.test.yaml",
+        &format!("{PHP_SITE}php:\n  memory_limit: 512M\n"),
+    );
+    let out = sb.lempctl().args(["apply", "--dry-run"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("-php_admin_value[memory_limit] = 256M")
+            && text.contains("+php_admin_value[memory_limit] = 512M"),
+        "{text}"
+    );
+}
+
+#[test]
+fn php_of_one_site_cannot_read_another_site() {
+    if !require(WEB) {
+        return;
+    }
+    let sb = Sandbox::new()
+        .site("a.yaml", "name: a.isolation.test\nkind: php\n")
+        .site("b.yaml", "name: b.isolation.test\nkind: php\n")
+        .started();
+    sb.lempctl().arg("apply").assert().success();
+    let secret = sb.path("/srv/www/b.isolation.test/htdocs/secret.txt");
+    std::fs::write(&secret, "B-SECRET").unwrap();
+    let probe = format!(
+        r#"<?php
+$t = '{}';
+echo @file_get_contents($t) === false ? "denied-basedir\n" : "READ\n";
+ini_set('open_basedir', '');
+echo is_readable($t) ? "READ\n" : "denied-perms\n";
+"#,
+        secret.display()
+    );
+    sb.write("/srv/www/a.isolation.test/htdocs/probe.php", &probe);
+    let r = sb.get("a.isolation.test", "/probe.php");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains("denied-basedir"), "{}", r.body);
+    assert!(!r.body.contains("READ"), "{}", r.body);
+    // Unix permissions alone also keep site A out (checked as A's user, without open_basedir).
+    let out = std::process::Command::new("runuser")
+        .args(["-u", "w_a_isolation_test", "--", "cat"])
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "site A's user read site B's file");
+    // While site B itself reads it.
+    sb.write(
+        "/srv/www/b.isolation.test/htdocs/own.php",
+        &format!("<?php echo file_get_contents('{}');", secret.display()),
+    );
+    assert_eq!(sb.get("b.isolation.test", "/own.php").body, "B-SECRET");
+}
+
+#[test]
+fn concurrent_applies_take_turns_on_the_lock() {
+    if !require(WEB) {
+        return;
+    }
+    let sb = Sandbox::new()
+        .site("php.example.test.yaml", PHP_SITE)
+        .site("static.example.test.yaml", STATIC_SITE)
+        .started();
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = std::process::Command::new(bin());
+            c.env_clear()
+                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+                .arg("--root")
+                .arg(sb.root())
+                .args(["apply", "--json"]);
+            std::thread::spawn(move || c.output().unwrap())
+        })
+        .collect();
+    let outs: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    for o in &outs {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // One run did the work, the other found nothing left to do.
+    let changed: Vec<bool> = outs
+        .iter()
+        .map(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["changed"] == true)
+        .collect();
+    assert_eq!(changed.iter().filter(|c| **c).count(), 1, "{changed:?}");
+    assert_eq!(sb.get("php.example.test", "/").status, 200);
+    // A held lock with --wait 0 is refused, naming the holder.
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(sb.path("/var/lib/lempctl/lock"))
+        .unwrap();
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap();
+    sb.write_site(
+        "static.example.test.yaml",
+        "name: static.example.test\nkind: static\naliases: [www.static.example.test]\n",
+    );
+    let out = sb
+        .lempctl()
+        .args(["apply", "--wait", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds the lock"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(held);
+    let (code, v, _) = sb.json(&["apply"]);
+    assert_eq!(code, 0);
+    assert_eq!(v["changed"], true);
+    assert_eq!(sb.get("www.static.example.test", "/").status, 200);
+}

@@ -1,0 +1,89 @@
+//! The CLI contract scripts and playbooks rely on.
+
+use crate::support::*;
+
+#[test]
+fn site_show_and_list_json_carry_paths_and_derived_names() {
+    let sb = Sandbox::new()
+        .site("php.example.test.yaml", PHP_SITE)
+        .site("static.example.test.yaml", STATIC_SITE);
+    let out = sb
+        .lempctl()
+        .args(["site", "show", "php.example.test", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["name"], "php.example.test");
+    assert_eq!(v["user"], "w_php_example_test");
+    assert_eq!(v["document_root"], "/srv/www/php.example.test/htdocs");
+    assert_eq!(v["site_dir"], "/srv/www/php.example.test");
+    assert_eq!(v["pool_socket"], "/run/php/w_php_example_test.sock");
+    assert_eq!(
+        v["vhost"],
+        "/etc/nginx/sites-available/php.example.test.conf"
+    );
+    let out = sb
+        .lempctl()
+        .args(["site", "list", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["php.example.test", "static.example.test"]);
+    let out = sb
+        .lempctl()
+        .args(["site", "show", "nope.example.test"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn json_errors_are_one_object_on_stdout() {
+    let sb = Sandbox::new();
+    sb.write_site("bad.yaml", "name: x\nkind: php\n");
+    let (code, v, _) = sb.json(&["apply"]);
+    assert_eq!(code, 2);
+    assert_eq!(v["changed"], false);
+    assert_eq!(v["error"]["kind"], "invalid-input");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("single label")
+    );
+}
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    let out = assert_cmd::Command::new(bin())
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("lempctl"));
+    let out = assert_cmd::Command::new(bin()).arg("man").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(".TH lempctl"));
+}
+
+#[test]
+fn every_example_site_in_the_repository_loads() {
+    let sb = Sandbox::new();
+    for e in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/sites.d")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(
+            &p,
+            sb.path("/etc/lempctl/sites.d").join(p.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    let (code, v, err) = sb.json(&["apply", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["changed"], true);
+}

@@ -1,0 +1,236 @@
+//! Test harness: a sandbox root made by the real binary, with private nginx and php-fpm on a free
+//! 127.0.0.1 port, and helpers that check results from outside (HTTP, files).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+
+/// Skips a test (with a loud message) when a program is missing; with `CI=true` it fails instead.
+pub fn require(programs: &[&str]) -> bool {
+    let missing: Vec<&str> = programs.iter().copied().filter(|p| !on_path(p)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!("required programs not installed: {}", missing.join(", "));
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{msg} (CI=true: a missing server is a failure)");
+    }
+    eprintln!("SKIPPING TEST: {msg}");
+    false
+}
+
+fn on_path(p: &str) -> bool {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .any(|d| Path::new(d).join(p).is_file())
+}
+
+/// Every program the web tests need.
+pub const WEB: &[&str] = &["nginx", "php-fpm8.2", "useradd"];
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_lempctl"))
+}
+
+/// A free port `p` with `p + 1` free too (HTTP and HTTPS of a sandbox).
+pub fn free_port() -> u16 {
+    use std::net::TcpListener;
+    for _ in 0..200 {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos() as u16;
+        let p = 20000 + (seed ^ (std::process::id() as u16).wrapping_mul(7919)) % 40000;
+        if TcpListener::bind(("127.0.0.1", p)).is_ok()
+            && TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
+        {
+            return p;
+        }
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    panic!("no free port");
+}
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    started: bool,
+}
+
+impl Sandbox {
+    /// `lempctl sandbox init` in a new temp dir.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("lempctl-it-")
+            .tempdir()
+            .unwrap();
+        let port = free_port();
+        let out = Command::new(bin())
+            .args(["sandbox", "init"])
+            .arg(dir.path())
+            .args(["--port", &port.to_string()])
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sandbox init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self {
+            dir,
+            port,
+            started: false,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Real path of a host path inside the sandbox.
+    pub fn path(&self, host: &str) -> PathBuf {
+        self.root().join(host.trim_start_matches('/'))
+    }
+
+    /// Writes a site file into sites.d.
+    pub fn site(self, file: &str, yaml: &str) -> Self {
+        self.write_site(file, yaml);
+        self
+    }
+
+    pub fn write_site(&self, file: &str, yaml: &str) {
+        std::fs::write(self.path("/etc/lempctl/sites.d").join(file), yaml).unwrap();
+    }
+
+    pub fn write(&self, host: &str, text: &str) {
+        let p = self.path(host);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// Starts the private nginx and php-fpm.
+    pub fn started(mut self) -> Self {
+        self.lempctl().args(["sandbox", "start"]).assert().success();
+        self.started = true;
+        self
+    }
+
+    /// The binary with --root, a clean environment and a short lock wait.
+    pub fn lempctl(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("LC_ALL", "C")
+            .env("NO_COLOR", "1")
+            .arg("--root")
+            .arg(self.root());
+        c
+    }
+
+    /// Runs lempctl with args and `--json`, returning (exit code, parsed JSON, stderr).
+    pub fn json(&self, args: &[&str]) -> (i32, serde_json::Value, String) {
+        let out = self.lempctl().args(args).arg("--json").output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let v = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {stdout}\nstderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (
+            out.status.code().unwrap_or(-1),
+            v,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// GET with a Host header from the sandbox's nginx.
+    pub fn get(&self, host: &str, path: &str) -> Response {
+        http_get(self.port, host, path, &[])
+    }
+
+    /// Every file under the root with its mtime, size and mode (the state of the tree).
+    pub fn tree(&self) -> BTreeMap<PathBuf, (i64, i64, u64, u32)> {
+        let mut out = BTreeMap::new();
+        for e in walkdir::WalkDir::new(self.root())
+            .into_iter()
+            .filter_map(Result::ok)
+        {
+            let rel = e.path().strip_prefix(self.root()).unwrap().to_path_buf();
+            if rel.starts_with("run")
+                || rel.starts_with("var/log")
+                || rel.starts_with("var/lib/nginx")
+                || rel.ends_with("lock")
+            {
+                continue;
+            }
+            if let Ok(m) = e.path().symlink_metadata() {
+                out.insert(rel, (m.mtime(), m.mtime_nsec(), m.size(), m.mode()));
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if self.started {
+            let _ = self.lempctl().args(["sandbox", "stop"]).output();
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+}
+
+pub fn http_get(port: u16, host: &str, path: &str, extra: &[&str]) -> Response {
+    let mut s = match TcpStream::connect(("127.0.0.1", port)) {
+        Ok(s) => s,
+        Err(e) => {
+            return Response {
+                status: 0,
+                headers: String::new(),
+                body: e.to_string(),
+            };
+        }
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n");
+    for h in extra {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Response {
+        status,
+        headers: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+pub const PHP_SITE: &str = "name: php.example.test\nkind: php\naliases: [www.php.example.test]\n";
+pub const STATIC_SITE: &str = "name: static.example.test\nkind: static\n";

@@ -1,0 +1,215 @@
+//! Bad input: each exits 2 with a precise message and changes nothing.
+
+use crate::support::*;
+
+fn refused(sb: &Sandbox, args: &[&str], expect: &str) {
+    let before = sb.tree();
+    let out = sb.lempctl().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(
+        err.contains(expect),
+        "{args:?}: expected {expect:?} in:\n{err}"
+    );
+    assert_eq!(before, sb.tree(), "{args:?} changed the tree");
+}
+
+#[test]
+fn bad_site_names_on_the_command_line_are_refused() {
+    let sb = Sandbox::new();
+    let long = format!("{}.test", "a".repeat(300));
+    for (name, why) in [
+        ("../etc", "`/`"),
+        ("exa mple.com", "a space"),
+        ("EXAMPLE.com", "upper-case"),
+        (long.as_str(), "at most 253"),
+        ("-bad.example.test", "starts or ends with `-`"),
+        ("a;b.example.test", "`;`"),
+        ("a{b.example.test", "`{`"),
+    ] {
+        refused(&sb, &["site", "create", "--kind", "php", "--", name], why);
+    }
+    refused(
+        &sb,
+        &["site", "create", "ok.example.test", "--kind", "perl"],
+        "unknown kind",
+    );
+    refused(
+        &sb,
+        &["site", "create", "ok.example.test", "--kind", "redirect"],
+        "--to URL",
+    );
+    refused(
+        &sb,
+        &[
+            "site",
+            "create",
+            "ok.example.test",
+            "--kind",
+            "redirect",
+            "--to",
+            "https://x.test/a;b",
+        ],
+        "not an http(s) URL",
+    );
+    refused(
+        &sb,
+        &[
+            "site",
+            "create",
+            "ok.example.test",
+            "--kind",
+            "php",
+            "--alias",
+            "Bad.test",
+        ],
+        "upper-case",
+    );
+    refused(
+        &sb,
+        &[
+            "site",
+            "create",
+            "ok.example.test",
+            "--kind",
+            "static",
+            "--php-version",
+            "8.2",
+        ],
+        "does not run PHP",
+    );
+    refused(
+        &sb,
+        &[
+            "site",
+            "create",
+            "ok.example.test",
+            "--kind",
+            "php",
+            "--php-version",
+            "8",
+        ],
+        "not a PHP version",
+    );
+}
+
+#[test]
+fn bad_site_files_are_refused_with_file_line_and_field() {
+    let sb = Sandbox::new();
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "name: ../etc\nkind: php\n",
+            "bad.yaml:1:7: `name`: invalid site name",
+            "`/`",
+        ),
+        (
+            "name: EXAMPLE.com\nkind: php\n",
+            "bad.yaml:1:7: `name`",
+            "upper-case",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nphp:\n  max_childs: 3\n",
+            "bad.yaml:4:3: `php.max_childs`",
+            "unknown field `max_childs`",
+        ),
+        (
+            "name: ok.example.test\nkind: php\ncolour: blue\n",
+            "bad.yaml:3:1",
+            "unknown field `colour`",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nphp:\n  max_children: many\n",
+            "bad.yaml:4:17: `php.max_children`",
+            "whole number",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nenabled: perhaps\n",
+            "bad.yaml:3:",
+            "enabled",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nphp:\n  pm: sometimes\n",
+            "bad.yaml:4:7: `php.pm`",
+            "allowed: `ondemand`, `dynamic`, `static`",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nphp:\n  ini:\n    open_basedir: /\n",
+            "`php.ini.open_basedir`",
+            "isolation",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nphp:\n  ini:\n    max_input_vars: \"1; rm\"\n",
+            "`php.ini.max_input_vars`",
+            "not allowed",
+        ),
+        (
+            "name: ok.example.test\nkind: php\ndocument_root: ../../etc\n",
+            "`document_root`",
+            "relative directory",
+        ),
+        (
+            "name: ok.example.test\nkind: php\ntls:\n  certificate: /nope.pem\n  key: /nope.key\n",
+            "`tls.certificate`",
+            "does not exist",
+        ),
+        ("name: [unclosed\n", "bad.yaml:", ""),
+    ];
+    for (yaml, place, why) in cases {
+        sb.write_site("bad.yaml", yaml);
+        refused(&sb, &["apply"], place);
+        refused(&sb, &["apply", "--dry-run"], why);
+    }
+}
+
+#[test]
+fn duplicate_names_and_aliases_across_files_are_refused() {
+    let sb = Sandbox::new();
+    sb.write_site("a.yaml", "name: one.example.test\nkind: static\n");
+    sb.write_site("b.yaml", "name: one.example.test\nkind: static\n");
+    refused(
+        &sb,
+        &["apply"],
+        "`one.example.test` is a duplicate site name",
+    );
+    sb.write_site(
+        "b.yaml",
+        "name: two.example.test\nkind: static\naliases: [www.example.test]\n",
+    );
+    sb.write_site(
+        "c.yaml",
+        "name: three.example.test\nkind: static\naliases: [www.example.test]\n",
+    );
+    refused(&sb, &["apply"], "`www.example.test` is already claimed");
+    refused(
+        &sb,
+        &[
+            "site",
+            "create",
+            "four.example.test",
+            "--kind",
+            "static",
+            "--alias",
+            "one.example.test",
+        ],
+        "already claimed",
+    );
+}
+
+#[test]
+fn bad_global_configuration_is_refused() {
+    let sb = Sandbox::new();
+    let path = sb.path("/etc/lempctl/lempctl.yaml");
+    let good = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        good.replace("service_manager: direct", "service_manager: launchd"),
+    )
+    .unwrap();
+    refused(
+        &sb,
+        &["apply"],
+        "`service_manager`: unknown value `launchd`",
+    );
+    std::fs::write(&path, format!("{good}schedule:\n  apply: \"0 25 * * *\"\n")).unwrap();
+    refused(&sb, &["apply"], "`schedule.apply`");
+}
