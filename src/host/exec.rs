@@ -86,7 +86,7 @@ impl Cmd {
 
     /// Runs to completion and returns the status unjudged (`nginx -t`: failure is data).
     pub fn output(&self) -> Result<Output, ProcessError> {
-        tracing::debug!("running {self}");
+        let start = std::time::Instant::now();
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)));
@@ -106,12 +106,9 @@ impl Cmd {
             // A program may exit without reading all of its input; its exit status tells the story.
             let _ = pipe.write_all(data);
         }
-        child.wait_with_output().map_err(not_started)
-    }
-
-    /// Starts the program detached from our stdio (daemons that fork and return).
-    pub fn spawn_daemon(&self) -> Result<(), ProcessError> {
-        self.run().map(|_| ())
+        let out = child.wait_with_output().map_err(not_started)?;
+        tracing::debug!("ran {self} in {:.1} ms ({})", start.elapsed().as_secs_f64() * 1000.0, out.status);
+        Ok(out)
     }
 
     fn failure(&self, outcome: Outcome, out: &Output) -> ProcessError {

@@ -72,6 +72,13 @@ pub fn is_running(root: &Root, g: &Global, svc: &Service) -> Result<bool> {
 
 /// Reloads a running service gracefully and waits until it runs the new configuration.
 pub fn reload(root: &Root, g: &Global, svc: &Service) -> Result<()> {
+    let start = std::time::Instant::now();
+    reload_inner(root, g, svc)?;
+    tracing::debug!("reloaded {svc} in {:.1} ms", start.elapsed().as_secs_f64() * 1000.0);
+    Ok(())
+}
+
+fn reload_inner(root: &Root, g: &Global, svc: &Service) -> Result<()> {
     match g.manager {
         ManagerKind::Systemd => {
             Cmd::new(&g.programs.systemctl)

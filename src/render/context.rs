@@ -200,3 +200,26 @@ pub fn opcache(g: &Global, version: &str, sites: usize) -> OpcacheContext {
         max_files: (g.tuning.opcache_files_per_site * block).clamp(10_000, 1_000_000),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn global() -> Global {
+        let mut errors = Vec::new();
+        crate::config::global::validate(Path::new("/etc/lempctl/lempctl.yaml"), crate::config::file::GlobalFile::default(), &mut errors)
+    }
+
+    #[test]
+    fn opcache_grows_with_the_sites_it_carries() {
+        let g = global();
+        let one = opcache(&g, "8.2", 1);
+        assert_eq!((one.memory_mb, one.max_files), (192, 10_000));
+        // 8 sites share a block: adding the 8th site does not rewrite the host-wide file.
+        assert_eq!(opcache(&g, "8.2", 7).memory_mb, opcache(&g, "8.2", 8).memory_mb);
+        let many = opcache(&g, "8.2", 200);
+        assert_eq!(many.memory_mb, 64 + 16 * 200);
+        assert_eq!(many.max_files, 400 * 200);
+        assert!(opcache(&g, "8.2", 10_000).max_files <= 1_000_000);
+    }
+}

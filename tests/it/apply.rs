@@ -195,3 +195,44 @@ fn concurrent_applies_take_turns_on_the_lock() {
     assert_eq!(v["changed"], true);
     assert_eq!(sb.get("www.static.example.test", "/").status, 200);
 }
+
+#[test]
+fn tls_site_redirects_to_https_and_sends_hsts() {
+    if !require(&["nginx", "php-fpm8.2", "openssl", "curl"]) {
+        return;
+    }
+    let sb = Sandbox::new();
+    let certs = sb.path("/etc/ssl/tls.example.test");
+    std::fs::create_dir_all(&certs).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-days", "3", "-nodes", "-subj", "/CN=tls.example.test"])
+        .args(["-addext", "subjectAltName=DNS:tls.example.test"])
+        .arg("-keyout")
+        .arg(certs.join("key.pem"))
+        .arg("-out")
+        .arg(certs.join("cert.pem"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sb = sb
+        .site(
+            "tls.yaml",
+            "name: tls.example.test\nkind: static\ntls:\n  certificate: /etc/ssl/tls.example.test/cert.pem\n  key: /etc/ssl/tls.example.test/key.pem\n  hsts: true\n",
+        )
+        .started();
+    let (code, _, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}");
+    let r = sb.get("tls.example.test", "/page?x=1");
+    assert_eq!(r.status, 301);
+    assert!(r.headers.contains(&format!("Location: https://tls.example.test:{}/page?x=1", sb.port + 1)), "{}", r.headers);
+    let https = std::process::Command::new("curl")
+        .args(["-sk", "-D", "-", "-o", "/dev/null", "--resolve"])
+        .arg(format!("tls.example.test:{}:127.0.0.1", sb.port + 1))
+        .arg(format!("https://tls.example.test:{}/", sb.port + 1))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&https.stdout);
+    assert!(head.starts_with("HTTP/2 200"), "{head}");
+    assert!(head.contains("strict-transport-security: max-age=31536000; includeSubDomains"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+}
