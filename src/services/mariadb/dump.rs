@@ -1,0 +1,318 @@
+//! Logical dumps: `mariadb-dump` streamed through zstd into a writer, no plain-text copy.
+//! Invariant: credentials reach mariadb-dump only via a 0600 `--defaults-extra-file` in a
+//! 0700 temp dir that is removed afterwards; a non-zero exit is an error carrying stderr.
+//!
+//! Restore by hand: `mariadb -e 'CREATE DATABASE new_db'; zstd -dc dump.sql.zst | mariadb new_db`
+//! (the dump has no CREATE DATABASE/USE, so it loads into any database name).
+// Dumps and their private option files are data streams outside the managed tree: they are
+// written here (atomically, 0600) rather than through `host::Root`'s journal.
+#![allow(clippy::disallowed_methods)]
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use rand::TryRng;
+use rand::rngs::SysRng;
+
+use super::conn::AdminTarget;
+use crate::host::exec::spawn_piped;
+use super::error::DbError;
+use super::names::validate_database_name;
+
+pub const DUMP_PROGRAM: &str = "mariadb-dump";
+/// zstd level: 3 is zstd's default, fast enough to keep up with mariadb-dump.
+pub const ZSTD_LEVEL: i32 = 3;
+/// How much of mariadb-dump's stderr is kept for the error message.
+const STDERR_KEEP: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DumpStats {
+    /// Bytes of SQL produced by mariadb-dump.
+    pub sql_bytes: u64,
+    /// Bytes written to the destination after compression.
+    pub compressed_bytes: u64,
+}
+
+/// A private temp dir holding the option file; removed on drop.
+struct OptionFile {
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+impl Drop for OptionFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.file);
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+/// Option-file value: quoted, with `\` and the quote escaped; control characters refused.
+fn cnf_value(v: &str) -> Result<String, DbError> {
+    if v.chars().any(|c| c.is_control()) {
+        return Err(DbError::invalid_value(
+            "[redacted]",
+            "control characters cannot be written to an option file",
+        ));
+    }
+    Ok(format!(
+        "\"{}\"",
+        v.replace('\\', "\\\\").replace('"', "\\\"")
+    ))
+}
+
+fn option_file_text(target: &AdminTarget) -> Result<String, DbError> {
+    let mut s = String::from("[client]\n");
+    match target {
+        AdminTarget::Socket { path } => {
+            let p = path.to_str().ok_or_else(|| {
+                DbError::invalid_value(&path.to_string_lossy(), "socket path is not UTF-8")
+            })?;
+            s.push_str("user=root\n");
+            s.push_str(&format!("socket={}\n", cnf_value(p)?));
+        }
+        AdminTarget::Tcp {
+            host,
+            port,
+            user,
+            password,
+            tls,
+        } => {
+            s.push_str("protocol=TCP\n");
+            s.push_str(&format!("host={}\nport={port}\n", cnf_value(host)?));
+            s.push_str(&format!("user={}\n", cnf_value(user)?));
+            s.push_str(&format!("password={}\n", cnf_value(password.expose())?));
+            if let Some(t) = tls {
+                s.push_str("ssl\n");
+                if let Some(ca) = &t.ca_file {
+                    s.push_str(&format!("ssl-ca={}\n", cnf_value(&ca.to_string_lossy())?));
+                }
+                if t.verify {
+                    s.push_str("ssl-verify-server-cert\n");
+                } else {
+                    s.push_str("disable-ssl-verify-server-cert\n");
+                }
+            }
+        }
+    }
+    Ok(s)
+}
+
+fn write_option_file(target: &AdminTarget) -> Result<OptionFile, DbError> {
+    let io_err = |e: io::Error| DbError::Dump {
+        database: String::new(),
+        reason: format!("cannot write the temporary option file: {e}"),
+    };
+    let mut rnd = [0u8; 8];
+    SysRng
+        .try_fill_bytes(&mut rnd)
+        .map_err(|e| DbError::Random(e.to_string()))?;
+    let dir = std::env::temp_dir().join(format!("lempctl-dump-{}", hex::encode(rnd)));
+    DirBuilder::new().mode(0o700).create(&dir).map_err(io_err)?;
+    let file = dir.join("client.cnf");
+    let guard = OptionFile {
+        dir,
+        file: file.clone(),
+    };
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&file)
+        .map_err(io_err)?;
+    f.write_all(option_file_text(target)?.as_bytes())
+        .map_err(io_err)?;
+    Ok(guard)
+}
+
+struct Counting<W> {
+    inner: W,
+    n: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn dump_blocking<W: Write>(
+    target: &AdminTarget,
+    database: &str,
+    out: W,
+) -> Result<(W, DumpStats), DbError> {
+    let fail = |reason: String| DbError::Dump {
+        database: database.to_owned(),
+        reason,
+    };
+    let opt = write_option_file(target)?;
+    let mut defaults = OsString::from("--defaults-extra-file=");
+    defaults.push(&opt.file);
+    let args: [&OsStr; 9] = [
+        // must come first: mariadb-dump only honours --defaults-* as the first argument
+        &defaults,
+        OsStr::new("--single-transaction"),
+        OsStr::new("--quick"),
+        OsStr::new("--routines"),
+        OsStr::new("--triggers"),
+        OsStr::new("--events"),
+        OsStr::new("--hex-blob"),
+        OsStr::new("--default-character-set=utf8mb4"),
+        OsStr::new(database),
+    ];
+    let mut child = spawn_piped(OsStr::new(DUMP_PROGRAM), &args)
+        .map_err(|e| fail(format!("cannot start {DUMP_PROGRAM}: {e}")))?;
+    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(fail("child pipes missing".to_owned()));
+    };
+    // stderr is drained on its own thread so a chatty child can never block on a full pipe.
+    let stderr_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = (&mut stderr).take(STDERR_KEEP as u64).read_to_end(&mut buf);
+        let _ = io::copy(&mut stderr, &mut io::sink());
+        buf
+    });
+    let counted = Counting { inner: out, n: 0 };
+    let streamed = (|| -> io::Result<(Counting<W>, u64)> {
+        let mut enc = zstd::stream::write::Encoder::new(counted, ZSTD_LEVEL)?;
+        let sql_bytes = io::copy(&mut stdout, &mut enc)?;
+        let mut counted = enc.finish()?;
+        counted.flush()?;
+        Ok((counted, sql_bytes))
+    })();
+    if streamed.is_err() {
+        // Writing failed (disk full…): stop the dump instead of waiting for it.
+        let _ = child.kill();
+    }
+    drop(stdout);
+    let status = child
+        .wait()
+        .map_err(|e| fail(format!("waiting for {DUMP_PROGRAM}: {e}")))?;
+    let err_text = stderr_reader.join().unwrap_or_default();
+    let err_text = String::from_utf8_lossy(&err_text).trim().to_owned();
+    let (counted, sql_bytes) = streamed.map_err(|e| fail(format!("writing the dump: {e}")))?;
+    if !status.success() {
+        return Err(fail(format!(
+            "{DUMP_PROGRAM} exited with {status}: {err_text}"
+        )));
+    }
+    if !err_text.is_empty() {
+        tracing::warn!(database, stderr = %err_text, "mariadb-dump reported warnings");
+    }
+    Ok((
+        counted.inner,
+        DumpStats {
+            sql_bytes,
+            compressed_bytes: counted.n,
+        },
+    ))
+}
+
+/// Dumps `database` as zstd-compressed SQL into `out`; returns the writer and byte counts.
+pub async fn dump_database<W: Write + Send + 'static>(
+    target: &AdminTarget,
+    database: &str,
+    out: W,
+) -> Result<(W, DumpStats), DbError> {
+    validate_database_name(database).or_else(|e| match e {
+        // reserved names (e.g. mysql) may still be dumped; only the character set matters
+        DbError::InvalidName { ref problem, .. } if problem.contains("reserved") => Ok(()),
+        e => Err(e),
+    })?;
+    let target = target.clone();
+    let db = database.to_owned();
+    tokio::task::spawn_blocking(move || dump_blocking(&target, &db, out))
+        .await
+        .map_err(|e| DbError::Dump {
+            database: database.to_owned(),
+            reason: format!("dump task failed: {e}"),
+        })?
+}
+
+/// Dumps into `path` (mode 0600) via `path.partial` + fsync + rename, so a file at `path`
+/// is always a complete dump.
+pub async fn dump_to_file(
+    target: &AdminTarget,
+    database: &str,
+    path: &Path,
+) -> Result<DumpStats, DbError> {
+    let fail = |reason: String| DbError::Dump {
+        database: database.to_owned(),
+        reason,
+    };
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)
+        .map_err(|e| fail(format!("cannot create {}: {e}", partial.display())))?;
+    let result = dump_database(
+        target,
+        database,
+        io::BufWriter::with_capacity(256 * 1024, file),
+    )
+    .await;
+    let finish = match result {
+        Ok((w, stats)) => w
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|f| f.sync_all())
+            .and_then(|()| fs::rename(&partial, path))
+            .map(|()| stats)
+            .map_err(|e| fail(format!("finishing {}: {e}", path.display()))),
+        Err(e) => Err(e),
+    };
+    if finish.is_err() {
+        let _ = fs::remove_file(&partial);
+    }
+    finish
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mariadb::secret::Secret;
+
+    #[test]
+    fn option_file_quotes_and_keeps_password_off_argv() {
+        let t = AdminTarget::Tcp {
+            host: "127.0.0.1".into(),
+            port: 3307,
+            user: "admin".into(),
+            password: Secret::new(r#"a"b\c#d"#),
+            tls: None,
+        };
+        let text = option_file_text(&t).unwrap();
+        assert!(text.contains(r#"password="a\"b\\c#d""#), "{text}");
+        let bad = AdminTarget::Tcp {
+            host: "h".into(),
+            port: 1,
+            user: "u".into(),
+            password: Secret::new("a\nb"),
+            tls: None,
+        };
+        assert!(option_file_text(&bad).is_err());
+    }
+
+    #[test]
+    fn option_file_is_private_and_removed() {
+        let g = write_option_file(&AdminTarget::default()).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&g.file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let dir = g.dir.clone();
+        drop(g);
+        assert!(!dir.exists());
+    }
+}

@@ -1,0 +1,88 @@
+//! The one error type of the MariaDB module.
+//! Invariant: a caller can tell "server unreachable" from "authentication failed" from
+//! "SQL refused" by the variant alone; messages never contain a password.
+
+use std::path::PathBuf;
+
+/// Which kind of name a validation error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    Database,
+    User,
+}
+
+impl std::fmt::Display for NameKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NameKind::Database => "database name",
+            NameKind::User => "database user name",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database server unreachable at {target}: {reason}")]
+    Unreachable { target: String, reason: String },
+
+    #[error("authentication failed for the admin connection to {target}: {message}")]
+    AuthFailed { target: String, message: String },
+
+    #[error("TLS to the database server at {target} failed: {reason}")]
+    Tls { target: String, reason: String },
+
+    #[error("SQL error {code} ({state}) while {context}: {message}")]
+    Sql {
+        code: u16,
+        state: String,
+        message: String,
+        context: String,
+    },
+
+    #[error("database driver error while {context}: {message}")]
+    Driver { context: String, message: String },
+
+    #[error("invalid {kind} {value:?}: {problem}")]
+    InvalidName {
+        kind: NameKind,
+        value: String,
+        problem: String,
+    },
+
+    #[error("invalid value {value:?}: {problem}")]
+    InvalidValue { value: String, problem: String },
+
+    #[error("{kind} {name:?} is used by both site {first} and site {second}")]
+    Collision {
+        kind: NameKind,
+        name: String,
+        first: String,
+        second: String,
+    },
+
+    #[error("admin credentials file {path}: {problem}")]
+    Credentials { path: PathBuf, problem: String },
+
+    #[error("dump of database {database} failed: {reason}")]
+    Dump { database: String, reason: String },
+
+    #[error("stopped after {} completed action(s): {failed}: {source}", done.len())]
+    Incomplete {
+        done: Vec<super::provision::Action>,
+        failed: String,
+        #[source]
+        source: Box<DbError>,
+    },
+
+    #[error("could not read random bytes from the OS: {0}")]
+    Random(String),
+}
+
+impl DbError {
+    pub(crate) fn invalid_value(value: &str, problem: impl Into<String>) -> Self {
+        DbError::InvalidValue {
+            value: value.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}

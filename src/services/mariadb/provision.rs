@@ -1,0 +1,786 @@
+//! Converge: observe (3 queries for the whole run), plan (pure), execute (one statement each).
+//! Invariant: converge never changes a password (only `set_password` does), never grants
+//! GRANT OPTION, and never touches accounts or databases outside the names it is given.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use super::conn::Admin;
+use super::dump::dump_to_file;
+use super::error::DbError;
+use super::names::{
+    SiteDbNames, check_collisions, derive_names, validate_database_name, validate_user_name,
+};
+use super::secret::Secret;
+use super::sql;
+
+pub const DEFAULT_CHARSET: &str = "utf8mb4";
+/// UCA 14.0 collation, available since MariaDB 10.10; dumps then need MariaDB ≥ 10.10 to load.
+pub const DEFAULT_COLLATION: &str = "utf8mb4_uca1400_ai_ci";
+const NATIVE_PLUGIN: &str = "mysql_native_password";
+
+/// What one site needs.
+#[derive(Debug, Clone)]
+pub struct DbSpec {
+    pub site: String,
+    pub database: String,
+    pub user: String,
+    /// Account hosts, e.g. `localhost` or the web server's IP; never `%` unless allowed.
+    pub hosts: Vec<String>,
+    /// Explicit opt-in for host patterns containing `%` or `_`.
+    pub allow_host_patterns: bool,
+    pub charset: String,
+    pub collation: String,
+    pub password: Secret,
+}
+
+impl DbSpec {
+    /// Derived names, host `localhost`, utf8mb4 with `DEFAULT_COLLATION`.
+    pub fn for_site(site: &str, password: Secret) -> Self {
+        let SiteDbNames { database, user } = derive_names(site);
+        DbSpec {
+            site: site.to_owned(),
+            database,
+            user,
+            hosts: vec!["localhost".to_owned()],
+            allow_host_patterns: false,
+            charset: DEFAULT_CHARSET.to_owned(),
+            collation: DEFAULT_COLLATION.to_owned(),
+            password,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), DbError> {
+        validate_database_name(&self.database)?;
+        validate_user_name(&self.user)?;
+        if self.hosts.is_empty() {
+            return Err(DbError::invalid_value(
+                &self.site,
+                "a database user needs at least one host",
+            ));
+        }
+        for h in &self.hosts {
+            sql::validate_host(h, self.allow_host_patterns)?;
+        }
+        sql::create_database(&self.database, &self.charset, &self.collation)?;
+        sql::quote_str(self.password.expose())?;
+        Ok(())
+    }
+}
+
+/// A site that was removed: drop its database (after a dump when `dump_to` is set) and user.
+#[derive(Debug, Clone)]
+pub struct Retire {
+    pub site: String,
+    pub database: String,
+    pub user: String,
+    pub dump_to: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedDb {
+    pub charset: String,
+    pub collation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedAccount {
+    pub plugin: String,
+    pub auth_string: String,
+    /// Global privilege bitmask from mysql.global_priv; 0 = USAGE only.
+    pub global_access: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedGrant {
+    /// `db`, `table` or `routine`.
+    pub level: String,
+    pub user: String,
+    pub host: String,
+    /// For `db`: the raw `mysql.db.Db` pattern (wildcards escaped); else `db.object`.
+    pub object: String,
+    /// `db` level only: exactly ALL PRIVILEGES without GRANT OPTION.
+    pub exact_all: bool,
+}
+
+/// Server state for the managed names only.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub databases: BTreeMap<String, ObservedDb>,
+    pub accounts: BTreeMap<(String, String), ObservedAccount>,
+    pub grants: Vec<ObservedGrant>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    CreateDatabase {
+        site: String,
+        database: String,
+        charset: String,
+        collation: String,
+    },
+    CreateUser {
+        site: String,
+        user: String,
+        host: String,
+        password: Secret,
+    },
+    /// Grant on a freshly created account.
+    Grant {
+        site: String,
+        user: String,
+        host: String,
+        database: String,
+    },
+    /// Drift: the existing account's privileges differ; revoke everything, grant the expected.
+    FixGrants {
+        site: String,
+        user: String,
+        host: String,
+        database: String,
+        drift: Vec<String>,
+    },
+    DropDatabase {
+        site: String,
+        database: String,
+        dump_to: Option<PathBuf>,
+    },
+    /// Retired site, or a managed user at a host no longer configured (drift).
+    DropUser {
+        site: String,
+        user: String,
+        host: String,
+        drift: bool,
+    },
+}
+
+impl Action {
+    pub fn is_drift(&self) -> bool {
+        matches!(
+            self,
+            Action::FixGrants { .. } | Action::DropUser { drift: true, .. }
+        )
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::CreateDatabase {
+                site,
+                database,
+                collation,
+                ..
+            } => {
+                write!(f, "{site}: create database {database} ({collation})")
+            }
+            Action::CreateUser {
+                site, user, host, ..
+            } => write!(f, "{site}: create user '{user}'@'{host}'"),
+            Action::Grant {
+                site,
+                user,
+                host,
+                database,
+            } => {
+                write!(f, "{site}: grant all on {database}.* to '{user}'@'{host}'")
+            }
+            Action::FixGrants {
+                site,
+                user,
+                host,
+                database,
+                drift,
+            } => write!(
+                f,
+                "{site}: drift on '{user}'@'{host}' ({}); reset grants to all on {database}.*",
+                drift.join("; ")
+            ),
+            Action::DropDatabase {
+                site,
+                database,
+                dump_to,
+            } => match dump_to {
+                Some(p) => write!(
+                    f,
+                    "{site}: dump database {database} to {} and drop it",
+                    p.display()
+                ),
+                None => write!(f, "{site}: drop database {database}"),
+            },
+            Action::DropUser {
+                site,
+                user,
+                host,
+                drift,
+            } => {
+                let why = if *drift {
+                    " (host no longer configured)"
+                } else {
+                    ""
+                };
+                write!(f, "{site}: drop user '{user}'@'{host}'{why}")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    /// Things reported but deliberately not changed (charset, password mismatch).
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+    pub fn drift(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter().filter(|a| a.is_drift())
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub done: Vec<Action>,
+    pub warnings: Vec<String>,
+    /// Statements sent for this run (observe + execute).
+    pub queries: u64,
+}
+
+impl Report {
+    pub fn changed(&self) -> bool {
+        !self.done.is_empty()
+    }
+}
+
+/// Checks every spec and that no two sites share a database or user name.
+pub fn validate_specs(desired: &[DbSpec]) -> Result<(), DbError> {
+    for s in desired {
+        s.validate()?;
+    }
+    let names: Vec<(&str, SiteDbNames)> = desired
+        .iter()
+        .map(|s| {
+            (
+                s.site.as_str(),
+                SiteDbNames {
+                    database: s.database.clone(),
+                    user: s.user.clone(),
+                },
+            )
+        })
+        .collect();
+    check_collisions(names.iter().map(|(s, n)| (*s, n)))
+}
+
+fn grant_drift(
+    spec: &DbSpec,
+    host: &str,
+    account: &ObservedAccount,
+    grants: &[&ObservedGrant],
+) -> (bool, Vec<String>) {
+    let expected = sql::grant_db_pattern(&spec.database);
+    let mut have_expected = false;
+    let mut drift = Vec::new();
+    if account.global_access != 0 {
+        drift.push(format!(
+            "global privileges (mask {:#x})",
+            account.global_access
+        ));
+    }
+    for g in grants.iter().filter(|g| g.host == host) {
+        if g.level == "db" && g.object == expected && g.exact_all {
+            have_expected = true;
+        } else if g.level == "db" && g.object == expected {
+            drift.push(format!(
+                "privileges on {} differ from ALL without GRANT OPTION",
+                spec.database
+            ));
+        } else {
+            drift.push(format!("extra {} grant on {}", g.level, g.object));
+        }
+    }
+    if !have_expected && drift.is_empty() {
+        drift.push(format!("missing grant on {}", spec.database));
+    }
+    (have_expected && drift.is_empty(), drift)
+}
+
+/// The pure planner: what must run so that `observed` matches `desired` and `retired` is gone.
+pub fn plan(desired: &[DbSpec], retired: &[Retire], observed: &Observed) -> Plan {
+    let mut p = Plan::default();
+    let mut grants_by_user: BTreeMap<&str, Vec<&ObservedGrant>> = BTreeMap::new();
+    for g in &observed.grants {
+        grants_by_user.entry(g.user.as_str()).or_default().push(g);
+    }
+    let mut creates_db = Vec::new();
+    let mut creates_user = Vec::new();
+    let mut grants = Vec::new();
+    let mut fixes = Vec::new();
+    let mut drops = Vec::new();
+    for spec in desired {
+        match observed.databases.get(&spec.database) {
+            None => creates_db.push(Action::CreateDatabase {
+                site: spec.site.clone(),
+                database: spec.database.clone(),
+                charset: spec.charset.clone(),
+                collation: spec.collation.clone(),
+            }),
+            Some(db) if db.charset != spec.charset || db.collation != spec.collation => {
+                p.warnings.push(format!(
+                    "{}: database {} has {}/{} instead of {}/{} (not changed: existing tables would keep theirs)",
+                    spec.site, spec.database, db.charset, db.collation, spec.charset, spec.collation
+                ));
+            }
+            Some(_) => {}
+        }
+        let user_grants = grants_by_user
+            .get(spec.user.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        for host in &spec.hosts {
+            match observed.accounts.get(&(spec.user.clone(), host.clone())) {
+                None => {
+                    creates_user.push(Action::CreateUser {
+                        site: spec.site.clone(),
+                        user: spec.user.clone(),
+                        host: host.clone(),
+                        password: spec.password.clone(),
+                    });
+                    grants.push(Action::Grant {
+                        site: spec.site.clone(),
+                        user: spec.user.clone(),
+                        host: host.clone(),
+                        database: spec.database.clone(),
+                    });
+                }
+                Some(acct) => {
+                    if acct.plugin != NATIVE_PLUGIN {
+                        p.warnings.push(format!(
+                            "{}: '{}'@'{host}' uses auth plugin {:?}; stored password not verified",
+                            spec.site, spec.user, acct.plugin
+                        ));
+                    } else if acct.auth_string != spec.password.native_password_hash() {
+                        p.warnings.push(format!(
+                            "{}: password of '{}'@'{host}' differs from the stored one (not changed; rotate to fix)",
+                            spec.site, spec.user
+                        ));
+                    }
+                    let (ok, drift) = grant_drift(spec, host, acct, user_grants);
+                    if !ok {
+                        fixes.push(Action::FixGrants {
+                            site: spec.site.clone(),
+                            user: spec.user.clone(),
+                            host: host.clone(),
+                            database: spec.database.clone(),
+                            drift,
+                        });
+                    }
+                }
+            }
+        }
+        for (user, host) in observed.accounts.keys() {
+            if *user == spec.user && !spec.hosts.contains(host) {
+                drops.push(Action::DropUser {
+                    site: spec.site.clone(),
+                    user: user.clone(),
+                    host: host.clone(),
+                    drift: true,
+                });
+            }
+        }
+    }
+    let kept_dbs: BTreeSet<&str> = desired.iter().map(|s| s.database.as_str()).collect();
+    let kept_users: BTreeSet<&str> = desired.iter().map(|s| s.user.as_str()).collect();
+    for r in retired {
+        if !kept_dbs.contains(r.database.as_str()) && observed.databases.contains_key(&r.database) {
+            drops.push(Action::DropDatabase {
+                site: r.site.clone(),
+                database: r.database.clone(),
+                dump_to: r.dump_to.clone(),
+            });
+        }
+        if !kept_users.contains(r.user.as_str()) {
+            for (user, host) in observed.accounts.keys() {
+                if *user == r.user {
+                    drops.push(Action::DropUser {
+                        site: r.site.clone(),
+                        user: user.clone(),
+                        host: host.clone(),
+                        drift: false,
+                    });
+                }
+            }
+        }
+    }
+    p.actions = [creates_db, creates_user, grants, fixes, drops].concat();
+    p
+}
+
+fn managed_names<'a>(
+    desired: &'a [DbSpec],
+    retired: &'a [Retire],
+) -> (BTreeSet<&'a str>, BTreeSet<&'a str>) {
+    let dbs = desired
+        .iter()
+        .map(|s| s.database.as_str())
+        .chain(retired.iter().map(|r| r.database.as_str()));
+    let users = desired
+        .iter()
+        .map(|s| s.user.as_str())
+        .chain(retired.iter().map(|r| r.user.as_str()));
+    (dbs.collect(), users.collect())
+}
+
+/// Reads the state of the managed names with exactly three queries, whatever their number.
+pub async fn observe(
+    admin: &mut Admin,
+    desired: &[DbSpec],
+    retired: &[Retire],
+) -> Result<Observed, DbError> {
+    let (dbs, users) = managed_names(desired, retired);
+    let mut o = Observed::default();
+    let rows: Vec<(String, String, String)> = admin
+        .fetch(&sql::observe_schemata(dbs.iter().copied())?)
+        .await?;
+    for (name, charset, collation) in rows {
+        o.databases.insert(name, ObservedDb { charset, collation });
+    }
+    let rows: Vec<(String, String, String, String, u64)> = admin
+        .fetch(&sql::observe_accounts(users.iter().copied())?)
+        .await?;
+    for (user, host, plugin, auth_string, global_access) in rows {
+        o.accounts.insert(
+            (user, host),
+            ObservedAccount {
+                plugin,
+                auth_string,
+                global_access,
+            },
+        );
+    }
+    let rows: Vec<(String, String, String, String, i64)> = admin
+        .fetch(&sql::observe_grants(users.iter().copied())?)
+        .await?;
+    o.grants = rows
+        .into_iter()
+        .map(|(level, user, host, object, exact)| ObservedGrant {
+            level,
+            user,
+            host,
+            object,
+            exact_all: exact != 0,
+        })
+        .collect();
+    Ok(o)
+}
+
+async fn apply(admin: &mut Admin, action: &Action) -> Result<(), DbError> {
+    match action {
+        Action::CreateDatabase {
+            database,
+            charset,
+            collation,
+            ..
+        } => {
+            admin
+                .exec(&sql::create_database(database, charset, collation)?)
+                .await
+        }
+        Action::CreateUser {
+            user,
+            host,
+            password,
+            ..
+        } => admin.exec(&sql::create_user(user, host, password)?).await,
+        Action::Grant {
+            user,
+            host,
+            database,
+            ..
+        } => {
+            admin
+                .exec(&sql::grant_all_on_db(database, user, host)?)
+                .await
+        }
+        Action::FixGrants {
+            user,
+            host,
+            database,
+            ..
+        } => {
+            admin.exec(&sql::revoke_everything(user, host)?).await?;
+            admin
+                .exec(&sql::grant_all_on_db(database, user, host)?)
+                .await
+        }
+        Action::DropDatabase {
+            database, dump_to, ..
+        } => {
+            if let Some(path) = dump_to {
+                let target = admin.target().clone();
+                dump_to_file(&target, database, path).await?;
+            }
+            admin.exec(&sql::drop_database(database)?).await
+        }
+        Action::DropUser { user, host, .. } => admin.exec(&sql::drop_user(user, host)?).await,
+    }
+}
+
+/// Runs the plan in order; stops at the first failure with `DbError::Incomplete`.
+pub async fn execute(admin: &mut Admin, plan: Plan) -> Result<Report, DbError> {
+    let start = admin.query_count();
+    let mut done = Vec::with_capacity(plan.actions.len());
+    for action in plan.actions {
+        tracing::debug!(%action, "apply");
+        if let Err(e) = apply(admin, &action).await {
+            return Err(DbError::Incomplete {
+                done,
+                failed: action.to_string(),
+                source: Box::new(e),
+            });
+        }
+        done.push(action);
+    }
+    Ok(Report {
+        done,
+        warnings: plan.warnings,
+        queries: admin.query_count() - start,
+    })
+}
+
+/// Validate, observe, plan, execute. `Report::queries` counts observe + execute statements.
+pub async fn converge(
+    admin: &mut Admin,
+    desired: &[DbSpec],
+    retired: &[Retire],
+) -> Result<Report, DbError> {
+    validate_specs(desired)?;
+    for r in retired {
+        validate_database_name(&r.database)?;
+        validate_user_name(&r.user)?;
+    }
+    let start = admin.query_count();
+    let observed = observe(admin, desired, retired).await?;
+    let p = plan(desired, retired, &observed);
+    let mut report = execute(admin, p).await?;
+    report.queries = admin.query_count() - start;
+    Ok(report)
+}
+
+/// Rotation: sets `new` on every configured host of the site's user. Store `new` as the
+/// pending password before calling, so a crash in between cannot lose it.
+pub async fn set_password(admin: &mut Admin, spec: &DbSpec, new: &Secret) -> Result<(), DbError> {
+    spec.validate()?;
+    for host in &spec.hosts {
+        admin
+            .exec(&sql::alter_user_password(&spec.user, host, new)?)
+            .await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbInfo {
+    pub site: String,
+    pub database: String,
+    pub user: String,
+    pub exists: bool,
+    pub size_bytes: u64,
+    pub tables: u64,
+    /// `user@host` accounts holding a database-level grant on it.
+    pub grantees: Vec<String>,
+}
+
+/// Managed databases with size (data + index) and grantees, in one query.
+pub async fn list_databases(admin: &mut Admin, specs: &[DbSpec]) -> Result<Vec<DbInfo>, DbError> {
+    let rows: Vec<(String, u64, u64, String)> = admin
+        .fetch(&sql::list_databases(
+            specs.iter().map(|s| s.database.as_str()),
+        )?)
+        .await?;
+    let by_name: BTreeMap<String, (u64, u64, String)> = rows
+        .into_iter()
+        .map(|(n, size, tables, g)| (n, (size, tables, g)))
+        .collect();
+    Ok(specs
+        .iter()
+        .map(|s| {
+            let found = by_name.get(&s.database);
+            DbInfo {
+                site: s.site.clone(),
+                database: s.database.clone(),
+                user: s.user.clone(),
+                exists: found.is_some(),
+                size_bytes: found.map_or(0, |f| f.0),
+                tables: found.map_or(0, |f| f.1),
+                grantees: found
+                    .map(|f| {
+                        f.2.split(',')
+                            .filter(|x| !x.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(site: &str) -> DbSpec {
+        DbSpec::for_site(site, Secret::new("pw"))
+    }
+
+    fn healthy(specs: &[DbSpec]) -> Observed {
+        let mut o = Observed::default();
+        for s in specs {
+            o.databases.insert(
+                s.database.clone(),
+                ObservedDb {
+                    charset: s.charset.clone(),
+                    collation: s.collation.clone(),
+                },
+            );
+            for h in &s.hosts {
+                o.accounts.insert(
+                    (s.user.clone(), h.clone()),
+                    ObservedAccount {
+                        plugin: NATIVE_PLUGIN.into(),
+                        auth_string: s.password.native_password_hash(),
+                        global_access: 0,
+                    },
+                );
+                o.grants.push(ObservedGrant {
+                    level: "db".into(),
+                    user: s.user.clone(),
+                    host: h.clone(),
+                    object: sql::grant_db_pattern(&s.database),
+                    exact_all: true,
+                });
+            }
+        }
+        o
+    }
+
+    #[test]
+    fn empty_server_creates_everything_in_order() {
+        let s = [spec("a.test"), spec("b.test")];
+        let p = plan(&s, &[], &Observed::default());
+        let kinds: Vec<&str> = p
+            .actions
+            .iter()
+            .map(|a| match a {
+                Action::CreateDatabase { .. } => "db",
+                Action::CreateUser { .. } => "user",
+                Action::Grant { .. } => "grant",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["db", "db", "user", "user", "grant", "grant"]);
+        assert_eq!(p.drift().count(), 0);
+    }
+
+    #[test]
+    fn matching_state_is_noop() {
+        let s = [spec("a.test")];
+        let p = plan(&s, &[], &healthy(&s));
+        assert!(p.is_empty() && p.warnings.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn extras_and_partial_grants_are_drift() {
+        let s = [spec("a.test")];
+        let mut o = healthy(&s);
+        o.grants.push(ObservedGrant {
+            level: "db".into(),
+            user: s[0].user.clone(),
+            host: "localhost".into(),
+            object: "other".into(),
+            exact_all: true,
+        });
+        let p = plan(&s, &[], &o);
+        assert_eq!(p.drift().count(), 1);
+        assert!(p.actions[0].to_string().contains("extra db grant on other"));
+
+        // unescaped pattern (hand-made grant) is not the expected grant
+        let mut o = healthy(&s);
+        o.grants[0].object = s[0].database.clone();
+        assert!(
+            plan(&s, &[], &o).actions[0]
+                .to_string()
+                .contains("extra db grant")
+        );
+
+        let mut o = healthy(&s);
+        o.grants[0].exact_all = false;
+        assert!(plan(&s, &[], &o).actions[0].to_string().contains("differ"));
+
+        let mut o = healthy(&s);
+        o.grants.clear();
+        assert!(
+            plan(&s, &[], &o).actions[0]
+                .to_string()
+                .contains("missing grant")
+        );
+
+        let mut o = healthy(&s);
+        o.accounts.values_mut().for_each(|a| a.global_access = 1);
+        assert!(plan(&s, &[], &o).actions[0].to_string().contains("global"));
+    }
+
+    #[test]
+    fn password_and_charset_mismatch_only_warn() {
+        let s = [spec("a.test")];
+        let mut o = healthy(&s);
+        o.accounts
+            .values_mut()
+            .for_each(|a| a.auth_string = "*00".into());
+        o.databases
+            .values_mut()
+            .for_each(|d| d.collation = "utf8mb4_general_ci".into());
+        let p = plan(&s, &[], &o);
+        assert!(p.is_empty());
+        assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn host_change_creates_new_and_drops_stale() {
+        let old = [spec("a.test")];
+        let o = healthy(&old);
+        let mut new = old.clone();
+        new[0].hosts = vec!["127.0.0.1".into()];
+        let p = plan(&new, &[], &o);
+        assert!(matches!(&p.actions[0], Action::CreateUser { host, .. } if host == "127.0.0.1"));
+        assert!(
+            matches!(&p.actions[2], Action::DropUser { host, drift: true, .. } if host == "localhost")
+        );
+    }
+
+    #[test]
+    fn retire_drops_existing_only_and_never_desired_names() {
+        let s = [spec("a.test")];
+        let o = healthy(&s);
+        let r = Retire {
+            site: "a.test".into(),
+            database: s[0].database.clone(),
+            user: s[0].user.clone(),
+            dump_to: None,
+        };
+        assert!(plan(&[], std::slice::from_ref(&r), &o).actions.len() == 2);
+        assert!(
+            plan(&s, std::slice::from_ref(&r), &o).is_empty(),
+            "still desired"
+        );
+        assert!(
+            plan(&[], &[r], &Observed::default()).is_empty(),
+            "already gone"
+        );
+    }
+}
