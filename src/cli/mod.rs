@@ -57,6 +57,9 @@ pub enum Command {
     /// Create, remove, list, show, enable or disable sites.
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Site databases: create, drop (after a dump), list, rotate passwords, dump.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Services and sites: running, applied, drifted.
     Status,
     /// Private nginx and php-fpm in a self-contained root, to try site files safely.
@@ -129,6 +132,33 @@ pub enum SiteCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create the site's database and user (converges the site).
+    Create { site: String },
+    /// Dump the site's database to the archive directory, then drop it and its user.
+    Drop {
+        site: String,
+        /// Drop without a dump first.
+        #[arg(long)]
+        no_backup: bool,
+        /// Do not ask (required when stdin is not a terminal).
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Managed databases with size and user.
+    List,
+    /// Give the site's database user a new random password (stored 0600, files updated).
+    Passwd { site: String },
+    /// Write a compressed dump (`mariadb-dump | zstd`).
+    Dump {
+        site: String,
+        /// Where to write it (default: the archive directory).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
     /// Write a sandbox root in DIR (configs with every path inside DIR).
     Init {
@@ -142,6 +172,9 @@ pub enum SandboxCommand {
         /// Rewrite the configuration of an existing sandbox.
         #[arg(long)]
         force: bool,
+        /// Do not run a private MariaDB (its TCP port is the HTTP port + 2).
+        #[arg(long)]
+        no_mariadb: bool,
     },
     /// Start the sandbox's nginx and php-fpm (use with --root DIR).
     Start,
@@ -251,6 +284,61 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
                 p.report(&ops::site::set_enabled(&ctx, name, false, g.dry_run, wait)?)
             }
         },
+        Command::Db(d) => match d {
+            DbCommand::Create { site } => p.report(&ops::db::create(&ctx, site, g.dry_run, wait)?),
+            DbCommand::Drop {
+                site,
+                no_backup,
+                yes,
+            } => {
+                if !yes && !g.dry_run {
+                    if !std::io::stdin().is_terminal() {
+                        return Err(UsageError(format!(
+                            "`db drop {site}` needs --yes when stdin is not a terminal"
+                        ))
+                        .into());
+                    }
+                    let what = if *no_backup {
+                        "WITHOUT a backup"
+                    } else {
+                        "after a dump to the archive directory"
+                    };
+                    if !p.confirm(&format!(
+                        "Drop the database and database user of `{site}` {what}?"
+                    )) {
+                        return Err(UsageError("not confirmed; nothing was changed".into()).into());
+                    }
+                }
+                p.report(&ops::db::drop(&ctx, site, *no_backup, g.dry_run, wait)?);
+            }
+            DbCommand::List => p.data(&ops::db::list(&ctx)?, |rows| {
+                rows.iter()
+                    .map(|r| {
+                        format!(
+                            "{:<40} {:<40} {:<32} {:>10} {}",
+                            r.site,
+                            r.database,
+                            r.user,
+                            r.size_bytes,
+                            if r.exists { "" } else { "(missing)" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }),
+            DbCommand::Passwd { site } => p.report(&ops::db::passwd(&ctx, site, wait)?),
+            DbCommand::Dump { site, output } => {
+                p.data(&ops::db::dump(&ctx, site, output.clone())?, |r| {
+                    format!(
+                        "{} → {} ({} bytes of SQL, {} compressed)",
+                        r.database,
+                        r.file.display(),
+                        r.sql_bytes,
+                        r.compressed_bytes
+                    )
+                })
+            }
+        },
         Command::Status => p.data(&ops::status::status(&ctx)?, printer::status_text),
         Command::Sandbox(s) => match s {
             SandboxCommand::Init {
@@ -258,12 +346,14 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
                 port,
                 php_version,
                 force,
+                no_mariadb,
             } => {
                 let r = ops::sandbox::init(&ops::sandbox::InitOptions {
                     dir: dir.clone(),
                     port: *port,
                     php_version: php_version.clone(),
                     force: *force,
+                    mariadb: !no_mariadb,
                 })?;
                 p.data(&r, |r| {
                     format!(

@@ -22,6 +22,17 @@ pub struct SiteFile {
     pub tls: Option<TlsFile>,
     pub redirect: Option<RedirectFile>,
     pub health: Option<HealthFile>,
+    pub db: Option<SiteDbFile>,
+}
+
+/// A site's database (every `wordpress` site has one, with these defaults).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteDbFile {
+    pub name: Option<S<String>>,
+    pub user: Option<S<String>>,
+    pub charset: Option<S<String>>,
+    pub collation: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +95,30 @@ pub struct GlobalFile {
     pub health: Option<HealthGlobalFile>,
     pub schedule: Option<ScheduleGlobalFile>,
     pub tuning: Option<TuningFile>,
+    pub database: Option<DatabaseFile>,
+}
+
+/// The MariaDB admin connection and defaults for site databases.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseFile {
+    pub socket: Option<S<String>>,
+    pub host: Option<S<String>>,
+    pub port: Option<S<u16>>,
+    pub credentials_file: Option<S<String>>,
+    pub tls: Option<DbTlsFile>,
+    #[serde(default)]
+    pub web_hosts: Vec<S<String>>,
+    pub allow_host_patterns: Option<bool>,
+    pub charset: Option<S<String>>,
+    pub collation: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbTlsFile {
+    pub ca_file: Option<S<String>>,
+    pub verify: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +157,8 @@ pub struct ProgramsFile {
     pub userdel: Option<S<String>>,
     pub tar: Option<S<String>>,
     pub lempctl: Option<S<String>>,
+    pub mariadbd: Option<S<String>>,
+    pub mariadb_install_db: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,6 +168,8 @@ pub struct DirectFile {
     pub nginx_pid: Option<S<String>>,
     pub php_fpm_conf: Option<S<String>>,
     pub php_fpm_pid: Option<S<String>>,
+    pub mariadb_datadir: Option<S<String>>,
+    pub mariadb_port: Option<S<u16>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

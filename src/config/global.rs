@@ -87,6 +87,8 @@ pub struct Programs {
     pub userdel: PathBuf,
     pub tar: PathBuf,
     pub lempctl: PathBuf,
+    pub mariadbd: PathBuf,
+    pub mariadb_install_db: PathBuf,
 }
 
 impl Programs {
@@ -103,6 +105,9 @@ pub struct Direct {
     /// May contain `{version}`.
     pub php_fpm_conf: String,
     pub php_fpm_pid: String,
+    /// A private MariaDB run by `sandbox start` (none when absent).
+    pub mariadb_datadir: Option<PathBuf>,
+    pub mariadb_port: u16,
 }
 
 impl Direct {
@@ -112,6 +117,36 @@ impl Direct {
     pub fn php_fpm_pid(&self, v: &str) -> PathBuf {
         PathBuf::from(self.php_fpm_pid.replace("{version}", v))
     }
+}
+
+/// How lempctl reaches MariaDB as administrator.
+#[derive(Debug, Clone, serde::Serialize)]
+pub enum DbAdmin {
+    /// Unix-socket authentication as root (a host path, mapped under `--root`).
+    Socket(PathBuf),
+    /// TCP with a password admin read from a 0600 credentials file.
+    Tcp {
+        host: String,
+        port: u16,
+        credentials_file: PathBuf,
+        tls: Option<DbTls>,
+    },
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DbTls {
+    pub ca_file: Option<PathBuf>,
+    pub verify: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Database {
+    pub admin: DbAdmin,
+    /// Host part of site users: where the web server connects from.
+    pub web_hosts: Vec<String>,
+    pub allow_host_patterns: bool,
+    pub charset: String,
+    pub collation: String,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -144,6 +179,7 @@ pub struct Global {
     pub health: HealthGlobal,
     pub apply_schedule: Option<Schedule>,
     pub tuning: Tuning,
+    pub database: Database,
 }
 
 pub const DEFAULT_CONFIG: &str = "/etc/lempctl/lempctl.yaml";
@@ -405,6 +441,16 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
             "programs.lempctl",
             "/usr/local/bin/lempctl",
         ),
+        mariadbd: ctx.path(
+            pr.mariadbd.as_ref(),
+            "programs.mariadbd",
+            "/usr/sbin/mariadbd",
+        ),
+        mariadb_install_db: ctx.path(
+            pr.mariadb_install_db.as_ref(),
+            "programs.mariadb_install_db",
+            "/usr/bin/mariadb-install-db",
+        ),
     };
     let d = g.direct.unwrap_or_default();
     let direct = Direct {
@@ -424,6 +470,11 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
             "direct.php_fpm_pid",
             "/run/php/php{version}-fpm.pid",
         ),
+        mariadb_datadir: d
+            .mariadb_datadir
+            .as_ref()
+            .map(|v| ctx.path(Some(v), "direct.mariadb_datadir", "/var/lib/mysql")),
+        mariadb_port: d.mariadb_port.as_ref().map_or(3306, |p| p.value),
     };
     let h = g.health.unwrap_or_default();
     let health = HealthGlobal {
@@ -447,6 +498,7 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         opcache_files_per_site: t.opcache_files_per_site.map_or(400, |v| v.value),
         nofile_soft_limit: t.nofile_soft_limit.map_or(1024, |v| v.value),
     };
+    let database = database(&mut ctx, g.database.unwrap_or_default());
     let web_user = ctx.token(g.web_user.as_ref(), "web_user", "www-data");
     let web_group = ctx.token(g.web_group.as_ref(), "web_group", "www-data");
     Global {
@@ -464,6 +516,118 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         health,
         apply_schedule,
         tuning,
+        database,
+    }
+}
+
+fn database(ctx: &mut Ctx<'_>, d: super::file::DatabaseFile) -> Database {
+    let admin = match (&d.host, &d.socket) {
+        (Some(h), None) => {
+            if !safe_token(&h.value) {
+                ctx.err(
+                    h,
+                    "database.host",
+                    format!("`{}` is not a host name or address", h.value),
+                    Some("a host name or IP address"),
+                );
+            }
+            let credentials_file = match &d.credentials_file {
+                Some(_) => ctx.path(
+                    d.credentials_file.as_ref(),
+                    "database.credentials_file",
+                    "/etc/lempctl/mariadb-admin.cnf",
+                ),
+                None => {
+                    ctx.err(
+                        h,
+                        "database.credentials_file",
+                        "a TCP admin connection needs a credentials file",
+                        Some("an absolute path to a 0600 file with `user=` and `password=` lines"),
+                    );
+                    PathBuf::new()
+                }
+            };
+            let tls = d.tls.as_ref().map(|t| DbTls {
+                ca_file: t
+                    .ca_file
+                    .as_ref()
+                    .map(|c| ctx.path(Some(c), "database.tls.ca_file", "/")),
+                verify: t.verify.unwrap_or(true),
+            });
+            DbAdmin::Tcp {
+                host: h.value.clone(),
+                port: d.port.as_ref().map_or(3306, |p| p.value),
+                credentials_file,
+                tls,
+            }
+        }
+        (Some(h), Some(_)) => {
+            ctx.err(
+                h,
+                "database.host",
+                "`host` and `socket` exclude each other",
+                Some("either `socket` (local, the default) or `host` + `credentials_file`"),
+            );
+            DbAdmin::Socket(PathBuf::from("/run/mysqld/mysqld.sock"))
+        }
+        (None, s) => {
+            DbAdmin::Socket(ctx.path(s.as_ref(), "database.socket", "/run/mysqld/mysqld.sock"))
+        }
+    };
+    let mut web_hosts = Vec::new();
+    let patterns = d.allow_host_patterns.unwrap_or(false);
+    for (i, h) in d.web_hosts.iter().enumerate() {
+        match crate::services::mariadb::sql::validate_host(&h.value, patterns) {
+            Ok(()) => web_hosts.push(h.value.clone()),
+            Err(e) => ctx.err(h, &format!("database.web_hosts[{i}]"), e.to_string(), Some("`localhost`, an IP address or a host name; `%` patterns only with `allow_host_patterns: true`")),
+        }
+    }
+    if web_hosts.is_empty() {
+        web_hosts.push(match &admin {
+            DbAdmin::Socket(_) => "localhost".to_owned(),
+            DbAdmin::Tcp { .. } => "127.0.0.1".to_owned(),
+        });
+    }
+    let word = |ctx: &mut Ctx<'_>, v: &Option<S<String>>, field: &str, default: &str| -> String {
+        match v {
+            Some(v)
+                if !v.value.is_empty()
+                    && v.value
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                v.value.clone()
+            }
+            Some(v) => {
+                ctx.err(
+                    v,
+                    field,
+                    format!("`{}` is not a character set or collation name", v.value),
+                    Some("letters, digits and `_`"),
+                );
+                default.to_owned()
+            }
+            None => default.to_owned(),
+        }
+    };
+    let charset = word(
+        ctx,
+        &d.charset,
+        "database.charset",
+        crate::services::mariadb::provision::DEFAULT_CHARSET,
+    );
+    let collation = word(
+        ctx,
+        &d.collation,
+        "database.collation",
+        crate::services::mariadb::provision::DEFAULT_COLLATION,
+    );
+    Database {
+        admin,
+        web_hosts,
+        allow_host_patterns: patterns,
+        charset,
+        collation,
     }
 }
 

@@ -162,7 +162,7 @@ pub fn execute(
                 purges.push(change.op.clone());
                 Ok(())
             }
-            Op::Reload(_) => Ok(()),
+            Op::Reload(_) | Op::Db(_) => Ok(()),
         };
         if let Err(e) = step {
             return Err(undo.fail(
@@ -177,6 +177,59 @@ pub fn execute(
             ));
         }
     }
+
+    // Databases: one admin session for every action, after the files (secrets) are in place.
+    let db_actions: Vec<_> = plan
+        .changes
+        .iter()
+        .filter_map(|c| {
+            if let Op::Db(a) = &c.op {
+                Some(a.clone())
+            } else {
+                None
+            }
+        })
+        .collect();
+    let mut db_done = Vec::new();
+    if let (Some(target), false) = (&plan.db_target, db_actions.is_empty()) {
+        for a in &db_actions {
+            if let crate::services::mariadb::Action::DropDatabase {
+                dump_to: Some(p), ..
+            } = a
+                && let Some(dir) = p.parent()
+            {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+        }
+        match super::database::execute(target, db_actions) {
+            Ok(done) => db_done = done,
+            Err(e) => {
+                if let Some(crate::services::mariadb::DbError::Incomplete { done, .. }) =
+                    e.downcast_ref()
+                {
+                    let problems = super::database::undo(target, done);
+                    let e = if problems.is_empty() {
+                        e
+                    } else {
+                        e.context(problems.join("; "))
+                    };
+                    return Err(undo.fail(e, &[]));
+                }
+                return Err(undo.fail(e, &[]));
+            }
+        }
+    }
+    let fail_db = |undo: &mut Undo<'_>, e: anyhow::Error, reloaded: &[Service]| -> anyhow::Error {
+        let mut e = undo.fail(e, reloaded);
+        if let Some(target) = &plan.db_target {
+            let problems = super::database::undo(target, &db_done);
+            if !problems.is_empty() {
+                e = e.context(problems.join("; "));
+            }
+        }
+        e
+    };
 
     // Validate with the real programs before anything is reloaded.
     let reloads: Vec<Service> = plan.reloads().cloned().collect();
@@ -208,7 +261,7 @@ pub fn execute(
         Ok(())
     })();
     if let Err(e) = validation {
-        return Err(undo.fail(e, &[]));
+        return Err(fail_db(&mut undo, e, &[]));
     }
 
     // Reload each affected service once; a service that is not running is left alone.
@@ -220,7 +273,11 @@ pub fn execute(
         match service_manager::is_running(root, g, s) {
             Ok(true) => {
                 if let Err(e) = service_manager::reload(root, g, s) {
-                    return Err(undo.fail(e.context(format!("reloading {s}")), &reloaded));
+                    return Err(fail_db(
+                        &mut undo,
+                        e.context(format!("reloading {s}")),
+                        &reloaded,
+                    ));
                 }
                 reloaded.push(s.clone());
             }
@@ -234,7 +291,7 @@ pub fn execute(
         && root.is_host()
         && !plan.units.is_empty()
     {
-        systemd::daemon_reload(g).map_err(|e| undo.fail(e, &reloaded))?;
+        systemd::daemon_reload(g).map_err(|e| fail_db(&mut undo, e, &reloaded))?;
     }
 
     // Sites that answered before must answer after; otherwise the run goes back.

@@ -35,19 +35,48 @@ pub fn acme_root(g: &Global) -> PathBuf {
     g.paths.www_root.join("_acme")
 }
 
+/// What the host should hold: files and users, and the databases of the sites in scope.
+#[derive(Debug, Default)]
+pub struct Desired {
+    pub resources: Vec<Resource>,
+    pub db_specs: Vec<crate::services::mariadb::DbSpec>,
+}
+
 /// Every resource of the configuration, in the order they are created.
-pub fn desire(root: &Root, config: &Config, scope: &Scope) -> Result<Vec<Resource>> {
+pub fn desire(root: &Root, config: &Config, scope: &Scope) -> Result<Desired> {
     let g = &config.global;
     let renderer = Renderer::new(&root.path(&g.paths.templates_dir))?;
     let map = context::PathMap::new(root, g);
-    let mut out = Vec::new();
-    host_wide(&mut out, &renderer, &map, config)?;
+    let mut out = Desired::default();
+    host_wide(&mut out.resources, &renderer, &map, config)?;
     for site in config
         .sites
         .iter()
         .filter(|s| scope.includes(s.name.as_str()))
     {
-        site_resources(&mut out, &renderer, &map, g, site)?;
+        if let Some(db) = &site.db {
+            let file = super::secrets::path(g, site.name.as_str());
+            let mut secrets = super::secrets::load(root, &file)?;
+            let before = secrets.clone();
+            let password = match &secrets.db_password {
+                Some(p) => p.clone(),
+                None => {
+                    let p = super::database::new_password()?;
+                    secrets.db_password = Some(p.clone());
+                    p
+                }
+            };
+            if secrets != before {
+                out.resources.push(Resource::Secret {
+                    path: file,
+                    contents: super::secrets::to_bytes(&secrets),
+                    site: site.name.to_string(),
+                });
+            }
+            out.db_specs
+                .push(super::database::spec(g, site.name.as_str(), db, &password));
+        }
+        site_resources(&mut out.resources, &renderer, &map, g, site)?;
     }
     Ok(out)
 }
@@ -67,6 +96,18 @@ fn host_wide(
     out.push(root_dir(g.paths.www_root.clone()));
     out.push(root_dir(acme_root(g)));
     out.push(root_dir(g.paths.php_log_dir.clone()));
+    // lempctl's own data is root-only: state, credentials, archives of removed sites.
+    for d in [
+        g.paths.state_dir.clone(),
+        g.paths.state_dir.join("credentials"),
+        g.paths.archive_dir.clone(),
+    ] {
+        out.push(Resource::Dir {
+            path: d,
+            perms: Perms::root(0o700),
+            site: None,
+        });
+    }
     let snippets = g.paths.nginx_dir.join("lempctl");
     out.push(root_dir(snippets.clone()));
     let acme = map.show(&acme_root(g)).display().to_string();

@@ -2,11 +2,13 @@
 //! `load → desire → observe → plan → apply → report`.
 
 pub mod apply;
+pub mod database;
 pub mod desire;
 pub mod health;
 pub mod lock;
 pub mod plan;
 pub mod resource;
+pub mod secrets;
 pub mod state;
 
 use std::time::Duration;
@@ -31,6 +33,8 @@ pub struct RunOptions {
     pub wait: Duration,
     /// Health-check changed sites after the reload (on by default).
     pub skip_health: bool,
+    /// Databases to drop (after a dump when `dump_to` is set): `db drop`.
+    pub retire: Vec<crate::services::mariadb::Retire>,
 }
 
 /// Refused because lempctl would overwrite files it does not own.
@@ -49,11 +53,32 @@ pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
     let state = state::State::load(root, &g.paths.state_file())?;
     let desired = desire::desire(root, config, &opts.scope)?;
     let scope = opts.scope.clone();
+    // Databases of purged sites go too, after a dump into the archive.
+    let mut retired = opts.retire.clone();
+    if opts.prune.purge {
+        for (name, rec) in &state.sites {
+            let removed = config.sites.iter().all(|s| s.name.as_str() != name);
+            let selected = opts.prune.all || opts.prune.sites.iter().any(|s| s == name);
+            if let (true, true, Some(db), Some(user)) =
+                (removed, selected, &rec.database, &rec.db_user)
+            {
+                let dump = database::archive_dump_path(g, name, db);
+                retired.push(crate::services::mariadb::Retire {
+                    site: name.clone(),
+                    database: db.clone(),
+                    user: user.clone(),
+                    dump_to: Some(root.path(&dump)),
+                });
+            }
+        }
+    }
+    let db = database::plan(root, g, &desired.db_specs, &retired)?;
     let plan = plan::plan(
         root,
         config,
         &state,
-        desired,
+        desired.resources,
+        db,
         &opts.prune,
         opts.force,
         &|s| scope.includes(s),

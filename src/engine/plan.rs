@@ -51,6 +51,8 @@ pub enum Op {
         name: String,
     },
     Reload(Service),
+    /// A database action, run with the others in one admin session after the files.
+    Db(crate::services::mariadb::Action),
     /// Archive a site's tree, then delete it (`site remove --purge`).
     Purge {
         site: String,
@@ -94,6 +96,8 @@ pub struct Plan {
     pub units: BTreeSet<String>,
     /// State as it will be once the run succeeds.
     pub new_state: State,
+    /// Where database actions go, when there are any.
+    pub db_target: Option<crate::services::mariadb::AdminTarget>,
 }
 
 impl Plan {
@@ -139,11 +143,16 @@ fn perms_differ(root: &Root, path: &Path, perms: &Perms) -> bool {
 }
 
 /// Compares `desired` with the host and `state`, producing the plan.
+#[allow(clippy::too_many_arguments)]
 pub fn plan(
     root: &Root,
     config: &Config,
     state: &State,
     desired: Vec<Resource>,
+    db: Option<(
+        crate::services::mariadb::AdminTarget,
+        crate::services::mariadb::Plan,
+    )>,
     prune: &Prune,
     force: bool,
     in_scope: &dyn Fn(&str) -> bool,
@@ -204,6 +213,31 @@ pub fn plan(
                         site,
                         diff: None,
                         op: Op::Dir { path, perms },
+                    });
+                }
+            }
+            Resource::Secret {
+                path,
+                contents,
+                site,
+            } => {
+                if root.read(&path)?.as_deref() != Some(contents.as_slice()) {
+                    let action = if root.path(&path).exists() {
+                        Action::Update
+                    } else {
+                        Action::Create
+                    };
+                    p.changes.push(Change {
+                        action,
+                        kind: "secret",
+                        target: path.display().to_string(),
+                        site: Some(site),
+                        diff: None,
+                        op: Op::Write {
+                            path,
+                            contents,
+                            perms: Perms::root(0o600),
+                        },
                     });
                 }
             }
@@ -485,8 +519,30 @@ pub fn plan(
                     kind: site.kind.as_str().into(),
                     user: site.user.clone(),
                     site_dir: site.paths.site_dir.clone(),
+                    database: site.db.as_ref().map(|d| d.database.clone()),
+                    db_user: site.db.as_ref().map(|d| d.user.clone()),
                 },
             );
+        }
+    }
+    if let Some((target, dbp)) = db {
+        for a in &dbp.actions {
+            if a.is_drift() {
+                p.warnings.push(format!("database drift: {a}"));
+            }
+            let (action, kind, site) = super::database::describe(a);
+            p.changes.push(Change {
+                action,
+                kind,
+                target: a.to_string(),
+                site: Some(site),
+                diff: None,
+                op: Op::Db(a.clone()),
+            });
+        }
+        p.warnings.extend(dbp.warnings);
+        if !dbp.actions.is_empty() {
+            p.db_target = Some(target);
         }
     }
     // Only services whose files changed are reloaded, once each, after everything is written.

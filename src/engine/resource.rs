@@ -44,6 +44,12 @@ pub enum Resource {
         perms: Perms,
         site: String,
     },
+    /// A root-only secrets file: written when its content changes, never shown in diffs.
+    Secret {
+        path: PathBuf,
+        contents: Vec<u8>,
+        site: String,
+    },
     /// A symlink lempctl owns.
     Link {
         path: PathBuf,
@@ -56,7 +62,9 @@ pub enum Resource {
 impl Resource {
     pub fn site(&self) -> Option<&str> {
         match self {
-            Resource::User { site, .. } | Resource::Seed { site, .. } => Some(site),
+            Resource::User { site, .. }
+            | Resource::Seed { site, .. }
+            | Resource::Secret { site, .. } => Some(site),
             Resource::Dir { site, .. }
             | Resource::File { site, .. }
             | Resource::Link { site, .. } => site.as_deref(),

@@ -32,6 +32,10 @@ pub struct SiteRecord {
     pub kind: String,
     pub user: String,
     pub site_dir: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db_user: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -107,7 +107,11 @@ impl Cmd {
             let _ = pipe.write_all(data);
         }
         let out = child.wait_with_output().map_err(not_started)?;
-        tracing::debug!("ran {self} in {:.1} ms ({})", start.elapsed().as_secs_f64() * 1000.0, out.status);
+        tracing::debug!(
+            "ran {self} in {:.1} ms ({})",
+            start.elapsed().as_secs_f64() * 1000.0,
+            out.status
+        );
         Ok(out)
     }
 
@@ -126,9 +130,17 @@ impl Cmd {
 
 /// Starts `program args…` with stdout and stderr piped and stdin closed, for callers that stream
 /// the output (database dumps). No secret is ever put in `args`.
-pub fn spawn_piped(program: &std::ffi::OsStr, args: &[&std::ffi::OsStr]) -> std::io::Result<std::process::Child> {
+pub fn spawn_piped(
+    program: &std::ffi::OsStr,
+    args: &[&std::ffi::OsStr],
+) -> std::io::Result<std::process::Child> {
     tracing::debug!(program = ?program, args = ?args, "spawn");
-    Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
 }
 
 /// Starts a server that does not daemonize itself (mariadbd): own process group, no stdio, not
@@ -137,8 +149,17 @@ pub fn spawn_detached(cmd: &Cmd) -> Result<u32, ProcessError> {
     use std::os::unix::process::CommandExt;
     tracing::debug!("starting {cmd}");
     let mut c = Command::new(&cmd.program);
-    c.args(&cmd.args).envs(cmd.env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0);
-    c.spawn().map(|child| child.id()).map_err(|e| ProcessError { command: cmd.to_string(), outcome: Outcome::NotStarted(e), stderr_tail: String::new() })
+    c.args(&cmd.args)
+        .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    c.spawn().map(|child| child.id()).map_err(|e| ProcessError {
+        command: cmd.to_string(),
+        outcome: Outcome::NotStarted(e),
+        stderr_tail: String::new(),
+    })
 }
 
 /// Shell-quoted command line, for errors and `-v` logs. Secrets never reach argv, so none are shown.

@@ -74,7 +74,10 @@ pub fn is_running(root: &Root, g: &Global, svc: &Service) -> Result<bool> {
 pub fn reload(root: &Root, g: &Global, svc: &Service) -> Result<()> {
     let start = std::time::Instant::now();
     reload_inner(root, g, svc)?;
-    tracing::debug!("reloaded {svc} in {:.1} ms", start.elapsed().as_secs_f64() * 1000.0);
+    tracing::debug!(
+        "reloaded {svc} in {:.1} ms",
+        start.elapsed().as_secs_f64() * 1000.0
+    );
     Ok(())
 }
 

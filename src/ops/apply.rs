@@ -49,6 +49,7 @@ pub fn apply(ctx: &Context, opts: &ApplyOptions) -> Result<Report> {
         dry_run: opts.dry_run,
         wait: opts.wait,
         skip_health: opts.skip_health,
+        retire: Vec::new(),
     };
     engine::run(&ctx.root, &config, &run)
 }

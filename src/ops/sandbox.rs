@@ -23,6 +23,8 @@ pub struct InitOptions {
     pub port: u16,
     pub php_version: String,
     pub force: bool,
+    /// Also run a private MariaDB (own datadir, socket and port in the sandbox).
+    pub mariadb: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -31,6 +33,7 @@ pub struct InitReport {
     pub config: PathBuf,
     pub http: String,
     pub https: String,
+    pub mariadb: Option<String>,
 }
 
 /// Writes a sandbox root: lempctl.yaml, main nginx and php-fpm configs, and the directories they use.
@@ -96,6 +99,7 @@ pub fn init(o: &InitOptions) -> Result<InitReport> {
     let ctx = minijinja::context! {
         dir => dir.display().to_string(), port => o.port, https_port => o.port + 1,
         php_version => v, lempctl => lempctl.display().to_string(),
+        mariadb => o.mariadb, db_port => o.port + 2,
     };
     let files = [
         (
@@ -133,6 +137,13 @@ pub fn init(o: &InitOptions) -> Result<InitReport> {
         config: dir.join("etc/lempctl/lempctl.yaml"),
         http: format!("127.0.0.1:{}", o.port),
         https: format!("127.0.0.1:{}", o.port + 1),
+        mariadb: o.mariadb.then(|| {
+            format!(
+                "127.0.0.1:{} and {}/run/mysqld/mysqld.sock",
+                o.port + 2,
+                dir.display()
+            )
+        }),
     })
 }
 
@@ -183,6 +194,7 @@ pub fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
     let config = direct_config(ctx)?;
     let g = &config.global;
     raise_nofile();
+    start_mariadb(ctx, &config)?;
     for s in services(&config) {
         let pid_file = service_manager::pid_file(&ctx.root, g, &s);
         if service_manager::running_pid(&pid_file).is_some() {
@@ -214,6 +226,12 @@ pub fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
 /// Stops the private instances gracefully (SIGQUIT) and waits for them to exit.
 pub fn stop(ctx: &Context) -> Result<Vec<ServiceState>> {
     let config = direct_config(ctx)?;
+    if config.global.direct.mariadb_datadir.is_some()
+        && let Some(pid) = service_manager::running_pid(&ctx.root.path(Path::new(MARIADB_PID)))
+    {
+        kill(pid, Signal::SIGTERM).context("stopping mariadbd")?;
+        let _ = service_manager::wait_until(Duration::from_secs(30), || kill(pid, None).is_err());
+    }
     for s in services(&config) {
         let pid_file = service_manager::pid_file(&ctx.root, &config.global, &s);
         if let Some(pid) = service_manager::running_pid(&pid_file) {
@@ -230,18 +248,101 @@ pub fn stop(ctx: &Context) -> Result<Vec<ServiceState>> {
 
 pub fn status(ctx: &Context) -> Result<Vec<ServiceState>> {
     let config = direct_config(ctx)?;
-    Ok(services(&config)
+    let db = config
+        .global
+        .direct
+        .mariadb_datadir
+        .as_ref()
+        .map(|_| ServiceState {
+            service: "mariadb".into(),
+            pid: service_manager::running_pid(&ctx.root.path(Path::new(MARIADB_PID)))
+                .map(|p| p.as_raw()),
+        });
+    Ok(db
         .into_iter()
-        .map(|s| ServiceState {
-            pid: service_manager::running_pid(&service_manager::pid_file(
-                &ctx.root,
-                &config.global,
-                &s,
-            ))
-            .map(|p| p.as_raw()),
-            service: s.unit(),
-        })
+        .chain(services(&config).into_iter().map(|s| {
+            ServiceState {
+                pid: service_manager::running_pid(&service_manager::pid_file(
+                    &ctx.root,
+                    &config.global,
+                    &s,
+                ))
+                .map(|p| p.as_raw()),
+                service: s.unit(),
+            }
+        }))
         .collect())
+}
+
+const MARIADB_PID: &str = "/run/mysqld/mysqld.pid";
+
+/// Starts the sandbox's MariaDB (initialising its datadir on first start) unless it runs.
+fn start_mariadb(ctx: &Context, config: &crate::config::Config) -> Result<()> {
+    let g = &config.global;
+    let Some(datadir) = &g.direct.mariadb_datadir else {
+        return Ok(());
+    };
+    let crate::config::global::DbAdmin::Socket(socket) = &g.database.admin else {
+        return Ok(());
+    };
+    let pid_file = ctx.root.path(Path::new(MARIADB_PID));
+    if service_manager::running_pid(&pid_file).is_some() {
+        return Ok(());
+    }
+    let data = ctx.root.path(datadir);
+    let socket = ctx.root.path(socket);
+    let mut j = Journal::default();
+    for dir in [datadir.as_path(), Path::new("/run/mysqld")] {
+        if !ctx.root.path(dir).is_dir() {
+            mkdirs(&ctx.root, &mut j, dir.parent().unwrap_or(Path::new("/")))?;
+            ctx.root
+                .ensure_dir(&mut j, dir, &Perms::new("mysql", "mysql", 0o750))?;
+        }
+    }
+    if !data.join("mysql").is_dir() {
+        // Parallel bootstraps on one host are serialised: concurrent installs were seen to fail.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/tmp/lempctl-mariadb-install.lock")
+            .context("opening the install lock")?;
+        let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| e)
+            .context("locking the install lock")?;
+        Cmd::new(&g.programs.mariadb_install_db)
+            .args([
+                "--no-defaults",
+                "--user=mysql",
+                "--auth-root-authentication-method=socket",
+                "--skip-test-db",
+                "--innodb-use-native-aio=0",
+            ])
+            .arg(format!("--datadir={}", data.display()))
+            .run()?;
+    }
+    let log = ctx.root.path(Path::new("/var/log/mysql-error.log"));
+    crate::host::exec::spawn_detached(
+        &Cmd::new(&g.programs.mariadbd)
+            .args([
+                "--no-defaults",
+                "--user=mysql",
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=64M",
+                "--skip-log-bin",
+                "--innodb-use-native-aio=0",
+            ])
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", socket.display()))
+            .arg(format!("--pid-file={}", pid_file.display()))
+            .arg(format!("--log-error={}", log.display()))
+            .arg(format!("--port={}", g.direct.mariadb_port)),
+    )?;
+    service_manager::wait_until(Duration::from_secs(30), || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok() && pid_file.exists()
+    })
+    .with_context(|| format!("mariadbd did not start (see {})", log.display()))
 }
 
 /// nginx's master opens every per-site log file: lift the soft limit to the hard one for children.

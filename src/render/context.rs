@@ -207,7 +207,11 @@ mod tests {
 
     fn global() -> Global {
         let mut errors = Vec::new();
-        crate::config::global::validate(Path::new("/etc/lempctl/lempctl.yaml"), crate::config::file::GlobalFile::default(), &mut errors)
+        crate::config::global::validate(
+            Path::new("/etc/lempctl/lempctl.yaml"),
+            crate::config::file::GlobalFile::default(),
+            &mut errors,
+        )
     }
 
     #[test]
@@ -216,7 +220,10 @@ mod tests {
         let one = opcache(&g, "8.2", 1);
         assert_eq!((one.memory_mb, one.max_files), (192, 10_000));
         // 8 sites share a block: adding the 8th site does not rewrite the host-wide file.
-        assert_eq!(opcache(&g, "8.2", 7).memory_mb, opcache(&g, "8.2", 8).memory_mb);
+        assert_eq!(
+            opcache(&g, "8.2", 7).memory_mb,
+            opcache(&g, "8.2", 8).memory_mb
+        );
         let many = opcache(&g, "8.2", 200);
         assert_eq!(many.memory_mb, 64 + 16 * 200);
         assert_eq!(many.max_files, 400 * 200);

@@ -205,7 +205,19 @@ fn tls_site_redirects_to_https_and_sends_hsts() {
     let certs = sb.path("/etc/ssl/tls.example.test");
     std::fs::create_dir_all(&certs).unwrap();
     let out = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-days", "3", "-nodes", "-subj", "/CN=tls.example.test"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-days",
+            "3",
+            "-nodes",
+            "-subj",
+            "/CN=tls.example.test",
+        ])
         .args(["-addext", "subjectAltName=DNS:tls.example.test"])
         .arg("-keyout")
         .arg(certs.join("key.pem"))
@@ -213,7 +225,11 @@ fn tls_site_redirects_to_https_and_sends_hsts() {
         .arg(certs.join("cert.pem"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sb = sb
         .site(
             "tls.yaml",
@@ -224,7 +240,14 @@ fn tls_site_redirects_to_https_and_sends_hsts() {
     assert_eq!(code, 0, "{err}");
     let r = sb.get("tls.example.test", "/page?x=1");
     assert_eq!(r.status, 301);
-    assert!(r.headers.contains(&format!("Location: https://tls.example.test:{}/page?x=1", sb.port + 1)), "{}", r.headers);
+    assert!(
+        r.headers.contains(&format!(
+            "Location: https://tls.example.test:{}/page?x=1",
+            sb.port + 1
+        )),
+        "{}",
+        r.headers
+    );
     let https = std::process::Command::new("curl")
         .args(["-sk", "-D", "-", "-o", "/dev/null", "--resolve"])
         .arg(format!("tls.example.test:{}:127.0.0.1", sb.port + 1))
@@ -233,6 +256,9 @@ fn tls_site_redirects_to_https_and_sends_hsts() {
         .unwrap();
     let head = String::from_utf8_lossy(&https.stdout);
     assert!(head.starts_with("HTTP/2 200"), "{head}");
-    assert!(head.contains("strict-transport-security: max-age=31536000; includeSubDomains"), "{head}");
+    assert!(
+        head.contains("strict-transport-security: max-age=31536000; includeSubDomains"),
+        "{head}"
+    );
     assert!(head.contains("x-content-type-options: nosniff"), "{head}");
 }

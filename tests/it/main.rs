@@ -1,6 +1,11 @@
 //! Integration tests: the built binary against real private nginx and php-fpm in sandbox roots.
 // Test code may unwrap, print and write files directly: the architecture guards are for the product.
-#![allow(unreachable_pub, clippy::unwrap_used, clippy::print_stderr, clippy::disallowed_methods)]
+#![allow(
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    clippy::disallowed_methods
+)]
 
 mod support;
 

@@ -298,7 +298,7 @@ impl Admin {
             .map_err(|e| to_db_error(e, stmt.shown()))
     }
 
-    pub(crate) async fn exec(&mut self, stmt: &Stmt) -> Result<(), DbError> {
+    pub async fn exec(&mut self, stmt: &Stmt) -> Result<(), DbError> {
         self.queries.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(sql = stmt.shown(), "exec");
         self.conn
@@ -316,6 +316,7 @@ impl Admin {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // fixtures are written directly
 mod tests {
     use super::*;
     use std::io::Write;

@@ -18,9 +18,9 @@ use rand::TryRng;
 use rand::rngs::SysRng;
 
 use super::conn::AdminTarget;
-use crate::host::exec::spawn_piped;
 use super::error::DbError;
 use super::names::validate_database_name;
+use crate::host::exec::spawn_piped;
 
 pub const DUMP_PROGRAM: &str = "mariadb-dump";
 /// zstd level: 3 is zstd's default, fast enough to keep up with mariadb-dump.
@@ -282,7 +282,7 @@ pub async fn dump_to_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mariadb::secret::Secret;
+    use crate::services::mariadb::secret::Secret;
 
     #[test]
     fn option_file_quotes_and_keeps_password_off_argv() {

@@ -66,8 +66,17 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// `lempctl sandbox init` in a new temp dir.
+    /// `lempctl sandbox init --no-mariadb` in a new temp dir.
     pub fn new() -> Self {
+        Self::init(false)
+    }
+
+    /// A sandbox that also runs a private MariaDB (started with the web servers).
+    pub fn with_db() -> Self {
+        Self::init(true)
+    }
+
+    fn init(mariadb: bool) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("lempctl-it-")
             .tempdir()
@@ -75,6 +84,11 @@ impl Sandbox {
         let port = free_port();
         let out = Command::new(bin())
             .args(["sandbox", "init"])
+            .args(if mariadb {
+                &[][..]
+            } else {
+                &["--no-mariadb"][..]
+            })
             .arg(dir.path())
             .args(["--port", &port.to_string()])
             .env_clear()
@@ -231,6 +245,17 @@ pub fn http_get(port: u16, host: &str, path: &str, extra: &[&str]) -> Response {
         body: body.to_owned(),
     }
 }
+
+/// Every program the database tests need.
+pub const DB: &[&str] = &[
+    "nginx",
+    "php-fpm8.2",
+    "useradd",
+    "mariadbd",
+    "mariadb-install-db",
+    "mariadb-dump",
+    "zstd",
+];
 
 pub const PHP_SITE: &str = "name: php.example.test\nkind: php\naliases: [www.php.example.test]\n";
 pub const STATIC_SITE: &str = "name: static.example.test\nkind: static\n";

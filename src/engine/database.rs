@@ -1,0 +1,158 @@
+//! The engine's side of MariaDB: the admin connection from the configuration, observing and
+//! planning site databases (a constant number of queries per run), executing the actions, and
+//! undoing what a failed run created.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::config::global::{DbAdmin, Global};
+use crate::host::Root;
+use crate::services::mariadb::{self, Action, Admin, AdminTarget, DbSpec, Retire, Secret};
+
+/// A current-thread runtime for the database client (the rest of lempctl is synchronous).
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Where the admin connection goes, with credentials read now (never from argv).
+pub fn admin_target(root: &Root, g: &Global) -> Result<AdminTarget> {
+    Ok(match &g.database.admin {
+        DbAdmin::Socket(p) => AdminTarget::Socket { path: root.path(p) },
+        DbAdmin::Tcp {
+            host,
+            port,
+            credentials_file,
+            tls,
+        } => {
+            let creds = mariadb::read_admin_credentials(&root.path(credentials_file))?;
+            AdminTarget::Tcp {
+                host: host.clone(),
+                port: *port,
+                user: creds.user,
+                password: creds.password,
+                tls: tls.as_ref().map(|t| mariadb::Tls {
+                    ca_file: t.ca_file.as_ref().map(|c| root.path(c)),
+                    verify: t.verify,
+                }),
+            }
+        }
+    })
+}
+
+/// Connects, observes and plans; no change is made here.
+pub fn plan(
+    root: &Root,
+    g: &Global,
+    specs: &[DbSpec],
+    retired: &[Retire],
+) -> Result<Option<(AdminTarget, mariadb::Plan)>> {
+    if specs.is_empty() && retired.is_empty() {
+        return Ok(None);
+    }
+    mariadb::provision::validate_specs(specs)?;
+    let target = admin_target(root, g)?;
+    let rt = runtime()?;
+    let plan = rt.block_on(async {
+        let mut admin = Admin::connect(&target).await?;
+        let observed = mariadb::observe(&mut admin, specs, retired).await?;
+        let _ = admin.disconnect().await;
+        Ok::<_, mariadb::DbError>(mariadb::plan(specs, retired, &observed))
+    })?;
+    Ok(Some((target, plan)))
+}
+
+/// Runs the actions; returns the ones done (also on failure, inside the error).
+pub fn execute(target: &AdminTarget, actions: Vec<Action>) -> Result<Vec<Action>> {
+    let rt = runtime()?;
+    let report = rt.block_on(async {
+        let mut admin = Admin::connect(target).await?;
+        let r = mariadb::execute(
+            &mut admin,
+            mariadb::Plan {
+                actions,
+                warnings: Vec::new(),
+            },
+        )
+        .await;
+        let _ = admin.disconnect().await;
+        r
+    })?;
+    Ok(report.done)
+}
+
+/// Drops what `done` created (databases created empty in this run, users created in this run).
+pub fn undo(target: &AdminTarget, done: &[Action]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Ok(rt) = runtime() else {
+        return vec!["no runtime to undo database changes".into()];
+    };
+    rt.block_on(async {
+        let mut admin = match Admin::connect(target).await {
+            Ok(a) => a,
+            Err(e) => {
+                problems.push(format!("undoing database changes: {e}"));
+                return;
+            }
+        };
+        for a in done.iter().rev() {
+            let stmt = match a {
+                Action::CreateDatabase { database, .. } => mariadb::sql::drop_database(database),
+                Action::CreateUser { user, host, .. } => mariadb::sql::drop_user(user, host),
+                _ => continue,
+            };
+            let r = match stmt {
+                Ok(s) => admin.exec(&s).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                problems.push(format!("undoing `{a}`: {e}"));
+            }
+        }
+        let _ = admin.disconnect().await;
+    });
+    problems
+}
+
+/// The spec of one site's database with its stored or new password.
+pub fn spec(g: &Global, site: &str, db: &crate::config::site::SiteDb, password: &str) -> DbSpec {
+    DbSpec {
+        site: site.to_owned(),
+        database: db.database.clone(),
+        user: db.user.clone(),
+        hosts: g.database.web_hosts.clone(),
+        allow_host_patterns: g.database.allow_host_patterns,
+        charset: db.charset.clone(),
+        collation: db.collation.clone(),
+        password: Secret::new(password),
+    }
+}
+
+/// A new password from the OS CSPRNG.
+pub fn new_password() -> Result<String> {
+    Ok(Secret::generate()?.expose().to_owned())
+}
+
+/// Where a dump taken before a drop goes.
+pub fn archive_dump_path(g: &Global, site: &str, database: &str) -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    g.paths
+        .archive_dir
+        .join(format!("{site}-{database}-{stamp}.sql.zst"))
+}
+
+/// Describes an action for the plan: (action, kind).
+pub fn describe(a: &Action) -> (super::plan::Action, &'static str, String) {
+    use super::plan::Action as P;
+    match a {
+        Action::CreateDatabase { site, .. } => (P::Create, "database", site.clone()),
+        Action::CreateUser { site, .. } => (P::Create, "db-user", site.clone()),
+        Action::Grant { site, .. } => (P::Create, "db-grant", site.clone()),
+        Action::FixGrants { site, .. } => (P::Update, "db-grant", site.clone()),
+        Action::DropDatabase { site, .. } => (P::Delete, "database", site.clone()),
+        Action::DropUser { site, .. } => (P::Delete, "db-user", site.clone()),
+    }
+}

@@ -1,0 +1,245 @@
+//! `lempctl db create|drop|list|passwd|dump`: site databases through the engine (create, drop)
+//! or the MariaDB client directly (list, passwd, dump).
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+
+use super::Context;
+use crate::config::{Config, Fqdn, Site, UsageError};
+use crate::engine::{self, RunOptions, Scope, database, secrets};
+use crate::host::{Journal, Perms};
+use crate::report::Report;
+use crate::services::mariadb::{self, Admin, Retire, Secret};
+
+fn site_with_db<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
+    let fqdn = Fqdn::parse(name)
+        .map_err(|why| UsageError(format!("invalid site name `{name}`: {why}")))?;
+    let site = config.site(&fqdn).ok_or_else(|| {
+        UsageError(format!(
+            "no site `{fqdn}` in {}",
+            config.global.paths.sites_dir.display()
+        ))
+    })?;
+    if site.db.is_none() {
+        return Err(UsageError(format!(
+            "site `{fqdn}` has no database (add a `db:` section, or use a `wordpress` site)"
+        ))
+        .into());
+    }
+    Ok(site)
+}
+
+/// Converges one site (its database included).
+pub fn create(
+    ctx: &Context,
+    name: &str,
+    dry_run: bool,
+    wait: std::time::Duration,
+) -> Result<Report> {
+    let config = ctx.load()?;
+    let site = site_with_db(&config, name)?;
+    engine::run(
+        &ctx.root,
+        &config,
+        &RunOptions {
+            scope: Scope::Sites(vec![site.name.clone()]),
+            dry_run,
+            wait,
+            ..RunOptions::default()
+        },
+    )
+}
+
+/// Dumps (unless `no_backup`) and drops a site's database and user.
+pub fn drop(
+    ctx: &Context,
+    name: &str,
+    no_backup: bool,
+    dry_run: bool,
+    wait: std::time::Duration,
+) -> Result<Report> {
+    let config = ctx.load()?;
+    let site = site_with_db(&config, name)?;
+    let db = site.db.as_ref().context("site has a database")?;
+    let dump = (!no_backup).then(|| {
+        ctx.root.path(&database::archive_dump_path(
+            &config.global,
+            site.name.as_str(),
+            &db.database,
+        ))
+    });
+    let retire = vec![Retire {
+        site: site.name.to_string(),
+        database: db.database.clone(),
+        user: db.user.clone(),
+        dump_to: dump,
+    }];
+    // Only the drop: no site is converged (that would create the database again).
+    let mut report = engine::run(
+        &ctx.root,
+        &config,
+        &RunOptions {
+            scope: Scope::Sites(vec![]),
+            dry_run,
+            wait,
+            retire,
+            ..RunOptions::default()
+        },
+    )?;
+    report
+        .changes
+        .retain(|c| c.kind.starts_with("database") || c.kind.starts_with("db-"));
+    report.changed = !report.changes.is_empty();
+    report
+        .warnings
+        .retain(|w| !w.contains("no longer in the sites directory"));
+    report.warnings.push(format!(
+        "site `{}` still declares a database: the next `lempctl apply` creates it again (empty)",
+        site.name
+    ));
+    Ok(report)
+}
+
+#[derive(Debug, Serialize)]
+pub struct DbRow {
+    pub site: String,
+    pub database: String,
+    pub user: String,
+    pub exists: bool,
+    pub size_bytes: u64,
+    pub tables: u64,
+}
+
+/// Every managed database with its size and user (one query).
+pub fn list(ctx: &Context) -> Result<Vec<DbRow>> {
+    let config = ctx.load()?;
+    let g = &config.global;
+    let specs: Vec<_> = config
+        .sites
+        .iter()
+        .filter_map(|s| {
+            s.db.as_ref()
+                .map(|d| database::spec(g, s.name.as_str(), d, ""))
+        })
+        .collect();
+    if specs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let target = database::admin_target(&ctx.root, g)?;
+    let rows = database::runtime()?.block_on(async {
+        let mut admin = Admin::connect(&target).await?;
+        let rows = mariadb::list_databases(&mut admin, &specs).await;
+        let _ = admin.disconnect().await;
+        rows
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DbRow {
+            site: r.site,
+            database: r.database,
+            user: r.user,
+            exists: r.exists,
+            size_bytes: r.size_bytes,
+            tables: r.tables,
+        })
+        .collect())
+}
+
+/// Sets a new password: stored first (so it is never lost), then set on the server.
+pub fn passwd(ctx: &Context, name: &str, wait: std::time::Duration) -> Result<Report> {
+    let config = ctx.load()?;
+    let g = &config.global;
+    let site = site_with_db(&config, name)?;
+    let db = site.db.as_ref().context("site has a database")?;
+    let _lock = engine::lock::acquire(&ctx.root.path(&g.paths.lock_file()), wait)?;
+    let file = secrets::path(g, site.name.as_str());
+    let mut stored = secrets::load(&ctx.root, &file)?;
+    let new = Secret::generate()?;
+    stored.db_password = Some(new.expose().to_owned());
+    let target = database::admin_target(&ctx.root, g)?;
+    let spec = database::spec(g, site.name.as_str(), db, new.expose());
+    let mut journal = Journal::default();
+    ctx.root.write_atomic(
+        &mut journal,
+        &file,
+        &secrets::to_bytes(&stored),
+        &Perms::root(0o600),
+    )?;
+    let set = database::runtime()?.block_on(async {
+        let mut admin = Admin::connect(&target).await?;
+        let r = mariadb::set_password(&mut admin, &spec, &new).await;
+        let _ = admin.disconnect().await;
+        r
+    });
+    if let Err(e) = set {
+        ctx.root.rollback(&mut journal);
+        return Err(e.into());
+    }
+    drop_lock(_lock);
+    // Files that embed the password (wp-config.php) follow through the engine.
+    let mut report = engine::run(
+        &ctx.root,
+        &config,
+        &RunOptions {
+            scope: Scope::Sites(vec![site.name.clone()]),
+            wait,
+            ..RunOptions::default()
+        },
+    )?;
+    report.changed = true;
+    report.warnings.insert(
+        0,
+        format!(
+            "password of `{}` changed; stored in {}",
+            db.user,
+            file.display()
+        ),
+    );
+    Ok(report)
+}
+
+fn drop_lock(_l: engine::lock::Lock) {}
+
+#[derive(Debug, Serialize)]
+pub struct DumpReport {
+    pub site: String,
+    pub database: String,
+    pub file: PathBuf,
+    pub sql_bytes: u64,
+    pub compressed_bytes: u64,
+}
+
+/// `mariadb-dump | zstd` into a file (default: the archive directory).
+pub fn dump(ctx: &Context, name: &str, output: Option<PathBuf>) -> Result<DumpReport> {
+    let config = ctx.load()?;
+    let g = &config.global;
+    let site = site_with_db(&config, name)?;
+    let db = site.db.as_ref().context("site has a database")?;
+    let file = match output {
+        Some(f) => f,
+        None => {
+            let f = ctx.root.path(&database::archive_dump_path(
+                g,
+                site.name.as_str(),
+                &db.database,
+            ));
+            if let Some(dir) = f.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            f
+        }
+    };
+    let target = database::admin_target(&ctx.root, g)?;
+    let stats =
+        database::runtime()?.block_on(mariadb::dump_to_file(&target, &db.database, &file))?;
+    Ok(DumpReport {
+        site: site.name.to_string(),
+        database: db.database.clone(),
+        file,
+        sql_bytes: stats.sql_bytes,
+        compressed_bytes: stats.compressed_bytes,
+    })
+}
