@@ -210,8 +210,30 @@ fn load_sites(root: &Root, global: &Global, errors: &mut Vec<ConfigError>) -> Re
     Ok(sites)
 }
 
-/// Refuses two sites with one name, and a host name (name or alias) claimed twice.
+/// Refuses two sites with one name, a host name (name or alias) claimed twice, and two sites
+/// with one database or database user.
 pub fn check_unique(sites: &[Site], errors: &mut Vec<ConfigError>) {
+    let dbs: Vec<(&str, crate::services::mariadb::SiteDbNames)> = sites
+        .iter()
+        .filter_map(|s| {
+            s.db.as_ref().map(|d| {
+                (
+                    s.name.as_str(),
+                    crate::services::mariadb::SiteDbNames {
+                        database: d.database.clone(),
+                        user: d.user.clone(),
+                    },
+                )
+            })
+        })
+        .collect();
+    if let Err(e) = crate::services::mariadb::check_collisions(dbs.iter().map(|(n, d)| (*n, d))) {
+        let file = sites
+            .iter()
+            .find(|s| e.to_string().contains(&format!("site {}", s.name)))
+            .map_or_else(Default::default, |s| s.file.clone());
+        errors.push(ConfigError::new(&file, 0, 0, "db", e.to_string()));
+    }
     let mut claimed: BTreeMap<&str, &Site> = BTreeMap::new();
     let mut users: BTreeMap<&str, &Site> = BTreeMap::new();
     for site in sites {

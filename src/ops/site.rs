@@ -41,6 +41,8 @@ pub struct SiteInfo {
     pub vhost: PathBuf,
     pub vhost_enabled: PathBuf,
     pub access_log: PathBuf,
+    pub database: Option<String>,
+    pub db_user: Option<String>,
 }
 
 pub fn info(site: &Site) -> SiteInfo {
@@ -60,6 +62,8 @@ pub fn info(site: &Site) -> SiteInfo {
         vhost: site.paths.vhost.clone(),
         vhost_enabled: site.paths.vhost_enabled.clone(),
         access_log: site.paths.access_log.clone(),
+        database: site.db.as_ref().map(|d| d.database.clone()),
+        db_user: site.db.as_ref().map(|d| d.user.clone()),
     }
 }
 

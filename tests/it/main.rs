@@ -11,6 +11,7 @@ mod support;
 
 mod apply;
 mod cli;
+mod db;
 mod failures;
 mod site_remove;
 mod units;

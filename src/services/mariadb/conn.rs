@@ -19,7 +19,8 @@ use super::sql::Stmt;
 pub const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 // ER_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR, ER_DBACCESS_DENIED_ERROR
-const ACCESS_DENIED_CODES: &[u16] = &[1045, 1698, 1044];
+// ER_HOST_NOT_PRIVILEGED (1130): the admin may not connect from here, also a credentials problem.
+const ACCESS_DENIED_CODES: &[u16] = &[1045, 1698, 1044, 1130];
 
 #[derive(Debug, Clone)]
 pub struct Tls {

@@ -259,3 +259,66 @@ pub const DB: &[&str] = &[
 
 pub const PHP_SITE: &str = "name: php.example.test\nkind: php\naliases: [www.php.example.test]\n";
 pub const STATIC_SITE: &str = "name: static.example.test\nkind: static\n";
+
+impl Sandbox {
+    /// The sandbox MariaDB's socket.
+    pub fn db_socket(&self) -> PathBuf {
+        self.path("/run/mysqld/mysqld.sock")
+    }
+
+    /// The sandbox MariaDB's TCP port (HTTP port + 2).
+    pub fn db_port(&self) -> u16 {
+        self.port + 2
+    }
+
+    /// Runs SQL as root over the socket; panics on failure.
+    pub fn sql_root(&self, sql: &str) -> String {
+        let out = std::process::Command::new("mariadb")
+            .arg("--no-defaults")
+            .arg("-N")
+            .arg("-S")
+            .arg(self.db_socket())
+            .args(["-u", "root", "-e", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Runs SQL as a site's database user with its password (from outside, like PHP would).
+    pub fn sql_as(&self, user: &str, password: &str, sql: &str) -> std::process::Output {
+        std::process::Command::new("mariadb")
+            .arg("--no-defaults")
+            .arg("-N")
+            .arg("-S")
+            .arg(self.db_socket())
+            .args(["-u", user])
+            .arg(format!("-p{password}"))
+            .args(["-e", sql])
+            .output()
+            .unwrap()
+    }
+
+    /// The stored secrets of a site.
+    pub fn secrets(&self, site: &str) -> serde_json::Value {
+        let text = std::fs::read_to_string(
+            self.path(&format!("/var/lib/lempctl/credentials/{site}.json")),
+        )
+        .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// `site show --json`.
+    pub fn show(&self, site: &str) -> serde_json::Value {
+        let out = self
+            .lempctl()
+            .args(["site", "show", site, "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
