@@ -23,6 +23,27 @@ pub struct SiteFile {
     pub redirect: Option<RedirectFile>,
     pub health: Option<HealthFile>,
     pub db: Option<SiteDbFile>,
+    pub wordpress: Option<WordpressFile>,
+    /// `none` (default) or `fastcgi` (nginx page cache).
+    pub cache: Option<S<String>>,
+}
+
+/// Settings of a `wordpress` site.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WordpressFile {
+    pub title: Option<S<String>>,
+    pub admin_user: Option<S<String>>,
+    pub admin_email: Option<S<String>>,
+    pub admin_password_file: Option<S<String>>,
+    pub locale: Option<S<String>>,
+    pub url: Option<S<String>>,
+    pub table_prefix: Option<S<String>>,
+    pub source: Option<S<String>>,
+    pub source_sha256: Option<S<String>>,
+    pub debug_log: Option<bool>,
+    pub xmlrpc: Option<bool>,
+    pub cron: Option<S<String>>,
 }
 
 /// A site's database (every `wordpress` site has one, with these defaults).
@@ -96,6 +117,15 @@ pub struct GlobalFile {
     pub schedule: Option<ScheduleGlobalFile>,
     pub tuning: Option<TuningFile>,
     pub database: Option<DatabaseFile>,
+    pub wordpress: Option<WordpressGlobalFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WordpressGlobalFile {
+    /// Default core source: a WordPress tree or a release tarball.
+    pub source: Option<S<String>>,
+    pub cache_dir: Option<S<String>>,
 }
 
 /// The MariaDB admin connection and defaults for site databases.
@@ -158,6 +188,8 @@ pub struct ProgramsFile {
     pub tar: Option<S<String>>,
     pub lempctl: Option<S<String>>,
     pub mariadbd: Option<S<String>>,
+    pub php: Option<S<String>>,
+    pub runuser: Option<S<String>>,
     pub mariadb_install_db: Option<S<String>>,
 }
 

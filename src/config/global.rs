@@ -89,9 +89,16 @@ pub struct Programs {
     pub lempctl: PathBuf,
     pub mariadbd: PathBuf,
     pub mariadb_install_db: PathBuf,
+    /// PHP CLI; may contain `{version}`.
+    pub php: String,
+    pub runuser: PathBuf,
 }
 
 impl Programs {
+    pub fn php_cli(&self, version: &str) -> PathBuf {
+        PathBuf::from(self.php.replace("{version}", version))
+    }
+
     pub fn php_fpm(&self, version: &str) -> PathBuf {
         PathBuf::from(self.php_fpm.replace("{version}", version))
     }
@@ -180,6 +187,9 @@ pub struct Global {
     pub apply_schedule: Option<Schedule>,
     pub tuning: Tuning,
     pub database: Database,
+    pub wordpress_source: PathBuf,
+    /// Where nginx keeps page caches (one directory per site).
+    pub cache_dir: PathBuf,
 }
 
 pub const DEFAULT_CONFIG: &str = "/etc/lempctl/lempctl.yaml";
@@ -451,6 +461,8 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
             "programs.mariadb_install_db",
             "/usr/bin/mariadb-install-db",
         ),
+        php: ctx.token(pr.php.as_ref(), "programs.php", "/usr/bin/php{version}"),
+        runuser: ctx.path(pr.runuser.as_ref(), "programs.runuser", "/usr/sbin/runuser"),
     };
     let d = g.direct.unwrap_or_default();
     let direct = Direct {
@@ -499,6 +511,9 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         nofile_soft_limit: t.nofile_soft_limit.map_or(1024, |v| v.value),
     };
     let database = database(&mut ctx, g.database.unwrap_or_default());
+    let wp = g.wordpress.unwrap_or_default();
+    let wordpress_source = ctx.path(wp.source.as_ref(), "wordpress.source", "/usr/share/wordpress");
+    let cache_dir = ctx.path(wp.cache_dir.as_ref(), "wordpress.cache_dir", "/var/cache/nginx/lempctl");
     let web_user = ctx.token(g.web_user.as_ref(), "web_user", "www-data");
     let web_group = ctx.token(g.web_group.as_ref(), "web_group", "www-data");
     Global {
@@ -517,6 +532,8 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         apply_schedule,
         tuning,
         database,
+        wordpress_source,
+        cache_dir,
     }
 }
 
