@@ -60,6 +60,9 @@ pub enum Command {
     /// Site databases: create, drop (after a dump), list, rotate passwords, dump.
     #[command(subcommand)]
     Db(DbCommand),
+    /// WordPress sites: install, cron, page-cache purge, login URL, admin password.
+    #[command(subcommand)]
+    Wp(WpCommand),
     /// Services and sites: running, applied, drifted.
     Status,
     /// Private nginx and php-fpm in a self-contained root, to try site files safely.
@@ -156,6 +159,20 @@ pub enum DbCommand {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WpCommand {
+    /// Converge a WordPress site: core files, wp-config.php, database, install.
+    Install { site: String },
+    /// Run the site's due WordPress cron events (what the timer runs).
+    Cron { site: String },
+    /// Empty the site's page cache.
+    Purge { site: String },
+    /// Print the login URL and the admin user.
+    LoginUrl { site: String },
+    /// Give the admin user a new password (printed once, stored 0600).
+    AdminPassword { site: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -338,6 +355,16 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
                     )
                 })
             }
+        },
+        Command::Wp(w) => match w {
+            WpCommand::Install { site } => p.report(&ops::wp::install(&ctx, site, g.dry_run, wait)?),
+            WpCommand::Cron { site } => {
+                let out = ops::wp::cron(&ctx, site)?;
+                p.data(&serde_json::json!({ "site": site, "output": out }), |_| out.trim().to_owned());
+            }
+            WpCommand::Purge { site } => p.data(&ops::wp::purge(&ctx, site)?, |r| format!("{}: {} cache entries removed", r.site, r.entries_removed)),
+            WpCommand::LoginUrl { site } => p.data(&ops::wp::login_url(&ctx, site)?, |l| format!("{}\n  user: {}\n  password: in {} (`lempctl wp admin-password` sets a new one)", l.url, l.admin_user, l.credentials_file)),
+            WpCommand::AdminPassword { site } => p.data(&ops::wp::admin_password(&ctx, site, wait)?, |n| format!("{}: new password of `{}`: {}\n  (shown once; stored root-only)", n.site, n.admin_user, n.password)),
         },
         Command::Status => p.data(&ops::status::status(&ctx)?, printer::status_text),
         Command::Sandbox(s) => match s {

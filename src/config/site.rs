@@ -86,6 +86,32 @@ pub struct Redirect {
     pub preserve_path: bool,
 }
 
+/// The nginx page cache of a site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cache {
+    None,
+    Fastcgi,
+}
+
+/// Settings of a `wordpress` site.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Wordpress {
+    pub title: String,
+    pub admin_user: String,
+    pub admin_email: String,
+    pub admin_password_file: Option<PathBuf>,
+    pub locale: String,
+    pub url: String,
+    pub table_prefix: String,
+    /// A WordPress tree or a release tarball (a path on the machine lempctl runs on).
+    pub source: PathBuf,
+    pub source_sha256: Option<String>,
+    pub debug_log: bool,
+    pub xmlrpc: bool,
+    pub cron: super::schedule::Schedule,
+}
+
 /// A site's database and its user (names validated for MariaDB).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SiteDb {
@@ -135,6 +161,8 @@ pub struct Site {
     pub redirect: Option<Redirect>,
     pub health: Health,
     pub db: Option<SiteDb>,
+    pub wordpress: Option<Wordpress>,
+    pub cache: Cache,
     pub paths: SitePaths,
 }
 
@@ -354,6 +382,7 @@ pub fn validate(
             hsts_max_age: t.hsts_max_age.as_ref().map_or(31_536_000, |v| v.value),
         }
     });
+    let tls_on = tls.is_some();
     let default_status = match kind {
         Some(SiteKind::Redirect) => redirect.as_ref().map_or(301, |r| r.code),
         _ if tls.as_ref().is_some_and(|t| t.redirect) => 301,
@@ -394,6 +423,56 @@ pub fn validate(
         (Some(n), true) => site_db(&mut Ctx { file, errors }, n, f.db.as_ref(), global),
         _ => None,
     };
+    let cache = match f.cache.as_ref().map(|v| (v, v.value.as_str())) {
+        None | Some((_, "none")) => Cache::None,
+        Some((_, "fastcgi")) if kind == Some(SiteKind::Wordpress) => Cache::Fastcgi,
+        Some((v, "fastcgi")) => {
+            ctx_err(
+                file,
+                errors,
+                v,
+                "cache",
+                "the fastcgi page cache is for `wordpress` sites (its bypass rules know WordPress)",
+                None,
+            );
+            Cache::None
+        }
+        Some((v, other)) => {
+            ctx_err(
+                file,
+                errors,
+                v,
+                "cache",
+                &format!("unknown value `{}`", printable(other)),
+                Some("`none`, `fastcgi`"),
+            );
+            Cache::None
+        }
+    };
+    let wordpress = match (&name, kind) {
+        (Some(n), Some(SiteKind::Wordpress)) => wordpress(
+            &mut Ctx { file, errors },
+            n,
+            f.wordpress.as_ref(),
+            global,
+            tls_on,
+        ),
+        (_, _) => {
+            if let Some(w) = &f.wordpress
+                && let Some(t) = &w.title
+            {
+                ctx_err(
+                    file,
+                    errors,
+                    t,
+                    "wordpress",
+                    "only `wordpress` sites take a `wordpress` section",
+                    None,
+                );
+            }
+            None
+        }
+    };
     if errors.len() > start {
         return None;
     }
@@ -412,7 +491,255 @@ pub fn validate(
         redirect,
         health,
         db,
+        wordpress,
+        cache,
         paths,
+    })
+}
+
+fn ctx_err<T>(
+    file: &Path,
+    errors: &mut Vec<ConfigError>,
+    v: &S<T>,
+    field: &str,
+    problem: &str,
+    allowed: Option<&str>,
+) {
+    Ctx { file, errors }.err(v, field, problem, allowed);
+}
+
+const EMAIL_ALLOWED: &str = "an address like `admin@example.test`";
+
+fn valid_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && local.len() <= 64
+                && local
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._%+-".contains(c))
+                && Fqdn::parse(domain).is_ok()
+        }
+        None => false,
+    }
+}
+
+fn wordpress(
+    ctx: &mut Ctx<'_>,
+    name: &Fqdn,
+    f: Option<&super::file::WordpressFile>,
+    g: &Global,
+    tls: bool,
+) -> Option<Wordpress> {
+    let none = super::file::WordpressFile::default();
+    let f = f.unwrap_or(&none);
+    let title = match &f.title {
+        Some(t) if t.value.trim().is_empty() => {
+            ctx.err(
+                t,
+                "wordpress.title",
+                "the title is empty",
+                Some("1-200 printable characters"),
+            );
+            String::new()
+        }
+        Some(t) if t.value.chars().count() > 200 || t.value.chars().any(char::is_control) => {
+            ctx.err(
+                t,
+                "wordpress.title",
+                "the title is too long or contains control characters",
+                Some("1-200 printable characters"),
+            );
+            String::new()
+        }
+        Some(t) => t.value.clone(),
+        None => name.to_string(),
+    };
+    let admin_user = match &f.admin_user {
+        Some(u)
+            if u.value.is_empty()
+                || u.value.len() > 60
+                || !u
+                    .value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.@-".contains(c)) =>
+        {
+            ctx.err(
+                u,
+                "wordpress.admin_user",
+                format!("`{}` is not a WordPress user name", printable(&u.value)),
+                Some("1-60 of `A-Z a-z 0-9 _ . @ -`"),
+            );
+            String::new()
+        }
+        Some(u) => u.value.clone(),
+        None => "admin".to_owned(),
+    };
+    let admin_email = match &f.admin_email {
+        Some(e) if !valid_email(&e.value) => {
+            ctx.err(
+                e,
+                "wordpress.admin_email",
+                format!("`{}` is not an email address", printable(&e.value)),
+                Some(EMAIL_ALLOWED),
+            );
+            String::new()
+        }
+        Some(e) => e.value.clone(),
+        None => format!("admin@{name}"),
+    };
+    let locale = match &f.locale {
+        Some(l) => {
+            let ok = {
+                let (lang, country) = l.value.split_once('_').unwrap_or((&l.value, ""));
+                (2..=3).contains(&lang.len())
+                    && lang.chars().all(|c| c.is_ascii_lowercase())
+                    && (country.is_empty()
+                        || (country.len() == 2 && country.chars().all(|c| c.is_ascii_uppercase())))
+            };
+            if !ok {
+                ctx.err(
+                    l,
+                    "wordpress.locale",
+                    format!("`{}` is not a locale", printable(&l.value)),
+                    Some("`en_US`, `de_DE`, `fr`…"),
+                );
+            }
+            l.value.clone()
+        }
+        None => "en_US".to_owned(),
+    };
+    let default_url = {
+        let (scheme, listen, default_port) = if tls {
+            ("https", &g.listen_https, 443)
+        } else {
+            ("http", &g.listen_http, 80)
+        };
+        if listen.port == default_port {
+            format!("{scheme}://{name}")
+        } else {
+            format!("{scheme}://{name}:{}", listen.port)
+        }
+    };
+    let url = match &f.url {
+        Some(u) if !valid_url(&u.value) => {
+            ctx.err(
+                u,
+                "wordpress.url",
+                format!("`{}` is not an http(s) URL", printable(&u.value)),
+                Some("`https://host` without a trailing path"),
+            );
+            default_url
+        }
+        Some(u) => u.value.trim_end_matches('/').to_owned(),
+        None => default_url,
+    };
+    let table_prefix = match &f.table_prefix {
+        Some(p)
+            if p.value.is_empty()
+                || p.value.len() > 20
+                || !p.value.ends_with('_')
+                || !p
+                    .value
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') =>
+        {
+            ctx.err(
+                p,
+                "wordpress.table_prefix",
+                format!("`{}` is not a table prefix", printable(&p.value)),
+                Some("lower-case letters, digits and `_`, ending with `_`, up to 20 chars"),
+            );
+            String::new()
+        }
+        Some(p) => p.value.clone(),
+        None => "wp_".to_owned(),
+    };
+    let source = match &f.source {
+        Some(s) if !s.value.starts_with('/') => {
+            ctx.err(
+                s,
+                "wordpress.source",
+                "the source must be an absolute path",
+                Some("a WordPress directory or a `.tar.gz` release"),
+            );
+            PathBuf::new()
+        }
+        Some(s) => PathBuf::from(&s.value),
+        None => g.wordpress_source.clone(),
+    };
+    let is_tarball =
+        source.to_string_lossy().ends_with(".tar.gz") || source.to_string_lossy().ends_with(".tgz");
+    let source_ok = if is_tarball {
+        source.is_file()
+    } else {
+        source.join("wp-includes/version.php").is_file()
+    };
+    if !source_ok && !source.as_os_str().is_empty() {
+        let problem = if is_tarball {
+            format!("{} does not exist", source.display())
+        } else {
+            format!(
+                "{} is not a WordPress tree (no wp-includes/version.php)",
+                source.display()
+            )
+        };
+        match &f.source {
+            Some(s) => ctx.err(
+                s,
+                "wordpress.source",
+                problem,
+                Some("a WordPress directory (Debian: /usr/share/wordpress) or a `.tar.gz` release"),
+            ),
+            None => ctx.errors.push(ConfigError::new(
+                ctx.file,
+                0,
+                0,
+                "wordpress.source",
+                format!("{problem} (the default from lempctl.yaml `wordpress.source`)"),
+            )),
+        }
+    }
+    let source_sha256 = f.source_sha256.as_ref().and_then(|h| {
+        if h.value.len() == 64 && h.value.chars().all(|c| c.is_ascii_hexdigit()) {
+            Some(h.value.to_ascii_lowercase())
+        } else {
+            ctx.err(
+                h,
+                "wordpress.source_sha256",
+                "not a SHA-256 hex digest",
+                Some("64 hex digits"),
+            );
+            None
+        }
+    });
+    let admin_password_file = f
+        .admin_password_file
+        .as_ref()
+        .map(|p| PathBuf::from(&p.value));
+    let cron = match &f.cron {
+        Some(c) => match super::schedule::Schedule::parse(&c.value) {
+            Ok(s) => s,
+            Err(e) => {
+                ctx.err(c, "wordpress.cron", e, Some(super::schedule::ALLOWED));
+                super::schedule::Schedule::parse("*/5 * * * *").ok()?
+            }
+        },
+        None => super::schedule::Schedule::parse("*/5 * * * *").ok()?,
+    };
+    Some(Wordpress {
+        title,
+        admin_user,
+        admin_email,
+        admin_password_file,
+        locale,
+        url,
+        table_prefix,
+        source,
+        source_sha256,
+        debug_log: f.debug_log.unwrap_or(false),
+        xmlrpc: f.xmlrpc.unwrap_or(false),
+        cron,
     })
 }
 

@@ -162,7 +162,26 @@ pub fn execute(
                 purges.push(change.op.clone());
                 Ok(())
             }
-            Op::Reload(_) | Op::Db(_) => Ok(()),
+            Op::CopyCore {
+                source,
+                sha256,
+                dest,
+                stage,
+                dir_perms,
+                file_perms,
+            } => crate::services::wordpress::copy_core(
+                root,
+                g,
+                &mut undo.journal,
+                source,
+                sha256.as_deref(),
+                dest,
+                stage,
+                dir_perms,
+                file_perms,
+            )
+            .map(|_| ()),
+            Op::Reload(_) | Op::Db(_) | Op::WpInstall { .. } => Ok(()),
         };
         if let Err(e) = step {
             return Err(undo.fail(
@@ -230,6 +249,18 @@ pub fn execute(
         }
         e
     };
+
+    // WordPress installs need the files and the database in place.
+    for change in &plan.changes {
+        if let Op::WpInstall { site } = &change.op {
+            let Some(site) = config.sites.iter().find(|s| s.name.as_str() == site) else {
+                continue;
+            };
+            if let Err(e) = crate::services::wordpress::install(root, g, site) {
+                return Err(fail_db(&mut undo, e, &[]));
+            }
+        }
+    }
 
     // Validate with the real programs before anything is reloaded.
     let reloads: Vec<Service> = plan.reloads().cloned().collect();

@@ -43,26 +43,42 @@ pub fn admin_target(root: &Root, g: &Global) -> Result<AdminTarget> {
     })
 }
 
-/// Connects, observes and plans; no change is made here.
+/// What the database server holds for a run: the plan for site databases, and which of the
+/// asked-for tables exist (WordPress sites already installed).
+#[derive(Debug)]
+pub struct DbObserved {
+    pub target: AdminTarget,
+    pub plan: mariadb::Plan,
+    pub tables: std::collections::BTreeSet<(String, String)>,
+}
+
+/// Connects, observes and plans; no change is made here. `tables` are `(database, table)` pairs
+/// to check for existence in the same session.
 pub fn plan(
     root: &Root,
     g: &Global,
     specs: &[DbSpec],
     retired: &[Retire],
-) -> Result<Option<(AdminTarget, mariadb::Plan)>> {
+    tables: &[(String, String)],
+) -> Result<Option<DbObserved>> {
     if specs.is_empty() && retired.is_empty() {
         return Ok(None);
     }
     mariadb::provision::validate_specs(specs)?;
     let target = admin_target(root, g)?;
     let rt = runtime()?;
-    let plan = rt.block_on(async {
+    let (plan, tables) = rt.block_on(async {
         let mut admin = Admin::connect(&target).await?;
         let observed = mariadb::observe(&mut admin, specs, retired).await?;
+        let tables = mariadb::provision::existing_tables(&mut admin, tables).await?;
         let _ = admin.disconnect().await;
-        Ok::<_, mariadb::DbError>(mariadb::plan(specs, retired, &observed))
+        Ok::<_, mariadb::DbError>((mariadb::plan(specs, retired, &observed), tables))
     })?;
-    Ok(Some((target, plan)))
+    Ok(Some(DbObserved {
+        target,
+        plan,
+        tables,
+    }))
 }
 
 /// Runs the actions; returns the ones done (also on failure, inside the error).

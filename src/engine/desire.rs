@@ -40,6 +40,8 @@ pub fn acme_root(g: &Global) -> PathBuf {
 pub struct Desired {
     pub resources: Vec<Resource>,
     pub db_specs: Vec<crate::services::mariadb::DbSpec>,
+    /// `(database, table)` whose existence tells that a WordPress site is installed.
+    pub wp_tables: Vec<(String, String)>,
 }
 
 /// Every resource of the configuration, in the order they are created.
@@ -66,15 +68,25 @@ pub fn desire(root: &Root, config: &Config, scope: &Scope) -> Result<Desired> {
                     p
                 }
             };
+            if let Some(wp) = &site.wordpress {
+                super::wordpress::ensure_secrets(root, wp, &mut secrets)?;
+            }
             if secrets != before {
                 out.resources.push(Resource::Secret {
-                    path: file,
+                    path: file.clone(),
                     contents: super::secrets::to_bytes(&secrets),
                     site: site.name.to_string(),
                 });
             }
             out.db_specs
                 .push(super::database::spec(g, site.name.as_str(), db, &password));
+            site_resources(&mut out.resources, &renderer, &map, g, site)?;
+            if let Some(wp) = &site.wordpress {
+                super::wordpress::resources(
+                    &mut out, &renderer, &map, g, site, wp, db, &secrets, &file,
+                )?;
+            }
+            continue;
         }
         site_resources(&mut out.resources, &renderer, &map, g, site)?;
     }
@@ -168,6 +180,16 @@ fn host_wide(
             args: vec!["apply".into(), "--quiet".into()],
         });
     }
+    for site in config.sites.iter().filter(|s| s.enabled) {
+        if let Some(wp) = &site.wordpress {
+            jobs.push(Job {
+                unit: "lempctl-wpcron".into(),
+                instance: Some(site.name.to_string()),
+                schedule: wp.cron.clone(),
+                args: vec!["wp".into(), "cron".into()],
+            });
+        }
+    }
     schedule::resources(out, r, root_arg(map, g), g, &jobs)?;
     Ok(())
 }
@@ -222,21 +244,30 @@ fn site_resources(
                 out.push(dir(d, Perms::new(u, u, 0o700)));
             }
         }
-        let (seed, file) = if site.kind.uses_php() {
+        let (seed, file) = if site.kind == SiteKind::Wordpress {
+            ("", "")
+        } else if site.kind.uses_php() {
             ("site/index.php.j2", "index.php")
         } else {
             ("site/index.html.j2", "index.html")
         };
-        let text = r.render(
-            seed,
-            &minijinja::context! { site => minijinja::value::Serde(site) },
-        )?;
-        out.push(Resource::Seed {
-            path: p.document_root.join(file),
-            contents: text.into_bytes(),
-            perms: Perms::new(u, &g.web_group, 0o640),
-            site: name.clone(),
-        });
+        let text = if seed.is_empty() {
+            String::new()
+        } else {
+            r.render(
+                seed,
+                &minijinja::context! { site => minijinja::value::Serde(site) },
+            )?
+        };
+        // WordPress brings its own index.php (copied with the core).
+        if !seed.is_empty() {
+            out.push(Resource::Seed {
+                path: p.document_root.join(file),
+                contents: text.into_bytes(),
+                perms: Perms::new(u, &g.web_group, 0o640),
+                site: name.clone(),
+            });
+        }
     }
     let vhost = r.render("nginx/vhost.conf.j2", &context::vhost(map, g, site))?;
     out.push(Resource::File {

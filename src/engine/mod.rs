@@ -10,6 +10,7 @@ pub mod plan;
 pub mod resource;
 pub mod secrets;
 pub mod state;
+pub mod wordpress;
 
 use std::time::Duration;
 
@@ -72,7 +73,7 @@ pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
             }
         }
     }
-    let db = database::plan(root, g, &desired.db_specs, &retired)?;
+    let db = database::plan(root, g, &desired.db_specs, &retired, &desired.wp_tables)?;
     let plan = plan::plan(
         root,
         config,

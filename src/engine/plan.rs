@@ -53,6 +53,19 @@ pub enum Op {
     Reload(Service),
     /// A database action, run with the others in one admin session after the files.
     Db(crate::services::mariadb::Action),
+    /// Copy WordPress core into a document root.
+    CopyCore {
+        source: PathBuf,
+        sha256: Option<String>,
+        dest: PathBuf,
+        stage: PathBuf,
+        dir_perms: Perms,
+        file_perms: Perms,
+    },
+    /// Install WordPress (after the database actions).
+    WpInstall {
+        site: String,
+    },
     /// Archive a site's tree, then delete it (`site remove --purge`).
     Purge {
         site: String,
@@ -115,6 +128,18 @@ impl Plan {
     }
 }
 
+/// Files only their owner may read hold secrets (wp-config.php): their diffs are never shown.
+fn secret_diff(perms: &Perms, path: &Path, old: &[u8], new: &[u8]) -> Option<String> {
+    if perms.mode & 0o077 == 0 {
+        Some(format!(
+            "(contents of {} not shown: it holds secrets)\n",
+            path.display()
+        ))
+    } else {
+        Some(diff(path, old, new))
+    }
+}
+
 fn diff(path: &Path, old: &[u8], new: &[u8]) -> String {
     let (old, new) = (String::from_utf8_lossy(old), String::from_utf8_lossy(new));
     let shown = path.display().to_string();
@@ -149,10 +174,7 @@ pub fn plan(
     config: &Config,
     state: &State,
     desired: Vec<Resource>,
-    db: Option<(
-        crate::services::mariadb::AdminTarget,
-        crate::services::mariadb::Plan,
-    )>,
+    db: Option<super::database::DbObserved>,
     prune: &Prune,
     force: bool,
     in_scope: &dyn Fn(&str) -> bool,
@@ -213,6 +235,53 @@ pub fn plan(
                         site,
                         diff: None,
                         op: Op::Dir { path, perms },
+                    });
+                }
+            }
+            Resource::WpCore {
+                site,
+                source,
+                sha256,
+                dest,
+                stage,
+                dir_perms,
+                file_perms,
+            } => {
+                if !root.path(&dest.join("wp-includes/version.php")).is_file() {
+                    p.changes.push(Change {
+                        action: Action::Create,
+                        kind: "wordpress-core",
+                        target: format!("{} (from {})", dest.display(), source.display()),
+                        site: Some(site),
+                        diff: None,
+                        op: Op::CopyCore {
+                            source,
+                            sha256,
+                            dest,
+                            stage,
+                            dir_perms,
+                            file_perms,
+                        },
+                    });
+                }
+            }
+            Resource::WpInstall {
+                site,
+                database,
+                table,
+            } => {
+                let installed = db
+                    .as_ref()
+                    .is_some_and(|d| d.tables.contains(&(database.clone(), table.clone())));
+                if !installed {
+                    p.sites_changed.insert(site.clone());
+                    p.changes.push(Change {
+                        action: Action::Create,
+                        kind: "wordpress",
+                        target: format!("install into {database}"),
+                        site: Some(site.clone()),
+                        diff: None,
+                        op: Op::WpInstall { site },
                     });
                 }
             }
@@ -289,7 +358,7 @@ pub fn plan(
                             kind: "file",
                             target: path.display().to_string(),
                             site,
-                            diff: Some(diff(&path, b"", &contents)),
+                            diff: secret_diff(&perms, &path, b"", &contents),
                             op: Op::Write {
                                 path: path.clone(),
                                 contents,
@@ -331,7 +400,7 @@ pub fn plan(
                                 kind: "file",
                                 target: path.display().to_string(),
                                 site,
-                                diff: Some(diff(&path, &cur, &contents)),
+                                diff: secret_diff(&perms, &path, &cur, &contents),
                                 op: Op::Write {
                                     path: path.clone(),
                                     contents,
@@ -343,7 +412,7 @@ pub fn plan(
                             p.warnings.push(format!(
                                 "{}: edited by hand since lempctl wrote it (drift); left as it is\n{}hint: move the change into a template override, or use --force to overwrite it",
                                 path.display(),
-                                indent(&diff(&path, &contents, &cur))
+                                indent(&secret_diff(&perms, &path, &contents, &cur).unwrap_or_default())
                             ));
                         } else {
                             p.conflicts.push(format!("{}: exists and was not written by lempctl (use --force to overwrite it)", path.display()));
@@ -427,7 +496,12 @@ pub fn plan(
                         kind: "file",
                         target: path.display().to_string(),
                         site: rec.site.clone(),
-                        diff: Some(diff(path, &cur, b"")),
+                        diff: secret_diff(
+                            &Perms::root(mode_owner(root, path).map_or(0o644, |m| m.0)),
+                            path,
+                            &cur,
+                            b"",
+                        ),
                         op: Op::Remove { path: path.clone() },
                     });
                 }
@@ -525,7 +599,10 @@ pub fn plan(
             );
         }
     }
-    if let Some((target, dbp)) = db {
+    if let Some(super::database::DbObserved {
+        target, plan: dbp, ..
+    }) = db
+    {
         for a in &dbp.actions {
             if a.is_drift() {
                 p.warnings.push(format!("database drift: {a}"));

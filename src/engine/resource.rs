@@ -50,6 +50,22 @@ pub enum Resource {
         contents: Vec<u8>,
         site: String,
     },
+    /// WordPress core copied into a site's document root (once; afterwards it is the site's own).
+    WpCore {
+        site: String,
+        source: PathBuf,
+        sha256: Option<String>,
+        dest: PathBuf,
+        stage: PathBuf,
+        dir_perms: Perms,
+        file_perms: Perms,
+    },
+    /// WordPress installed into the site's database (once: tables present = installed).
+    WpInstall {
+        site: String,
+        database: String,
+        table: String,
+    },
     /// A symlink lempctl owns.
     Link {
         path: PathBuf,
@@ -64,7 +80,9 @@ impl Resource {
         match self {
             Resource::User { site, .. }
             | Resource::Seed { site, .. }
-            | Resource::Secret { site, .. } => Some(site),
+            | Resource::Secret { site, .. }
+            | Resource::WpCore { site, .. }
+            | Resource::WpInstall { site, .. } => Some(site),
             Resource::Dir { site, .. }
             | Resource::File { site, .. }
             | Resource::Link { site, .. } => site.as_deref(),

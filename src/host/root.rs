@@ -37,6 +37,8 @@ impl Perms {
 #[derive(Debug, Clone)]
 pub enum Previous {
     Absent,
+    /// Nothing was there; the run created a whole tree (undo removes it recursively).
+    AbsentTree,
     File {
         contents: Vec<u8>,
         mode: u32,
@@ -263,6 +265,110 @@ impl Root {
         }
     }
 
+    /// Copies the tree `src` (a real path, symlinks followed) into the directory `dest` (a host
+    /// path), skipping top-level names in `skip`, with explicit owner and modes. Each top-level
+    /// entry is staged in `stage` (a host path on the same file system) and renamed into place, so
+    /// a failed copy leaves nothing behind and the journal can remove what was added.
+    #[allow(clippy::too_many_arguments)]
+    pub fn copy_tree(
+        &self,
+        journal: &mut Journal,
+        src: &Path,
+        dest: &Path,
+        stage: &Path,
+        skip: &[&str],
+        dir_perms: &Perms,
+        file_perms: &Perms,
+    ) -> Result<usize> {
+        let (duid, dgid) = accounts::resolve(&dir_perms.user, &dir_perms.group)?;
+        let (fuid, fgid) = accounts::resolve(&file_perms.user, &file_perms.group)?;
+        let real_stage = self.path(stage);
+        if real_stage.exists() {
+            fs::remove_dir_all(&real_stage)
+                .with_context(|| format!("removing {}", real_stage.display()))?;
+        }
+        fs::create_dir_all(&real_stage)
+            .with_context(|| format!("creating {}", real_stage.display()))?;
+        let copy = || -> Result<usize> {
+            let mut n = 0;
+            for entry in walkdir::WalkDir::new(src).follow_links(true).min_depth(1) {
+                let entry = entry.with_context(|| format!("reading {}", src.display()))?;
+                let rel = entry
+                    .path()
+                    .strip_prefix(src)
+                    .context("walked path is inside the source")?;
+                if rel
+                    .components()
+                    .next()
+                    .is_some_and(|c| skip.iter().any(|s| c.as_os_str() == *s))
+                {
+                    continue;
+                }
+                let to = real_stage.join(rel);
+                if entry.file_type().is_dir() {
+                    fs::create_dir(&to).with_context(|| format!("creating {}", to.display()))?;
+                    std::os::unix::fs::chown(&to, Some(duid), Some(dgid))?;
+                    fs::set_permissions(&to, fs::Permissions::from_mode(dir_perms.mode))?;
+                } else {
+                    fs::copy(entry.path(), &to)
+                        .with_context(|| format!("copying {}", entry.path().display()))?;
+                    std::os::unix::fs::chown(&to, Some(fuid), Some(fgid))?;
+                    fs::set_permissions(&to, fs::Permissions::from_mode(file_perms.mode))?;
+                    n += 1;
+                }
+            }
+            Ok(n)
+        };
+        let n = match copy() {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&real_stage);
+                return Err(e);
+            }
+        };
+        let real_dest = self.path(dest);
+        for entry in fs::read_dir(&real_stage)
+            .with_context(|| format!("reading {}", real_stage.display()))?
+        {
+            let entry = entry?;
+            let name = entry.file_name();
+            let target = real_dest.join(&name);
+            if target.exists() {
+                continue;
+            }
+            fs::rename(entry.path(), &target)
+                .with_context(|| format!("moving {} into place", target.display()))?;
+            journal.steps.push(Undo {
+                path: dest.join(&name),
+                previous: Previous::AbsentTree,
+            });
+        }
+        fs::remove_dir_all(&real_stage)
+            .with_context(|| format!("removing {}", real_stage.display()))?;
+        Ok(n)
+    }
+
+    /// Removes everything inside a directory (a cache), keeping the directory.
+    pub fn clear_dir(&self, host_path: &Path) -> Result<usize> {
+        let p = self.path(host_path);
+        let mut n = 0;
+        let entries = match fs::read_dir(&p) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", p.display())),
+        };
+        for e in entries {
+            let e = e?;
+            if e.file_type()?.is_dir() {
+                fs::remove_dir_all(e.path())?;
+            } else {
+                fs::remove_file(e.path())?;
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Writes a file that is not part of the managed set (state, credentials), atomically, without a journal.
     pub fn write_private(&self, host_path: &Path, contents: &[u8], mode: u32) -> Result<()> {
         let mut scratch = Journal::default();
@@ -302,6 +408,11 @@ impl Root {
     fn restore(&self, step: &Undo) -> Result<()> {
         let p = self.path(&step.path);
         match &step.previous {
+            Previous::AbsentTree => {
+                if p.exists() {
+                    fs::remove_dir_all(&p)?;
+                }
+            }
             Previous::Absent => match fs::symlink_metadata(&p) {
                 Ok(m) if m.is_dir() => {
                     let _ = fs::remove_dir(&p);

@@ -6,6 +6,7 @@ pub mod db;
 pub mod sandbox;
 pub mod site;
 pub mod status;
+pub mod wp;
 
 use std::path::PathBuf;
 

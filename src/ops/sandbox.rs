@@ -292,12 +292,16 @@ fn start_mariadb(ctx: &Context, config: &crate::config::Config) -> Result<()> {
     let data = ctx.root.path(datadir);
     let socket = ctx.root.path(socket);
     let mut j = Journal::default();
-    for dir in [datadir.as_path(), Path::new("/run/mysqld")] {
+    // The socket directory is traversable: site users' PHP connects through it.
+    for (dir, mode) in [
+        (datadir.as_path(), 0o750),
+        (Path::new("/run/mysqld"), 0o755),
+    ] {
         if !ctx.root.path(dir).is_dir() {
             mkdirs(&ctx.root, &mut j, dir.parent().unwrap_or(Path::new("/")))?;
-            ctx.root
-                .ensure_dir(&mut j, dir, &Perms::new("mysql", "mysql", 0o750))?;
         }
+        ctx.root
+            .ensure_dir(&mut j, dir, &Perms::new("mysql", "mysql", mode))?;
     }
     if !data.join("mysql").is_dir() {
         // Parallel bootstraps on one host are serialised: concurrent installs were seen to fail.

@@ -73,6 +73,9 @@ pub struct VhostContext {
     pub https_port_suffix: String,
     pub socket: String,
     pub host_header_with_port: bool,
+    /// Unique per site: nginx zone names (rate limit, page cache).
+    pub zone: String,
+    pub cache_path: String,
 }
 
 pub fn vhost(map: &PathMap, g: &Global, site: &Site) -> VhostContext {
@@ -99,6 +102,11 @@ pub fn vhost(map: &PathMap, g: &Global, site: &Site) -> VhostContext {
         },
         host_header_with_port: g.listen_http.port != 80
             || (site.tls.is_some() && g.listen_https.port != 443),
+        zone: site.user.clone(),
+        cache_path: map
+            .show(&g.cache_dir.join(site.name.as_str()))
+            .display()
+            .to_string(),
         site: shown,
     }
 }

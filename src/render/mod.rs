@@ -57,13 +57,23 @@ impl Renderer {
         }
     }
 
-    /// Renders a template with a serialisable context.
+    /// Renders a template with a serialisable context. Errors name the template (and every
+    /// included template) with the line, without dumping the context (it may hold secrets).
     pub fn render<T: serde::Serialize>(&self, name: &str, ctx: &T) -> Result<String> {
-        let tmpl = self
-            .env
-            .get_template(name)
-            .with_context(|| format!("loading template {}", self.origin(name)))?;
+        let tmpl = self.env.get_template(name).map_err(|e| {
+            anyhow::anyhow!("loading template {}: {}", self.origin(name), chain(&e))
+        })?;
         tmpl.render(minijinja::value::Serde(ctx))
-            .map_err(|e| anyhow::anyhow!("rendering {}: {e:#}", self.origin(name)))
+            .map_err(|e| anyhow::anyhow!("rendering {}: {}", self.origin(name), chain(&e)))
     }
+}
+
+fn chain(e: &minijinja::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cur {
+        parts.push(c.to_string());
+        cur = c.source();
+    }
+    parts.join(": ")
 }

@@ -29,6 +29,22 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/nginx/kind/redirect.conf.j2"),
     ),
     (
+        "nginx/wordpress-fastcgi.conf.j2",
+        include_str!("../../templates/nginx/wordpress-fastcgi.conf.j2"),
+    ),
+    (
+        "wordpress/wp-config.php.j2",
+        include_str!("../../templates/wordpress/wp-config.php.j2"),
+    ),
+    (
+        "wordpress/install.php",
+        include_str!("../../templates/wordpress/install.php"),
+    ),
+    (
+        "wordpress/tasks.php",
+        include_str!("../../templates/wordpress/tasks.php"),
+    ),
+    (
         "php-fpm/pool.conf.j2",
         include_str!("../../templates/php-fpm/pool.conf.j2"),
     ),
@@ -92,6 +108,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     (
         "units/lempctl-apply.timer.j2",
         include_str!("../../systemd/lempctl-apply.timer.j2"),
+    ),
+    (
+        "units/lempctl-wpcron@.service.j2",
+        include_str!("../../systemd/lempctl-wpcron@.service.j2"),
+    ),
+    (
+        "units/lempctl-wpcron@.timer.j2",
+        include_str!("../../systemd/lempctl-wpcron@.timer.j2"),
     ),
 ];
 

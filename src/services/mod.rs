@@ -5,6 +5,7 @@ pub mod nginx;
 pub mod php_fpm;
 pub mod schedule;
 pub mod systemd;
+pub mod wordpress;
 
 /// A real program rejected the configuration this run wrote; nothing was kept.
 #[derive(Debug, thiserror::Error)]

@@ -630,6 +630,22 @@ pub async fn list_databases(admin: &mut Admin, specs: &[DbSpec]) -> Result<Vec<D
         .collect())
 }
 
+/// The `(schema, table)` pairs of `wanted` that exist (one query).
+pub async fn existing_tables(
+    admin: &mut Admin,
+    wanted: &[(String, String)],
+) -> Result<BTreeSet<(String, String)>, DbError> {
+    if wanted.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let rows: Vec<(String, String)> = admin
+        .fetch(&sql::existing_tables(
+            wanted.iter().map(|(s, t)| (s.as_str(), t.as_str())),
+        )?)
+        .await?;
+    Ok(rows.into_iter().filter(|r| wanted.contains(r)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

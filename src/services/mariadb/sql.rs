@@ -280,6 +280,23 @@ pub fn list_databases<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<St
     )))
 }
 
+/// Which of `(schema, table)` exist (e.g. each WordPress site's `<prefix>options`), in one query.
+pub fn existing_tables<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Stmt, DbError> {
+    let mut schemas = Vec::new();
+    let mut tables = Vec::new();
+    for (s, t) in pairs {
+        schemas.push(s);
+        tables.push(t);
+    }
+    Ok(Stmt::plain(format!(
+        "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA IN {} AND TABLE_NAME IN {}",
+        in_list(schemas)?,
+        in_list(tables)?
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

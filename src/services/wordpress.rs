@@ -1,0 +1,156 @@
+//! WordPress without wp-cli: core copied from a tree or a release tarball, and small PHP programs
+//! shipped in the binary (install, tasks) run with PHP CLI as the site's own user. Secrets reach
+//! PHP through the environment, never through argv.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+use crate::config::global::Global;
+use crate::config::site::Site;
+use crate::engine::secrets;
+use crate::host::exec::Cmd;
+use crate::host::{Journal, Perms, Root};
+use crate::render::context::PathMap;
+use crate::render::templates;
+
+/// Copies WordPress core into `dest` (the document root). A tarball is checked against `sha256`
+/// when given and unpacked first. Debian's loader `wp-config.php` and `.htaccess` are left out.
+#[allow(clippy::too_many_arguments)]
+pub fn copy_core(
+    root: &Root,
+    g: &Global,
+    journal: &mut Journal,
+    source: &Path,
+    sha256: Option<&str>,
+    dest: &Path,
+    stage: &Path,
+    dir_perms: &Perms,
+    file_perms: &Perms,
+) -> Result<usize> {
+    let skip = ["wp-config.php", ".htaccess", "wp-config-sample.php"];
+    let is_tarball = source.extension().is_some_and(|e| e == "gz" || e == "tgz");
+    if !is_tarball {
+        return root.copy_tree(journal, source, dest, stage, &skip, dir_perms, file_perms);
+    }
+    if let Some(want) = sha256 {
+        let mut f =
+            std::fs::File::open(source).with_context(|| format!("opening {}", source.display()))?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        let got = hex::encode(h.finalize());
+        if got != want {
+            bail!("{}: sha256 is {got}, expected {want}", source.display());
+        }
+    }
+    let unpacked = stage.with_extension("unpacked");
+    let real = root.path(&unpacked);
+    let _ = root.remove_tree(&unpacked);
+    std::fs::create_dir_all(&real).with_context(|| format!("creating {}", real.display()))?;
+    let result = Cmd::new(&g.programs.tar)
+        .args(["--no-same-owner", "--strip-components=1", "-xzf"])
+        .arg(source)
+        .arg("-C")
+        .arg(&real)
+        .run()
+        .map_err(anyhow::Error::from)
+        .and_then(|_| {
+            if !real.join("wp-includes/version.php").is_file() {
+                bail!(
+                    "{} is not a WordPress release (no wordpress/wp-includes/version.php)",
+                    source.display()
+                );
+            }
+            root.copy_tree(journal, &real, dest, stage, &skip, dir_perms, file_perms)
+        });
+    let _ = root.remove_tree(&unpacked);
+    result
+}
+
+fn php(g: &Global, site: &Site) -> Cmd {
+    let version = site
+        .php
+        .as_ref()
+        .map_or(g.php_version.as_str(), |p| p.version.as_str());
+    Cmd::new(&g.programs.runuser)
+        .args(["-u", &site.user, "--"])
+        .arg(g.programs.php_cli(version))
+        .args(["-d", "memory_limit=512M", "-d", "display_errors=stderr"])
+}
+
+/// Runs what `wp core install` does. An already installed site is left alone.
+pub fn install(root: &Root, g: &Global, site: &Site) -> Result<()> {
+    let wp = site.wordpress.as_ref().context("a WordPress site")?;
+    let s = secrets::load(root, &secrets::path(g, site.name.as_str()))?;
+    let password = s
+        .wp_admin_password
+        .context("the admin password is stored before the install")?;
+    let docroot = PathMap::new(root, g).show(&site.paths.document_root);
+    let script = templates::embedded("wordpress/install.php").context("embedded installer")?;
+    let out = php(g, site)
+        .arg("--")
+        .arg(&docroot)
+        .args([
+            &wp.url,
+            &wp.title,
+            &wp.admin_user,
+            &wp.admin_email,
+            &wp.locale,
+        ])
+        .env("LEMPCTL_WP_ADMIN_PASSWORD", password)
+        .stdin(script.as_bytes().to_vec())
+        .output()?;
+    match out.status.code() {
+        Some(0 | 3) => Ok(()),
+        _ => bail!(
+            "installing WordPress for {} failed:\n{}{}",
+            site.name,
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    }
+}
+
+/// Runs due WordPress cron events (`wp-cron.php` with PHP CLI, as the site user).
+pub fn run_cron(root: &Root, g: &Global, site: &Site) -> Result<String> {
+    let wp = site.wordpress.as_ref().context("a WordPress site")?;
+    let docroot = PathMap::new(root, g).show(&site.paths.document_root);
+    let host = wp
+        .url
+        .split("://")
+        .nth(1)
+        .unwrap_or(site.name.as_str())
+        .to_owned();
+    let out = php(g, site)
+        .arg("-f")
+        .arg(docroot.join("wp-cron.php"))
+        .env("HTTP_HOST", host)
+        .run()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Sets the admin user's password (from the environment of the PHP task).
+pub fn set_admin_password(root: &Root, g: &Global, site: &Site, password: &str) -> Result<()> {
+    let wp = site.wordpress.as_ref().context("a WordPress site")?;
+    let docroot = PathMap::new(root, g).show(&site.paths.document_root);
+    let script = templates::embedded("wordpress/tasks.php").context("embedded tasks")?;
+    php(g, site)
+        .arg("--")
+        .arg(&docroot)
+        .arg("set-admin-password")
+        .env("LEMPCTL_WP_ADMIN", &wp.admin_user)
+        .env("LEMPCTL_WP_ADMIN_PASSWORD", password)
+        .env("LEMPCTL_WP_HOST", site.name.as_str())
+        .stdin(script.as_bytes().to_vec())
+        .run()?;
+    Ok(())
+}
