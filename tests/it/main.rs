@@ -16,3 +16,4 @@ mod failures;
 mod site_remove;
 mod units;
 mod validation;
+mod wordpress;
