@@ -318,3 +318,84 @@ fn a_remote_style_tcp_admin_with_a_password_works() {
     let (_, again, _) = sb.json(&["apply"]);
     assert_eq!(again["changed"], false);
 }
+
+#[test]
+fn extra_grants_are_drift_that_apply_corrects_and_purge_dumps_then_drops() {
+    if !require(DB) {
+        return;
+    }
+    let sb = Sandbox::with_db()
+        .site("a.yaml", A)
+        .site("b.yaml", B)
+        .started();
+    sb.lempctl().arg("apply").assert().success();
+    let (db_a, user_a, pw_a) = creds(&sb, "a.db.test");
+    let (db_b, _, _) = creds(&sb, "b.db.test");
+    // Someone grants site A's user access to site B's database by hand.
+    sb.sql_root(&format!(
+        "GRANT SELECT ON `{db_b}`.* TO '{user_a}'@'localhost'"
+    ));
+    assert!(
+        sb.sql_as(
+            &user_a,
+            &pw_a,
+            &format!("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{db_b}'")
+        )
+        .status
+        .success()
+    );
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(v["warnings"].to_string().contains("drift"), "{v}");
+    let denied = sb.sql_as(&user_a, &pw_a, &format!("USE `{db_b}`"));
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("denied"),
+        "{denied:?}"
+    );
+    let (_, again, _) = sb.json(&["apply"]);
+    assert_eq!(again["changed"], false, "{again}");
+
+    // `site remove --purge` dumps the database into the archive before dropping it.
+    let fill = sb.sql_as(
+        &user_a,
+        &pw_a,
+        &format!("CREATE TABLE `{db_a}`.t (id INT); INSERT INTO `{db_a}`.t VALUES (42)"),
+    );
+    assert!(fill.status.success());
+    let (code, v, err) = sb.json(&["site", "remove", "a.db.test", "--purge", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        v["changes"]
+            .to_string()
+            .contains(&format!("dump database {db_a}")),
+        "{v}"
+    );
+    assert_eq!(
+        sb.sql_root(&format!(
+            "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{db_a}'"
+        )),
+        "0"
+    );
+    assert_eq!(
+        sb.sql_root(&format!(
+            "SELECT COUNT(*) FROM mysql.user WHERE User = '{user_a}'"
+        )),
+        "0"
+    );
+    let archive = sb.path("/var/lib/lempctl/archive");
+    let dumps: Vec<_> = std::fs::read_dir(&archive)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".sql.zst"))
+        .collect();
+    assert_eq!(dumps.len(), 1, "{dumps:?}");
+    let sql = std::process::Command::new("zstd")
+        .arg("-dc")
+        .arg(archive.join(&dumps[0]))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&sql.stdout).contains("INSERT INTO `t` VALUES"),
+        "the dump holds the rows"
+    );
+}
