@@ -103,6 +103,7 @@ pub fn execute(
     };
     let nginx_running = service_manager::is_running(root, g, &Service::Nginx).unwrap_or(false);
     let addr = health::address(&g.health.address, g.listen_http.port)?;
+    let started = std::time::Instant::now();
     let before: BTreeMap<String, bool> = if nginx_running && !probes.is_empty() {
         probes
             .iter()
@@ -112,6 +113,11 @@ pub fn execute(
     } else {
         BTreeMap::new()
     };
+    tracing::debug!(
+        "health-checked {} sites before the run in {:.1} ms",
+        before.len(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
 
     // Record the intended content first: a run killed half-way is then recognised as ours.
     let mut pending = state.clone();
@@ -329,10 +335,16 @@ pub fn execute(
     if reloaded.contains(&Service::Nginx)
         || reloaded.iter().any(|s| matches!(s, Service::PhpFpm(_)))
     {
+        let started = std::time::Instant::now();
         let results = health::wait_healthy(
             addr,
             &probes,
             Duration::from_millis(u64::from(g.health.timeout_ms)),
+        );
+        tracing::debug!(
+            "health-checked {} sites after the reload in {:.1} ms",
+            probes.len(),
+            started.elapsed().as_secs_f64() * 1000.0
         );
         let mut regressions = Vec::new();
         for (p, failure) in probes.iter().zip(results) {
