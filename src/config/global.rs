@@ -512,8 +512,16 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
     };
     let database = database(&mut ctx, g.database.unwrap_or_default());
     let wp = g.wordpress.unwrap_or_default();
-    let wordpress_source = ctx.path(wp.source.as_ref(), "wordpress.source", "/usr/share/wordpress");
-    let cache_dir = ctx.path(wp.cache_dir.as_ref(), "wordpress.cache_dir", "/var/cache/nginx/lempctl");
+    let wordpress_source = ctx.path(
+        wp.source.as_ref(),
+        "wordpress.source",
+        "/usr/share/wordpress",
+    );
+    let cache_dir = ctx.path(
+        wp.cache_dir.as_ref(),
+        "wordpress.cache_dir",
+        "/var/cache/nginx/lempctl",
+    );
     let web_user = ctx.token(g.web_user.as_ref(), "web_user", "www-data");
     let web_group = ctx.token(g.web_group.as_ref(), "web_group", "www-data");
     Global {
