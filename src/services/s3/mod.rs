@@ -13,7 +13,7 @@ mod upload;
 
 pub use credentials::{Credentials, parse_credentials_file, parse_credentials_str};
 pub use plan::UploadReason;
-pub use rules::{CacheRule, default_excludes};
+pub use rules::{CacheRule, check_pattern, default_excludes};
 
 use anyhow::Context;
 use serde::Serialize;

@@ -22,6 +22,17 @@ pub fn default_excludes() -> Vec<String> {
     .collect()
 }
 
+/// Checks one exclude or Cache-Control pattern the way the sync compiles it (for config validation).
+pub fn check_pattern(pattern: &str) -> Result<(), String> {
+    let Some(p) = parse(pattern) else {
+        return Err("an empty pattern".into());
+    };
+    glob(&format!("{}/**", p.base))
+        .and_then(|_| glob(&p.base))
+        .map(|_| ())
+        .map_err(|e| format!("{:#}", e))
+}
+
 struct Parsed {
     base: String,
     dir_only: bool,
