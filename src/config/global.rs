@@ -534,10 +534,13 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
     );
     let s3f = g.s3.unwrap_or_default();
     let s3 = S3Global {
-        credentials_file: s3f
-            .credentials_file
-            .as_ref()
-            .map(|v| ctx.path(Some(v), "s3.credentials_file", "/etc/lempctl/s3-credentials")),
+        credentials_file: s3f.credentials_file.as_ref().map(|v| {
+            ctx.path(
+                Some(v),
+                "s3.credentials_file",
+                "/etc/lempctl/s3-credentials",
+            )
+        }),
         profile: s3f.profile.as_ref().and_then(|v| {
             let ok = !v.value.is_empty()
                 && v.value.len() <= 64

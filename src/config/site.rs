@@ -421,10 +421,9 @@ pub fn validate(
         (Some(n), true) => site_db(&mut Ctx { file, errors }, n, f.db.as_ref(), global),
         _ => None,
     };
-    let s3 = f
-        .s3
-        .as_ref()
-        .map(|s| s3_settings(&mut Ctx { file, errors }, s));
+    let s3 =
+        f.s3.as_ref()
+            .map(|s| s3_settings(&mut Ctx { file, errors }, s));
     if errors.len() > start {
         return None;
     }
@@ -599,14 +598,9 @@ fn s3_settings(ctx: &mut Ctx<'_>, f: &super::file::S3File) -> S3Site {
                     std::path::Component::Normal(_) | std::path::Component::CurDir
                 )
             });
-            let abs_ok = p.is_absolute()
-                && !p
-                    .components()
-                    .any(|c| c == std::path::Component::ParentDir);
-            if v.value.is_empty()
-                || v.value.chars().any(char::is_control)
-                || !(inside || abs_ok)
-            {
+            let abs_ok =
+                p.is_absolute() && !p.components().any(|c| c == std::path::Component::ParentDir);
+            if v.value.is_empty() || v.value.chars().any(char::is_control) || !(inside || abs_ok) {
                 ctx.err(
                     v,
                     "s3.source",
@@ -624,7 +618,12 @@ fn s3_settings(ctx: &mut Ctx<'_>, f: &super::file::S3File) -> S3Site {
     for (i, v) in f.excludes.iter().enumerate() {
         match check_pattern(&v.value) {
             Ok(()) if !v.value.chars().any(char::is_control) => excludes.push(v.value.clone()),
-            Ok(()) => ctx.err(v, &format!("s3.excludes[{i}]"), "control characters in a pattern", None),
+            Ok(()) => ctx.err(
+                v,
+                &format!("s3.excludes[{i}]"),
+                "control characters in a pattern",
+                None,
+            ),
             Err(why) => ctx.err(
                 v,
                 &format!("s3.excludes[{i}]"),
@@ -641,7 +640,10 @@ fn s3_settings(ctx: &mut Ctx<'_>, f: &super::file::S3File) -> S3Site {
             ctx.err(
                 &r.glob,
                 &format!("s3.cache_control[{i}].glob"),
-                format!("`{}` is not a glob pattern: {why}", printable(&r.glob.value)),
+                format!(
+                    "`{}` is not a glob pattern: {why}",
+                    printable(&r.glob.value)
+                ),
                 Some("gitignore-like globs: `*.html`, `assets/**`"),
             );
         }
@@ -687,13 +689,16 @@ fn s3_settings(ctx: &mut Ctx<'_>, f: &super::file::S3File) -> S3Site {
         }
         None => 32,
     };
-    let schedule = f.schedule.as_ref().and_then(|v| match Schedule::parse(&v.value) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            ctx.err(v, "s3.schedule", e, Some(schedule::ALLOWED));
-            None
-        }
-    });
+    let schedule = f
+        .schedule
+        .as_ref()
+        .and_then(|v| match Schedule::parse(&v.value) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                ctx.err(v, "s3.schedule", e, Some(schedule::ALLOWED));
+                None
+            }
+        });
     S3Site {
         bucket: f.bucket.value.clone(),
         prefix,

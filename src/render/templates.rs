@@ -93,6 +93,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "units/lempctl-apply.timer.j2",
         include_str!("../../systemd/lempctl-apply.timer.j2"),
     ),
+    (
+        "units/lempctl-s3sync@.service.j2",
+        include_str!("../../systemd/lempctl-s3sync@.service.j2"),
+    ),
+    (
+        "units/lempctl-s3sync@.timer.j2",
+        include_str!("../../systemd/lempctl-s3sync@.timer.j2"),
+    ),
 ];
 
 /// The shared nginx snippets installed under `<nginx_dir>/lempctl/`, by installed file name.

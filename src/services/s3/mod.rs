@@ -113,6 +113,8 @@ pub struct SyncReport {
     pub planned_uploads: Vec<PlannedUpload>,
     /// Dry run only (full keys).
     pub planned_deletes: Vec<String>,
+    /// Dry run only: sizes of `planned_deletes` (same order).
+    pub planned_delete_sizes: Vec<u64>,
 }
 
 /// Classified failures, so the caller can choose exit codes.
@@ -335,6 +337,12 @@ pub async fn sync(
                 size: files[u.local].size,
                 reason: u.reason,
             })
+            .collect();
+        let sizes: HashMap<&str, u64> = listed.iter().map(|o| (o.key.as_str(), o.size)).collect();
+        report.planned_delete_sizes = p
+            .deletes
+            .iter()
+            .map(|k| sizes.get(k.as_str()).copied().unwrap_or(0))
             .collect();
         report.planned_deletes = delete_keys;
         report.requests = counters.snapshot();
