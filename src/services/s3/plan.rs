@@ -172,14 +172,14 @@ pub(super) fn check_source(
     if !exists {
         return Err(SyncError::Refused {
             reason: format!(
-                "source directory `{source}` does not exist (use force to mirror an empty tree)"
+                "source directory `{source}` does not exist (use --force to mirror an empty tree)"
             ),
         });
     }
     if files == 0 {
         return Err(SyncError::Refused {
             reason: format!(
-                "source directory `{source}` has no files after excludes (use force to delete everything under the prefix)"
+                "source directory `{source}` has no files after excludes (use --force to delete everything under the prefix)"
             ),
         });
     }
@@ -200,7 +200,7 @@ pub(super) fn check_delete_share(
     if share > max_share {
         return Err(SyncError::Refused {
             reason: format!(
-                "would delete {deletes} of {remote_total} objects ({:.0}% > limit {:.0}%); use force to proceed",
+                "would delete {deletes} of {remote_total} objects ({:.0}% > limit {:.0}%); use --force to proceed",
                 share * 100.0,
                 max_share * 100.0
             ),
