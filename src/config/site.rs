@@ -994,3 +994,52 @@ fn printable(s: &str) -> String {
         shown
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names() {
+        for ok in ["abc", "my-bucket.example", "a1-b2", &"a".repeat(63)] {
+            assert!(valid_bucket(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ab",
+            &"a".repeat(64),
+            "My-Bucket",
+            "-abc",
+            "abc-",
+            "a..b",
+            "a.-b",
+            "192.168.1.1",
+            "xn--abc",
+            "abc-s3alias",
+            "a_b",
+        ] {
+            assert!(valid_bucket(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn endpoints() {
+        for ok in [
+            "http://127.0.0.1:9000",
+            "https://s3.example.com",
+            "http://localhost:9000/",
+            "http://[::1]:9000",
+        ] {
+            assert!(valid_endpoint(ok), "{ok}");
+        }
+        for bad in [
+            "ftp://x",
+            "127.0.0.1:9000",
+            "http://",
+            "http://host:99999",
+            "http://ho st",
+            "http://[zz]:1",
+        ] {
+            assert!(!valid_endpoint(bad), "{bad}");
+        }
+    }
+}
