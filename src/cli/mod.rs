@@ -63,6 +63,9 @@ pub enum Command {
     /// WordPress sites: install, cron, page-cache purge, login URL, admin password.
     #[command(subcommand)]
     Wp(WpCommand),
+    /// Mirror static exports to S3 buckets (content-addressed; deletes only after all uploads).
+    #[command(subcommand)]
+    S3(S3Command),
     /// Services and sites: running, applied, drifted.
     Status,
     /// Private nginx and php-fpm in a self-contained root, to try site files safely.
@@ -173,6 +176,42 @@ pub enum WpCommand {
     LoginUrl { site: String },
     /// Give the admin user a new password (printed once, stored 0600).
     AdminPassword { site: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum S3Command {
+    /// Mirror a site's static export (its `s3` section), every such site (--all), or a directory
+    /// (--source DIR s3://BUCKET[/PREFIX]) to S3. With --dry-run: the uploads and deletes it would do.
+    Sync(S3SyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct S3SyncArgs {
+    /// A site with an `s3` section; with --source, the target `s3://BUCKET[/PREFIX]`.
+    #[arg(
+        value_name = "SITE|s3://BUCKET[/PREFIX]",
+        required_unless_present = "all"
+    )]
+    pub target: Option<String>,
+    /// Every site with an `s3` section (what the timers run).
+    #[arg(long, conflicts_with_all = ["target", "source"])]
+    pub all: bool,
+    /// Ad-hoc sync of this directory (a real path) to the s3:// URL given as the target.
+    #[arg(long, value_name = "DIR")]
+    pub source: Option<PathBuf>,
+    /// S3-compatible endpoint of an ad-hoc sync (default: AWS).
+    #[arg(long, value_name = "URL", requires = "source")]
+    pub endpoint: Option<String>,
+    /// Region of an ad-hoc sync (default `us-east-1`).
+    #[arg(long, value_name = "REGION", requires = "source")]
+    pub region: Option<String>,
+    /// Path-style addressing for an ad-hoc sync (most self-hosted servers need it).
+    #[arg(long, requires = "source")]
+    pub path_style: bool,
+    /// Sync even from an empty or missing source, or when more than the allowed share of the
+    /// bucket would be deleted.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -366,6 +405,38 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
             WpCommand::LoginUrl { site } => p.data(&ops::wp::login_url(&ctx, site)?, |l| format!("{}\n  user: {}\n  password: in {} (`lempctl wp admin-password` sets a new one)", l.url, l.admin_user, l.credentials_file)),
             WpCommand::AdminPassword { site } => p.data(&ops::wp::admin_password(&ctx, site, wait)?, |n| format!("{}: new password of `{}`: {}\n  (shown once; stored root-only)", n.site, n.admin_user, n.password)),
         },
+        Command::S3(S3Command::Sync(a)) => {
+            let target = match (&a.source, a.all, &a.target) {
+                (_, true, _) => ops::s3::Target::All,
+                (Some(src), false, Some(url)) => ops::s3::Target::AdHoc {
+                    source: src.clone(),
+                    url: url.clone(),
+                    endpoint: a.endpoint.clone(),
+                    region: a.region.clone(),
+                    path_style: a.path_style,
+                },
+                (None, false, Some(site)) if site.starts_with("s3://") => {
+                    return Err(UsageError(format!(
+                        "`{site}` is an S3 URL: an ad-hoc sync needs --source DIR"
+                    ))
+                    .into());
+                }
+                (None, false, Some(site)) => ops::s3::Target::Site(site.clone()),
+                (_, false, None) => {
+                    return Err(UsageError("name a SITE, or use --all".into()).into());
+                }
+            };
+            let opts = ops::s3::SyncOptions {
+                target,
+                force: a.force,
+                dry_run: g.dry_run,
+                wait,
+            };
+            let progress = p.s3_progress();
+            let run = ops::s3::sync(&ctx, &opts, &|label, e| progress.event(label, e));
+            progress.finish();
+            return Ok(p.s3_sync(&run?));
+        }
         Command::Status => p.data(&ops::status::status(&ctx)?, printer::status_text),
         Command::Sandbox(s) => match s {
             SandboxCommand::Init {

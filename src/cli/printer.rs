@@ -2,15 +2,19 @@
 //! `show`); human status lines go to stderr; `-q` leaves only errors.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::engine::plan::Action;
 use crate::error;
+use crate::ops::s3::SyncRun;
 use crate::ops::sandbox::ServiceState;
 use crate::ops::status::Status;
 use crate::report::{ErrorReport, Report};
+use crate::services::s3::ProgressEvent;
 
 #[derive(Debug)]
 pub struct Printer {
@@ -134,6 +138,241 @@ impl Printer {
         let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
         eprintln!("error: {}", chain.join("\n  caused by: "));
         code
+    }
+}
+
+impl Printer {
+    /// Progress of `s3 sync`: a bar on a terminal, a line every ~2 s otherwise, nothing with
+    /// `--json` or `-q`.
+    pub fn s3_progress(&self) -> S3Progress {
+        let mode = if self.json || self.quiet {
+            Mode::Off
+        } else if std::io::stderr().is_terminal() {
+            Mode::Bar(indicatif::ProgressBar::hidden())
+        } else {
+            Mode::Lines
+        };
+        S3Progress {
+            mode,
+            state: Mutex::new(ProgressState::default()),
+        }
+    }
+
+    /// Prints the outcome of `s3 sync` and returns the exit code (1 when any sync failed).
+    pub fn s3_sync(&self, run: &SyncRun) -> u8 {
+        let code = run.exit_code();
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string(&run.report()).unwrap_or_default()
+            );
+        }
+        let mut err = std::io::stderr().lock();
+        for o in &run.outcomes {
+            let r = &o.report;
+            if !self.json && !self.quiet {
+                if r.dry_run {
+                    for u in &r.planned_uploads {
+                        let why = match u.reason {
+                            crate::services::s3::UploadReason::New => "new",
+                            crate::services::s3::UploadReason::Changed => "changed",
+                        };
+                        let _ = writeln!(err, "Would upload {} ({}, {why})", u.key, bytes(u.size));
+                    }
+                    for (i, k) in r.planned_deletes.iter().enumerate() {
+                        let size = r.planned_delete_sizes.get(i).copied().unwrap_or(0);
+                        let _ = writeln!(err, "Would delete {k} ({})", bytes(size));
+                    }
+                }
+                if o.error.is_none() || r.uploaded > 0 || r.deleted > 0 {
+                    let _ = writeln!(err, "{}", sync_summary(o));
+                }
+            }
+            if let Some(e) = &o.error {
+                let _ = writeln!(err, "error: {}: {e}", o.label);
+            }
+        }
+        if run.outcomes.is_empty() && !self.json && !self.quiet {
+            let _ = writeln!(err, "no site has an `s3` section");
+        }
+        code
+    }
+}
+
+fn sync_summary(o: &crate::ops::s3::SyncOutcome) -> String {
+    let r = &o.report;
+    let secs = r.duration_ms as f64 / 1000.0;
+    let reqs = {
+        let q = &r.requests;
+        q.list
+            + q.put
+            + q.mpu_create
+            + q.mpu_part
+            + q.mpu_complete
+            + q.mpu_abort
+            + q.head
+            + q.delete_batches
+    };
+    if r.dry_run {
+        let up: u64 = r.planned_uploads.iter().map(|u| u.size).sum();
+        let del: u64 = r.planned_delete_sizes.iter().sum();
+        format!(
+            "{}: would upload {} file(s) ({}), delete {} object(s) ({}); {} unchanged; nothing was changed (--dry-run)",
+            o.label,
+            r.planned_uploads.len(),
+            bytes(up),
+            r.planned_deletes.len(),
+            bytes(del),
+            r.unchanged
+        )
+    } else {
+        format!(
+            "{}: uploaded {} file(s) ({}), deleted {}, unchanged {}; {reqs} request(s) in {secs:.1} s",
+            o.label,
+            r.uploaded,
+            bytes(r.uploaded_bytes),
+            r.deleted,
+            r.unchanged
+        )
+    }
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
+
+enum Mode {
+    Off,
+    Bar(indicatif::ProgressBar),
+    Lines,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    label: String,
+    files: u64,
+    bytes: u64,
+    done_files: u64,
+    done_bytes: u64,
+    deleted: u64,
+    last_line: Option<Instant>,
+}
+
+/// Renders `ProgressEvent`s of `s3 sync` (see `Printer::s3_progress`).
+pub struct S3Progress {
+    mode: Mode,
+    state: Mutex<ProgressState>,
+}
+
+impl S3Progress {
+    pub fn event(&self, label: &str, e: ProgressEvent) {
+        if matches!(self.mode, Mode::Off) {
+            return;
+        }
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        if st.label != label {
+            *st = ProgressState {
+                label: label.to_owned(),
+                ..ProgressState::default()
+            };
+        }
+        let line = match e {
+            ProgressEvent::Scanned { files, bytes: b } => {
+                Some(format!("{label}: {files} local file(s), {}", bytes(b)))
+            }
+            ProgressEvent::Listed { objects } => {
+                Some(format!("{label}: {objects} object(s) in the bucket"))
+            }
+            ProgressEvent::Planned {
+                uploads,
+                upload_bytes,
+                deletes,
+                unchanged,
+            } => {
+                st.files = uploads;
+                st.bytes = upload_bytes;
+                if let Mode::Bar(bar) = &self.mode
+                    && uploads > 0
+                {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                    bar.set_length(upload_bytes);
+                    bar.set_position(0);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                    bar.set_message(format!("{label}: 0/{uploads} files"));
+                }
+                Some(format!(
+                    "{label}: {uploads} to upload ({}), {deletes} to delete, {unchanged} unchanged",
+                    bytes(upload_bytes)
+                ))
+            }
+            ProgressEvent::Uploaded { bytes: b, .. } => {
+                st.done_files += 1;
+                st.done_bytes += b;
+                if let Mode::Bar(bar) = &self.mode {
+                    bar.inc(b);
+                    bar.set_message(format!("{label}: {}/{} files", st.done_files, st.files));
+                    None
+                } else if st
+                    .last_line
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(2))
+                {
+                    Some(format!(
+                        "{label}: uploaded {}/{} file(s), {}/{}",
+                        st.done_files,
+                        st.files,
+                        bytes(st.done_bytes),
+                        bytes(st.bytes)
+                    ))
+                } else {
+                    None
+                }
+            }
+            ProgressEvent::UploadFailed { key } => Some(format!("{label}: upload failed: {key}")),
+            ProgressEvent::Deleted { count } => {
+                st.deleted += count;
+                Some(format!("{label}: deleted {} object(s)", st.deleted))
+            }
+        };
+        let Some(line) = line else { return };
+        match &self.mode {
+            Mode::Bar(bar) => {
+                if bar.is_hidden() {
+                    eprintln!("{line}");
+                } else {
+                    bar.println(line);
+                }
+            }
+            Mode::Lines => {
+                eprintln!("{line}");
+                st.last_line = Some(Instant::now());
+            }
+            Mode::Off => {}
+        }
+    }
+
+    /// Removes the bar (the summary follows).
+    pub fn finish(&self) {
+        if let Mode::Bar(bar) = &self.mode {
+            bar.finish_and_clear();
+        }
     }
 }
 

@@ -26,6 +26,35 @@ pub struct SiteFile {
     pub wordpress: Option<WordpressFile>,
     /// `none` (default) or `fastcgi` (nginx page cache).
     pub cache: Option<S<String>>,
+    /// Mirror of the site's static export to an S3 bucket.
+    pub s3: Option<S3File>,
+}
+
+/// A site's S3 sync target and rules (credentials are never here: see the global `s3` section).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3File {
+    pub bucket: S<String>,
+    pub prefix: Option<S<String>>,
+    pub region: Option<S<String>>,
+    pub endpoint: Option<S<String>>,
+    pub path_style: Option<bool>,
+    pub source: Option<S<String>>,
+    #[serde(default)]
+    pub excludes: Vec<S<String>>,
+    pub delete_excluded: Option<bool>,
+    #[serde(default)]
+    pub cache_control: Vec<S3CacheControlFile>,
+    pub max_delete_share: Option<S<f64>>,
+    pub concurrency: Option<S<u32>>,
+    pub schedule: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3CacheControlFile {
+    pub glob: S<String>,
+    pub value: S<String>,
 }
 
 /// Settings of a `wordpress` site.
@@ -118,6 +147,15 @@ pub struct GlobalFile {
     pub tuning: Option<TuningFile>,
     pub database: Option<DatabaseFile>,
     pub wordpress: Option<WordpressGlobalFile>,
+    pub s3: Option<S3GlobalFile>,
+}
+
+/// Host-wide S3 settings: where static credentials come from (none: the standard AWS chain).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3GlobalFile {
+    pub credentials_file: Option<S<String>>,
+    pub profile: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

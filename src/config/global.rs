@@ -190,6 +190,16 @@ pub struct Global {
     pub wordpress_source: PathBuf,
     /// Where nginx keeps page caches (one directory per site).
     pub cache_dir: PathBuf,
+    pub s3: S3Global,
+}
+
+/// Host-wide S3 settings.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct S3Global {
+    /// A 0600 file with static keys (host path); `None`: the standard AWS credential chain.
+    pub credentials_file: Option<PathBuf>,
+    /// Section of the credentials file (default `default`).
+    pub profile: Option<String>,
 }
 
 pub const DEFAULT_CONFIG: &str = "/etc/lempctl/lempctl.yaml";
@@ -522,6 +532,34 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         "wordpress.cache_dir",
         "/var/cache/nginx/lempctl",
     );
+    let s3f = g.s3.unwrap_or_default();
+    let s3 = S3Global {
+        credentials_file: s3f.credentials_file.as_ref().map(|v| {
+            ctx.path(
+                Some(v),
+                "s3.credentials_file",
+                "/etc/lempctl/s3-credentials",
+            )
+        }),
+        profile: s3f.profile.as_ref().and_then(|v| {
+            let ok = !v.value.is_empty()
+                && v.value.len() <= 64
+                && v.value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if ok {
+                Some(v.value.clone())
+            } else {
+                ctx.err(
+                    v,
+                    "s3.profile",
+                    format!("`{}` is not a profile name", v.value.escape_debug()),
+                    Some("letters, digits and `-_.`"),
+                );
+                None
+            }
+        }),
+    };
     let web_user = ctx.token(g.web_user.as_ref(), "web_user", "www-data");
     let web_group = ctx.token(g.web_group.as_ref(), "web_group", "www-data");
     Global {
@@ -542,6 +580,7 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         database,
         wordpress_source,
         cache_dir,
+        s3,
     }
 }
 

@@ -8,6 +8,7 @@ use super::file::{S, SiteFile};
 use super::fqdn::{self, Fqdn};
 use super::global::{Ctx, Global, valid_php_version};
 use super::names;
+use super::schedule::{self, Schedule};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -84,6 +85,31 @@ pub struct Redirect {
     pub to: String,
     pub code: u16,
     pub preserve_path: bool,
+}
+
+/// A site's S3 mirror (`s3` section): where its static export goes and how.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct S3Site {
+    pub bucket: String,
+    pub prefix: Option<String>,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub path_style: bool,
+    /// Host path of the tree to publish (default `<site_dir>/static`).
+    pub source: PathBuf,
+    /// Added to the built-in excludes.
+    pub excludes: Vec<String>,
+    pub delete_excluded: bool,
+    pub cache_control: Vec<S3CacheRule>,
+    pub max_delete_share: f64,
+    pub concurrency: u32,
+    pub schedule: Option<Schedule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct S3CacheRule {
+    pub glob: String,
+    pub value: String,
 }
 
 /// The nginx page cache of a site.
@@ -163,6 +189,7 @@ pub struct Site {
     pub db: Option<SiteDb>,
     pub wordpress: Option<Wordpress>,
     pub cache: Cache,
+    pub s3: Option<S3Site>,
     pub paths: SitePaths,
 }
 
@@ -449,6 +476,9 @@ pub fn validate(
             Cache::None
         }
     };
+    let s3 =
+        f.s3.as_ref()
+            .map(|s| s3_settings(&mut Ctx { file, errors }, s));
     let wordpress = match (&name, kind) {
         (Some(n), Some(SiteKind::Wordpress)) => wordpress(
             &mut Ctx { file, errors },
@@ -479,6 +509,11 @@ pub fn validate(
     let (name, kind) = (name?, kind?);
     let user = names::system_user(&name);
     let paths = site_paths(global, &name, &user, &document_root, php.as_ref());
+    let s3 = s3.map(|mut s| {
+        // relative sources (and the default) are inside the site directory
+        s.source = paths.site_dir.join(&s.source);
+        s
+    });
     Some(Site {
         name,
         file: file.to_path_buf(),
@@ -493,6 +528,7 @@ pub fn validate(
         db,
         wordpress,
         cache,
+        s3,
         paths,
     })
 }
@@ -803,6 +839,269 @@ fn site_db(
         charset,
         collation,
     })
+}
+
+/// S3 bucket naming rules (general purpose buckets).
+pub fn valid_bucket(b: &str) -> Result<(), String> {
+    if !(3..=63).contains(&b.len()) {
+        return Err(format!("{} characters; 3-63 are allowed", b.len()));
+    }
+    if !b
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+    {
+        return Err("only lower-case letters, digits, `.` and `-` are allowed".into());
+    }
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !edge(b.chars().next()) || !edge(b.chars().last()) {
+        return Err("must begin and end with a letter or digit".into());
+    }
+    if b.contains("..") || b.contains(".-") || b.contains("-.") {
+        return Err("`..`, `.-` and `-.` are not allowed".into());
+    }
+    if b.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err("must not look like an IP address".into());
+    }
+    for p in ["xn--", "sthree-", "amzn-s3-demo-"] {
+        if b.starts_with(p) {
+            return Err(format!("the prefix `{p}` is reserved"));
+        }
+    }
+    for sfx in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] {
+        if b.ends_with(sfx) {
+            return Err(format!("the suffix `{sfx}` is reserved"));
+        }
+    }
+    Ok(())
+}
+
+/// An `http(s)://host[:port][/path]` endpoint URL.
+pub fn valid_endpoint(s: &str) -> bool {
+    let Some(rest) = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let hostport = rest.split('/').next().unwrap_or("");
+    let (host, port) = if let Some(r) = hostport.strip_prefix('[') {
+        match r.split_once(']') {
+            Some((h, p)) if h.parse::<std::net::Ipv6Addr>().is_ok() => ("v6", p),
+            _ => return false,
+        }
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (h, p),
+            None => (hostport, ""),
+        }
+    };
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .unwrap_or(port)
+            .parse::<u16>()
+            .is_ok_and(|p| p > 0);
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    host_ok
+        && port_ok
+        && s.chars()
+            .all(|c| c.is_ascii_graphic() && !"\"'`;{}$\\<>".contains(c))
+}
+
+/// A header value: visible ASCII and spaces, no line breaks.
+fn valid_header_value(s: &str) -> bool {
+    !s.trim().is_empty() && s.len() <= 1024 && s.chars().all(|c| c == ' ' || c.is_ascii_graphic())
+}
+
+fn s3_settings(ctx: &mut Ctx<'_>, f: &super::file::S3File) -> S3Site {
+    use crate::services::s3::check_pattern;
+    if let Err(why) = valid_bucket(&f.bucket.value) {
+        ctx.err(
+            &f.bucket,
+            "s3.bucket",
+            format!("`{}` is not a valid bucket name: {why}", printable(&f.bucket.value)),
+            Some("3-63 lower-case letters, digits, `.` and `-`, starting and ending with a letter or digit"),
+        );
+    }
+    let prefix = f.prefix.as_ref().and_then(|v| {
+        let p = v.value.trim_matches('/');
+        let ok = v.value.len() <= 512
+            && !v.value.chars().any(char::is_control)
+            && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+            || p.is_empty();
+        if !ok {
+            ctx.err(
+                v,
+                "s3.prefix",
+                format!("`{}` is not a key prefix", printable(&v.value)),
+                Some("`/`-separated segments without `.`, `..`, empty segments or control characters"),
+            );
+        }
+        (!p.is_empty()).then(|| p.to_owned())
+    });
+    let region = match &f.region {
+        Some(v)
+            if !v.value.is_empty()
+                && v.value.len() <= 32
+                && v.value
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') =>
+        {
+            v.value.clone()
+        }
+        Some(v) => {
+            ctx.err(
+                v,
+                "s3.region",
+                format!("`{}` is not a region name", printable(&v.value)),
+                Some("lower-case letters, digits and `-`, e.g. `eu-central-1`"),
+            );
+            "us-east-1".to_owned()
+        }
+        None => "us-east-1".to_owned(),
+    };
+    let endpoint = f.endpoint.as_ref().and_then(|v| {
+        if valid_endpoint(&v.value) {
+            Some(v.value.trim_end_matches('/').to_owned())
+        } else {
+            ctx.err(
+                v,
+                "s3.endpoint",
+                format!("`{}` is not an http(s) URL", printable(&v.value)),
+                Some("`https://s3.example.com` or `http://127.0.0.1:9000`"),
+            );
+            None
+        }
+    });
+    let source = match &f.source {
+        None => PathBuf::from("static"),
+        Some(v) => {
+            let p = Path::new(&v.value);
+            let inside = p.components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::CurDir
+                )
+            });
+            let abs_ok =
+                p.is_absolute() && !p.components().any(|c| c == std::path::Component::ParentDir);
+            if v.value.is_empty() || v.value.chars().any(char::is_control) || !(inside || abs_ok) {
+                ctx.err(
+                    v,
+                    "s3.source",
+                    format!(
+                        "`{}` is neither inside the site directory nor an absolute path",
+                        printable(&v.value)
+                    ),
+                    Some("a relative path inside the site directory (like `static`), or an absolute path, without `..`"),
+                );
+            }
+            PathBuf::from(&v.value)
+        }
+    };
+    let mut excludes = Vec::new();
+    for (i, v) in f.excludes.iter().enumerate() {
+        match check_pattern(&v.value) {
+            Ok(()) if !v.value.chars().any(char::is_control) => excludes.push(v.value.clone()),
+            Ok(()) => ctx.err(
+                v,
+                &format!("s3.excludes[{i}]"),
+                "control characters in a pattern",
+                None,
+            ),
+            Err(why) => ctx.err(
+                v,
+                &format!("s3.excludes[{i}]"),
+                format!("`{}` is not a glob pattern: {why}", printable(&v.value)),
+                Some("gitignore-like globs: `*.map`, `drafts/`, `/private/**`"),
+            ),
+        }
+    }
+    let mut cache_control = Vec::new();
+    for (i, r) in f.cache_control.iter().enumerate() {
+        let mut ok = true;
+        if let Err(why) = check_pattern(&r.glob.value) {
+            ok = false;
+            ctx.err(
+                &r.glob,
+                &format!("s3.cache_control[{i}].glob"),
+                format!(
+                    "`{}` is not a glob pattern: {why}",
+                    printable(&r.glob.value)
+                ),
+                Some("gitignore-like globs: `*.html`, `assets/**`"),
+            );
+        }
+        if !valid_header_value(&r.value.value) {
+            ok = false;
+            ctx.err(
+                &r.value,
+                &format!("s3.cache_control[{i}].value"),
+                format!("`{}` is not a header value", printable(&r.value.value)),
+                Some("printable ASCII on one line, e.g. `public, max-age=300`"),
+            );
+        }
+        if ok {
+            cache_control.push(S3CacheRule {
+                glob: r.glob.value.clone(),
+                value: r.value.value.trim().to_owned(),
+            });
+        }
+    }
+    let max_delete_share = match &f.max_delete_share {
+        Some(v) if (0.0..=1.0).contains(&v.value) => v.value,
+        Some(v) => {
+            ctx.err(
+                v,
+                "s3.max_delete_share",
+                format!("{} is out of range", v.value),
+                Some("a share from 0 to 1, e.g. `0.5` (50 % of the objects)"),
+            );
+            0.5
+        }
+        None => 0.5,
+    };
+    let concurrency = match &f.concurrency {
+        Some(v) if (1..=256).contains(&v.value) => v.value,
+        Some(v) => {
+            ctx.err(
+                v,
+                "s3.concurrency",
+                format!("{} is out of range", v.value),
+                Some("1-256"),
+            );
+            32
+        }
+        None => 32,
+    };
+    let schedule = f
+        .schedule
+        .as_ref()
+        .and_then(|v| match Schedule::parse(&v.value) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                ctx.err(v, "s3.schedule", e, Some(schedule::ALLOWED));
+                None
+            }
+        });
+    S3Site {
+        bucket: f.bucket.value.clone(),
+        prefix,
+        region,
+        endpoint,
+        path_style: f.path_style.unwrap_or(false),
+        source,
+        excludes,
+        delete_excluded: f.delete_excluded.unwrap_or(false),
+        cache_control,
+        max_delete_share,
+        concurrency,
+        schedule,
+    }
 }
 
 /// The paths a site's resources live at.

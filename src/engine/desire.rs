@@ -190,6 +190,17 @@ fn host_wide(
             });
         }
     }
+    // S3 mirrors of enabled sites with a schedule: `lempctl s3 sync <site>` per site.
+    for site in config.sites.iter().filter(|s| s.enabled) {
+        if let Some(s) = site.s3.as_ref().and_then(|s| s.schedule.as_ref()) {
+            jobs.push(Job {
+                unit: "lempctl-s3sync".into(),
+                instance: Some(site.name.to_string()),
+                schedule: s.clone(),
+                args: vec!["s3".into(), "sync".into()],
+            });
+        }
+    }
     schedule::resources(out, r, root_arg(map, g), g, &jobs)?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod db;
+pub mod s3;
 pub mod sandbox;
 pub mod site;
 pub mod status;

@@ -117,6 +117,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "units/lempctl-wpcron@.timer.j2",
         include_str!("../../systemd/lempctl-wpcron@.timer.j2"),
     ),
+    (
+        "units/lempctl-s3sync@.service.j2",
+        include_str!("../../systemd/lempctl-s3sync@.service.j2"),
+    ),
+    (
+        "units/lempctl-s3sync@.timer.j2",
+        include_str!("../../systemd/lempctl-s3sync@.timer.j2"),
+    ),
 ];
 
 /// The shared nginx snippets installed under `<nginx_dir>/lempctl/`, by installed file name.

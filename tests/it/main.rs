@@ -13,6 +13,7 @@ mod apply;
 mod cli;
 mod db;
 mod failures;
+mod s3;
 mod site_remove;
 mod units;
 mod validation;
