@@ -90,3 +90,69 @@ fn every_example_site_in_the_repository_loads() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["changed"], true);
 }
+
+/// docs/cli-help.md is the `--help` of every command; it must match the binary.
+#[test]
+fn cli_help_reference_is_up_to_date() {
+    fn help(args: &[String]) -> String {
+        let out = assert_cmd::Command::new(bin())
+            .args(args)
+            .arg("--help")
+            .env_clear()
+            .env("COLUMNS", "100")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    fn subcommands(text: &str) -> Vec<String> {
+        let mut in_cmds = false;
+        let mut out = Vec::new();
+        for line in text.lines() {
+            if line.starts_with("Commands:") {
+                in_cmds = true;
+                continue;
+            }
+            if in_cmds {
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some(name) = line.split_whitespace().next()
+                    && line.starts_with("  ")
+                    && !line.starts_with("   ")
+                    && name != "help"
+                {
+                    out.push(name.to_owned());
+                }
+            }
+        }
+        out
+    }
+    let mut doc = String::from(
+        "# lempctl --help\n\nGenerated from the binary by `LEMPCTL_UPDATE_DOCS=1 cargo test --test it cli_help`; do not edit.\n",
+    );
+    let mut queue: Vec<Vec<String>> = vec![vec![]];
+    while let Some(path) = queue.pop() {
+        let text = help(&path);
+        doc.push_str(&format!(
+            "\n## `lempctl{}{}`\n\n```text\n{}```\n",
+            if path.is_empty() { "" } else { " " },
+            path.join(" "),
+            text
+        ));
+        let mut subs: Vec<Vec<String>> = subcommands(&text)
+            .into_iter()
+            .map(|s| [path.clone(), vec![s]].concat())
+            .collect();
+        subs.reverse();
+        queue.extend(subs);
+    }
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cli-help.md");
+    if std::env::var("LEMPCTL_UPDATE_DOCS").is_ok_and(|v| v == "1") {
+        std::fs::write(&file, &doc).unwrap();
+    }
+    let current = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        current == doc,
+        "docs/cli-help.md is out of date: run `LEMPCTL_UPDATE_DOCS=1 cargo test --test it cli_help`"
+    );
+}
