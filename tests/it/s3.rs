@@ -473,8 +473,8 @@ fn multipart_round_trip_and_no_reupload() {
     e.make_bucket("mpu");
     e.site("mpu", "  prefix: p\n");
     let r = e.src();
-    // over the 16 MiB threshold: 3 parts of 8 MiB
-    let big: Vec<u8> = (0..17 * 1024 * 1024u32)
+    // over the 64 MiB threshold: 9 parts of 8 MiB
+    let big: Vec<u8> = (0..65 * 1024 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     write(&r, "media/video.mp4", &big);
@@ -489,11 +489,11 @@ fn multipart_round_trip_and_no_reupload() {
             &q["mpu_complete"],
             &q["put"]
         ),
-        (&1.into(), &3.into(), &1.into(), &1.into())
+        (&1.into(), &9.into(), &1.into(), &1.into())
     );
     assert_eq!(e.contents("mpu"), with_prefix(tree(&r), "p/"));
     let (ct, _, etag) = e.head("mpu", "p/media/video.mp4");
-    assert!(etag.ends_with("-3"), "{etag}");
+    assert!(etag.ends_with("-9"), "{etag}");
     assert_eq!(ct, "video/mp4");
 
     let off = e.moto.log_len();

@@ -68,7 +68,8 @@ pub(super) async fn upload(client: &Client, bucket: &str, job: &Job, c: &Counter
 }
 
 async fn put(client: &Client, bucket: &str, job: &Job, c: &Counters) -> Result<()> {
-    let body = tokio::fs::read(&job.path)
+    // Streamed from disk (and re-opened on a retry), so memory stays flat with 32 uploads in flight.
+    let body = ByteStream::from_path(&job.path)
         .await
         .with_context(|| format!("reading {}", job.path.display()))?;
     inc(&c.put);
@@ -80,7 +81,7 @@ async fn put(client: &Client, bucket: &str, job: &Job, c: &Counters) -> Result<(
         .set_cache_control(job.cache_control.clone())
         .content_md5(b64_md5_hex(&job.md5)?)
         .metadata(MD5_META, &job.md5)
-        .body(ByteStream::from(body))
+        .body(body)
         .send()
         .await
         .map_err(sdk)?;
