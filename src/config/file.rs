@@ -262,4 +262,6 @@ pub struct TuningFile {
     pub opcache_mb_per_site: Option<S<u32>>,
     pub opcache_files_per_site: Option<S<u32>>,
     pub nofile_soft_limit: Option<S<u32>>,
+    pub site_uid_min: Option<S<u32>>,
+    pub site_uid_max: Option<S<u32>>,
 }

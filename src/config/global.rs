@@ -168,6 +168,8 @@ pub struct Tuning {
     pub opcache_mb_per_site: u32,
     pub opcache_files_per_site: u32,
     pub nofile_soft_limit: u32,
+    /// Range of uid/gid for site users (their own range: the system range is too small).
+    pub site_ids: (u32, u32),
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -519,6 +521,7 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         opcache_mb_per_site: t.opcache_mb_per_site.map_or(16, |v| v.value),
         opcache_files_per_site: t.opcache_files_per_site.map_or(400, |v| v.value),
         nofile_soft_limit: t.nofile_soft_limit.map_or(1024, |v| v.value),
+        site_ids: (t.site_uid_min.as_ref().map_or(20_000, |v| v.value), t.site_uid_max.as_ref().map_or(59_999, |v| v.value)),
     };
     let database = database(&mut ctx, g.database.unwrap_or_default());
     let wp = g.wordpress.unwrap_or_default();

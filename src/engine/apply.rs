@@ -145,7 +145,7 @@ pub fn execute(
     for change in &plan.changes {
         let step = match &change.op {
             Op::CreateUser { name, home } => {
-                accounts::create_system_user(&g.programs.useradd, name, home)
+                accounts::create_system_user(&g.programs.useradd, name, home, g.tuning.site_ids)
                     .or_else(|e| {
                         // Another run (a parallel sandbox) may have created the same shared user.
                         if accounts::user_exists(name).unwrap_or(false) {
