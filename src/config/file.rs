@@ -26,6 +26,18 @@ pub struct SiteFile {
     pub wordpress: Option<WordpressFile>,
     /// `none` (default) or `fastcgi` (nginx page cache).
     pub cache: Option<S<String>>,
+    pub backup: Option<SiteBackupFile>,
+}
+
+/// A site's backup schedule and retention (`docs/backups.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteBackupFile {
+    pub schedule: Option<S<String>>,
+    pub keep_last: Option<S<u32>>,
+    pub keep_daily: Option<S<u32>>,
+    pub keep_weekly: Option<S<u32>>,
+    pub keep_monthly: Option<S<u32>>,
 }
 
 /// Settings of a `wordpress` site.
@@ -118,6 +130,19 @@ pub struct GlobalFile {
     pub tuning: Option<TuningFile>,
     pub database: Option<DatabaseFile>,
     pub wordpress: Option<WordpressGlobalFile>,
+    pub backup: Option<BackupGlobalFile>,
+}
+
+/// The backup repository shared by every site (`docs/backups.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupGlobalFile {
+    pub repository: Option<S<String>>,
+    pub password_file: Option<S<String>>,
+    pub exclude: Option<Vec<S<String>>>,
+    pub textfile_dir: Option<S<String>>,
+    pub restic: Option<S<String>>,
+    pub mariadb: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

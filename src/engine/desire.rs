@@ -189,6 +189,14 @@ fn host_wide(
                 args: vec!["wp".into(), "cron".into()],
             });
         }
+        if let (Some(b), Some(_)) = (&site.backup, &g.backup) {
+            jobs.push(Job {
+                unit: "lempctl-backup".into(),
+                instance: Some(site.name.to_string()),
+                schedule: b.schedule.clone(),
+                args: vec!["backup".into(), "run".into(), "--quiet".into()],
+            });
+        }
     }
     schedule::resources(out, r, root_arg(map, g), g, &jobs)?;
     Ok(())
