@@ -522,7 +522,16 @@ pub fn validate(
     let backup = match &f.backup {
         Some(b) => {
             let v = site_backup(&mut Ctx { file, errors }, b);
-            if v.is_some() && kind == Some(SiteKind::Redirect) {
+            if v.is_some() && global.backup.is_none() {
+                ctx_err(
+                    file,
+                    errors,
+                    &f.name,
+                    "backup",
+                    "a `backup` section needs a repository: `backup.repository` in lempctl.yaml",
+                    None,
+                );
+            } else if v.is_some() && kind == Some(SiteKind::Redirect) {
                 ctx_err(
                     file,
                     errors,

@@ -73,8 +73,9 @@ fn setup() -> Option<(Sandbox, PathBuf)> {
     if !needs() {
         return None;
     }
-    let sb = Sandbox::with_db().site("shop.yaml", SITE).started();
+    let sb = Sandbox::with_db();
     let repo = configure(&sb);
+    let sb = sb.site("shop.yaml", SITE).started();
     let (code, v, err) = sb.json(&["apply"]);
     assert_eq!(code, 0, "{err}\n{v}");
     let db = db_name(&sb);
@@ -333,6 +334,13 @@ fn bad_input_is_refused_and_changes_nothing() {
         err.contains("shop.yaml") && err.contains("backup.schedule"),
         "{err}"
     );
+    sb.write_site("shop.yaml", SITE);
+    let conf = sb.path("/etc/lempctl/lempctl.yaml");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, text.split("backup:\n").next().unwrap()).unwrap();
+    let (code, _, err) = sb.json(&["apply"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("needs a repository"), "{err}");
 }
 
 #[test]
@@ -340,11 +348,12 @@ fn backup_schedule_becomes_a_timer() {
     if !require(&["systemd-analyze"]) {
         return;
     }
-    let sb = Sandbox::new().site(
+    let sb = Sandbox::new();
+    configure(&sb);
+    let sb = sb.site(
         "s.yaml",
         "name: s.backup.test\nkind: static\nbackup:\n  schedule: \"15 2 * * *\"\n",
     );
-    configure(&sb);
     let path = sb.path("/etc/lempctl/lempctl.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, format!("{text}scheduler: systemd\n")).unwrap();
