@@ -66,6 +66,9 @@ pub enum Command {
     /// Mirror static exports to S3 buckets (content-addressed; deletes only after all uploads).
     #[command(subcommand)]
     S3(S3Command),
+    /// Encrypted, deduplicated site backups with restic: run, list, restore, prune, verify.
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Services and sites: running, applied, drifted.
     Status,
     /// Private nginx and php-fpm in a self-contained root, to try site files safely.
@@ -165,6 +168,45 @@ pub enum DbCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Back up sites now: files, database dump, site file and credentials (one restic run each).
+    Run {
+        #[arg(value_name = "SITE", required_unless_present = "all")]
+        sites: Vec<String>,
+        /// Every site that has files (not redirects).
+        #[arg(long, conflicts_with = "sites")]
+        all: bool,
+    },
+    /// Backups in the repository (of one site).
+    List { site: Option<String> },
+    /// Restore a backup in place (after a safety snapshot), or into a directory with --to.
+    Restore {
+        site: String,
+        /// A run id or a snapshot id (prefix) from `backup list`; default: the latest backup.
+        #[arg(long, value_name = "ID")]
+        snapshot: Option<String>,
+        /// Only the site's files.
+        #[arg(long, conflicts_with = "db_only")]
+        files_only: bool,
+        /// Only the database.
+        #[arg(long)]
+        db_only: bool,
+        /// Restore into DIR (files under their full path, the dump as lempctl/SITE/db.sql); the site is not touched.
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+    },
+    /// Apply each site's retention policy and remove unused data.
+    Prune,
+    /// Check the repository and test-restore the latest backups into a scratch dir and database.
+    Verify {
+        site: Option<String>,
+        /// Also read every pack file of the repository (slow).
+        #[arg(long)]
+        read_data: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum WpCommand {
     /// Converge a WordPress site: core files, wp-config.php, database, install.
     Install { site: String },
@@ -238,6 +280,105 @@ pub enum SandboxCommand {
     Stop,
     /// Show their pids.
     Status,
+}
+
+fn backup(ctx: &Context, b: &BackupCommand, p: &Printer, wait: Duration) -> Result<()> {
+    use crate::engine::backup::Parts;
+    match b {
+        BackupCommand::Run { sites, all } => {
+            p.data(&ops::backup::run(ctx, sites, *all, wait)?, |r| {
+                r.runs
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{}: backup {} ({} files, {} bytes read, {} bytes added, {:.1} s)",
+                            r.site, r.run, r.files, r.size_bytes, r.added_bytes, r.duration_seconds
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        BackupCommand::List { site } => p.data(&ops::backup::list(ctx, site.as_deref())?, |v| {
+            v.iter()
+                .map(|e| {
+                    format!(
+                        "{:<26} {:<32} {:<40} {:<8} {:<8}{}",
+                        e.time.get(..19).unwrap_or(&e.time),
+                        e.run,
+                        e.site,
+                        e.files_snapshot
+                            .as_deref()
+                            .map_or("-", |s| s.get(..8).unwrap_or(s)),
+                        e.db_snapshot
+                            .as_deref()
+                            .map_or("-", |s| s.get(..8).unwrap_or(s)),
+                        if e.safety { " safety" } else { "" }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        }),
+        BackupCommand::Restore {
+            site,
+            snapshot,
+            files_only,
+            db_only,
+            to,
+        } => {
+            let o = ops::backup::RestoreOptions {
+                site: site.clone(),
+                snapshot: snapshot.clone(),
+                parts: if *files_only {
+                    Parts::FilesOnly
+                } else if *db_only {
+                    Parts::DbOnly
+                } else {
+                    Parts::All
+                },
+                to: to.clone(),
+                wait,
+            };
+            p.data(&ops::backup::restore(ctx, &o)?, |r| {
+                let mut s = format!(
+                    "{}: restored backup {} (files: {}, database: {})",
+                    r.site,
+                    r.run,
+                    if r.files_restored { "yes" } else { "no" },
+                    if r.database_restored { "yes" } else { "no" }
+                );
+                if let Some(sr) = &r.safety_run {
+                    s.push_str(&format!("\n  the state before the restore is backup {sr}"));
+                }
+                if let Some(d) = &r.to {
+                    s.push_str(&format!("\n  into {}", d.display()));
+                }
+                s
+            })
+        }
+        BackupCommand::Prune => p.data(&ops::backup::prune(ctx, wait)?, |r| {
+            format!(
+                "retention applied to {} site(s): {} snapshot(s) before, {} after",
+                r.sites.len(),
+                r.snapshots_before,
+                r.snapshots_after
+            )
+        }),
+        BackupCommand::Verify { site, read_data } => p.data(
+            &ops::backup::verify(ctx, site.as_deref(), *read_data, wait)?,
+            |r| {
+                let mut lines = vec!["repository: ok".to_owned()];
+                for s in &r.sites {
+                    lines.push(format!(
+                        "{}: backup {} restored and checked ({} files, {} tables, {} rows)",
+                        s.site, s.run, s.files, s.tables, s.rows
+                    ));
+                }
+                lines.join("\n")
+            },
+        ),
+    }
+    Ok(())
 }
 
 /// Parses argv, runs the command, prints, and returns the exit code.
@@ -437,6 +578,7 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
             progress.finish();
             return Ok(p.s3_sync(&run?));
         }
+        Command::Backup(b) => backup(&ctx, b, p, wait)?,
         Command::Status => p.data(&ops::status::status(&ctx)?, printer::status_text),
         Command::Sandbox(s) => match s {
             SandboxCommand::Init {

@@ -26,6 +26,7 @@ pub struct SiteFile {
     pub wordpress: Option<WordpressFile>,
     /// `none` (default) or `fastcgi` (nginx page cache).
     pub cache: Option<S<String>>,
+    pub backup: Option<SiteBackupFile>,
     /// Mirror of the site's static export to an S3 bucket.
     pub s3: Option<S3File>,
 }
@@ -55,6 +56,17 @@ pub struct S3File {
 pub struct S3CacheControlFile {
     pub glob: S<String>,
     pub value: S<String>,
+}
+
+/// A site's backup schedule and retention (`docs/backups.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteBackupFile {
+    pub schedule: Option<S<String>>,
+    pub keep_last: Option<S<u32>>,
+    pub keep_daily: Option<S<u32>>,
+    pub keep_weekly: Option<S<u32>>,
+    pub keep_monthly: Option<S<u32>>,
 }
 
 /// Settings of a `wordpress` site.
@@ -147,6 +159,7 @@ pub struct GlobalFile {
     pub tuning: Option<TuningFile>,
     pub database: Option<DatabaseFile>,
     pub wordpress: Option<WordpressGlobalFile>,
+    pub backup: Option<BackupGlobalFile>,
     pub s3: Option<S3GlobalFile>,
 }
 
@@ -156,6 +169,18 @@ pub struct GlobalFile {
 pub struct S3GlobalFile {
     pub credentials_file: Option<S<String>>,
     pub profile: Option<S<String>>,
+}
+
+/// The backup repository shared by every site (`docs/backups.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupGlobalFile {
+    pub repository: Option<S<String>>,
+    pub password_file: Option<S<String>>,
+    pub exclude: Option<Vec<S<String>>>,
+    pub textfile_dir: Option<S<String>>,
+    pub restic: Option<S<String>>,
+    pub mariadb: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

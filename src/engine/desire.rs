@@ -189,6 +189,14 @@ fn host_wide(
                 args: vec!["wp".into(), "cron".into()],
             });
         }
+        if let (Some(b), Some(_)) = (&site.backup, &g.backup) {
+            jobs.push(Job {
+                unit: "lempctl-backup".into(),
+                instance: Some(site.name.to_string()),
+                schedule: b.schedule.clone(),
+                args: vec!["backup".into(), "run".into(), "--quiet".into()],
+            });
+        }
     }
     // S3 mirrors of enabled sites with a schedule: `lempctl s3 sync <site>` per site.
     for site in config.sites.iter().filter(|s| s.enabled) {

@@ -2,6 +2,7 @@
 //! `load → desire → observe → plan → apply → report`.
 
 pub mod apply;
+pub mod backup;
 pub mod database;
 pub mod desire;
 pub mod health;

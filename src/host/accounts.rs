@@ -42,14 +42,34 @@ pub fn group_exists(name: &str) -> Result<bool> {
 
 /// Creates a locked user with its own group, no login shell and no home creation, with ids in
 /// `ids` (a range of its own: Debian's system range 100-999 holds fewer than 1,000 users).
-pub fn create_system_user(useradd: &std::path::Path, name: &str, home: &std::path::Path, ids: (u32, u32)) -> Result<()> {
+pub fn create_system_user(
+    useradd: &std::path::Path,
+    name: &str,
+    home: &std::path::Path,
+    ids: (u32, u32),
+) -> Result<()> {
     let (lo, hi) = ids;
     Cmd::new(useradd)
-        .args(["--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin", "--home-dir"])
+        .args([
+            "--user-group",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            "--home-dir",
+        ])
         .arg(home)
         .arg("--comment")
         .arg("lempctl site user")
-        .args(["-K", &format!("UID_MIN={lo}"), "-K", &format!("UID_MAX={hi}"), "-K", &format!("GID_MIN={lo}"), "-K", &format!("GID_MAX={hi}")])
+        .args([
+            "-K",
+            &format!("UID_MIN={lo}"),
+            "-K",
+            &format!("UID_MAX={hi}"),
+            "-K",
+            &format!("GID_MIN={lo}"),
+            "-K",
+            &format!("GID_MAX={hi}"),
+        ])
         .arg(name)
         .run()?;
     if !user_exists(name)? {

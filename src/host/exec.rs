@@ -143,6 +143,139 @@ pub fn spawn_piped(
         .spawn()
 }
 
+/// What `pipe` moved: the consumer's stdout and the number of bytes that went through.
+#[derive(Debug)]
+pub struct PipeOutput {
+    pub stdout: Vec<u8>,
+    pub bytes: u64,
+}
+
+/// Runs `producer | consumer` with the stream passing through this process in memory, so `tap`
+/// sees every chunk (hashing, counting) and nothing is written to disk in between (a database
+/// dump into `restic backup --stdin`, `restic dump` into the `mariadb` client). Both programs must
+/// succeed; the first failure is returned with that program's stderr.
+pub fn pipe(
+    producer: &Cmd,
+    consumer: &Cmd,
+    tap: &mut dyn FnMut(&[u8]),
+) -> Result<PipeOutput, ProcessError> {
+    use std::io::Read;
+    let start = std::time::Instant::now();
+    let spawn = |c: &Cmd, stdin: Stdio| {
+        Command::new(&c.program)
+            .args(&c.args)
+            .envs(c.env.iter().map(|(k, v)| (k, v)))
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| ProcessError {
+                command: c.to_string(),
+                outcome: Outcome::NotStarted(e),
+                stderr_tail: String::new(),
+            })
+    };
+    let mut prod = spawn(producer, Stdio::null())?;
+    let mut cons = match spawn(consumer, Stdio::piped()) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = prod.kill();
+            let _ = prod.wait();
+            return Err(e);
+        }
+    };
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let prod_err = drain(
+        prod.stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let cons_out = drain(
+        cons.stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let cons_err = drain(
+        cons.stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let mut bytes = 0u64;
+    let mut broken = false;
+    if let (Some(mut out), Some(mut inp)) = (prod.stdout.take(), cons.stdin.take()) {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match out.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    tap(&buf[..n]);
+                    bytes += n as u64;
+                    if inp.write_all(&buf[..n]).is_err() {
+                        broken = true;
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    broken = true;
+                    break;
+                }
+            }
+        }
+    }
+    if broken {
+        let _ = prod.kill();
+    }
+    let wait = |c: &mut std::process::Child, cmd: &Cmd| {
+        c.wait().map_err(|e| ProcessError {
+            command: cmd.to_string(),
+            outcome: Outcome::NotStarted(e),
+            stderr_tail: String::new(),
+        })
+    };
+    let cons_status = wait(&mut cons, consumer)?;
+    let prod_status = wait(&mut prod, producer)?;
+    let text = |h: std::thread::JoinHandle<Vec<u8>>| {
+        let b = h.join().unwrap_or_default();
+        tail(String::from_utf8_lossy(&b).trim(), 1024)
+    };
+    let (prod_err, cons_out, cons_err) = (
+        text(prod_err),
+        cons_out.join().unwrap_or_default(),
+        text(cons_err),
+    );
+    tracing::debug!(
+        "ran {producer} | {consumer} in {:.1} ms ({bytes} bytes)",
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+    if !cons_status.success() {
+        return Err(ProcessError {
+            command: consumer.to_string(),
+            outcome: Outcome::Exited(cons_status.code()),
+            stderr_tail: cons_err,
+        });
+    }
+    if !prod_status.success() {
+        return Err(ProcessError {
+            command: producer.to_string(),
+            outcome: Outcome::Exited(prod_status.code()),
+            stderr_tail: prod_err,
+        });
+    }
+    Ok(PipeOutput {
+        stdout: cons_out,
+        bytes,
+    })
+}
+
 /// Starts a server that does not daemonize itself (mariadbd): own process group, no stdio, not
 /// waited for. Returns its pid.
 pub fn spawn_detached(cmd: &Cmd) -> Result<u32, ProcessError> {
@@ -211,6 +344,36 @@ mod tests {
         assert!(msg.contains("exited with status 3"), "{msg}");
         assert!(msg.contains("boom"), "{msg}");
         assert!(msg.contains("'echo boom >&2; exit 3'"), "{msg}");
+    }
+
+    #[test]
+    fn pipe_streams_through_the_tap_and_reports_either_failure() {
+        let mut seen = 0usize;
+        let out = pipe(
+            &Cmd::new("/bin/sh").args(["-c", "seq 1 100000"]),
+            &Cmd::new("/usr/bin/wc").arg("-l"),
+            &mut |b| seen += b.len(),
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "100000");
+        assert_eq!(out.bytes as usize, seen);
+        let e = pipe(
+            &Cmd::new("/bin/sh").args(["-c", "echo dumpfail >&2; exit 4"]),
+            &Cmd::new("/bin/cat"),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("dumpfail"), "{e}");
+        let e = pipe(
+            &Cmd::new("/bin/sh").args(["-c", "seq 1 1000000"]),
+            &Cmd::new("/bin/sh").args(["-c", "echo nope >&2; exit 5"]),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("nope") && e.to_string().contains("status 5"),
+            "{e}"
+        );
     }
 
     #[test]

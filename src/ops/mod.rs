@@ -2,6 +2,7 @@
 //! Nothing here prints.
 
 pub mod apply;
+pub mod backup;
 pub mod db;
 pub mod s3;
 pub mod sandbox;

@@ -110,6 +110,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../systemd/lempctl-apply.timer.j2"),
     ),
     (
+        "units/lempctl-backup@.service.j2",
+        include_str!("../../systemd/lempctl-backup@.service.j2"),
+    ),
+    (
+        "units/lempctl-backup@.timer.j2",
+        include_str!("../../systemd/lempctl-backup@.timer.j2"),
+    ),
+    (
         "units/lempctl-wpcron@.service.j2",
         include_str!("../../systemd/lempctl-wpcron@.service.j2"),
     ),

@@ -3,6 +3,7 @@
 pub mod mariadb;
 pub mod nginx;
 pub mod php_fpm;
+pub mod restic;
 pub mod s3;
 pub mod schedule;
 pub mod systemd;

@@ -10,6 +10,7 @@
 mod support;
 
 mod apply;
+mod backup;
 mod cli;
 mod db;
 mod failures;

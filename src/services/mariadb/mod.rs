@@ -12,7 +12,9 @@ pub mod secret;
 pub mod sql;
 
 pub use conn::{Admin, AdminCredentials, AdminTarget, Tls, read_admin_credentials};
-pub use dump::{DumpStats, dump_database, dump_to_file};
+pub use dump::{
+    ClientOptions, DumpStats, RowCounter, backup_dump_args, dump_database, dump_to_file,
+};
 pub use error::{DbError, NameKind};
 pub use names::{SiteDbNames, check_collisions, derive_names, resolve_names};
 pub use provision::{

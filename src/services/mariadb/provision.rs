@@ -630,6 +630,20 @@ pub async fn list_databases(admin: &mut Admin, specs: &[DbSpec]) -> Result<Vec<D
         .collect())
 }
 
+/// Rows of each of `tables` in `db` (one query); a missing table is an error.
+pub async fn row_counts<'a>(
+    admin: &mut Admin,
+    db: &str,
+    tables: impl IntoIterator<Item = &'a String>,
+) -> Result<BTreeMap<String, u64>, DbError> {
+    let tables: Vec<&String> = tables.into_iter().collect();
+    if tables.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let rows: Vec<(String, u64)> = admin.fetch(&sql::count_rows(db, tables)?).await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// The `(schema, table)` pairs of `wanted` that exist (one query).
 pub async fn existing_tables(
     admin: &mut Admin,

@@ -281,6 +281,32 @@ pub fn list_databases<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<St
 }
 
 /// Which of `(schema, table)` exist (e.g. each WordPress site's `<prefix>options`), in one query.
+/// `SELECT name, COUNT(*)` for each table of `db` (one statement). Table names are quoted with
+/// doubled backticks; control characters are refused.
+pub fn count_rows<'a>(
+    db: &str,
+    tables: impl IntoIterator<Item = &'a String>,
+) -> Result<Stmt, DbError> {
+    let q = |n: &str| -> Result<String, DbError> {
+        if n.is_empty() || n.chars().any(char::is_control) {
+            return Err(DbError::invalid_value(n, "not a table name"));
+        }
+        Ok(format!("`{}`", n.replace('`', "``")))
+    };
+    let db = q(db)?;
+    let parts = tables
+        .into_iter()
+        .map(|t| {
+            Ok(format!(
+                "SELECT {}, COUNT(*) FROM {db}.{}",
+                quote_str(t)?,
+                q(t)?
+            ))
+        })
+        .collect::<Result<Vec<_>, DbError>>()?;
+    Ok(Stmt::plain(parts.join(" UNION ALL ")))
+}
+
 pub fn existing_tables<'a>(
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<Stmt, DbError> {

@@ -1,0 +1,984 @@
+//! Site backups with restic: one run per site is a `files` snapshot (the site tree minus the
+//! exclude globs, the site file, the site's credentials and a manifest) and, for sites with a
+//! database, a `db` snapshot holding the dump streamed in as `lempctl/<site>/db.sql`. Both carry
+//! the tags `lempctl`, `site=<name>`, `run=<id>`, `part=files|db` and the same time, so retention
+//! keeps or drops them together. Runs on one repository never overlap (`<state_dir>/backup.lock`).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::global::{BackupGlobal, Global};
+use crate::config::{Config, Site, SiteKind, UsageError};
+use crate::host::Root;
+use crate::host::exec::{Cmd, pipe};
+use crate::services::mariadb::{self, Admin, ClientOptions, RowCounter, sql};
+use crate::services::restic::{Keep, Restic, Snapshot, Summary};
+
+/// How many files of a site are checksummed in the manifest (evenly spread over the sorted list).
+const SAMPLE: usize = 24;
+
+/// What a backup holds besides the data, written before the files snapshot and stored in it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub site: String,
+    pub run: String,
+    pub time: String,
+    /// Regular files of the site tree in the snapshot (excludes applied).
+    pub files: u64,
+    pub file_bytes: u64,
+    /// `(path relative to the site directory, sha256)` of a sample of files.
+    pub sample: Vec<(String, String)>,
+    pub database: Option<String>,
+    /// Rows per table, counted in the dump stream.
+    pub tables: BTreeMap<String, u64>,
+    pub dump_sha256: Option<String>,
+    pub dump_bytes: u64,
+}
+
+/// The repository of the configuration, ready to use.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pub restic: Restic,
+    pub cfg: BackupGlobal,
+}
+
+/// Host path of lempctl's backup data (password, manifests, status, scratch dirs).
+pub fn backup_dir(g: &Global) -> PathBuf {
+    g.paths.state_dir.join("backup")
+}
+
+fn manifest_path(g: &Global, site: &str) -> PathBuf {
+    backup_dir(g).join("manifests").join(format!("{site}.json"))
+}
+
+fn status_path(g: &Global) -> PathBuf {
+    backup_dir(g).join("status.json")
+}
+
+/// The configured repository; the password is generated (CSPRNG, 0600) when absent, and the
+/// repository is initialised when `init` and it does not exist yet.
+pub fn open(root: &Root, g: &Global, init: bool) -> Result<Repo> {
+    let Some(cfg) = g.backup.clone() else {
+        return Err(UsageError(format!(
+            "no backup repository: add a `backup: {{ repository: … }}` section to {}",
+            g.file.display()
+        ))
+        .into());
+    };
+    if root.read(&cfg.password_file)?.is_none() {
+        if !init {
+            bail!(
+                "the repository password {} does not exist: no backup was made with this configuration",
+                root.path(&cfg.password_file).display()
+            );
+        }
+        let pw = mariadb::Secret::generate()?;
+        root.write_private(
+            &cfg.password_file,
+            format!("{}\n", pw.expose()).as_bytes(),
+            0o600,
+        )?;
+    }
+    let repository = match cfg.local_path() {
+        Some(p) => root.path(&p).to_string_lossy().into_owned(),
+        None => cfg.repository.clone(),
+    };
+    let restic = Restic {
+        program: cfg.restic.clone(),
+        repository,
+        password_file: root.path(&cfg.password_file),
+        cache_dir: root.path(&backup_dir(g).join("cache")),
+    };
+    if !restic.exists() {
+        if !init {
+            bail!(
+                "the backup repository {} cannot be opened (not initialised, unreachable, or a wrong password)",
+                restic.repository
+            );
+        }
+        restic
+            .init()
+            .context("initialising the backup repository")?;
+    }
+    Ok(Repo { restic, cfg })
+}
+
+/// Takes `<state_dir>/backup.lock` (runs of any site never overlap on the repository).
+pub fn lock(root: &Root, g: &Global, wait: Duration) -> Result<super::lock::Lock> {
+    super::lock::acquire(&root.path(&g.paths.state_dir.join("backup.lock")), wait)
+}
+
+/// A site from the command line: it must be in the sites directory and have files.
+pub fn find_site<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
+    let fqdn = crate::config::Fqdn::parse(name)
+        .map_err(|why| UsageError(format!("invalid site name `{name}`: {why}")))?;
+    let site = config.site(&fqdn).ok_or_else(|| {
+        UsageError(format!(
+            "no site `{fqdn}` in {}",
+            config.global.paths.sites_dir.display()
+        ))
+    })?;
+    if site.kind == SiteKind::Redirect {
+        return Err(UsageError(format!(
+            "site `{fqdn}` is a redirect: it has no files or database to back up"
+        ))
+        .into());
+    }
+    Ok(site)
+}
+
+/// The result of backing up one site.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub site: String,
+    pub run: String,
+    pub time: String,
+    pub files_snapshot: String,
+    pub db_snapshot: Option<String>,
+    pub files: u64,
+    /// Bytes read (site tree and dump).
+    pub size_bytes: u64,
+    /// Bytes the repository grew by (after deduplication).
+    pub added_bytes: u64,
+    pub duration_seconds: f64,
+    pub safety: bool,
+}
+
+fn run_id() -> Result<(String, String)> {
+    let now = chrono::Local::now();
+    let mut rnd = [0u8; 3];
+    rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, &mut rnd)
+        .map_err(|e| anyhow::anyhow!("random: {e}"))?;
+    Ok((
+        format!(
+            "{}-{}",
+            now.with_timezone(&chrono::Utc).format("%Y%m%dT%H%M%SZ"),
+            hex::encode(rnd)
+        ),
+        now.format("%Y-%m-%d %H:%M:%S").to_string(),
+    ))
+}
+
+fn tags(site: &str, run: &str, part: &str, safety: bool) -> Vec<String> {
+    let mut t = vec![
+        "lempctl".to_owned(),
+        format!("site={site}"),
+        format!("run={run}"),
+        format!("part={part}"),
+    ];
+    if safety {
+        t.push("safety".to_owned());
+    }
+    t
+}
+
+/// Path of the dump inside a `db` snapshot.
+pub fn dump_name(site: &str) -> String {
+    format!("lempctl/{site}/db.sql")
+}
+
+/// restic exclude patterns for a site's globs, anchored at its real directory.
+pub fn restic_excludes(site_dir: &Path, globs: &[String]) -> Result<Vec<String>> {
+    let dir = site_dir.to_string_lossy();
+    if dir.contains(['*', '?', '[', '\\']) {
+        bail!("the site directory {dir} contains glob characters; restic excludes cannot name it");
+    }
+    Ok(globs
+        .iter()
+        .map(|g| match g.strip_prefix('/') {
+            Some(anchored) => format!("{dir}/{anchored}"),
+            None => format!("{dir}/**/{g}"),
+        })
+        .collect())
+}
+
+/// `*` and `?` within one path component.
+fn glob_component(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            glob_component(&p[1..], s) || (!s.is_empty() && glob_component(p, &s[1..]))
+        }
+        (Some(b'?'), Some(_)) => glob_component(&p[1..], &s[1..]),
+        (Some(a), Some(b)) if a == b => glob_component(&p[1..], &s[1..]),
+        _ => false,
+    }
+}
+
+/// Whether `rel` (components relative to the site dir) is excluded, the way restic matches the
+/// patterns of `restic_excludes`.
+pub fn excluded(rel: &[&str], globs: &[String]) -> bool {
+    globs.iter().any(|g| {
+        let (anchored, body) = match g.strip_prefix('/') {
+            Some(b) => (true, b),
+            None => (false, g.as_str()),
+        };
+        let parts: Vec<&str> = body.split('/').collect();
+        let fits = |at: usize| {
+            rel.len() >= at + parts.len()
+                && parts
+                    .iter()
+                    .zip(&rel[at..])
+                    .all(|(p, s)| glob_component(p.as_bytes(), s.as_bytes()))
+        };
+        if anchored {
+            fits(0)
+        } else {
+            (0..rel.len()).any(fits)
+        }
+    })
+}
+
+fn sha256_file(p: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Regular files under `dir` (real path) not excluded: sorted relative paths and total size.
+fn site_files(dir: &Path, globs: &[String]) -> Result<(Vec<String>, u64)> {
+    let mut files = Vec::new();
+    let mut bytes = 0;
+    let mut it = walkdir::WalkDir::new(dir).min_depth(1).into_iter();
+    while let Some(e) = it.next() {
+        let e = e.with_context(|| format!("reading {}", dir.display()))?;
+        let rel = e.path().strip_prefix(dir).context("inside the site dir")?;
+        let comps: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let refs: Vec<&str> = comps.iter().map(String::as_str).collect();
+        if excluded(&refs, globs) {
+            if e.file_type().is_dir() {
+                it.skip_current_dir();
+            }
+            continue;
+        }
+        if e.file_type().is_file() {
+            bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+            files.push(comps.join("/"));
+        }
+    }
+    files.sort();
+    Ok((files, bytes))
+}
+
+fn sample(files: &[String]) -> Vec<&String> {
+    if files.len() <= SAMPLE {
+        return files.iter().collect();
+    }
+    (0..SAMPLE)
+        .map(|i| &files[i * files.len() / SAMPLE])
+        .collect()
+}
+
+/// Backs up one site: the database dump (streamed, never on disk), then the manifest and the files.
+pub fn backup_site(
+    root: &Root,
+    config: &Config,
+    repo: &Repo,
+    site: &Site,
+    safety: bool,
+) -> Result<RunResult> {
+    let g = &config.global;
+    let start = Instant::now();
+    let (run, time) = run_id()?;
+    let name = site.name.as_str();
+    let mut manifest = Manifest {
+        site: name.to_owned(),
+        run: run.clone(),
+        time: time.clone(),
+        ..Manifest::default()
+    };
+    let mut db_snapshot = None;
+    let mut size_bytes = 0;
+    let mut added_bytes = 0;
+    if let Some(db) = &site.db {
+        let target = super::database::admin_target(root, g)?;
+        let opts = ClientOptions::write(&target)?;
+        let dump = Cmd::new("mariadb-dump").args(mariadb::backup_dump_args(&opts, &db.database));
+        let store =
+            repo.restic
+                .backup_stdin_cmd(&dump_name(name), &tags(name, &run, "db", safety), &time);
+        let mut counter = RowCounter::default();
+        let mut hash = Sha256::new();
+        let out = pipe(&dump, &store, &mut |b| {
+            counter.feed(b);
+            hash.update(b);
+        })
+        .with_context(|| format!("backing up the database `{}`", db.database))?;
+        let summary = crate::services::restic::parse_summary(&out.stdout)?;
+        manifest.database = Some(db.database.clone());
+        manifest.tables = counter.finish();
+        manifest.dump_sha256 = Some(hex::encode(hash.finalize()));
+        manifest.dump_bytes = out.bytes;
+        size_bytes += out.bytes;
+        added_bytes += summary.data_added;
+        db_snapshot = Some(summary.snapshot_id);
+    }
+    let site_dir = root.path(&site.paths.site_dir);
+    let mut paths = Vec::new();
+    if site_dir.is_dir() {
+        let (files, bytes) = site_files(&site_dir, &repo.cfg.exclude)?;
+        manifest.files = files.len() as u64;
+        manifest.file_bytes = bytes;
+        for f in sample(&files) {
+            manifest
+                .sample
+                .push((f.clone(), sha256_file(&site_dir.join(f))?));
+        }
+        paths.push(site_dir.clone());
+    }
+    let mpath = manifest_path(g, name);
+    root.write_private(
+        &mpath,
+        &serde_json::to_vec_pretty(&manifest).context("manifest")?,
+        0o600,
+    )?;
+    paths.push(root.path(&mpath));
+    paths.push(site.file.clone());
+    let creds = super::secrets::path(g, name);
+    if root.read(&creds)?.is_some() {
+        paths.push(root.path(&creds));
+    }
+    let excludes = restic_excludes(&site_dir, &repo.cfg.exclude)?;
+    let summary: Summary = repo
+        .restic
+        .backup_paths(&paths, &excludes, &tags(name, &run, "files", safety), &time)
+        .with_context(|| format!("backing up the files of `{name}`"))?;
+    size_bytes += summary.total_bytes_processed;
+    added_bytes += summary.data_added;
+    Ok(RunResult {
+        site: name.to_owned(),
+        run,
+        time,
+        files_snapshot: summary.snapshot_id,
+        db_snapshot,
+        files: manifest.files,
+        size_bytes,
+        added_bytes,
+        duration_seconds: start.elapsed().as_secs_f64(),
+        safety,
+    })
+}
+
+/// One backup run of a site as listed: its snapshots grouped by the `run` tag.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub site: String,
+    pub run: String,
+    pub time: String,
+    pub files_snapshot: Option<String>,
+    pub db_snapshot: Option<String>,
+    pub safety: bool,
+}
+
+/// Every run in the repository (of one site when given), oldest first.
+pub fn entries(repo: &Repo, site: Option<&str>) -> Result<Vec<Entry>> {
+    let mut tags = vec!["lempctl".to_owned()];
+    if let Some(s) = site {
+        tags.push(format!("site={s}"));
+    }
+    let snaps = repo.restic.snapshots(&tags)?;
+    Ok(group(&snaps))
+}
+
+fn group(snaps: &[Snapshot]) -> Vec<Entry> {
+    let mut runs: BTreeMap<(String, String), Entry> = BTreeMap::new();
+    for s in snaps {
+        let (Some(site), Some(run)) = (s.tag("site"), s.tag("run")) else {
+            continue;
+        };
+        let e = runs
+            .entry((site.to_owned(), run.to_owned()))
+            .or_insert_with(|| Entry {
+                site: site.to_owned(),
+                run: run.to_owned(),
+                time: s.time.clone(),
+                files_snapshot: None,
+                db_snapshot: None,
+                safety: s.tags.iter().any(|t| t == "safety"),
+            });
+        match s.tag("part") {
+            Some("db") => e.db_snapshot = Some(s.id.clone()),
+            _ => e.files_snapshot = Some(s.id.clone()),
+        }
+    }
+    let mut v: Vec<Entry> = runs.into_values().collect();
+    v.sort_by(|a, b| a.time.cmp(&b.time).then(a.run.cmp(&b.run)));
+    v
+}
+
+/// The run `wanted` names (a run id, or a prefix of one of its snapshot ids), else the latest
+/// run that is not a safety snapshot.
+pub fn select(entries: &[Entry], site: &str, wanted: Option<&str>) -> Result<Entry> {
+    let found = match wanted {
+        Some(w) => entries.iter().find(|e| {
+            e.run == w
+                || (w.len() >= 4
+                    && [&e.files_snapshot, &e.db_snapshot]
+                        .into_iter()
+                        .flatten()
+                        .any(|id| id.starts_with(w)))
+        }),
+        None => entries.iter().rev().find(|e| !e.safety),
+    };
+    found.cloned().ok_or_else(|| {
+        let what = match wanted {
+            Some(w) => format!("no backup `{w}` of site `{site}`"),
+            None => format!("site `{site}` has no backup yet"),
+        };
+        UsageError(format!(
+            "{what}; `lempctl backup list {site}` shows the backups"
+        ))
+        .into()
+    })
+}
+
+/// What to restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parts {
+    All,
+    FilesOnly,
+    DbOnly,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreResult {
+    pub site: String,
+    pub run: String,
+    pub files_restored: bool,
+    pub database_restored: bool,
+    /// The safety snapshot taken before an in-place restore.
+    pub safety_run: Option<String>,
+    /// Where `--to` put the files (and `lempctl/<site>/db.sql`).
+    pub to: Option<PathBuf>,
+}
+
+/// Restores a run of a site, in place (after a safety snapshot) or into `to`.
+pub fn restore(
+    root: &Root,
+    config: &Config,
+    repo: &Repo,
+    site: &Site,
+    wanted: Option<&str>,
+    parts: Parts,
+    to: Option<&Path>,
+) -> Result<RestoreResult> {
+    let name = site.name.as_str();
+    let entry = select(&entries(repo, Some(name))?, name, wanted)?;
+    let want_files = parts != Parts::DbOnly;
+    let want_db =
+        parts != Parts::FilesOnly && (entry.db_snapshot.is_some() || parts == Parts::DbOnly);
+    let files_snap = entry.files_snapshot.clone();
+    if want_files && files_snap.is_none() {
+        return Err(UsageError(format!(
+            "backup `{}` of `{name}` has no files snapshot",
+            entry.run
+        ))
+        .into());
+    }
+    if want_db && (entry.db_snapshot.is_none() || site.db.is_none()) {
+        return Err(UsageError(format!(
+            "backup `{}` of `{name}` has no database dump, or the site has no database",
+            entry.run
+        ))
+        .into());
+    }
+    let mut result = RestoreResult {
+        site: name.to_owned(),
+        run: entry.run.clone(),
+        files_restored: false,
+        database_restored: false,
+        safety_run: None,
+        to: to.map(Path::to_path_buf),
+    };
+    if let Some(dir) = to {
+        if let Some(id) = files_snap.as_deref().filter(|_| want_files) {
+            repo.restic.restore(id, dir, &[])?;
+            result.files_restored = true;
+        }
+        if let Some(id) = entry.db_snapshot.as_deref().filter(|_| want_db) {
+            repo.restic.restore(id, dir, &[])?;
+            result.database_restored = true;
+        }
+        return Ok(result);
+    }
+    let safety = backup_site(root, config, repo, site, true)
+        .context("taking the safety snapshot before restoring (nothing was restored)")?;
+    result.safety_run = Some(safety.run);
+    if let Some(id) = files_snap.as_deref().filter(|_| want_files) {
+        let site_dir = root.path(&site.paths.site_dir);
+        repo.restic.restore(id, Path::new("/"), &[site_dir])?;
+        result.files_restored = true;
+    }
+    if let (Some(id), Some(db)) = (entry.db_snapshot.as_deref().filter(|_| want_db), &site.db) {
+        let target = super::database::admin_target(root, &config.global)?;
+        super::database::runtime()?.block_on(async {
+            let mut admin = Admin::connect(&target).await?;
+            admin.exec(&sql::drop_database(&db.database)?).await?;
+            admin
+                .exec(&sql::create_database(
+                    &db.database,
+                    &db.charset,
+                    &db.collation,
+                )?)
+                .await?;
+            admin.disconnect().await
+        })?;
+        load_dump(repo, &target, id, name, &db.database, &mut |_| {})?;
+        result.database_restored = true;
+    }
+    Ok(result)
+}
+
+/// Streams the dump of a `db` snapshot into `database` through the `mariadb` client.
+fn load_dump(
+    repo: &Repo,
+    target: &mariadb::AdminTarget,
+    snapshot: &str,
+    site: &str,
+    database: &str,
+    tap: &mut dyn FnMut(&[u8]),
+) -> Result<u64> {
+    let opts = ClientOptions::write(target)?;
+    let client = Cmd::new(&repo.cfg.mariadb)
+        .arg(opts.arg())
+        .arg("--binary-mode")
+        .arg(database);
+    let out = pipe(
+        &repo
+            .restic
+            .dump_cmd(snapshot, &format!("/{}", dump_name(site))),
+        &client,
+        tap,
+    )
+    .with_context(|| format!("loading the dump into `{database}`"))?;
+    Ok(out.bytes)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneResult {
+    pub sites: Vec<String>,
+    pub snapshots_before: usize,
+    pub snapshots_after: usize,
+}
+
+/// Applies every site's retention (sites with a `backup` section), then prunes unused data.
+pub fn prune(config: &Config, repo: &Repo) -> Result<PruneResult> {
+    let before = repo.restic.snapshots(&["lempctl".to_owned()])?.len();
+    let mut sites = Vec::new();
+    for site in &config.sites {
+        let Some(b) = &site.backup else { continue };
+        let keep = Keep {
+            last: b.keep_last,
+            daily: b.keep_daily,
+            weekly: b.keep_weekly,
+            monthly: b.keep_monthly,
+        };
+        for part in ["files", "db"] {
+            repo.restic.forget(
+                &[
+                    "lempctl".to_owned(),
+                    format!("site={}", site.name),
+                    format!("part={part}"),
+                ],
+                keep,
+            )?;
+        }
+        sites.push(site.name.to_string());
+    }
+    repo.restic.prune()?;
+    let after = repo.restic.snapshots(&["lempctl".to_owned()])?.len();
+    Ok(PruneResult {
+        sites,
+        snapshots_before: before,
+        snapshots_after: after,
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SiteVerify {
+    pub site: String,
+    pub run: String,
+    pub files: u64,
+    pub tables: usize,
+    pub rows: u64,
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyResult {
+    pub repository_ok: bool,
+    pub check_output: Option<String>,
+    pub sites: Vec<SiteVerify>,
+}
+
+impl VerifyResult {
+    pub fn ok(&self) -> bool {
+        self.repository_ok && self.sites.iter().all(|s| s.problems.is_empty())
+    }
+}
+
+/// `restic check`, then the latest backup of each site restored into a scratch directory and a
+/// scratch database and compared with its manifest.
+pub fn verify(
+    root: &Root,
+    config: &Config,
+    repo: &Repo,
+    only: Option<&Site>,
+    read_data: bool,
+) -> Result<VerifyResult> {
+    let check = repo.restic.check(read_data)?;
+    let mut out = VerifyResult {
+        repository_ok: check.is_none(),
+        check_output: check,
+        sites: Vec::new(),
+    };
+    let all = entries(repo, only.map(|s| s.name.as_str()))?;
+    for site in config
+        .sites
+        .iter()
+        .filter(|s| only.is_none_or(|o| o.name == s.name))
+    {
+        let name = site.name.as_str();
+        let Some(entry) = all.iter().rev().find(|e| e.site == name && !e.safety) else {
+            continue;
+        };
+        let mut v = SiteVerify {
+            site: name.to_owned(),
+            run: entry.run.clone(),
+            files: 0,
+            tables: 0,
+            rows: 0,
+            problems: Vec::new(),
+        };
+        if let Err(e) = verify_site(root, config, repo, site, entry, &mut v) {
+            v.problems.push(format!("{e:#}"));
+        }
+        out.sites.push(v);
+    }
+    Ok(out)
+}
+
+fn verify_site(
+    root: &Root,
+    config: &Config,
+    repo: &Repo,
+    site: &Site,
+    entry: &Entry,
+    v: &mut SiteVerify,
+) -> Result<()> {
+    let g = &config.global;
+    let name = site.name.as_str();
+    let tag: String = hex::encode(Sha256::digest(format!(
+        "{}{}",
+        entry.run,
+        std::process::id()
+    )))[..12]
+        .to_owned();
+    let scratch = backup_dir(g).join(format!("verify-{tag}"));
+    let files_snap = entry
+        .files_snapshot
+        .as_deref()
+        .context("the backup has no files snapshot")?;
+    let result = (|| -> Result<()> {
+        repo.restic.restore(files_snap, &root.path(&scratch), &[])?;
+        let inside = |real: &Path| {
+            root.path(&scratch)
+                .join(real.strip_prefix("/").unwrap_or(real))
+        };
+        let mpath = inside(&root.path(&manifest_path(g, name)));
+        let manifest: Manifest = serde_json::from_slice(
+            &std::fs::read(&mpath)
+                .with_context(|| format!("the backup holds no manifest ({})", mpath.display()))?,
+        )
+        .context("reading the manifest")?;
+        if manifest.run != entry.run {
+            v.problems.push(format!(
+                "the manifest belongs to run {}, not {}",
+                manifest.run, entry.run
+            ));
+        }
+        let dir = inside(&root.path(&site.paths.site_dir));
+        if manifest.files > 0 || dir.exists() {
+            let (files, _) = site_files(&dir, &[])?;
+            v.files = files.len() as u64;
+            if v.files != manifest.files {
+                v.problems.push(format!(
+                    "{} files restored, the manifest lists {}",
+                    v.files, manifest.files
+                ));
+            }
+            for (rel, sum) in &manifest.sample {
+                match sha256_file(&dir.join(rel)) {
+                    Ok(s) if &s == sum => {}
+                    Ok(_) => v
+                        .problems
+                        .push(format!("{rel}: checksum differs from the manifest")),
+                    Err(e) => v.problems.push(format!("{rel}: {e:#}")),
+                }
+            }
+        }
+        if let (Some(db_snap), Some(_)) = (entry.db_snapshot.as_deref(), &manifest.database) {
+            let scratch_db = format!("lempctl_verify_{tag}");
+            let target = super::database::admin_target(root, g)?;
+            let rt = super::database::runtime()?;
+            rt.block_on(async {
+                let mut admin = Admin::connect(&target).await?;
+                admin
+                    .exec(&sql::create_database(
+                        &scratch_db,
+                        &g.database.charset,
+                        &g.database.collation,
+                    )?)
+                    .await?;
+                admin.disconnect().await
+            })?;
+            let loaded = (|| -> Result<()> {
+                let mut hash = Sha256::new();
+                load_dump(repo, &target, db_snap, name, &scratch_db, &mut |b| {
+                    hash.update(b)
+                })?;
+                if manifest.dump_sha256.as_deref() != Some(hex::encode(hash.finalize()).as_str()) {
+                    v.problems
+                        .push("the restored dump's checksum differs from the manifest".to_owned());
+                }
+                let counts = rt.block_on(async {
+                    let mut admin = Admin::connect(&target).await?;
+                    let c = mariadb::provision::row_counts(
+                        &mut admin,
+                        &scratch_db,
+                        manifest.tables.keys(),
+                    )
+                    .await;
+                    let _ = admin.disconnect().await;
+                    c
+                })?;
+                v.tables = counts.len();
+                v.rows = counts.values().sum();
+                for (t, want) in &manifest.tables {
+                    match counts.get(t) {
+                        Some(n) if n == want => {}
+                        Some(n) => v
+                            .problems
+                            .push(format!("table `{t}`: {n} rows restored, {want} backed up")),
+                        None => v
+                            .problems
+                            .push(format!("table `{t}` missing after the restore")),
+                    }
+                }
+                Ok(())
+            })();
+            let dropped = rt.block_on(async {
+                let mut admin = Admin::connect(&target).await?;
+                admin.exec(&sql::drop_database(&scratch_db)?).await?;
+                admin.disconnect().await
+            });
+            loaded?;
+            dropped?;
+        }
+        Ok(())
+    })();
+    root.remove_tree(&scratch)?;
+    result
+}
+
+/// Per-site outcome of the last runs, for the Prometheus textfile.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SiteStatus {
+    pub last_success: Option<i64>,
+    pub last_run: i64,
+    pub last_run_success: bool,
+    pub duration_seconds: f64,
+    pub size_bytes: u64,
+    pub added_bytes: u64,
+    pub error: Option<String>,
+}
+
+/// Records the outcome of a run and rewrites `<textfile_dir>/lempctl_backup.prom` (atomically).
+pub fn record(
+    root: &Root,
+    g: &Global,
+    site: &str,
+    outcome: Result<&RunResult, String>,
+) -> Result<()> {
+    let path = status_path(g);
+    let mut all: BTreeMap<String, SiteStatus> = match root.read(&path)? {
+        Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
+        None => BTreeMap::new(),
+    };
+    let now = chrono::Utc::now().timestamp();
+    let s = all.entry(site.to_owned()).or_default();
+    s.last_run = now;
+    match outcome {
+        Ok(r) => {
+            s.last_success = Some(now);
+            s.last_run_success = true;
+            s.duration_seconds = r.duration_seconds;
+            s.size_bytes = r.size_bytes;
+            s.added_bytes = r.added_bytes;
+            s.error = None;
+        }
+        Err(e) => {
+            s.last_run_success = false;
+            s.error = Some(e);
+        }
+    }
+    root.write_private(
+        &path,
+        &serde_json::to_vec_pretty(&all).context("status")?,
+        0o600,
+    )?;
+    if let Some(dir) = g.backup.as_ref().and_then(|b| b.textfile_dir.as_ref()) {
+        root.write_private(
+            &dir.join("lempctl_backup.prom"),
+            prometheus(&all).as_bytes(),
+            0o644,
+        )?;
+    }
+    Ok(())
+}
+
+/// name, type, help, value of a site.
+type Metric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&SiteStatus) -> Option<String>,
+);
+
+/// node_exporter textfile format.
+pub fn prometheus(all: &BTreeMap<String, SiteStatus>) -> String {
+    let mut out = String::new();
+    let metrics: [Metric; 5] = [
+        (
+            "lempctl_backup_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last successful backup of the site.",
+            |s| s.last_success.map(|t| t.to_string()),
+        ),
+        (
+            "lempctl_backup_last_run_success",
+            "gauge",
+            "1 when the last backup run of the site succeeded.",
+            |s| Some(u8::from(s.last_run_success).to_string()),
+        ),
+        (
+            "lempctl_backup_duration_seconds",
+            "gauge",
+            "Duration of the last successful backup.",
+            |s| Some(format!("{:.3}", s.duration_seconds)),
+        ),
+        (
+            "lempctl_backup_size_bytes",
+            "gauge",
+            "Bytes read by the last successful backup (files and dump).",
+            |s| Some(s.size_bytes.to_string()),
+        ),
+        (
+            "lempctl_backup_added_bytes",
+            "gauge",
+            "Bytes the repository grew by in the last successful backup.",
+            |s| Some(s.added_bytes.to_string()),
+        ),
+    ];
+    for (name, kind, help, value) in metrics {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (site, s) in all {
+            if let Some(v) = value(s) {
+                out.push_str(&format!("{name}{{site=\"{site}\"}} {v}\n"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn globs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn excludes_match_like_restic() {
+        let g = globs(crate::config::global::DEFAULT_BACKUP_EXCLUDES);
+        assert!(excluded(&["tmp"], &g));
+        assert!(!excluded(&["htdocs", "tmp"], &g), "/tmp is anchored");
+        assert!(excluded(&["htdocs", "wp-content", "cache"], &g));
+        assert!(excluded(&["logs", "access.log"], &g));
+        assert!(!excluded(&["htdocs", "index.php"], &g));
+        assert!(!excluded(&["htdocs", "wp-content"], &g));
+        assert_eq!(
+            restic_excludes(Path::new("/srv/www/a"), &globs(&["/tmp", "*.log"])).unwrap(),
+            vec!["/srv/www/a/tmp", "/srv/www/a/**/*.log"]
+        );
+    }
+
+    #[test]
+    fn runs_group_and_select() {
+        let snap = |id: &str, run: &str, part: &str, time: &str, safety: bool| Snapshot {
+            id: id.into(),
+            short_id: id[..4].into(),
+            time: time.into(),
+            paths: vec![],
+            tags: {
+                let mut t = tags("a.test", run, part, safety);
+                t.retain(|_| true);
+                t
+            },
+            hostname: "h".into(),
+        };
+        let e = group(&[
+            snap("aaaa1111", "r1", "db", "2024-01-01T00:00:00Z", false),
+            snap("bbbb2222", "r1", "files", "2024-01-01T00:00:00Z", false),
+            snap("cccc3333", "r2", "files", "2024-01-02T00:00:00Z", true),
+        ]);
+        assert_eq!(e.len(), 2);
+        assert_eq!(
+            select(&e, "a.test", None).unwrap().run,
+            "r1",
+            "safety runs are not the default"
+        );
+        assert_eq!(select(&e, "a.test", Some("bbbb")).unwrap().run, "r1");
+        assert_eq!(select(&e, "a.test", Some("r2")).unwrap().run, "r2");
+        assert!(select(&e, "a.test", Some("dead")).is_err());
+    }
+
+    #[test]
+    fn prometheus_text() {
+        let mut all = BTreeMap::new();
+        all.insert(
+            "a.test".to_owned(),
+            SiteStatus {
+                last_success: Some(5),
+                last_run_success: true,
+                size_bytes: 9,
+                ..SiteStatus::default()
+            },
+        );
+        let t = prometheus(&all);
+        assert!(
+            t.contains("lempctl_backup_last_success_timestamp_seconds{site=\"a.test\"} 5\n"),
+            "{t}"
+        );
+        assert!(t.contains("lempctl_backup_size_bytes{site=\"a.test\"} 9\n"));
+        assert!(t.contains("# TYPE lempctl_backup_duration_seconds gauge"));
+    }
+}

@@ -1,0 +1,374 @@
+//! Backups with the real restic against a sandbox (private nginx, php-fpm, MariaDB), checked from
+//! outside: files on disk, rows through the client, HTTP, and the repository through plain restic.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::*;
+
+const SITE: &str = "name: shop.backup.test\nkind: php\ndb: {}\nbackup:\n  keep_last: 2\n  keep_daily: 0\n  keep_weekly: 0\n  keep_monthly: 0\n";
+const NAME: &str = "shop.backup.test";
+
+fn needs() -> bool {
+    let mut p = DB.to_vec();
+    p.push("restic");
+    p.push("mariadb");
+    require(&p)
+}
+
+/// Adds a `backup:` section (repository inside the sandbox) to lempctl.yaml.
+fn configure(sb: &Sandbox) -> PathBuf {
+    let path = sb.path("/etc/lempctl/lempctl.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!("{text}backup:\n  repository: /var/backups/lempctl\n  textfile_dir: /var/lib/node-exporter\n"),
+    )
+    .unwrap();
+    sb.path("/var/backups/lempctl")
+}
+
+fn restic(sb: &Sandbox, repo: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("restic")
+        .arg("-r")
+        .arg(repo)
+        .args(args)
+        .env(
+            "RESTIC_PASSWORD_FILE",
+            sb.path("/var/lib/lempctl/backup/lempctl.password"),
+        )
+        .env("RESTIC_CACHE_DIR", sb.path("/tmp/restic-cache"))
+        .output()
+        .unwrap()
+}
+
+fn repo_bytes(repo: &Path) -> u64 {
+    walkdir::WalkDir::new(repo)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+/// The tree minus restic's own bookkeeping (cache, repository locks), which any read changes.
+fn site_state(sb: &Sandbox) -> Vec<String> {
+    sb.tree()
+        .into_iter()
+        .filter(|(p, _)| {
+            let p = p.to_string_lossy();
+            !p.starts_with("var/backups")
+                && !p.ends_with("backup.lock")
+                && !p.contains("lempctl/backup/cache")
+                && !p.starts_with("var/lib/mysql")
+        })
+        .map(|(p, m)| format!("{} {m:?}", p.display()))
+        .collect()
+}
+
+fn db_name(sb: &Sandbox) -> String {
+    sb.show(NAME)["database"].as_str().unwrap().to_owned()
+}
+
+fn setup() -> Option<(Sandbox, PathBuf)> {
+    if !needs() {
+        return None;
+    }
+    let sb = Sandbox::with_db();
+    let repo = configure(&sb);
+    let sb = sb.site("shop.yaml", SITE).started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let db = db_name(&sb);
+    sb.sql_root(&format!(
+        "CREATE TABLE `{db}`.orders (id INT PRIMARY KEY, note TEXT); INSERT INTO `{db}`.orders VALUES (1,'a'),(2,'b\\nc'),(3,'quote''s'); CREATE TABLE `{db}`.empty (x INT)"
+    ));
+    let docroot = sb.path("/srv/www/shop.backup.test/htdocs");
+    std::fs::write(docroot.join("index.php"), "<?php echo 'shop-' . (1+2);\n").unwrap();
+    std::fs::create_dir_all(docroot.join("uploads/2024")).unwrap();
+    for i in 0..50 {
+        std::fs::write(
+            docroot.join(format!("uploads/2024/img{i}.bin")),
+            vec![i as u8; 3000 + i],
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(docroot.join("wp-content/cache")).unwrap();
+    std::fs::write(docroot.join("wp-content/cache/page.html"), "cached").unwrap();
+    Some((sb, repo))
+}
+
+#[test]
+fn backup_damage_restore_serves_again_and_second_backup_adds_little() {
+    let Some((sb, repo)) = setup() else { return };
+    assert_eq!(sb.get(NAME, "/").body.trim(), "shop-3");
+    let docroot = sb.path("/srv/www/shop.backup.test/htdocs");
+    let before: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(&docroot)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_type().is_file() && !e.path().to_string_lossy().contains("wp-content/cache")
+        })
+        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
+        .collect();
+
+    let (code, v, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert!(v["runs"][0]["db_snapshot"].is_string(), "{v}");
+    let mode = std::fs::metadata(sb.path("/var/lib/lempctl/backup/lempctl.password")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
+
+    // Plain restic reads the repository: snapshots tagged by site, the dump and the excludes.
+    let snaps = restic(
+        &sb,
+        &repo,
+        &["snapshots", "--json", "--tag", &format!("site={NAME}")],
+    );
+    assert!(
+        snaps.status.success(),
+        "{}",
+        String::from_utf8_lossy(&snaps.stderr)
+    );
+    let snaps: serde_json::Value = serde_json::from_slice(&snaps.stdout).unwrap();
+    assert_eq!(snaps.as_array().unwrap().len(), 2, "{snaps}");
+    let dump = restic(
+        &sb,
+        &repo,
+        &[
+            "dump",
+            "latest",
+            &format!("/lempctl/{NAME}/db.sql"),
+            "--tag",
+            "part=db",
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&dump.stdout)
+            .contains("INSERT INTO `orders` VALUES (3,'quote\\'s')")
+    );
+    let ls = restic(&sb, &repo, &["ls", "latest", "--tag", "part=files"]);
+    let ls = String::from_utf8_lossy(&ls.stdout);
+    assert!(
+        ls.contains("uploads/2024/img7.bin") && ls.contains("sites.d/shop.yaml"),
+        "{ls}"
+    );
+    assert!(ls.contains("credentials/shop.backup.test.json"), "{ls}");
+    assert!(
+        !ls.contains("wp-content/cache/page.html"),
+        "cache excluded: {ls}"
+    );
+
+    // A second backup of the unchanged site adds almost nothing.
+    let size1 = repo_bytes(&repo);
+    let (code, v, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 0, "{err}");
+    let added = repo_bytes(&repo) - size1;
+    assert!(
+        added < 8 * 1024,
+        "second backup grew the repository by {added} bytes: {v}"
+    );
+
+    // The textfile for node_exporter.
+    let prom =
+        std::fs::read_to_string(sb.path("/var/lib/node-exporter/lempctl_backup.prom")).unwrap();
+    assert!(
+        prom.contains(&format!(
+            "lempctl_backup_last_run_success{{site=\"{NAME}\"}} 1"
+        )),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("lempctl_backup_last_success_timestamp_seconds{site="),
+        "{prom}"
+    );
+
+    // Damage: delete files, change one, drop the table.
+    std::fs::remove_file(docroot.join("index.php")).unwrap();
+    std::fs::remove_dir_all(docroot.join("uploads")).unwrap();
+    let db = db_name(&sb);
+    sb.sql_root(&format!("DROP TABLE `{db}`.orders"));
+    assert_ne!(sb.get(NAME, "/").status, 200);
+
+    let (code, v, err) = sb.json(&["backup", "restore", NAME]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert!(v["safety_run"].is_string(), "{v}");
+    for (p, bytes) in &before {
+        assert_eq!(&std::fs::read(p).unwrap(), bytes, "{}", p.display());
+    }
+    let meta = std::fs::metadata(docroot.join("index.php")).unwrap();
+    let site_uid = nix::unistd::User::from_name("shop-backup-test")
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw());
+    let _ = (meta, site_uid);
+    assert_eq!(
+        sb.sql_root(&format!(
+            "SELECT COUNT(*), GROUP_CONCAT(note ORDER BY id) FROM `{db}`.orders"
+        )),
+        "3\ta,b\\nc,quote's"
+    );
+    assert_eq!(sb.get(NAME, "/").body.trim(), "shop-3");
+
+    // list shows the runs and the safety run; verify is clean.
+    let (code, v, _) = sb.json(&["backup", "list", NAME]);
+    assert_eq!(code, 0);
+    let runs = v.as_array().unwrap();
+    assert_eq!(runs.len(), 3, "{v}");
+    assert_eq!(runs.iter().filter(|r| r["safety"] == true).count(), 1);
+    let (code, v, err) = sb.json(&["backup", "verify"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert_eq!(v["sites"][0]["rows"], 3, "{v}");
+    assert_eq!(v["sites"][0]["tables"], 2, "{v}");
+    let leftovers = sb.sql_root("SHOW DATABASES LIKE 'lempctl_verify%'");
+    assert!(leftovers.is_empty(), "scratch database left: {leftovers}");
+}
+
+#[test]
+fn verify_detects_a_damaged_repository() {
+    let Some((sb, repo)) = setup() else { return };
+    let (code, _, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = sb.json(&["backup", "verify"]);
+    assert_eq!(code, 0, "{err}");
+    // Damage the biggest pack file (data, not metadata).
+    let pack = walkdir::WalkDir::new(repo.join("data"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .max_by_key(|e| e.metadata().unwrap().len())
+        .unwrap()
+        .into_path();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    std::fs::set_permissions(&pack, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    for b in bytes.iter_mut().skip(100).take(2000) {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&pack, bytes).unwrap();
+    let (code, v, err) = sb.json(&["backup", "verify"]);
+    assert_eq!(code, 1, "{err}\n{v}");
+    assert!(err.contains("verification failed"), "{err}");
+}
+
+#[test]
+fn retention_keeps_what_the_policy_says() {
+    let Some((sb, repo)) = setup() else { return };
+    for _ in 0..4 {
+        let (code, _, err) = sb.json(&["backup", "run", NAME]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, v, _) = sb.json(&["backup", "list", NAME]);
+    assert_eq!(code, 0);
+    let runs: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(runs.len(), 4);
+    // Older history made by plain restic with explicit times, tagged like lempctl's: a daily policy over it.
+    let (code, v, err) = sb.json(&["backup", "prune"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let (_, v, _) = sb.json(&["backup", "list", NAME]);
+    let kept: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kept,
+        runs[2..].to_vec(),
+        "keep_last: 2 keeps the two newest runs, files and db together"
+    );
+    for r in v.as_array().unwrap() {
+        assert!(
+            r["files_snapshot"].is_string() && r["db_snapshot"].is_string(),
+            "{r}"
+        );
+    }
+    let all = restic(&sb, &repo, &["snapshots", "--json"]);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&all.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let check = restic(&sb, &repo, &["check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let Some((sb, _repo)) = setup() else { return };
+    let (code, _, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 0, "{err}");
+    let before = site_state(&sb);
+    let (code, v, err) = sb.json(&["backup", "restore", NAME, "--snapshot", "deadbeef"]);
+    assert_eq!(code, 2, "{err}\n{v}");
+    assert!(err.contains("no backup `deadbeef`"), "{err}");
+    let (code, _, err) = sb.json(&["backup", "restore", "nosuch.backup.test"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no site `nosuch.backup.test`"), "{err}");
+    assert_eq!(before, site_state(&sb), "nothing changed");
+    let (code, v, _) = sb.json(&["backup", "list", NAME]);
+    assert_eq!(
+        (code, v.as_array().unwrap().len()),
+        (0, 1),
+        "no safety snapshot was taken: {v}"
+    );
+    sb.write_site(
+        "shop.yaml",
+        &SITE.replace("backup:\n", "backup:\n  schedule: \"61 * * * *\"\n"),
+    );
+    let (code, _, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("shop.yaml") && err.contains("backup.schedule"),
+        "{err}"
+    );
+    sb.write_site("shop.yaml", SITE);
+    let conf = sb.path("/etc/lempctl/lempctl.yaml");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, text.split("backup:\n").next().unwrap()).unwrap();
+    let (code, _, err) = sb.json(&["apply"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("needs a repository"), "{err}");
+}
+
+#[test]
+fn backup_schedule_becomes_a_timer() {
+    if !require(&["systemd-analyze"]) {
+        return;
+    }
+    let sb = Sandbox::new();
+    configure(&sb);
+    let sb = sb.site(
+        "s.yaml",
+        "name: s.backup.test\nkind: static\nbackup:\n  schedule: \"15 2 * * *\"\n",
+    );
+    let path = sb.path("/etc/lempctl/lempctl.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}scheduler: systemd\n")).unwrap();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let dir = sb.path("/etc/systemd/system");
+    let drop_in =
+        std::fs::read_to_string(dir.join("lempctl-backup@s.backup.test.timer.d/schedule.conf"))
+            .unwrap();
+    assert!(drop_in.contains("OnCalendar=*-*-* 02:15:00"), "{drop_in}");
+    let service = std::fs::read_to_string(dir.join("lempctl-backup@.service")).unwrap();
+    assert!(service.contains("backup run --quiet %i"), "{service}");
+    assert!(
+        dir.join("timers.target.wants/lempctl-backup@s.backup.test.timer")
+            .symlink_metadata()
+            .is_ok()
+    );
+}
