@@ -16,6 +16,9 @@ pub struct Report {
     pub data: Option<serde_json::Value>,
     #[serde(skip)]
     pub dry_run: bool,
+    /// Shown once to a person at a terminal, never in `--json` (a new WordPress admin password).
+    #[serde(skip)]
+    pub secrets_shown_once: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]

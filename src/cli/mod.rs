@@ -408,6 +408,7 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
                 dry_run: g.dry_run,
                 wait,
                 skip_health: a.no_health_check,
+                diffs: g.verbose > 0,
             };
             p.report(&ops::apply::apply(&ctx, &opts)?);
         }
@@ -506,7 +507,7 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
                         return Err(UsageError("not confirmed; nothing was changed".into()).into());
                     }
                 }
-                p.report(&ops::db::drop(&ctx, site, *no_backup, g.dry_run, wait)?);
+                p.report(&ops::db::drop_database(&ctx, site, *no_backup, g.dry_run, wait)?);
             }
             DbCommand::List => p.data(&ops::db::list(&ctx)?, |rows| {
                 rows.iter()

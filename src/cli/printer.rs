@@ -35,6 +35,10 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .without_time()
         .with_target(false)
         .try_init();
@@ -78,6 +82,9 @@ impl Printer {
             {
                 let _ = write!(err, "{d}");
             }
+        }
+        for s in &r.secrets_shown_once {
+            let _ = writeln!(err, "{s}");
         }
         for w in &r.warnings {
             let _ = writeln!(err, "warning: {w}");

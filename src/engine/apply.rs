@@ -28,6 +28,7 @@ pub struct HealthError {
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub warnings: Vec<String>,
+    pub secrets_shown_once: Vec<String>,
 }
 
 struct Undo<'a> {
@@ -264,6 +265,19 @@ pub fn execute(
             };
             if let Err(e) = crate::services::wordpress::install(root, g, site) {
                 return Err(fail_db(&mut undo, e, &[]));
+            }
+            if let (Some(wp), Ok(sec)) = (
+                &site.wordpress,
+                super::secrets::load(root, &super::secrets::path(g, site.name.as_str())),
+            ) {
+                outcome.secrets_shown_once.push(format!(
+                    "WordPress {} installed: log in at {}/wp-login.php as `{}` with password {} (shown once; stored root-only in {})",
+                    site.name,
+                    wp.url,
+                    wp.admin_user,
+                    sec.wp_admin_password.unwrap_or_default(),
+                    super::secrets::path(g, site.name.as_str()).display()
+                ));
             }
         }
     }

@@ -35,6 +35,8 @@ pub struct RunOptions {
     pub wait: Duration,
     /// Health-check changed sites after the reload (on by default).
     pub skip_health: bool,
+    /// Compute unified diffs for the report (always with `dry_run`).
+    pub diffs: bool,
     /// Databases to drop (after a dump when `dump_to` is set): `db drop`.
     pub retire: Vec<crate::services::mariadb::Retire>,
 }
@@ -84,6 +86,7 @@ pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
         &opts.prune,
         opts.force,
         &|s| scope.includes(s),
+        opts.diffs || opts.dry_run,
     )?;
     if !plan.conflicts.is_empty() {
         return Err(ConflictError(plan.conflicts).into());
@@ -109,5 +112,6 @@ pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
     let outcome = apply::execute(root, config, &state, plan, !opts.skip_health)?;
     report.changes = changes;
     report.warnings.extend(outcome.warnings);
+    report.secrets_shown_once = outcome.secrets_shown_once;
     Ok(report)
 }

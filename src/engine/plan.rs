@@ -178,7 +178,10 @@ pub fn plan(
     prune: &Prune,
     force: bool,
     in_scope: &dyn Fn(&str) -> bool,
+    diffs: bool,
 ) -> Result<Plan> {
+    // Diffs cost a text comparison per changed file: computed only when they are shown.
+    let show = |d: Option<String>| if diffs { d } else { None };
     let mut p = Plan {
         new_state: state.clone(),
         ..Plan::default()
@@ -358,7 +361,7 @@ pub fn plan(
                             kind: "file",
                             target: path.display().to_string(),
                             site,
-                            diff: secret_diff(&perms, &path, b"", &contents),
+                            diff: show(secret_diff(&perms, &path, b"", &contents)),
                             op: Op::Write {
                                 path: path.clone(),
                                 contents,
@@ -400,7 +403,7 @@ pub fn plan(
                                 kind: "file",
                                 target: path.display().to_string(),
                                 site,
-                                diff: secret_diff(&perms, &path, &cur, &contents),
+                                diff: show(secret_diff(&perms, &path, &cur, &contents)),
                                 op: Op::Write {
                                     path: path.clone(),
                                     contents,
@@ -496,12 +499,12 @@ pub fn plan(
                         kind: "file",
                         target: path.display().to_string(),
                         site: rec.site.clone(),
-                        diff: secret_diff(
+                        diff: show(secret_diff(
                             &Perms::root(mode_owner(root, path).map_or(0o644, |m| m.0)),
                             path,
                             &cur,
                             b"",
-                        ),
+                        )),
                         op: Op::Remove { path: path.clone() },
                     });
                 }
@@ -657,10 +660,10 @@ pub fn classify(config: &Config, path: &Path) -> Affects {
 
 /// A user made by lempctl carries its marker in the GECOS field (shared by sandboxes on one host).
 fn is_lempctl_user(name: &str) -> bool {
-    nix::unistd::User::from_name(name)
+    accounts::gecos(name)
         .ok()
         .flatten()
-        .is_some_and(|u| u.gecos.to_string_lossy().starts_with("lempctl site user"))
+        .is_some_and(|g| g.starts_with("lempctl site user"))
 }
 
 fn indent(s: &str) -> String {

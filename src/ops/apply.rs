@@ -17,6 +17,8 @@ pub struct ApplyOptions {
     pub dry_run: bool,
     pub wait: Duration,
     pub skip_health: bool,
+    /// Unified diffs in the report (dry runs always have them).
+    pub diffs: bool,
 }
 
 pub fn apply(ctx: &Context, opts: &ApplyOptions) -> Result<Report> {
@@ -50,6 +52,7 @@ pub fn apply(ctx: &Context, opts: &ApplyOptions) -> Result<Report> {
         wait: opts.wait,
         skip_health: opts.skip_health,
         retire: Vec::new(),
+        diffs: opts.diffs,
     };
     engine::run(&ctx.root, &config, &run)
 }

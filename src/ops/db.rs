@@ -53,7 +53,7 @@ pub fn create(
 }
 
 /// Dumps (unless `no_backup`) and drops a site's database and user.
-pub fn drop(
+pub fn drop_database(
     ctx: &Context,
     name: &str,
     no_backup: bool,
@@ -153,7 +153,7 @@ pub fn passwd(ctx: &Context, name: &str, wait: std::time::Duration) -> Result<Re
     let g = &config.global;
     let site = site_with_db(&config, name)?;
     let db = site.db.as_ref().context("site has a database")?;
-    let _lock = engine::lock::acquire(&ctx.root.path(&g.paths.lock_file()), wait)?;
+    let lock = engine::lock::acquire(&ctx.root.path(&g.paths.lock_file()), wait)?;
     let file = secrets::path(g, site.name.as_str());
     let mut stored = secrets::load(&ctx.root, &file)?;
     let new = Secret::generate()?;
@@ -177,7 +177,7 @@ pub fn passwd(ctx: &Context, name: &str, wait: std::time::Duration) -> Result<Re
         ctx.root.rollback(&mut journal);
         return Err(e.into());
     }
-    drop_lock(_lock);
+    drop(lock);
     // Files that embed the password (wp-config.php) follow through the engine.
     let mut report = engine::run(
         &ctx.root,
@@ -199,8 +199,6 @@ pub fn passwd(ctx: &Context, name: &str, wait: std::time::Duration) -> Result<Re
     );
     Ok(report)
 }
-
-fn drop_lock(_l: engine::lock::Lock) {}
 
 #[derive(Debug, Serialize)]
 pub struct DumpReport {

@@ -113,6 +113,7 @@ impl SyncRun {
             }),
             data: Some(data),
             dry_run: self.dry_run,
+            secrets_shown_once: Vec::new(),
         }
     }
 }
