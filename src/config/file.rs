@@ -273,6 +273,7 @@ pub struct HealthGlobalFile {
     pub enabled: Option<bool>,
     pub address: Option<S<String>>,
     pub timeout_ms: Option<S<u32>>,
+    pub max_sites: Option<S<u32>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -161,6 +161,8 @@ pub struct HealthGlobal {
     pub enabled: bool,
     pub address: String,
     pub timeout_ms: u32,
+    /// At most this many changed sites are probed (an even sample of them); 0 = all.
+    pub max_sites: u32,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -636,6 +638,7 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         enabled: h.enabled.unwrap_or(true),
         address: ctx.token(h.address.as_ref(), "health.address", "127.0.0.1"),
         timeout_ms: h.timeout_ms.as_ref().map_or(5000, |t| t.value),
+        max_sites: h.max_sites.as_ref().map_or(50, |t| t.value),
     };
     let apply_schedule =
         g.schedule

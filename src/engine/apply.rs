@@ -86,7 +86,7 @@ pub fn execute(
     let mut outcome = Outcome::default();
     let state_file = g.paths.state_file();
     // Sites to probe: changed, enabled, with a vhost that will be served.
-    let probes: Vec<Probe> = if health_on && g.health.enabled {
+    let mut probes: Vec<Probe> = if health_on && g.health.enabled {
         config
             .sites
             .iter()
@@ -102,6 +102,18 @@ pub fn execute(
     } else {
         Vec::new()
     };
+    // A change to a shared template touches every site; probing all of them would start a PHP
+    // worker in each of a thousand pools. An even sample catches a template-wide breakage.
+    let max = g.health.max_sites as usize;
+    if max > 0 && probes.len() > max {
+        let n = probes.len();
+        tracing::info!(
+            "health-checking {max} of the {n} changed sites (an even sample; `health.max_sites`)"
+        );
+        probes = (0..max)
+            .map(|i| probes[i * (n - 1) / (max - 1).max(1)].clone())
+            .collect();
+    }
     let nginx_running = service_manager::is_running(root, g, &Service::Nginx).unwrap_or(false);
     let addr = health::address(&g.health.address, g.listen_http.port)?;
     let started = std::time::Instant::now();
