@@ -150,7 +150,10 @@ pub fn execute(
     let mut undo = Undo {
         root,
         config,
-        journal: Journal::default(),
+        journal: Journal {
+            batch: true,
+            ..Journal::default()
+        },
         users: Vec::new(),
         old_state: state,
     };
@@ -215,6 +218,8 @@ pub fn execute(
             ));
         }
     }
+
+    root.sync_dirs(&mut undo.journal);
 
     // Databases: one admin session for every action, after the files (secrets) are in place.
     let db_actions: Vec<_> = plan

@@ -66,6 +66,10 @@ pub struct Undo {
 #[derive(Debug, Default)]
 pub struct Journal {
     pub steps: Vec<Undo>,
+    /// When set, directory fsyncs are deferred to `Root::sync_dirs` (the engine's bulk writes).
+    pub batch: bool,
+    /// Directories with renames not yet made durable (synced once each by `sync_dirs`).
+    pub dirty_dirs: std::collections::BTreeSet<PathBuf>,
 }
 
 /// `/` in production, a sandbox or temp dir in tests.
@@ -186,7 +190,11 @@ impl Root {
             let _ = fs::remove_file(&tmp);
             return Err(e.context(format!("writing {}", p.display())));
         }
-        sync_dir(parent);
+        if journal.batch {
+            journal.dirty_dirs.insert(parent.to_path_buf());
+        } else {
+            sync_dir(parent);
+        }
         journal.steps.push(Undo {
             path: host_path.to_path_buf(),
             previous,
@@ -367,6 +375,14 @@ impl Root {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Makes the renames of this run durable: one fsync per directory written to, instead of one
+    /// per file (a run over 1,000 sites writes thousands of files into a handful of directories).
+    pub fn sync_dirs(&self, journal: &mut Journal) {
+        for d in std::mem::take(&mut journal.dirty_dirs) {
+            sync_dir(&d);
+        }
     }
 
     /// Writes a file that is not part of the managed set (state, credentials), atomically, without a journal.
