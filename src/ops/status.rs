@@ -54,7 +54,7 @@ pub fn status(ctx: &Context) -> Result<Status> {
     let mut sites = Vec::new();
     for site in &config.sites {
         let mut drifted = Vec::new();
-        for (path, rec) in state
+        for (path, _) in state
             .files
             .iter()
             .filter(|(_, r)| r.site.as_deref() == Some(site.name.as_str()))
@@ -63,7 +63,6 @@ pub fn status(ctx: &Context) -> Result<Status> {
                 Some(cur) if state.owns_content(path, &sha256(&cur)) => {}
                 _ => drifted.push(path.display().to_string()),
             }
-            let _ = rec;
         }
         sites.push(SiteStatus {
             name: site.name.to_string(),
