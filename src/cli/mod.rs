@@ -123,7 +123,7 @@ pub enum SiteCommand {
     /// Remove a site's configuration; its data stays unless --purge (then archived first).
     Remove {
         name: String,
-        /// Archive the site's tree, then delete it and the site's user.
+        /// Archive the site's tree, then delete it and the site's user (with a backup repository: a final backup run first).
         #[arg(long)]
         purge: bool,
         /// Do not ask (required when stdin is not a terminal).
@@ -147,7 +147,7 @@ pub enum DbCommand {
     /// Dump the site's database to the archive directory, then drop it and its user.
     Drop {
         site: String,
-        /// Drop without a dump first.
+        /// Drop without a dump (and without the final backup run) first.
         #[arg(long)]
         no_backup: bool,
         /// Do not ask (required when stdin is not a terminal).

@@ -165,17 +165,28 @@ fn run_id() -> Result<(String, String)> {
     ))
 }
 
-fn tags(site: &str, run: &str, part: &str, safety: bool) -> Vec<String> {
+fn tags(site: &str, run: &str, part: &str, kind: RunKind) -> Vec<String> {
     let mut t = vec![
         "lempctl".to_owned(),
         format!("site={site}"),
         format!("run={run}"),
         format!("part={part}"),
     ];
-    if safety {
-        t.push("safety".to_owned());
+    match kind {
+        RunKind::Scheduled => {}
+        RunKind::Safety => t.push("safety".to_owned()),
+        RunKind::Final => t.push("reason=final".to_owned()),
     }
     t
+}
+
+/// Why a run is taken: on demand or by the timer, before an in-place restore (`safety`), or
+/// before data is destroyed (`reason=final`: `site remove --purge`, `db drop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Scheduled,
+    Safety,
+    Final,
 }
 
 /// Path of the dump inside a `db` snapshot.
@@ -292,8 +303,9 @@ pub fn backup_site(
     config: &Config,
     repo: &Repo,
     site: &Site,
-    safety: bool,
+    kind: RunKind,
 ) -> Result<RunResult> {
+    let safety = kind == RunKind::Safety;
     let g = &config.global;
     let start = Instant::now();
     let (run, time) = run_id()?;
@@ -313,7 +325,7 @@ pub fn backup_site(
         let dump = Cmd::new("mariadb-dump").args(mariadb::backup_dump_args(&opts, &db.database));
         let store =
             repo.restic
-                .backup_stdin_cmd(&dump_name(name), &tags(name, &run, "db", safety), &time);
+                .backup_stdin_cmd(&dump_name(name), &tags(name, &run, "db", kind), &time);
         let mut counter = RowCounter::default();
         let mut hash = Sha256::new();
         let out = pipe(&dump, &store, &mut |b| {
@@ -358,7 +370,7 @@ pub fn backup_site(
     let excludes = restic_excludes(&site_dir, &repo.cfg.exclude)?;
     let summary: Summary = repo
         .restic
-        .backup_paths(&paths, &excludes, &tags(name, &run, "files", safety), &time)
+        .backup_paths(&paths, &excludes, &tags(name, &run, "files", kind), &time)
         .with_context(|| format!("backing up the files of `{name}`"))?;
     size_bytes += summary.total_bytes_processed;
     added_bytes += summary.data_added;
@@ -518,7 +530,7 @@ pub fn restore(
         }
         return Ok(result);
     }
-    let safety = backup_site(root, config, repo, site, true)
+    let safety = backup_site(root, config, repo, site, RunKind::Safety)
         .context("taking the safety snapshot before restoring (nothing was restored)")?;
     result.safety_run = Some(safety.run);
     if let Some(id) = files_snap.as_deref().filter(|_| want_files) {
@@ -939,7 +951,16 @@ mod tests {
             time: time.into(),
             paths: vec![],
             tags: {
-                let mut t = tags("a.test", run, part, safety);
+                let mut t = tags(
+                    "a.test",
+                    run,
+                    part,
+                    if safety {
+                        RunKind::Safety
+                    } else {
+                        RunKind::Scheduled
+                    },
+                );
                 t.retain(|_| true);
                 t
             },
