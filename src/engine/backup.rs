@@ -558,6 +558,116 @@ pub fn restore(
     Ok(result)
 }
 
+/// What `backup restore SITE --as NEW` restored into the new site.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreAsResult {
+    pub site: String,
+    pub new_site: String,
+    pub run: String,
+    pub files: usize,
+    pub database: Option<String>,
+    pub urls_rewritten: bool,
+}
+
+/// Restores the run `entry` of `old` into `new` (a converged site): the document root (except
+/// wp-config.php, which the new site renders itself) with the new site's owner, the dump into the
+/// new site's database, and for WordPress the URLs of the old name replaced by the new one.
+pub fn restore_as(
+    root: &Root,
+    config: &Config,
+    repo: &Repo,
+    old: &Site,
+    new: &Site,
+    entry: &Entry,
+) -> Result<RestoreAsResult> {
+    let g = &config.global;
+    let mut result = RestoreAsResult {
+        site: old.name.to_string(),
+        new_site: new.name.to_string(),
+        run: entry.run.clone(),
+        files: 0,
+        database: None,
+        urls_rewritten: false,
+    };
+    if let Some(id) = entry.files_snapshot.as_deref() {
+        let tag: String = hex::encode(Sha256::digest(format!(
+            "{}{}",
+            entry.run,
+            std::process::id()
+        )))[..12]
+            .to_owned();
+        let scratch = backup_dir(g).join(format!("restore-as-{tag}"));
+        let copied = (|| -> Result<usize> {
+            let old_root = root.path(&old.paths.document_root);
+            repo.restic
+                .restore(id, &root.path(&scratch), std::slice::from_ref(&old_root))?;
+            let src = root
+                .path(&scratch)
+                .join(old_root.strip_prefix("/").unwrap_or(&old_root));
+            if !src.is_dir() {
+                return Ok(0);
+            }
+            root.clear_dir(&new.paths.document_root)?;
+            let mut journal = crate::host::Journal::default();
+            let u = &new.user;
+            root.copy_tree(
+                &mut journal,
+                &src,
+                &new.paths.document_root,
+                &backup_dir(g).join(format!("restore-as-{tag}.stage")),
+                &["wp-config.php"],
+                &crate::host::Perms::new(u, &g.web_group, 0o2750),
+                &crate::host::Perms::new(u, &g.web_group, 0o640),
+            )
+        })();
+        root.remove_tree(&scratch)?;
+        result.files = copied.context("restoring the files into the new site")?;
+    }
+    if let (Some(id), Some(db)) = (entry.db_snapshot.as_deref(), &new.db) {
+        let target = super::database::admin_target(root, g)?;
+        let rt = super::database::runtime()?;
+        rt.block_on(async {
+            let mut admin = Admin::connect(&target).await?;
+            admin.exec(&sql::drop_database(&db.database)?).await?;
+            admin
+                .exec(&sql::create_database(
+                    &db.database,
+                    &db.charset,
+                    &db.collation,
+                )?)
+                .await?;
+            admin.disconnect().await
+        })?;
+        load_dump(
+            repo,
+            &target,
+            id,
+            old.name.as_str(),
+            &db.database,
+            &mut |_| {},
+        )?;
+        result.database = Some(db.database.clone());
+        if let Some(wp) = &new.wordpress {
+            let stmts = sql::wordpress_replace_url(
+                &db.database,
+                &wp.table_prefix,
+                &format!("//{}", old.name),
+                &format!("//{}", new.name),
+            )?;
+            rt.block_on(async {
+                let mut admin = Admin::connect(&target).await?;
+                for st in &stmts {
+                    admin.exec(st).await?;
+                }
+                admin.disconnect().await
+            })
+            .context("rewriting the WordPress URLs")?;
+            result.urls_rewritten = true;
+        }
+    }
+    Ok(result)
+}
+
 /// Streams the dump of a `db` snapshot into `database` through the `mariadb` client.
 fn load_dump(
     repo: &Repo,

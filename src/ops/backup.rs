@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context as _, Result, anyhow};
 use serde::Serialize;
 
 use super::Context;
@@ -129,6 +129,108 @@ pub fn restore(ctx: &Context, o: &RestoreOptions) -> Result<RestoreResult> {
         o.parts,
         o.to.as_deref(),
     )
+}
+
+/// Restores a backup of a site into a new site `new_name` (created from a copy of the site file).
+pub fn restore_as(
+    ctx: &Context,
+    o: &RestoreOptions,
+    new_name: &str,
+) -> Result<backup::RestoreAsResult> {
+    use crate::config::{self, ConfigError, ConfigErrors};
+    use crate::engine::{self, RunOptions, Scope};
+    let mut config = ctx.load()?;
+    let old = backup::find_site(&config, &o.site)?.clone();
+    let new = config::Fqdn::parse(new_name)
+        .map_err(|why| UsageError(format!("invalid site name `{new_name}`: {why}")))?;
+    let g = config.global.clone();
+    let host_file = g.paths.sites_dir.join(format!("{new}.yaml"));
+    let real_file = ctx.root.path(&host_file);
+    if config.site(&new).is_some() || real_file.exists() {
+        return Err(UsageError(format!("site `{new}` already exists")).into());
+    }
+    let _lock = backup::lock(&ctx.root, &g, o.wait)?;
+    let repo = backup::open(&ctx.root, &g, false)?;
+    let name = old.name.as_str();
+    let entry = backup::select(
+        &backup::entries(&repo, Some(name))?,
+        name,
+        o.snapshot.as_deref(),
+    )?;
+    let old_text = std::fs::read_to_string(&old.file)
+        .with_context(|| format!("reading {}", old.file.display()))?;
+    let text = format!(
+        "# restored by `lempctl backup restore {name} --as {new}` from backup {}\n{}",
+        entry.run,
+        renamed_site_yaml(&old_text, &new)
+    );
+    let mut errors: Vec<ConfigError> = Vec::new();
+    let file: config::file::SiteFile =
+        config::parse_yaml(&real_file, &text).map_err(|e| UsageError(e.to_string()))?;
+    let site = config::site::validate(&real_file, file, &g, &ctx.root, &mut errors);
+    let Some(site) = site.filter(|_| errors.is_empty()) else {
+        return Err(UsageError(ConfigErrors(errors).to_string()).into());
+    };
+    config.sites.push(site.clone());
+    config::check_unique(&config.sites, &mut errors);
+    if !errors.is_empty() {
+        return Err(UsageError(ConfigErrors(errors).to_string()).into());
+    }
+    let run = RunOptions {
+        scope: Scope::Sites(vec![new.clone()]),
+        wait: o.wait,
+        ..RunOptions::default()
+    };
+    let mut journal = crate::host::Journal::default();
+    ctx.root.write_atomic(
+        &mut journal,
+        &host_file,
+        text.as_bytes(),
+        &crate::host::Perms::root(0o644),
+    )?;
+    if let Err(e) = engine::run(&ctx.root, &config, &run) {
+        ctx.root.rollback(&mut journal);
+        return Err(e);
+    }
+    let result = backup::restore_as(&ctx.root, &config, &repo, &old, &site, &entry)
+        .and_then(|r| {
+            // Renders what the restored files must not carry over (wp-config.php).
+            engine::run(&ctx.root, &config, &run)?;
+            Ok(r)
+        })
+        .with_context(|| {
+            format!(
+                "site `{new}` was created but the restore into it failed; `lempctl site remove {new} --purge` removes it"
+            )
+        })?;
+    Ok(result)
+}
+
+/// The site file of `new` made from the one of the backed-up site: the new name, no aliases.
+fn renamed_site_yaml(text: &str, new: &crate::config::Fqdn) -> String {
+    let mut out = String::new();
+    let mut in_aliases = false;
+    for line in text.lines() {
+        if in_aliases {
+            let indented = line.starts_with([' ', '\t', '-']) || line.trim().is_empty();
+            if indented {
+                continue;
+            }
+            in_aliases = false;
+        }
+        if let Some(rest) = line.strip_prefix("aliases:") {
+            // A block list follows when nothing is on the line; an inline list goes with it.
+            in_aliases = rest.split('#').next().unwrap_or("").trim().is_empty();
+            continue;
+        }
+        if line.starts_with("name:") {
+            out.push_str(&format!("name: {new}\n"));
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Applies retention and removes unused data.
@@ -291,5 +393,20 @@ pub fn final_run(
                 "the final backup of `{name}` failed: nothing was removed"
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn renamed_site_file_has_the_new_name_and_no_aliases() {
+        let new = crate::config::Fqdn::parse("copy.test").unwrap();
+        let t = super::renamed_site_yaml(
+            "name: a.test\nkind: php\naliases:\n  - www.a.test\n  - \"b.test\"\ndb: {}\n",
+            &new,
+        );
+        assert_eq!(t, "name: copy.test\nkind: php\ndb: {}\n");
+        let t = super::renamed_site_yaml("aliases: [x.test]\nname: a.test\n", &new);
+        assert_eq!(t, "name: copy.test\n");
     }
 }

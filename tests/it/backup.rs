@@ -578,3 +578,97 @@ fn site_files_and_config(sb: &Sandbox) -> Vec<String> {
         .filter(|l| l.starts_with("etc/") || l.starts_with("srv/") || l.contains("credentials/"))
         .collect()
 }
+
+#[test]
+fn restore_as_a_new_site_serves_with_its_own_database() {
+    let Some((sb, _repo)) = setup() else { return };
+    let (code, v, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let old_db = db_name(&sb);
+    const COPY: &str = "copy.backup.test";
+    // An existing name is refused before anything changes.
+    let (code, _, err) = sb.json(&["backup", "restore", NAME, "--as", NAME]);
+    assert_eq!(code, 2, "{err}");
+
+    let (code, v, err) = sb.json(&["backup", "restore", NAME, "--as", COPY]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert!(v["files"].as_u64().unwrap() > 50, "{v}");
+    let site = sb.show(COPY);
+    let new_db = site["database"].as_str().unwrap().to_owned();
+    assert_ne!(new_db, old_db);
+    assert_eq!(v["database"], new_db.as_str());
+    assert_eq!(
+        sb.sql_root(&format!(
+            "SELECT GROUP_CONCAT(id ORDER BY id) FROM `{new_db}`.orders"
+        ))
+        .trim(),
+        "1,2,3"
+    );
+    assert_eq!(sb.get(COPY, "/").body.trim(), "shop-3");
+    assert_eq!(sb.get(NAME, "/").body.trim(), "shop-3");
+    let user = site["user"].as_str().unwrap();
+    let meta = std::fs::metadata(sb.path("/srv/www/copy.backup.test/htdocs/uploads/2024/img7.bin"))
+        .unwrap();
+    let uid = std::os::unix::fs::MetadataExt::uid(&meta);
+    let out = std::process::Command::new("id")
+        .args(["-u", user])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), uid.to_string());
+    let file =
+        std::fs::read_to_string(sb.path("/etc/lempctl/sites.d/copy.backup.test.yaml")).unwrap();
+    assert!(
+        file.contains("name: copy.backup.test") && file.contains("keep_last: 2"),
+        "{file}"
+    );
+    // A second restore into the same name is refused.
+    let (code, _, err) = sb.json(&["backup", "restore", NAME, "--as", COPY]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn restore_as_rewrites_the_wordpress_urls() {
+    if !needs()
+        || !require(&["php8.2", "runuser"])
+        || !Path::new("/usr/share/wordpress/wp-includes/version.php").exists()
+    {
+        return;
+    }
+    let sb = Sandbox::with_db();
+    configure(&sb);
+    let sb = sb
+        .site(
+            "blog.yaml",
+            "name: blog.bk.test\nkind: wordpress\nwordpress:\n  title: Backup Blog\n  admin_email: owner@bk.test\n",
+        )
+        .started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let (code, v, err) = sb.json(&["backup", "run", "blog.bk.test"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let (code, v, err) = sb.json(&["backup", "restore", "blog.bk.test", "--as", "copy.bk.test"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert_eq!(v["urls_rewritten"], true, "{v}");
+    let db = sb.show("copy.bk.test")["database"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let urls = sb.sql_root(&format!(
+        "SELECT option_value FROM `{db}`.wp_options WHERE option_name IN ('siteurl','home')"
+    ));
+    assert!(
+        urls.lines().count() == 2 && urls.lines().all(|l| l.contains("//copy.bk.test")),
+        "{urls}"
+    );
+    let config =
+        std::fs::read_to_string(sb.path("/srv/www/copy.bk.test/htdocs/wp-config.php")).unwrap();
+    assert!(config.contains(&db), "wp-config.php of the new site");
+    let old_db = sb.show("blog.bk.test")["database"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old = sb.sql_root(&format!(
+        "SELECT option_value FROM `{old_db}`.wp_options WHERE option_name = 'home'"
+    ));
+    assert!(old.contains("//blog.bk.test"), "{old}");
+}
