@@ -123,7 +123,7 @@ pub enum SiteCommand {
     /// Remove a site's configuration; its data stays unless --purge (then archived first).
     Remove {
         name: String,
-        /// Archive the site's tree, then delete it and the site's user.
+        /// Archive the site's tree, then delete it and the site's user (with a backup repository: a final backup run first).
         #[arg(long)]
         purge: bool,
         /// Do not ask (required when stdin is not a terminal).
@@ -147,7 +147,7 @@ pub enum DbCommand {
     /// Dump the site's database to the archive directory, then drop it and its user.
     Drop {
         site: String,
-        /// Drop without a dump first.
+        /// Drop without a dump (and without the final backup run) first.
         #[arg(long)]
         no_backup: bool,
         /// Do not ask (required when stdin is not a terminal).
@@ -194,6 +194,9 @@ pub enum BackupCommand {
         /// Restore into DIR (files under their full path, the dump as lempctl/SITE/db.sql); the site is not touched.
         #[arg(long, value_name = "DIR")]
         to: Option<PathBuf>,
+        /// Restore into a new site NEW_SITE (its own user, directory and database); SITE is not touched.
+        #[arg(long = "as", value_name = "NEW_SITE", conflicts_with_all = ["to", "files_only", "db_only"])]
+        as_site: Option<String>,
     },
     /// Apply each site's retention policy and remove unused data.
     Prune,
@@ -325,7 +328,33 @@ fn backup(ctx: &Context, b: &BackupCommand, p: &Printer, wait: Duration) -> Resu
             files_only,
             db_only,
             to,
+            as_site,
         } => {
+            if let Some(new) = as_site {
+                let o = ops::backup::RestoreOptions {
+                    site: site.clone(),
+                    snapshot: snapshot.clone(),
+                    parts: Parts::All,
+                    to: None,
+                    wait,
+                };
+                p.data(&ops::backup::restore_as(ctx, &o, new)?, |r| {
+                    format!(
+                        "{}: restored backup {} of {} ({} files, database: {}{})",
+                        r.new_site,
+                        r.run,
+                        r.site,
+                        r.files,
+                        r.database.as_deref().unwrap_or("none"),
+                        if r.urls_rewritten {
+                            ", WordPress URLs rewritten"
+                        } else {
+                            ""
+                        }
+                    )
+                });
+                return Ok(());
+            }
             let o = ops::backup::RestoreOptions {
                 site: site.clone(),
                 snapshot: snapshot.clone(),

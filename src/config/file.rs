@@ -161,6 +161,19 @@ pub struct GlobalFile {
     pub wordpress: Option<WordpressGlobalFile>,
     pub backup: Option<BackupGlobalFile>,
     pub s3: Option<S3GlobalFile>,
+    pub alerts: Option<AlertsFile>,
+}
+
+/// Where failure alerts are mailed (`docs/configuration.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsFile {
+    pub smtp_host: Option<S<String>>,
+    pub smtp_port: Option<S<u16>>,
+    pub from: Option<S<String>>,
+    pub to: Option<S<Vec<S<String>>>>,
+    pub starttls: Option<S<bool>>,
+    pub credentials_file: Option<S<String>>,
 }
 
 /// Host-wide S3 settings: where static credentials come from (none: the standard AWS chain).

@@ -165,17 +165,28 @@ fn run_id() -> Result<(String, String)> {
     ))
 }
 
-fn tags(site: &str, run: &str, part: &str, safety: bool) -> Vec<String> {
+fn tags(site: &str, run: &str, part: &str, kind: RunKind) -> Vec<String> {
     let mut t = vec![
         "lempctl".to_owned(),
         format!("site={site}"),
         format!("run={run}"),
         format!("part={part}"),
     ];
-    if safety {
-        t.push("safety".to_owned());
+    match kind {
+        RunKind::Scheduled => {}
+        RunKind::Safety => t.push("safety".to_owned()),
+        RunKind::Final => t.push("reason=final".to_owned()),
     }
     t
+}
+
+/// Why a run is taken: on demand or by the timer, before an in-place restore (`safety`), or
+/// before data is destroyed (`reason=final`: `site remove --purge`, `db drop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Scheduled,
+    Safety,
+    Final,
 }
 
 /// Path of the dump inside a `db` snapshot.
@@ -292,8 +303,9 @@ pub fn backup_site(
     config: &Config,
     repo: &Repo,
     site: &Site,
-    safety: bool,
+    kind: RunKind,
 ) -> Result<RunResult> {
+    let safety = kind == RunKind::Safety;
     let g = &config.global;
     let start = Instant::now();
     let (run, time) = run_id()?;
@@ -313,7 +325,7 @@ pub fn backup_site(
         let dump = Cmd::new("mariadb-dump").args(mariadb::backup_dump_args(&opts, &db.database));
         let store =
             repo.restic
-                .backup_stdin_cmd(&dump_name(name), &tags(name, &run, "db", safety), &time);
+                .backup_stdin_cmd(&dump_name(name), &tags(name, &run, "db", kind), &time);
         let mut counter = RowCounter::default();
         let mut hash = Sha256::new();
         let out = pipe(&dump, &store, &mut |b| {
@@ -358,7 +370,7 @@ pub fn backup_site(
     let excludes = restic_excludes(&site_dir, &repo.cfg.exclude)?;
     let summary: Summary = repo
         .restic
-        .backup_paths(&paths, &excludes, &tags(name, &run, "files", safety), &time)
+        .backup_paths(&paths, &excludes, &tags(name, &run, "files", kind), &time)
         .with_context(|| format!("backing up the files of `{name}`"))?;
     size_bytes += summary.total_bytes_processed;
     added_bytes += summary.data_added;
@@ -518,7 +530,7 @@ pub fn restore(
         }
         return Ok(result);
     }
-    let safety = backup_site(root, config, repo, site, true)
+    let safety = backup_site(root, config, repo, site, RunKind::Safety)
         .context("taking the safety snapshot before restoring (nothing was restored)")?;
     result.safety_run = Some(safety.run);
     if let Some(id) = files_snap.as_deref().filter(|_| want_files) {
@@ -542,6 +554,116 @@ pub fn restore(
         })?;
         load_dump(repo, &target, id, name, &db.database, &mut |_| {})?;
         result.database_restored = true;
+    }
+    Ok(result)
+}
+
+/// What `backup restore SITE --as NEW` restored into the new site.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreAsResult {
+    pub site: String,
+    pub new_site: String,
+    pub run: String,
+    pub files: usize,
+    pub database: Option<String>,
+    pub urls_rewritten: bool,
+}
+
+/// Restores the run `entry` of `old` into `new` (a converged site): the document root (except
+/// wp-config.php, which the new site renders itself) with the new site's owner, the dump into the
+/// new site's database, and for WordPress the URLs of the old name replaced by the new one.
+pub fn restore_as(
+    root: &Root,
+    config: &Config,
+    repo: &Repo,
+    old: &Site,
+    new: &Site,
+    entry: &Entry,
+) -> Result<RestoreAsResult> {
+    let g = &config.global;
+    let mut result = RestoreAsResult {
+        site: old.name.to_string(),
+        new_site: new.name.to_string(),
+        run: entry.run.clone(),
+        files: 0,
+        database: None,
+        urls_rewritten: false,
+    };
+    if let Some(id) = entry.files_snapshot.as_deref() {
+        let tag: String = hex::encode(Sha256::digest(format!(
+            "{}{}",
+            entry.run,
+            std::process::id()
+        )))[..12]
+            .to_owned();
+        let scratch = backup_dir(g).join(format!("restore-as-{tag}"));
+        let copied = (|| -> Result<usize> {
+            let old_root = root.path(&old.paths.document_root);
+            repo.restic
+                .restore(id, &root.path(&scratch), std::slice::from_ref(&old_root))?;
+            let src = root
+                .path(&scratch)
+                .join(old_root.strip_prefix("/").unwrap_or(&old_root));
+            if !src.is_dir() {
+                return Ok(0);
+            }
+            root.clear_dir(&new.paths.document_root)?;
+            let mut journal = crate::host::Journal::default();
+            let u = &new.user;
+            root.copy_tree(
+                &mut journal,
+                &src,
+                &new.paths.document_root,
+                &backup_dir(g).join(format!("restore-as-{tag}.stage")),
+                &["wp-config.php"],
+                &crate::host::Perms::new(u, &g.web_group, 0o2750),
+                &crate::host::Perms::new(u, &g.web_group, 0o640),
+            )
+        })();
+        root.remove_tree(&scratch)?;
+        result.files = copied.context("restoring the files into the new site")?;
+    }
+    if let (Some(id), Some(db)) = (entry.db_snapshot.as_deref(), &new.db) {
+        let target = super::database::admin_target(root, g)?;
+        let rt = super::database::runtime()?;
+        rt.block_on(async {
+            let mut admin = Admin::connect(&target).await?;
+            admin.exec(&sql::drop_database(&db.database)?).await?;
+            admin
+                .exec(&sql::create_database(
+                    &db.database,
+                    &db.charset,
+                    &db.collation,
+                )?)
+                .await?;
+            admin.disconnect().await
+        })?;
+        load_dump(
+            repo,
+            &target,
+            id,
+            old.name.as_str(),
+            &db.database,
+            &mut |_| {},
+        )?;
+        result.database = Some(db.database.clone());
+        if let Some(wp) = &new.wordpress {
+            let stmts = sql::wordpress_replace_url(
+                &db.database,
+                &wp.table_prefix,
+                &format!("//{}", old.name),
+                &format!("//{}", new.name),
+            )?;
+            rt.block_on(async {
+                let mut admin = Admin::connect(&target).await?;
+                for st in &stmts {
+                    admin.exec(st).await?;
+                }
+                admin.disconnect().await
+            })
+            .context("rewriting the WordPress URLs")?;
+            result.urls_rewritten = true;
+        }
     }
     Ok(result)
 }
@@ -939,7 +1061,16 @@ mod tests {
             time: time.into(),
             paths: vec![],
             tags: {
-                let mut t = tags("a.test", run, part, safety);
+                let mut t = tags(
+                    "a.test",
+                    run,
+                    part,
+                    if safety {
+                        RunKind::Safety
+                    } else {
+                        RunKind::Scheduled
+                    },
+                );
                 t.retain(|_| true);
                 t
             },

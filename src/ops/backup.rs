@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context as _, Result, anyhow};
 use serde::Serialize;
 
 use super::Context;
@@ -38,11 +38,25 @@ pub fn run(ctx: &Context, sites: &[String], all: bool, wait: Duration) -> Result
             .map(|n| backup::find_site(&config, n))
             .collect::<Result<_>>()?
     };
+    let names: Vec<String> = chosen.iter().map(|s| s.name.to_string()).collect();
+    alerting(ctx, g, "run", &names, |failed| {
+        run_sites(ctx, &config, &chosen, wait, failed)
+    })
+}
+
+fn run_sites(
+    ctx: &Context,
+    config: &crate::config::Config,
+    chosen: &[&crate::config::Site],
+    wait: Duration,
+    failed_sites: &mut Vec<String>,
+) -> Result<RunReport> {
+    let g = &config.global;
     let _lock = backup::lock(&ctx.root, g, wait)?;
     let repo = match backup::open(&ctx.root, g, true) {
         Ok(r) => r,
         Err(e) => {
-            for s in &chosen {
+            for s in chosen {
                 let _ = backup::record(&ctx.root, g, s.name.as_str(), Err(format!("{e:#}")));
             }
             return Err(e);
@@ -52,8 +66,8 @@ pub fn run(ctx: &Context, sites: &[String], all: bool, wait: Duration) -> Result
         runs: Vec::new(),
         failed: Vec::new(),
     };
-    for site in chosen {
-        match backup::backup_site(&ctx.root, &config, &repo, site, false) {
+    for site in chosen.iter().copied() {
+        match backup::backup_site(&ctx.root, config, &repo, site, backup::RunKind::Scheduled) {
             Ok(r) => {
                 backup::record(&ctx.root, g, site.name.as_str(), Ok(&r))?;
                 report.runs.push(r);
@@ -66,6 +80,7 @@ pub fn run(ctx: &Context, sites: &[String], all: bool, wait: Duration) -> Result
         }
     }
     if !report.failed.is_empty() {
+        failed_sites.extend(report.failed.iter().map(|(s, _)| s.clone()));
         let list: Vec<String> = report
             .failed
             .iter()
@@ -116,12 +131,116 @@ pub fn restore(ctx: &Context, o: &RestoreOptions) -> Result<RestoreResult> {
     )
 }
 
+/// Restores a backup of a site into a new site `new_name` (created from a copy of the site file).
+pub fn restore_as(
+    ctx: &Context,
+    o: &RestoreOptions,
+    new_name: &str,
+) -> Result<backup::RestoreAsResult> {
+    use crate::config::{self, ConfigError, ConfigErrors};
+    use crate::engine::{self, RunOptions, Scope};
+    let mut config = ctx.load()?;
+    let old = backup::find_site(&config, &o.site)?.clone();
+    let new = config::Fqdn::parse(new_name)
+        .map_err(|why| UsageError(format!("invalid site name `{new_name}`: {why}")))?;
+    let g = config.global.clone();
+    let host_file = g.paths.sites_dir.join(format!("{new}.yaml"));
+    let real_file = ctx.root.path(&host_file);
+    if config.site(&new).is_some() || real_file.exists() {
+        return Err(UsageError(format!("site `{new}` already exists")).into());
+    }
+    let _lock = backup::lock(&ctx.root, &g, o.wait)?;
+    let repo = backup::open(&ctx.root, &g, false)?;
+    let name = old.name.as_str();
+    let entry = backup::select(
+        &backup::entries(&repo, Some(name))?,
+        name,
+        o.snapshot.as_deref(),
+    )?;
+    let old_text = std::fs::read_to_string(&old.file)
+        .with_context(|| format!("reading {}", old.file.display()))?;
+    let text = format!(
+        "# restored by `lempctl backup restore {name} --as {new}` from backup {}\n{}",
+        entry.run,
+        renamed_site_yaml(&old_text, &new)
+    );
+    let mut errors: Vec<ConfigError> = Vec::new();
+    let file: config::file::SiteFile =
+        config::parse_yaml(&real_file, &text).map_err(|e| UsageError(e.to_string()))?;
+    let site = config::site::validate(&real_file, file, &g, &ctx.root, &mut errors);
+    let Some(site) = site.filter(|_| errors.is_empty()) else {
+        return Err(UsageError(ConfigErrors(errors).to_string()).into());
+    };
+    config.sites.push(site.clone());
+    config::check_unique(&config.sites, &mut errors);
+    if !errors.is_empty() {
+        return Err(UsageError(ConfigErrors(errors).to_string()).into());
+    }
+    let run = RunOptions {
+        scope: Scope::Sites(vec![new.clone()]),
+        wait: o.wait,
+        ..RunOptions::default()
+    };
+    let mut journal = crate::host::Journal::default();
+    ctx.root.write_atomic(
+        &mut journal,
+        &host_file,
+        text.as_bytes(),
+        &crate::host::Perms::root(0o644),
+    )?;
+    if let Err(e) = engine::run(&ctx.root, &config, &run) {
+        ctx.root.rollback(&mut journal);
+        return Err(e);
+    }
+    let result = backup::restore_as(&ctx.root, &config, &repo, &old, &site, &entry)
+        .and_then(|r| {
+            // Renders what the restored files must not carry over (wp-config.php).
+            engine::run(&ctx.root, &config, &run)?;
+            Ok(r)
+        })
+        .with_context(|| {
+            format!(
+                "site `{new}` was created but the restore into it failed; `lempctl site remove {new} --purge` removes it"
+            )
+        })?;
+    Ok(result)
+}
+
+/// The site file of `new` made from the one of the backed-up site: the new name, no aliases.
+fn renamed_site_yaml(text: &str, new: &crate::config::Fqdn) -> String {
+    let mut out = String::new();
+    let mut in_aliases = false;
+    for line in text.lines() {
+        if in_aliases {
+            let indented = line.starts_with([' ', '\t', '-']) || line.trim().is_empty();
+            if indented {
+                continue;
+            }
+            in_aliases = false;
+        }
+        if let Some(rest) = line.strip_prefix("aliases:") {
+            // A block list follows when nothing is on the line; an inline list goes with it.
+            in_aliases = rest.split('#').next().unwrap_or("").trim().is_empty();
+            continue;
+        }
+        if line.starts_with("name:") {
+            out.push_str(&format!("name: {new}\n"));
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 /// Applies retention and removes unused data.
 pub fn prune(ctx: &Context, wait: Duration) -> Result<PruneResult> {
     let config = ctx.load()?;
-    let _lock = backup::lock(&ctx.root, &config.global, wait)?;
-    let repo = backup::open(&ctx.root, &config.global, false)?;
-    backup::prune(&config, &repo)
+    alerting(ctx, &config.global, "prune", &[], |_| {
+        let _lock = backup::lock(&ctx.root, &config.global, wait)?;
+        let repo = backup::open(&ctx.root, &config.global, false)?;
+        backup::prune(&config, &repo)
+    })
 }
 
 /// Checks the repository and test-restores the latest backup of each site; a problem is exit 1.
@@ -133,9 +252,23 @@ pub fn verify(
 ) -> Result<VerifyResult> {
     let config = ctx.load()?;
     let only = site.map(|s| backup::find_site(&config, s)).transpose()?;
+    let names: Vec<String> = only.iter().map(|s| s.name.to_string()).collect();
+    alerting(ctx, &config.global, "verify", &names, |failed| {
+        verify_sites(ctx, &config, only, read_data, wait, failed)
+    })
+}
+
+fn verify_sites(
+    ctx: &Context,
+    config: &crate::config::Config,
+    only: Option<&crate::config::Site>,
+    read_data: bool,
+    wait: Duration,
+    failed_sites: &mut Vec<String>,
+) -> Result<VerifyResult> {
     let _lock = backup::lock(&ctx.root, &config.global, wait)?;
     let repo = backup::open(&ctx.root, &config.global, false)?;
-    let r = backup::verify(&ctx.root, &config, &repo, only, read_data)?;
+    let r = backup::verify(&ctx.root, config, &repo, only, read_data)?;
     if r.ok() {
         return Ok(r);
     }
@@ -148,8 +281,132 @@ pub fn verify(
             problems.push(format!("{} (backup {}): {p}", s.site, s.run));
         }
     }
+    failed_sites.extend(
+        r.sites
+            .iter()
+            .filter(|s| !s.problems.is_empty())
+            .map(|s| s.site.clone()),
+    );
     Err(anyhow!(
         "backup verification failed:\n{}",
         problems.join("\n")
     ))
+}
+
+/// Runs `f`; when it fails and `alerts` is configured, mails the error (a failing mail is only a
+/// warning: the command's own error is what the caller sees).
+fn alerting<T>(
+    ctx: &Context,
+    g: &crate::config::global::Global,
+    command: &str,
+    sites: &[String],
+    f: impl FnOnce(&mut Vec<String>) -> Result<T>,
+) -> Result<T> {
+    let mut failed = Vec::new();
+    let out = f(&mut failed);
+    if let (Err(e), Some(a)) = (&out, &g.alerts) {
+        // The sites that failed when known, else the sites the command was for.
+        let sites = if failed.is_empty() {
+            sites
+        } else {
+            &failed[..]
+        };
+        if let Err(m) = send_alert(ctx, a, command, sites, &format!("{e:#}")) {
+            tracing::warn!("the alert mail was not sent: {m:#}");
+        }
+    }
+    out
+}
+
+fn send_alert(
+    ctx: &Context,
+    a: &crate::config::global::Alerts,
+    command: &str,
+    sites: &[String],
+    error: &str,
+) -> Result<()> {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".to_owned());
+    let what = if sites.is_empty() {
+        "the backup repository".to_owned()
+    } else {
+        sites.join(", ")
+    };
+    let subject = match command {
+        "run" => format!("lempctl: backup of {what} failed on {host}"),
+        _ => format!("lempctl: backup {command} of {what} failed on {host}"),
+    };
+    let body = format!(
+        "`lempctl backup {command}` failed on {host} at {}.\n\nSites: {what}\n\n{error}\n",
+        chrono::Local::now().format("%Y-%m-%d %H:%M:%S %z")
+    );
+    let credentials = match &a.credentials_file {
+        None => None,
+        Some(p) => {
+            let real = ctx.root.path(p);
+            let meta = std::fs::metadata(&real).map_err(|e| anyhow!("{}: {e}", real.display()))?;
+            if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0 {
+                anyhow::bail!(
+                    "{} is readable by others: make it 0600 (root only)",
+                    real.display()
+                );
+            }
+            let text = ctx
+                .root
+                .read(p)?
+                .ok_or_else(|| anyhow!("{} does not exist", real.display()))?;
+            Some(
+                crate::services::mail::parse_credentials(&String::from_utf8_lossy(&text))
+                    .map_err(|e| anyhow!("{}: {e}", real.display()))?,
+            )
+        }
+    };
+    crate::services::mail::send(a, credentials, &subject, &body)
+}
+
+/// The last backup run of a site before its data is destroyed (`site remove --purge`, `db drop`),
+/// tagged `reason=final`; `None` when no repository is configured. An error means: do not destroy.
+pub fn final_run(
+    ctx: &Context,
+    config: &crate::config::Config,
+    site: &crate::config::Site,
+    wait: Duration,
+) -> Result<Option<RunResult>> {
+    let g = &config.global;
+    if g.backup.is_none() || site.kind == crate::config::SiteKind::Redirect {
+        return Ok(None);
+    }
+    let name = site.name.as_str();
+    let _lock = backup::lock(&ctx.root, g, wait)?;
+    let outcome = backup::open(&ctx.root, g, true).and_then(|repo| {
+        backup::backup_site(&ctx.root, config, &repo, site, backup::RunKind::Final)
+    });
+    match outcome {
+        Ok(r) => {
+            backup::record(&ctx.root, g, name, Ok(&r))?;
+            Ok(Some(r))
+        }
+        Err(e) => {
+            let _ = backup::record(&ctx.root, g, name, Err(format!("{e:#}")));
+            Err(e.context(format!(
+                "the final backup of `{name}` failed: nothing was removed"
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn renamed_site_file_has_the_new_name_and_no_aliases() {
+        let new = crate::config::Fqdn::parse("copy.test").unwrap();
+        let t = super::renamed_site_yaml(
+            "name: a.test\nkind: php\naliases:\n  - www.a.test\n  - \"b.test\"\ndb: {}\n",
+            &new,
+        );
+        assert_eq!(t, "name: copy.test\nkind: php\ndb: {}\n");
+        let t = super::renamed_site_yaml("aliases: [x.test]\nname: a.test\n", &new);
+        assert_eq!(t, "name: copy.test\n");
+    }
 }

@@ -70,6 +70,11 @@ pub fn drop_database(
             &db.database,
         ))
     });
+    let final_run = if dry_run || no_backup {
+        None
+    } else {
+        super::backup::final_run(ctx, &config, site, wait)?
+    };
     let retire = vec![Retire {
         site: site.name.to_string(),
         database: db.database.clone(),
@@ -99,6 +104,9 @@ pub fn drop_database(
         "site `{}` still declares a database: the next `lempctl apply` creates it again (empty)",
         site.name
     ));
+    if let Some(r) = final_run {
+        report.data = Some(serde_json::json!({ "final_backup": r }));
+    }
     Ok(report)
 }
 

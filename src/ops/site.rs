@@ -231,12 +231,21 @@ pub fn remove(ctx: &Context, o: &RemoveOptions) -> Result<Report> {
     if o.dry_run {
         return engine::run(&ctx.root, &config, &run);
     }
+    let final_run = if o.purge {
+        let full = ctx.load()?;
+        super::backup::final_run(ctx, &full, &site, o.wait)?
+    } else {
+        None
+    };
     let host_file = host_path(ctx, &site.file);
     let mut journal = Journal::default();
     ctx.root.remove(&mut journal, &host_file)?;
     match engine::run(&ctx.root, &config, &run) {
         Ok(mut report) => {
             report.changed = true;
+            if let Some(r) = final_run {
+                report.data = Some(serde_json::json!({ "final_backup": r }));
+            }
             Ok(report)
         }
         Err(e) => {

@@ -1,5 +1,6 @@
 //! One adapter per product; each knows one product and nothing else.
 
+pub mod mail;
 pub mod mariadb;
 pub mod nginx;
 pub mod php_fpm;

@@ -372,3 +372,303 @@ fn backup_schedule_becomes_a_timer() {
             .is_ok()
     );
 }
+
+#[test]
+fn purge_and_db_drop_take_a_final_backup_first() {
+    let Some((sb, repo)) = setup() else { return };
+    let (code, v, err) = sb.json(&["db", "drop", NAME, "--yes"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert!(v["final_backup"]["db_snapshot"].is_string(), "{v}");
+    let dump = restic(
+        &sb,
+        &repo,
+        &[
+            "dump",
+            "latest",
+            &format!("/lempctl/{NAME}/db.sql"),
+            "--tag",
+            "part=db,reason=final",
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&dump.stdout).contains("INSERT INTO `orders` VALUES (1,'a')"),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+
+    // Put the data back, then purge the site: the final run holds its files and its rows.
+    let (code, _, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}");
+    let db = db_name(&sb);
+    sb.sql_root(&format!(
+        "CREATE TABLE `{db}`.orders (id INT PRIMARY KEY, note TEXT); INSERT INTO `{db}`.orders VALUES (7,'last')"
+    ));
+    let (code, v, err) = sb.json(&["site", "remove", NAME, "--purge", "--yes"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert!(!sb.path("/srv/www/shop.backup.test").exists());
+    let snaps = restic(
+        &sb,
+        &repo,
+        &["snapshots", "--json", "--tag", "reason=final"],
+    );
+    let snaps: serde_json::Value = serde_json::from_slice(&snaps.stdout).unwrap();
+    assert_eq!(snaps.as_array().unwrap().len(), 4, "{snaps}");
+    let ls = restic(
+        &sb,
+        &repo,
+        &["ls", "latest", "--tag", "part=files,reason=final"],
+    );
+    let ls = String::from_utf8_lossy(&ls.stdout);
+    assert!(
+        ls.contains("htdocs/index.php") && ls.contains("uploads/2024/img7.bin"),
+        "{ls}"
+    );
+    let dump = restic(
+        &sb,
+        &repo,
+        &[
+            "dump",
+            "latest",
+            &format!("/lempctl/{NAME}/db.sql"),
+            "--tag",
+            "part=db,reason=final",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&dump.stdout).contains("VALUES (7,'last')"));
+}
+
+#[test]
+fn purge_is_refused_when_the_final_backup_fails() {
+    let Some((sb, repo)) = setup() else { return };
+    // The repository path is a regular file: restic cannot create the repository.
+    std::fs::create_dir_all(repo.parent().unwrap()).unwrap();
+    std::fs::write(&repo, "not a repository").unwrap();
+    let before = site_files_and_config(&sb);
+    let (code, v, err) = sb.json(&["site", "remove", NAME, "--purge", "--yes"]);
+    assert_eq!(code, 1, "{err}\n{v}");
+    assert!(
+        err.contains("final backup") || v.to_string().contains("final backup"),
+        "{err}\n{v}"
+    );
+    let (code, v, err) = sb.json(&["db", "drop", NAME, "--yes"]);
+    assert_eq!(code, 1, "{err}\n{v}");
+    let after = site_files_and_config(&sb);
+    assert_eq!(before, after);
+    assert_eq!(sb.get(NAME, "/").body.trim(), "shop-3");
+    let db = db_name(&sb);
+    assert!(
+        sb.sql_root(&format!("SELECT COUNT(*) FROM `{db}`.orders"))
+            .contains('3')
+    );
+}
+
+/// A real SMTP sink (aiosmtpd) on a free port; every message is printed to `out`. Killed on drop.
+struct SmtpSink {
+    child: std::process::Child,
+    out: PathBuf,
+    port: u16,
+}
+
+impl SmtpSink {
+    const PYTHON: &str = "/opt/lempctl-venv/bin/python";
+
+    fn start(dir: &Path) -> Option<SmtpSink> {
+        std::fs::create_dir_all(dir).unwrap();
+        if !Path::new(Self::PYTHON).is_file() {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "{} missing (scripts/install-deps)",
+                Self::PYTHON
+            );
+            eprintln!("SKIPPING TEST: {} missing", Self::PYTHON);
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = dir.join("smtp-sink.out");
+        let child = std::process::Command::new(Self::PYTHON)
+            .args(["-u", "-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Debugging", "stdout"])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "SMTP sink not up");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Some(SmtpSink { child, out, port })
+    }
+
+    fn received(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_failing_backup_mails_an_alert_and_records_the_failure() {
+    let Some((sb, repo)) = setup() else { return };
+    let Some(sink) = SmtpSink::start(&sb.path("/tmp")) else {
+        return;
+    };
+    let path = sb.path("/etc/lempctl/lempctl.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "{text}alerts:\n  smtp_host: 127.0.0.1\n  smtp_port: {}\n  from: lempctl@host.test\n  to: [ops@example.test, oncall@example.test]\n",
+            sink.port
+        ),
+    )
+    .unwrap();
+    // The repository path is a regular file: restic cannot create the repository.
+    std::fs::create_dir_all(repo.parent().unwrap()).unwrap();
+    std::fs::write(&repo, "not a repository").unwrap();
+    let before = site_files_and_config(&sb);
+
+    let (code, v, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 1, "{err}\n{v}");
+    let mail = sink.received();
+    assert!(
+        mail.contains(&format!("Subject: lempctl: backup of {NAME} failed on ")),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("ops@example.test") && mail.contains("oncall@example.test"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("initialising the backup repository"),
+        "{mail}"
+    );
+    let prom =
+        std::fs::read_to_string(sb.path("/var/lib/node-exporter/lempctl_backup.prom")).unwrap();
+    assert!(
+        prom.contains(&format!(
+            "lempctl_backup_last_run_success{{site=\"{NAME}\"}} 0"
+        )),
+        "{prom}"
+    );
+    assert_eq!(before, site_files_and_config(&sb));
+    assert_eq!(sb.get(NAME, "/").body.trim(), "shop-3");
+
+    // An unreachable mail relay is a warning; the exit code stays the backup's.
+    drop(sink);
+    let (code, v, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 1, "{err}\n{v}");
+    assert!(err.contains("alert mail was not sent"), "{err}");
+}
+
+/// The site's files, its configuration and what lempctl generated for it (not the backup state).
+fn site_files_and_config(sb: &Sandbox) -> Vec<String> {
+    site_state(sb)
+        .into_iter()
+        .filter(|l| l.starts_with("etc/") || l.starts_with("srv/") || l.contains("credentials/"))
+        .collect()
+}
+
+#[test]
+fn restore_as_a_new_site_serves_with_its_own_database() {
+    let Some((sb, _repo)) = setup() else { return };
+    let (code, v, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let old_db = db_name(&sb);
+    const COPY: &str = "copy.backup.test";
+    // An existing name is refused before anything changes.
+    let (code, _, err) = sb.json(&["backup", "restore", NAME, "--as", NAME]);
+    assert_eq!(code, 2, "{err}");
+
+    let (code, v, err) = sb.json(&["backup", "restore", NAME, "--as", COPY]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert!(v["files"].as_u64().unwrap() > 50, "{v}");
+    let site = sb.show(COPY);
+    let new_db = site["database"].as_str().unwrap().to_owned();
+    assert_ne!(new_db, old_db);
+    assert_eq!(v["database"], new_db.as_str());
+    assert_eq!(
+        sb.sql_root(&format!(
+            "SELECT GROUP_CONCAT(id ORDER BY id) FROM `{new_db}`.orders"
+        ))
+        .trim(),
+        "1,2,3"
+    );
+    assert_eq!(sb.get(COPY, "/").body.trim(), "shop-3");
+    assert_eq!(sb.get(NAME, "/").body.trim(), "shop-3");
+    let user = site["user"].as_str().unwrap();
+    let meta = std::fs::metadata(sb.path("/srv/www/copy.backup.test/htdocs/uploads/2024/img7.bin"))
+        .unwrap();
+    let uid = std::os::unix::fs::MetadataExt::uid(&meta);
+    let out = std::process::Command::new("id")
+        .args(["-u", user])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), uid.to_string());
+    let file =
+        std::fs::read_to_string(sb.path("/etc/lempctl/sites.d/copy.backup.test.yaml")).unwrap();
+    assert!(
+        file.contains("name: copy.backup.test") && file.contains("keep_last: 2"),
+        "{file}"
+    );
+    // A second restore into the same name is refused.
+    let (code, _, err) = sb.json(&["backup", "restore", NAME, "--as", COPY]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn restore_as_rewrites_the_wordpress_urls() {
+    if !needs()
+        || !require(&["php8.2", "runuser"])
+        || !Path::new("/usr/share/wordpress/wp-includes/version.php").exists()
+    {
+        return;
+    }
+    let sb = Sandbox::with_db();
+    configure(&sb);
+    let sb = sb
+        .site(
+            "blog.yaml",
+            "name: blog.bk.test\nkind: wordpress\nwordpress:\n  title: Backup Blog\n  admin_email: owner@bk.test\n",
+        )
+        .started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let (code, v, err) = sb.json(&["backup", "run", "blog.bk.test"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let (code, v, err) = sb.json(&["backup", "restore", "blog.bk.test", "--as", "copy.bk.test"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert_eq!(v["urls_rewritten"], true, "{v}");
+    let db = sb.show("copy.bk.test")["database"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let urls = sb.sql_root(&format!(
+        "SELECT option_value FROM `{db}`.wp_options WHERE option_name IN ('siteurl','home')"
+    ));
+    assert!(
+        urls.lines().count() == 2 && urls.lines().all(|l| l.contains("//copy.bk.test")),
+        "{urls}"
+    );
+    let config =
+        std::fs::read_to_string(sb.path("/srv/www/copy.bk.test/htdocs/wp-config.php")).unwrap();
+    assert!(config.contains(&db), "wp-config.php of the new site");
+    let old_db = sb.show("blog.bk.test")["database"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old = sb.sql_root(&format!(
+        "SELECT option_value FROM `{old_db}`.wp_options WHERE option_name = 'home'"
+    ));
+    assert!(old.contains("//blog.bk.test"), "{old}");
+}

@@ -212,4 +212,29 @@ fn bad_global_configuration_is_refused() {
     );
     std::fs::write(&path, format!("{good}schedule:\n  apply: \"0 25 * * *\"\n")).unwrap();
     refused(&sb, &["apply"], "`schedule.apply`");
+    for (alerts, field) in [
+        (
+            "alerts:\n  smtp_host: 127.0.0.1\n  from: not-an-address\n  to: [ops@example.test]\n",
+            "`alerts.from`",
+        ),
+        (
+            "alerts:\n  smtp_host: 127.0.0.1\n  from: a@example.test\n  to: []\n",
+            "`alerts.to`",
+        ),
+        (
+            "alerts:\n  smtp_host: 127.0.0.1\n  from: a@example.test\n  to: [ops@example.test, 'x y@z']\n",
+            "`alerts.to[1]`",
+        ),
+        (
+            "alerts:\n  smtp_host: \"bad host\"\n  from: a@example.test\n  to: [ops@example.test]\n",
+            "`alerts.smtp_host`",
+        ),
+        (
+            "alerts:\n  smtp_host: 127.0.0.1\n  from: a@example.test\n  to: [ops@example.test]\n  credentials_file: relative\n",
+            "`alerts.credentials_file`",
+        ),
+    ] {
+        std::fs::write(&path, format!("{good}{alerts}")).unwrap();
+        refused(&sb, &["apply"], field);
+    }
 }

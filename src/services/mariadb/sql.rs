@@ -162,6 +162,34 @@ pub fn create_database(db: &str, charset: &str, collation: &str) -> Result<Stmt,
     )))
 }
 
+/// Replaces `from` by `to` in a WordPress database: `siteurl`/`home` in `<prefix>options`,
+/// `guid` and `post_content` in `<prefix>posts` (plain text; serialized values are not adjusted).
+pub fn wordpress_replace_url(
+    db: &str,
+    prefix: &str,
+    from: &str,
+    to: &str,
+) -> Result<Vec<Stmt>, DbError> {
+    let (from, to) = (quote_str(from)?, quote_str(to)?);
+    let table = |t: &str| -> Result<String, DbError> {
+        Ok(format!(
+            "{}.{}",
+            quote_ident(db)?,
+            quote_ident(&format!("{prefix}{t}"))?
+        ))
+    };
+    Ok(vec![
+        Stmt::plain(format!(
+            "UPDATE {} SET option_value = REPLACE(option_value, {from}, {to}) WHERE option_name IN ('siteurl', 'home')",
+            table("options")?
+        )),
+        Stmt::plain(format!(
+            "UPDATE {} SET guid = REPLACE(guid, {from}, {to}), post_content = REPLACE(post_content, {from}, {to})",
+            table("posts")?
+        )),
+    ])
+}
+
 pub fn drop_database(db: &str) -> Result<Stmt, DbError> {
     Ok(Stmt::plain(format!(
         "DROP DATABASE IF EXISTS {}",
