@@ -7,21 +7,15 @@ use anyhow::{Context as _, Result};
 use serde::Serialize;
 
 use super::Context;
-use crate::config::{Config, Fqdn, Site, UsageError};
+use crate::config::{Config, Site, UsageError};
 use crate::engine::{self, RunOptions, Scope, database, secrets};
 use crate::host::{Journal, Perms};
 use crate::report::Report;
 use crate::services::mariadb::{self, Admin, Retire, Secret};
 
 fn site_with_db<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
-    let fqdn = Fqdn::parse(name)
-        .map_err(|why| UsageError(format!("invalid site name `{name}`: {why}")))?;
-    let site = config.site(&fqdn).ok_or_else(|| {
-        UsageError(format!(
-            "no site `{fqdn}` in {}",
-            config.global.paths.sites_dir.display()
-        ))
-    })?;
+    let site = super::find_site(config, name)?;
+    let fqdn = &site.name;
     if site.db.is_none() {
         return Err(UsageError(format!(
             "site `{fqdn}` has no database (add a `db:` section, or use a `wordpress` site)"
@@ -40,16 +34,7 @@ pub fn create(
 ) -> Result<Report> {
     let config = ctx.load()?;
     let site = site_with_db(&config, name)?;
-    engine::run(
-        &ctx.root,
-        &config,
-        &RunOptions {
-            scope: Scope::Sites(vec![site.name.clone()]),
-            dry_run,
-            wait,
-            ..RunOptions::default()
-        },
-    )
+    super::converge_site(ctx, &config, site, dry_run, wait)
 }
 
 /// Dumps (unless `no_backup`) and drops a site's database and user.

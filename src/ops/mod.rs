@@ -24,6 +24,40 @@ pub struct Context {
     pub config_path: PathBuf,
 }
 
+/// The configured site of that name; a bad or unknown name is invalid input (exit 2).
+pub(crate) fn find_site<'a>(config: &'a Config, name: &str) -> Result<&'a crate::config::Site> {
+    let fqdn = crate::config::Fqdn::parse(name).map_err(|why| {
+        crate::config::UsageError(format!(
+            "invalid site name `{name}`: {why}\n  allowed: {}",
+            config::fqdn::ALLOWED
+        ))
+    })?;
+    config.site(&fqdn).ok_or_else(|| {
+        crate::config::UsageError(format!(
+            "no site `{fqdn}` in {}",
+            config.global.paths.sites_dir.display()
+        ))
+        .into()
+    })
+}
+
+/// Converges one site through the engine (host-wide files included).
+pub(crate) fn converge_site(
+    ctx: &Context,
+    config: &Config,
+    site: &crate::config::Site,
+    dry_run: bool,
+    wait: std::time::Duration,
+) -> Result<crate::report::Report> {
+    let opts = crate::engine::RunOptions {
+        scope: crate::engine::Scope::Sites(vec![site.name.clone()]),
+        dry_run,
+        wait,
+        ..Default::default()
+    };
+    crate::engine::run(&ctx.root, config, &opts)
+}
+
 impl Context {
     pub fn load(&self) -> Result<Config> {
         config::load(&self.root, &self.config_path)

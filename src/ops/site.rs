@@ -78,14 +78,7 @@ fn parse_name(s: &str) -> Result<Fqdn> {
 }
 
 fn find<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
-    let name = parse_name(name)?;
-    config.site(&name).ok_or_else(|| {
-        UsageError(format!(
-            "no site `{name}` in {}",
-            config.global.paths.sites_dir.display()
-        ))
-        .into()
-    })
+    super::find_site(config, name)
 }
 
 pub fn list(ctx: &Context) -> Result<Vec<SiteInfo>> {

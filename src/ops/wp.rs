@@ -4,21 +4,15 @@ use anyhow::{Context as _, Result};
 use serde::Serialize;
 
 use super::Context;
-use crate::config::{Config, Fqdn, Site, SiteKind, UsageError};
-use crate::engine::{self, RunOptions, Scope, secrets};
+use crate::config::{Config, Site, SiteKind, UsageError};
+use crate::engine::{self, secrets};
 use crate::host::{Journal, Perms};
 use crate::report::Report;
 use crate::services::wordpress;
 
 fn wp_site<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
-    let fqdn = Fqdn::parse(name)
-        .map_err(|why| UsageError(format!("invalid site name `{name}`: {why}")))?;
-    let site = config.site(&fqdn).ok_or_else(|| {
-        UsageError(format!(
-            "no site `{fqdn}` in {}",
-            config.global.paths.sites_dir.display()
-        ))
-    })?;
+    let site = super::find_site(config, name)?;
+    let fqdn = &site.name;
     if site.kind != SiteKind::Wordpress {
         return Err(UsageError(format!(
             "site `{fqdn}` is a `{}` site, not `wordpress`",
@@ -38,16 +32,7 @@ pub fn install(
 ) -> Result<Report> {
     let config = ctx.load()?;
     let site = wp_site(&config, name)?;
-    engine::run(
-        &ctx.root,
-        &config,
-        &RunOptions {
-            scope: Scope::Sites(vec![site.name.clone()]),
-            dry_run,
-            wait,
-            ..RunOptions::default()
-        },
-    )
+    super::converge_site(ctx, &config, site, dry_run, wait)
 }
 
 /// Runs the site's due cron events.
