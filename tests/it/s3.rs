@@ -12,9 +12,9 @@ use crate::support::*;
 
 const SITE: &str = "s3.example.test";
 
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -44,7 +44,7 @@ fn moto_binary() -> Option<PathBuf> {
 }
 
 /// Like `require`: skips loudly without moto, fails with `CI=true`.
-fn start_moto() -> Option<Moto> {
+pub(crate) fn start_moto() -> Option<Moto> {
     let Some(bin) = moto_binary() else {
         let msg = "moto_server not found (set MOTO_SERVER or install /opt/lempctl-venv: python3 -m venv /opt/lempctl-venv && /opt/lempctl-venv/bin/pip install 'moto[s3]' flask flask-cors)";
         if std::env::var("CI").is_ok_and(|v| v == "true") {
