@@ -165,7 +165,31 @@ pub struct ServiceState {
 }
 
 fn direct_config(ctx: &Context) -> Result<crate::config::Config> {
-    let config = ctx.load()?;
+    direct_only(ctx, ctx.load()?)
+}
+
+/// For stopping and status, a broken site file must not keep the servers running: the global
+/// configuration (pid files) is enough.
+fn global_config(ctx: &Context) -> Result<crate::config::Config> {
+    let config = match ctx.load() {
+        Ok(c) => c,
+        Err(e) if crate::error::is_invalid_input(&e) => {
+            let mut errors = Vec::new();
+            let global = crate::config::load_global(&ctx.root, &ctx.config_path, &mut errors)?;
+            if !errors.is_empty() {
+                return Err(e);
+            }
+            crate::config::Config {
+                global,
+                sites: Vec::new(),
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    direct_only(ctx, config)
+}
+
+fn direct_only(ctx: &Context, config: crate::config::Config) -> Result<crate::config::Config> {
     if config.global.manager != ManagerKind::Direct || ctx.root.is_host() {
         bail!(UsageError(
             "sandbox commands need `--root DIR` of a sandbox made by `lempctl sandbox init DIR`"
@@ -225,7 +249,7 @@ pub fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
 
 /// Stops the private instances gracefully (SIGQUIT) and waits for them to exit.
 pub fn stop(ctx: &Context) -> Result<Vec<ServiceState>> {
-    let config = direct_config(ctx)?;
+    let config = global_config(ctx)?;
     if config.global.direct.mariadb_datadir.is_some()
         && let Some(pid) = service_manager::running_pid(&ctx.root.path(Path::new(MARIADB_PID)))
     {
@@ -247,7 +271,7 @@ pub fn stop(ctx: &Context) -> Result<Vec<ServiceState>> {
 }
 
 pub fn status(ctx: &Context) -> Result<Vec<ServiceState>> {
-    let config = direct_config(ctx)?;
+    let config = global_config(ctx)?;
     let db = config
         .global
         .direct

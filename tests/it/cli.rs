@@ -156,3 +156,24 @@ fn cli_help_reference_is_up_to_date() {
         "docs/cli-help.md is out of date: run `LEMPCTL_UPDATE_DOCS=1 cargo test --test it cli_help`"
     );
 }
+
+/// A broken site file must not keep the private servers running.
+#[test]
+fn sandbox_stop_works_with_a_broken_site_file() {
+    if !require(WEB) {
+        return;
+    }
+    let sb = Sandbox::new().started();
+    let pid: i32 = std::fs::read_to_string(sb.path("/run/nginx.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    sb.write_site("bad.yaml", "name: [broken\n");
+    sb.lempctl().args(["sandbox", "stop"]).assert().success();
+    let gone = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()
+    });
+    assert!(gone, "nginx {pid} still runs");
+}
