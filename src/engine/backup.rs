@@ -540,18 +540,7 @@ pub fn restore(
     }
     if let (Some(id), Some(db)) = (entry.db_snapshot.as_deref().filter(|_| want_db), &site.db) {
         let target = super::database::admin_target(root, &config.global)?;
-        super::database::runtime()?.block_on(async {
-            let mut admin = Admin::connect(&target).await?;
-            admin.exec(&sql::drop_database(&db.database)?).await?;
-            admin
-                .exec(&sql::create_database(
-                    &db.database,
-                    &db.charset,
-                    &db.collation,
-                )?)
-                .await?;
-            admin.disconnect().await
-        })?;
+        super::database::recreate_empty(&target, db)?;
         load_dump(repo, &target, id, name, &db.database, &mut |_| {})?;
         result.database_restored = true;
     }
@@ -625,19 +614,7 @@ pub fn restore_as(
     }
     if let (Some(id), Some(db)) = (entry.db_snapshot.as_deref(), &new.db) {
         let target = super::database::admin_target(root, g)?;
-        let rt = super::database::runtime()?;
-        rt.block_on(async {
-            let mut admin = Admin::connect(&target).await?;
-            admin.exec(&sql::drop_database(&db.database)?).await?;
-            admin
-                .exec(&sql::create_database(
-                    &db.database,
-                    &db.charset,
-                    &db.collation,
-                )?)
-                .await?;
-            admin.disconnect().await
-        })?;
+        super::database::recreate_empty(&target, db)?;
         load_dump(
             repo,
             &target,
@@ -654,14 +631,15 @@ pub fn restore_as(
                 &format!("//{}", old.name),
                 &format!("//{}", new.name),
             )?;
-            rt.block_on(async {
-                let mut admin = Admin::connect(&target).await?;
-                for st in &stmts {
-                    admin.exec(st).await?;
-                }
-                admin.disconnect().await
-            })
-            .context("rewriting the WordPress URLs")?;
+            super::database::runtime()?
+                .block_on(async {
+                    let mut admin = Admin::connect(&target).await?;
+                    for st in &stmts {
+                        admin.exec(st).await?;
+                    }
+                    admin.disconnect().await
+                })
+                .context("rewriting the WordPress URLs")?;
             result.urls_rewritten = true;
         }
     }

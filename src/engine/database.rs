@@ -133,6 +133,26 @@ pub fn undo(target: &AdminTarget, done: &[Action]) -> Vec<String> {
     problems
 }
 
+/// Drops a site's database and creates it again, empty, with its charset and collation (before
+/// a dump is loaded into it).
+pub fn recreate_empty(target: &AdminTarget, db: &crate::config::site::SiteDb) -> Result<()> {
+    runtime()?.block_on(async {
+        let mut admin = Admin::connect(target).await?;
+        admin
+            .exec(&mariadb::sql::drop_database(&db.database)?)
+            .await?;
+        admin
+            .exec(&mariadb::sql::create_database(
+                &db.database,
+                &db.charset,
+                &db.collation,
+            )?)
+            .await?;
+        admin.disconnect().await
+    })?;
+    Ok(())
+}
+
 /// The spec of one site's database with its stored or new password.
 pub fn spec(g: &Global, site: &str, db: &crate::config::site::SiteDb, password: &str) -> DbSpec {
     DbSpec {
