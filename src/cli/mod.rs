@@ -294,8 +294,18 @@ fn backup(ctx: &Context, b: &BackupCommand, p: &Printer, wait: Duration) -> Resu
                     .iter()
                     .map(|r| {
                         format!(
-                            "{}: backup {} ({} files, {} bytes read, {} bytes added, {:.1} s)",
-                            r.site, r.run, r.files, r.size_bytes, r.added_bytes, r.duration_seconds
+                            "{}: backup {} ({} files, {} bytes read, {} bytes added, {:.1} s){}",
+                            r.site,
+                            r.run,
+                            r.files,
+                            r.size_bytes,
+                            r.added_bytes,
+                            r.duration_seconds,
+                            if r.dump_reused {
+                                "; database unchanged since its last dump"
+                            } else {
+                                ""
+                            }
                         )
                     })
                     .collect::<Vec<_>>()

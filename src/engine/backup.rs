@@ -39,6 +39,9 @@ pub struct Manifest {
     pub tables: BTreeMap<String, u64>,
     pub dump_sha256: Option<String>,
     pub dump_bytes: u64,
+    /// The `db` snapshot holding the dump (an earlier run's when the database was unchanged).
+    #[serde(default)]
+    pub db_snapshot: Option<String>,
 }
 
 /// The repository of the configuration, ready to use.
@@ -105,6 +108,10 @@ pub fn open(root: &Root, g: &Global, init: bool) -> Result<Repo> {
         restic
             .init()
             .context("initialising the backup repository")?;
+        // a slow key only costs time: the repository works either way
+        if let Err(e) = super::repo_key::make_fast(root, &cfg, &restic) {
+            tracing::warn!("the repository keeps restic's calibrated key: {e:#}");
+        }
     }
     Ok(Repo { restic, cfg })
 }
@@ -141,6 +148,8 @@ pub struct RunResult {
     pub time: String,
     pub files_snapshot: String,
     pub db_snapshot: Option<String>,
+    /// The database had not changed since the dump `db_snapshot` (an earlier run's) was taken.
+    pub dump_reused: bool,
     pub files: u64,
     /// Bytes read (site tree and dump).
     pub size_bytes: u64,
@@ -297,6 +306,136 @@ fn sample(files: &[String]) -> Vec<&String> {
         .collect()
 }
 
+/// What a run holds of a site's database.
+struct DbPart {
+    snapshot: String,
+    reused: bool,
+    tables: BTreeMap<String, u64>,
+    dump_sha256: String,
+    dump_bytes: u64,
+    added_bytes: u64,
+    /// To remember once the run is complete: the dump matches this fingerprint.
+    record: Option<DumpRecord>,
+}
+
+/// The last dump known to describe a database exactly (fingerprint equal before and after it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DumpRecord {
+    repository: String,
+    database: String,
+    fingerprint: String,
+    snapshot: String,
+    tables: BTreeMap<String, u64>,
+    dump_sha256: String,
+    dump_bytes: u64,
+}
+
+fn dump_record_path(g: &Global, site: &str) -> PathBuf {
+    backup_dir(g).join("dumps").join(format!("{site}.json"))
+}
+
+fn write_dump_record(root: &Root, g: &Global, site: &str, rec: &DumpRecord) -> Result<()> {
+    root.write_private(
+        &dump_record_path(g, site),
+        &serde_json::to_vec_pretty(rec).context("dump record")?,
+        0o600,
+    )
+}
+
+fn fingerprint(target: &mariadb::AdminTarget, db: &str) -> Option<String> {
+    let got = super::database::runtime().ok()?.block_on(async {
+        let mut admin = Admin::connect(target).await?;
+        let f = mariadb::fingerprint::fingerprint(&mut admin, db).await;
+        let _ = admin.disconnect().await;
+        f
+    });
+    match got {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::debug!("no database fingerprint, dumping: {e}");
+            None
+        }
+    }
+}
+
+/// The database of a run: the previous dump when the database is provably unchanged since it
+/// (scheduled runs only; safety and final runs always dump), else a fresh dump streamed into
+/// restic. A fresh dump is remembered only when the fingerprint did not move while it ran.
+#[allow(clippy::too_many_arguments)]
+fn backup_database(
+    root: &Root,
+    g: &Global,
+    repo: &Repo,
+    site: &str,
+    database: &str,
+    run: &str,
+    time: &str,
+    kind: RunKind,
+) -> Result<DbPart> {
+    let target = super::database::admin_target(root, g)?;
+    let before = fingerprint(&target, database);
+    let previous: Option<DumpRecord> = root
+        .read(&dump_record_path(g, site))?
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if kind == RunKind::Scheduled
+        && let (Some(f), Some(p)) = (&before, previous)
+        && p.fingerprint == *f
+        && p.database == database
+        && p.repository == repo.restic.repository
+        && repo
+            .restic
+            .snapshot(&p.snapshot)?
+            .is_some_and(|s| s.tag("site") == Some(site) && s.tag("part") == Some("db"))
+    {
+        return Ok(DbPart {
+            snapshot: p.snapshot,
+            reused: true,
+            tables: p.tables,
+            dump_sha256: p.dump_sha256,
+            dump_bytes: p.dump_bytes,
+            added_bytes: 0,
+            record: None,
+        });
+    }
+    let opts = ClientOptions::write(&target)?;
+    let dump = Cmd::new("mariadb-dump").args(mariadb::backup_dump_args(&opts, database));
+    let store = repo
+        .restic
+        .backup_stdin_cmd(&dump_name(site), &tags(site, run, "db", kind), time);
+    let mut counter = RowCounter::default();
+    let mut hash = Sha256::new();
+    let out = pipe(&dump, &store, &mut |b| {
+        counter.feed(b);
+        hash.update(b);
+    })
+    .with_context(|| format!("backing up the database `{database}`"))?;
+    let summary = crate::services::restic::parse_summary(&out.stdout)?;
+    let tables = counter.finish();
+    let dump_sha256 = hex::encode(hash.finalize());
+    let after = before.as_ref().and_then(|_| fingerprint(&target, database));
+    let record = match (before, after) {
+        (Some(b), Some(a)) if a == b => Some(DumpRecord {
+            repository: repo.restic.repository.clone(),
+            database: database.to_owned(),
+            fingerprint: a,
+            snapshot: summary.snapshot_id.clone(),
+            tables: tables.clone(),
+            dump_sha256: dump_sha256.clone(),
+            dump_bytes: out.bytes,
+        }),
+        _ => None,
+    };
+    Ok(DbPart {
+        snapshot: summary.snapshot_id,
+        reused: false,
+        tables,
+        dump_sha256,
+        dump_bytes: out.bytes,
+        added_bytes: summary.data_added,
+        record,
+    })
+}
+
 /// Backs up one site: the database dump (streamed, never on disk), then the manifest and the files.
 pub fn backup_site(
     root: &Root,
@@ -317,30 +456,25 @@ pub fn backup_site(
         ..Manifest::default()
     };
     let mut db_snapshot = None;
+    let mut pending_record = None;
+    let mut dump_reused = false;
     let mut size_bytes = 0;
     let mut added_bytes = 0;
     if let Some(db) = &site.db {
-        let target = super::database::admin_target(root, g)?;
-        let opts = ClientOptions::write(&target)?;
-        let dump = Cmd::new("mariadb-dump").args(mariadb::backup_dump_args(&opts, &db.database));
-        let store =
-            repo.restic
-                .backup_stdin_cmd(&dump_name(name), &tags(name, &run, "db", kind), &time);
-        let mut counter = RowCounter::default();
-        let mut hash = Sha256::new();
-        let out = pipe(&dump, &store, &mut |b| {
-            counter.feed(b);
-            hash.update(b);
-        })
-        .with_context(|| format!("backing up the database `{}`", db.database))?;
-        let summary = crate::services::restic::parse_summary(&out.stdout)?;
+        let part = backup_database(root, g, repo, name, &db.database, &run, &time, kind)?;
         manifest.database = Some(db.database.clone());
-        manifest.tables = counter.finish();
-        manifest.dump_sha256 = Some(hex::encode(hash.finalize()));
-        manifest.dump_bytes = out.bytes;
-        size_bytes += out.bytes;
-        added_bytes += summary.data_added;
-        db_snapshot = Some(summary.snapshot_id);
+        manifest.tables = part.tables;
+        manifest.dump_sha256 = Some(part.dump_sha256);
+        manifest.dump_bytes = part.dump_bytes;
+        manifest.db_snapshot = Some(part.snapshot.clone());
+        if part.reused {
+            dump_reused = true;
+        } else {
+            size_bytes += part.dump_bytes;
+            added_bytes += part.added_bytes;
+        }
+        db_snapshot = Some(part.snapshot);
+        pending_record = part.record;
     }
     let site_dir = root.path(&site.paths.site_dir);
     let mut paths = Vec::new();
@@ -368,10 +502,18 @@ pub fn backup_site(
         paths.push(root.path(&creds));
     }
     let excludes = restic_excludes(&site_dir, &repo.cfg.exclude)?;
+    let mut files_tags = tags(name, &run, "files", kind);
+    if let Some(id) = &db_snapshot {
+        // the run's dump, which may be an earlier run's when the database did not change
+        files_tags.push(format!("db={id}"));
+    }
     let summary: Summary = repo
         .restic
-        .backup_paths(&paths, &excludes, &tags(name, &run, "files", kind), &time)
+        .backup_paths(&paths, &excludes, &files_tags, &time)
         .with_context(|| format!("backing up the files of `{name}`"))?;
+    if let Some(rec) = pending_record {
+        write_dump_record(root, g, name, &rec)?;
+    }
     size_bytes += summary.total_bytes_processed;
     added_bytes += summary.data_added;
     Ok(RunResult {
@@ -380,6 +522,7 @@ pub fn backup_site(
         time,
         files_snapshot: summary.snapshot_id,
         db_snapshot,
+        dump_reused,
         files: manifest.files,
         size_bytes,
         added_bytes,
@@ -427,10 +570,28 @@ fn group(snaps: &[Snapshot]) -> Vec<Entry> {
             });
         match s.tag("part") {
             Some("db") => e.db_snapshot = Some(s.id.clone()),
-            _ => e.files_snapshot = Some(s.id.clone()),
+            _ => {
+                e.files_snapshot = Some(s.id.clone());
+                // restic's backup summary names the snapshot by its short id: resolve it
+                if let Some(db) = s.tag("db") {
+                    let full = snaps.iter().find(|d| d.id.starts_with(db));
+                    e.db_snapshot = Some(full.map_or(db, |d| d.id.as_str()).to_owned());
+                }
+            }
         }
     }
-    let mut v: Vec<Entry> = runs.into_values().collect();
+    // a dump kept only because later runs refer to it is not a run of its own any more
+    let used: std::collections::BTreeSet<String> = runs
+        .values()
+        .filter(|e| e.files_snapshot.is_some())
+        .filter_map(|e| e.db_snapshot.clone())
+        .collect();
+    let mut v: Vec<Entry> = runs
+        .into_values()
+        .filter(|e| {
+            e.files_snapshot.is_some() || !e.db_snapshot.as_ref().is_some_and(|d| used.contains(d))
+        })
+        .collect();
     v.sort_by(|a, b| a.time.cmp(&b.time).then(a.run.cmp(&b.run)));
     v
 }
@@ -690,18 +851,31 @@ pub fn prune(config: &Config, repo: &Repo) -> Result<PruneResult> {
             weekly: b.keep_weekly,
             monthly: b.keep_monthly,
         };
-        for part in ["files", "db"] {
-            repo.restic.forget(
-                &[
-                    "lempctl".to_owned(),
-                    format!("site={}", site.name),
-                    format!("part={part}"),
-                ],
-                keep,
-            )?;
-        }
+        // the policy applies to runs (their files snapshots); a dump lives on while a kept run
+        // refers to it, which may be a run later than the one that took it
+        repo.restic.forget(
+            &[
+                "lempctl".to_owned(),
+                format!("site={}", site.name),
+                "part=files".to_owned(),
+            ],
+            keep,
+        )?;
         sites.push(site.name.to_string());
     }
+    let snaps = repo.restic.snapshots(&["lempctl".to_owned()])?;
+    let referenced: std::collections::BTreeSet<String> = group(&snaps)
+        .into_iter()
+        .filter(|e| e.files_snapshot.is_some())
+        .filter_map(|e| e.db_snapshot)
+        .collect();
+    let unreferenced: Vec<String> = snaps
+        .iter()
+        .filter(|s| s.tag("part") == Some("db") && !referenced.contains(&s.id))
+        .filter(|s| sites.iter().any(|n| s.tag("site") == Some(n.as_str())))
+        .map(|s| s.id.clone())
+        .collect();
+    repo.restic.forget_ids(&unreferenced)?;
     repo.restic.prune()?;
     let after = repo.restic.snapshots(&["lempctl".to_owned()])?.len();
     Ok(PruneResult {

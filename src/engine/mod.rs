@@ -8,6 +8,7 @@ pub mod desire;
 pub mod health;
 pub mod lock;
 pub mod plan;
+pub mod repo_key;
 pub mod resource;
 pub mod secrets;
 pub mod state;

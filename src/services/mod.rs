@@ -5,6 +5,7 @@ pub mod mariadb;
 pub mod nginx;
 pub mod php_fpm;
 pub mod restic;
+pub mod restic_key;
 pub mod s3;
 pub mod schedule;
 pub mod systemd;

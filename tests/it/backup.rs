@@ -114,6 +114,24 @@ fn backup_damage_restore_serves_again_and_second_backup_adds_little() {
     let (code, v, err) = sb.json(&["backup", "run", NAME]);
     assert_eq!(code, 0, "{err}\n{v}");
     assert!(v["runs"][0]["db_snapshot"].is_string(), "{v}");
+    // One key, lempctl's re-sealed one with cheap scrypt parameters (the generated password is
+    // not guessable), which plain restic opens.
+    let keys: Vec<PathBuf> = std::fs::read_dir(repo.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let key: serde_json::Value = serde_json::from_slice(&std::fs::read(&keys[0]).unwrap()).unwrap();
+    assert_eq!(
+        (key["N"].as_u64(), key["username"].as_str()),
+        (Some(4096), Some("lempctl")),
+        "{key}"
+    );
+    let listed = restic(&sb, &repo, &["key", "list", "--json"]);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains("\"userName\":\"lempctl\""),
+        "{listed:?}"
+    );
     let mode = std::fs::metadata(sb.path("/var/lib/lempctl/backup/lempctl.password")).unwrap();
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
@@ -251,57 +269,132 @@ fn verify_detects_a_damaged_repository() {
     assert!(err.contains("verification failed"), "{err}");
 }
 
+fn run_json(sb: &Sandbox) -> serde_json::Value {
+    let (code, v, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    v["runs"][0].clone()
+}
+
+fn listed(sb: &Sandbox) -> Vec<serde_json::Value> {
+    let (code, v, err) = sb.json(&["backup", "list", NAME]);
+    assert_eq!(code, 0, "{err}");
+    v.as_array().unwrap().clone()
+}
+
 #[test]
 fn retention_keeps_what_the_policy_says() {
     let Some((sb, repo)) = setup() else { return };
-    for _ in 0..4 {
-        let (code, _, err) = sb.json(&["backup", "run", NAME]);
-        assert_eq!(code, 0, "{err}");
-    }
-    let (code, v, _) = sb.json(&["backup", "list", NAME]);
-    assert_eq!(code, 0);
-    let runs: Vec<String> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["run"].as_str().unwrap().to_owned())
+    let db = db_name(&sb);
+    // run 1 dumps; a row changes; run 2 dumps again; runs 3 and 4 find the database unchanged
+    // and refer to run 2's dump
+    run_json(&sb);
+    sb.sql_root(&format!(
+        "UPDATE `{db}`.orders SET note = 'changed' WHERE id = 1"
+    ));
+    let reused: Vec<bool> = (0..3)
+        .map(|_| run_json(&sb)["dump_reused"].as_bool().unwrap())
         .collect();
+    assert_eq!(reused, [false, true, true]);
+    let runs = listed(&sb);
     assert_eq!(runs.len(), 4);
-    // Older history made by plain restic with explicit times, tagged like lempctl's: a daily policy over it.
+    let run2_dump = runs[1]["db_snapshot"].as_str().unwrap().to_owned();
     let (code, v, err) = sb.json(&["backup", "prune"]);
     assert_eq!(code, 0, "{err}\n{v}");
-    let (_, v, _) = sb.json(&["backup", "list", NAME]);
-    let kept: Vec<String> = v
+    let kept = listed(&sb);
+    let ids = |v: &[serde_json::Value]| -> Vec<String> {
+        v.iter()
+            .map(|r| r["run"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(&kept),
+        ids(&runs[2..]),
+        "keep_last: 2 keeps the two newest runs"
+    );
+    for r in &kept {
+        assert_eq!(r["db_snapshot"], run2_dump.as_str(), "{r}");
+        assert!(r["files_snapshot"].is_string(), "{r}");
+    }
+    // plain restic: two files snapshots and the one dump they use; run 1's dump is gone
+    let all = restic(&sb, &repo, &["snapshots", "--json"]);
+    let all: serde_json::Value = serde_json::from_slice(&all.stdout).unwrap();
+    let mut parts: Vec<String> = all
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["run"].as_str().unwrap().to_owned())
+        .map(|s| {
+            let tags = s["tags"].as_array().unwrap();
+            let part = tags.iter().find_map(|t| t.as_str()?.strip_prefix("part="));
+            format!("{} {}", part.unwrap(), &s["id"].as_str().unwrap()[..8])
+        })
         .collect();
-    assert_eq!(
-        kept,
-        runs[2..].to_vec(),
-        "keep_last: 2 keeps the two newest runs, files and db together"
-    );
-    for r in v.as_array().unwrap() {
-        assert!(
-            r["files_snapshot"].is_string() && r["db_snapshot"].is_string(),
-            "{r}"
-        );
-    }
-    let all = restic(&sb, &repo, &["snapshots", "--json"]);
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&all.stdout)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    parts.sort();
+    assert_eq!(parts.len(), 3, "{parts:?}");
+    assert_eq!(parts[0], format!("db {}", &run2_dump[..8]), "{parts:?}");
     let check = restic(&sb, &repo, &["check"]);
     assert!(
         check.status.success(),
         "{}",
         String::from_utf8_lossy(&check.stderr)
+    );
+    // the newest run restores the database as it was when run 2 dumped it
+    sb.sql_root(&format!("DELETE FROM `{db}`.orders"));
+    let (code, v, err) = sb.json(&["backup", "restore", NAME, "--db-only"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert_eq!(
+        sb.sql_root(&format!(
+            "SELECT GROUP_CONCAT(note ORDER BY id) FROM `{db}`.orders"
+        )),
+        "changed,b\\nc,quote's"
+    );
+}
+
+#[test]
+fn an_unchanged_database_is_not_dumped_again_and_any_change_is() {
+    let Some((sb, _repo)) = setup() else { return };
+    let db = db_name(&sb);
+    let first = run_json(&sb);
+    assert_eq!(first["dump_reused"], false, "{first}");
+    let second = run_json(&sb);
+    assert_eq!(second["dump_reused"], true, "{second}");
+    assert_eq!(second["db_snapshot"], first["db_snapshot"]);
+    // a row, then only the schema, then a row put back as it was: each is dumped
+    let changes = [
+        format!("UPDATE `{db}`.orders SET note = 'x' WHERE id = 2"),
+        format!("ALTER TABLE `{db}`.orders ADD INDEX by_note (note(10))"),
+        format!("UPDATE `{db}`.orders SET note = 'b\\nc' WHERE id = 2"),
+        format!(
+            "CREATE TRIGGER `{db}`.t BEFORE INSERT ON `{db}`.orders FOR EACH ROW SET NEW.note = NEW.note"
+        ),
+    ];
+    let mut dumps = vec![first["db_snapshot"].as_str().unwrap().to_owned()];
+    for sql in &changes {
+        sb.sql_root(sql);
+        let r = run_json(&sb);
+        assert_eq!(r["dump_reused"], false, "after {sql}: {r}");
+        let id = r["db_snapshot"].as_str().unwrap().to_owned();
+        assert!(!dumps.contains(&id), "{id} {dumps:?}");
+        dumps.push(id);
+    }
+    assert_eq!(run_json(&sb)["dump_reused"], true);
+    // the text output says so
+    let out = sb.lempctl().args(["backup", "run", NAME]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("database unchanged since its last dump"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // safety runs always dump
+    let (code, v, err) = sb.json(&["backup", "restore", NAME, "--files-only"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let runs = listed(&sb);
+    let safety = runs.iter().find(|r| r["safety"] == true).unwrap();
+    assert!(
+        !dumps.iter().any(|d| safety["db_snapshot"]
+            .as_str()
+            .unwrap()
+            .starts_with(d.as_str())),
+        "{safety}"
     );
 }
 
@@ -743,4 +836,18 @@ fn an_s3_repository_backs_up_restores_and_is_readable_by_restic() {
         String::from_utf8_lossy(&snaps.stderr)
     );
     assert!(String::from_utf8_lossy(&snaps.stdout).contains(&format!("site={NAME}")));
+    // the key was re-sealed through the S3 API too: restic's only key is lempctl's
+    let keys = std::process::Command::new("restic")
+        .args(["-r", &url, "key", "list", "--json"])
+        .envs(keys)
+        .env(
+            "RESTIC_PASSWORD_FILE",
+            sb.path("/var/lib/lempctl/backup/repo.password"),
+        )
+        .env("RESTIC_CACHE_DIR", sb.path("/tmp/restic-cache"))
+        .output()
+        .unwrap();
+    let keys: serde_json::Value = serde_json::from_slice(&keys.stdout).unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
+    assert_eq!(keys[0]["userName"], "lempctl", "{keys}");
 }

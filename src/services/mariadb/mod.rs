@@ -6,6 +6,7 @@ pub mod conn;
 pub mod dump;
 
 pub mod error;
+pub mod fingerprint;
 pub mod names;
 pub mod provision;
 pub mod secret;

@@ -308,7 +308,65 @@ pub fn list_databases<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<St
     )))
 }
 
-/// Which of `(schema, table)` exist (e.g. each WordPress site's `<prefix>options`), in one query.
+/// Tables and views of `db` with their type.
+pub fn show_full_tables(db: &str) -> Result<Stmt, DbError> {
+    Ok(Stmt::plain(format!(
+        "SHOW FULL TABLES FROM {}",
+        quote_ident(db)?
+    )))
+}
+
+/// `SHOW CREATE TABLE` (also answers for a view).
+pub fn show_create(db: &str, table: &str) -> Result<Stmt, DbError> {
+    Ok(Stmt::plain(format!(
+        "SHOW CREATE TABLE {}.{}",
+        quote_ident(db)?,
+        quote_ident(table)?
+    )))
+}
+
+/// One `CHECKSUM TABLE` over `tables` of `db` (a full read of each: EXTENDED is the default).
+pub fn checksum_tables<'a>(
+    db: &str,
+    tables: impl IntoIterator<Item = &'a String>,
+) -> Result<Stmt, DbError> {
+    let db = quote_ident(db)?;
+    let list = tables
+        .into_iter()
+        .map(|t| Ok(format!("{db}.{}", quote_ident(t)?)))
+        .collect::<Result<Vec<_>, DbError>>()?;
+    Ok(Stmt::plain(format!("CHECKSUM TABLE {}", list.join(", "))))
+}
+
+/// Routines, triggers and events of `db` (what a dump with `--routines --triggers --events`
+/// holds besides tables), every column as text.
+pub fn schema_objects(db: &str) -> Result<Stmt, DbError> {
+    let d = quote_str(db)?;
+    Ok(Stmt::plain(format!(
+        "SELECT 'routine', ROUTINE_NAME, CAST(LAST_ALTERED AS CHAR), ROUTINE_DEFINITION \
+         FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = {d} \
+         UNION ALL SELECT 'trigger', TRIGGER_NAME, CAST(CREATED AS CHAR), ACTION_STATEMENT \
+         FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {d} \
+         UNION ALL SELECT 'event', EVENT_NAME, CAST(LAST_ALTERED AS CHAR), EVENT_DEFINITION \
+         FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {d} ORDER BY 1, 2"
+    )))
+}
+
+/// InnoDB's per-table count of row changes (since its statistics were last recalculated).
+pub fn innodb_modified(db: &str) -> Result<Stmt, DbError> {
+    let pattern = format!(
+        "{}/%",
+        db.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    Ok(Stmt::plain(format!(
+        "SELECT NAME, CAST(MODIFIED_COUNTER AS CHAR) FROM information_schema.INNODB_SYS_TABLESTATS \
+         WHERE NAME LIKE {} ORDER BY NAME",
+        quote_str(&pattern)?
+    )))
+}
+
 /// `SELECT name, COUNT(*)` for each table of `db` (one statement). Table names are quoted with
 /// doubled backticks; control characters are refused.
 pub fn count_rows<'a>(
@@ -335,6 +393,7 @@ pub fn count_rows<'a>(
     Ok(Stmt::plain(parts.join(" UNION ALL ")))
 }
 
+/// Which of `(schema, table)` exist (e.g. each WordPress site's `<prefix>options`), in one query.
 pub fn existing_tables<'a>(
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<Stmt, DbError> {

@@ -6,12 +6,14 @@
 mod credentials;
 mod etag;
 mod local;
+mod objects;
 mod plan;
 mod remote;
 mod rules;
 mod upload;
 
 pub use credentials::{Credentials, parse_credentials_file, parse_credentials_str};
+pub use objects::Objects;
 pub use plan::UploadReason;
 pub use rules::{CacheRule, check_pattern, default_excludes};
 

@@ -1,0 +1,124 @@
+//! Plain object access under a bucket/prefix (list, get, put, delete) for callers that are not a
+//! sync: the restic key file of an S3 backup repository. Credentials from the AWS chain, like restic.
+
+use anyhow::{Context, Result};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+
+/// `bucket` and a key prefix (no leading or trailing slash) at an S3 endpoint.
+pub struct Objects {
+    client: Client,
+    bucket: String,
+    prefix: String,
+}
+
+impl Objects {
+    /// From `http(s)://host[:port]/bucket[/prefix]`, the form of restic's `s3:` URLs lempctl accepts.
+    pub async fn from_url(url: &str) -> Result<Self> {
+        let (scheme, rest) = url.split_once("://").context("an http(s) URL")?;
+        let mut parts = rest.splitn(3, '/');
+        let host = parts.next().unwrap_or_default();
+        let bucket = parts
+            .next()
+            .filter(|b| !b.is_empty())
+            .context("a bucket in the URL")?;
+        let prefix = parts
+            .next()
+            .unwrap_or_default()
+            .trim_matches('/')
+            .to_owned();
+        let endpoint = format!("{scheme}://{host}");
+        let region = std::env::var("AWS_DEFAULT_REGION")
+            .or_else(|_| std::env::var("AWS_REGION"))
+            .unwrap_or_else(|_| "us-east-1".to_owned());
+        let spec = super::SyncSpec {
+            bucket: bucket.to_owned(),
+            prefix: None,
+            region,
+            // restic addresses AWS by virtual host and other servers by path
+            path_style: !host.ends_with("amazonaws.com"),
+            endpoint: Some(endpoint),
+            source: Default::default(),
+            credentials: super::Credentials::Chain,
+        };
+        Ok(Self {
+            client: super::remote::client(&spec).await,
+            bucket: bucket.to_owned(),
+            prefix,
+        })
+    }
+
+    fn key(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}/{name}", self.prefix)
+        }
+    }
+
+    /// Names of the objects directly under `dir` (relative to the prefix).
+    pub async fn list(&self, dir: &str) -> Result<Vec<String>> {
+        let base = format!("{}/", self.key(dir));
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&base)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| anyhow::anyhow!("listing {base}: {}", DisplayErrorContext(e)))?;
+            for o in page.contents() {
+                if let Some(name) = o.key().and_then(|k| k.strip_prefix(&base)) {
+                    out.push(name.to_owned());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Vec<u8>> {
+        let key = self.key(name);
+        let o = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading {key}: {}", DisplayErrorContext(e)))?;
+        Ok(o.body
+            .collect()
+            .await
+            .with_context(|| format!("reading {key}"))?
+            .to_vec())
+    }
+
+    pub async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        let key = self.key(name);
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("writing {key}: {}", DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let key = self.key(name);
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("deleting {key}: {}", DisplayErrorContext(e)))?;
+        Ok(())
+    }
+}
