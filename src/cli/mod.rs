@@ -169,6 +169,8 @@ pub enum DbCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
+    /// Create the repository and its password now (the first `backup run` does it otherwise).
+    Init,
     /// Back up sites now: files, database dump, site file and credentials (one restic run each).
     Run {
         #[arg(value_name = "SITE", required_unless_present = "all")]
@@ -395,6 +397,14 @@ fn backup(ctx: &Context, b: &BackupCommand, p: &Printer, wait: Duration) -> Resu
                 s
             })
         }
+        BackupCommand::Init => p.data(&ops::backup::init(ctx, wait)?, |r| {
+            format!(
+                "repository {} {}\npassword: {} (keep a copy away from this host: without it no backup can be read)",
+                r.repository,
+                if r.created { "initialised" } else { "already initialised" },
+                r.password_file.display()
+            )
+        }),
         BackupCommand::Prune => p.data(&ops::backup::prune(ctx, wait)?, |r| {
             format!(
                 "retention applied to {} site(s): {} snapshot(s) before, {} after",

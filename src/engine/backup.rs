@@ -49,6 +49,8 @@ pub struct Manifest {
 pub struct Repo {
     pub restic: Restic,
     pub cfg: BackupGlobal,
+    /// This call initialised the repository.
+    pub created: bool,
 }
 
 /// Host path of lempctl's backup data (password, manifests, status, scratch dirs).
@@ -98,6 +100,21 @@ pub fn open(root: &Root, g: &Global, init: bool) -> Result<Repo> {
         password_file: root.path(&cfg.password_file),
         cache_dir: root.path(&backup_dir(g).join("cache")),
     };
+    // A repository lempctl initialised (or opened) before is not probed again: one restic start
+    // less per command, and a repository that vanished (an unmounted disk) is an error rather
+    // than silently replaced by a new, empty one.
+    let marker = backup_dir(g).join("repository");
+    let known = root
+        .read(&marker)?
+        .is_some_and(|b| String::from_utf8_lossy(&b).trim_end() == restic.repository);
+    if known {
+        return Ok(Repo {
+            restic,
+            cfg,
+            created: false,
+        });
+    }
+    let mut created = false;
     if !restic.exists() {
         if !init {
             bail!(
@@ -108,12 +125,22 @@ pub fn open(root: &Root, g: &Global, init: bool) -> Result<Repo> {
         restic
             .init()
             .context("initialising the backup repository")?;
+        created = true;
         // a slow key only costs time: the repository works either way
         if let Err(e) = super::repo_key::make_fast(root, &cfg, &restic) {
             tracing::warn!("the repository keeps restic's calibrated key: {e:#}");
         }
     }
-    Ok(Repo { restic, cfg })
+    root.write_private(
+        &marker,
+        format!("{}\n", restic.repository).as_bytes(),
+        0o600,
+    )?;
+    Ok(Repo {
+        restic,
+        cfg,
+        created,
+    })
 }
 
 /// Takes `<state_dir>/backup.lock` (runs of any site never overlap on the repository).
@@ -373,19 +400,31 @@ fn backup_database(
     kind: RunKind,
 ) -> Result<DbPart> {
     let target = super::database::admin_target(root, g)?;
-    let before = fingerprint(&target, database);
     let previous: Option<DumpRecord> = root
         .read(&dump_record_path(g, site))?
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    if kind == RunKind::Scheduled
-        && let (Some(f), Some(p)) = (&before, previous)
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .filter(|p: &DumpRecord| {
+            kind == RunKind::Scheduled
+                && p.database == database
+                && p.repository == repo.restic.repository
+        });
+    // whether the recorded dump is still in the repository, asked while the database is read
+    let (before, still_there) = std::thread::scope(|s| {
+        let lookup = previous.as_ref().map(|p| {
+            s.spawn(|| {
+                repo.restic.snapshot(&p.snapshot).map(|found| {
+                    found
+                        .is_some_and(|s| s.tag("site") == Some(site) && s.tag("part") == Some("db"))
+                })
+            })
+        });
+        let before = fingerprint(&target, database);
+        // a failed lookup only means dumping again
+        let still_there = lookup.and_then(|h| h.join().expect("snapshot lookup thread").ok());
+        (before, still_there)
+    });
+    if let (Some(f), Some(p), Some(true)) = (&before, previous, still_there)
         && p.fingerprint == *f
-        && p.database == database
-        && p.repository == repo.restic.repository
-        && repo
-            .restic
-            .snapshot(&p.snapshot)?
-            .is_some_and(|s| s.tag("site") == Some(site) && s.tag("part") == Some("db"))
     {
         return Ok(DbPart {
             snapshot: p.snapshot,

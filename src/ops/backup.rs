@@ -95,6 +95,27 @@ fn run_sites(
     Ok(report)
 }
 
+#[derive(Debug, Serialize)]
+pub struct InitReport {
+    pub repository: String,
+    /// Host path of the password file.
+    pub password_file: PathBuf,
+    pub created: bool,
+}
+
+/// Creates the repository (and its password) unless it exists; safe to repeat.
+pub fn init(ctx: &Context, wait: Duration) -> Result<InitReport> {
+    let config = ctx.load()?;
+    let g = &config.global;
+    let _lock = backup::lock(&ctx.root, g, wait)?;
+    let repo = backup::open(&ctx.root, g, true)?;
+    Ok(InitReport {
+        repository: repo.cfg.repository.clone(),
+        password_file: repo.cfg.password_file.clone(),
+        created: repo.created,
+    })
+}
+
 /// Backups in the repository, oldest first.
 pub fn list(ctx: &Context, site: Option<&str>) -> Result<Vec<Entry>> {
     let config = ctx.load()?;

@@ -851,3 +851,45 @@ fn an_s3_repository_backs_up_restores_and_is_readable_by_restic() {
     assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
     assert_eq!(keys[0]["userName"], "lempctl", "{keys}");
 }
+
+#[test]
+fn a_vanished_repository_is_an_error_not_a_new_repository() {
+    let Some((sb, repo)) = setup() else { return };
+    let (code, v, err) = sb.json(&["backup", "init"]);
+    assert_eq!(
+        (code, &v["created"]),
+        (0, &serde_json::json!(true)),
+        "{err}\n{v}"
+    );
+    assert!(repo.join("config").is_file());
+    let (code, v, err) = sb.json(&["backup", "init"]);
+    assert_eq!(
+        (code, &v["created"]),
+        (0, &serde_json::json!(false)),
+        "{err}\n{v}"
+    );
+    let out = sb.lempctl().args(["backup", "init"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("keep a copy away from this host"),
+        "{out:?}"
+    );
+    let (code, _, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 0, "{err}");
+    // the disk holding the repository is not mounted: the path is an empty directory
+    let moved = repo.with_extension("moved");
+    std::fs::rename(&repo, &moved).unwrap();
+    std::fs::create_dir(&repo).unwrap();
+    let (code, v, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 1, "{err}\n{v}");
+    assert!(err.contains("repository"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&repo).unwrap().count(),
+        0,
+        "nothing was initialised in its place"
+    );
+    // back in place, backups go on
+    std::fs::remove_dir(&repo).unwrap();
+    std::fs::rename(&moved, &repo).unwrap();
+    let (code, v, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 0, "{err}\n{v}");
+}
