@@ -1,8 +1,11 @@
 //! Site backups with restic: one run per site is a `files` snapshot (the site tree minus the
 //! exclude globs, the site file, the site's credentials and a manifest) and, for sites with a
 //! database, a `db` snapshot holding the dump streamed in as `lempctl/<site>/db.sql`. Both carry
-//! the tags `lempctl`, `site=<name>`, `run=<id>`, `part=files|db` and the same time, so retention
-//! keeps or drops them together. Runs on one repository never overlap (`<state_dir>/backup.lock`).
+//! the tags `lempctl`, `site=<name>`, `run=<id>`, `part=files|db`; the files snapshot names its
+//! dump with `db=<id>`, which is an earlier run's when the database did not change. Retention
+//! applies to files snapshots (runs); a dump lives while a kept run refers to it. Snapshot times
+//! are restic's own (nanoseconds), so runs never tie. Runs on one repository never overlap
+//! (`<state_dir>/backup.lock`).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -388,7 +391,6 @@ fn fingerprint(target: &mariadb::AdminTarget, db: &str) -> Option<String> {
 /// The database of a run: the previous dump when the database is provably unchanged since it
 /// (scheduled runs only; safety and final runs always dump), else a fresh dump streamed into
 /// restic. A fresh dump is remembered only when the fingerprint did not move while it ran.
-#[allow(clippy::too_many_arguments)]
 fn backup_database(
     root: &Root,
     g: &Global,
@@ -396,7 +398,6 @@ fn backup_database(
     site: &str,
     database: &str,
     run: &str,
-    time: &str,
     kind: RunKind,
 ) -> Result<DbPart> {
     let target = super::database::admin_target(root, g)?;
@@ -440,7 +441,7 @@ fn backup_database(
     let dump = Cmd::new("mariadb-dump").args(mariadb::backup_dump_args(&opts, database));
     let store = repo
         .restic
-        .backup_stdin_cmd(&dump_name(site), &tags(site, run, "db", kind), time);
+        .backup_stdin_cmd(&dump_name(site), &tags(site, run, "db", kind));
     let mut counter = RowCounter::default();
     let mut hash = Sha256::new();
     let out = pipe(&dump, &store, &mut |b| {
@@ -500,7 +501,7 @@ pub fn backup_site(
     let mut size_bytes = 0;
     let mut added_bytes = 0;
     if let Some(db) = &site.db {
-        let part = backup_database(root, g, repo, name, &db.database, &run, &time, kind)?;
+        let part = backup_database(root, g, repo, name, &db.database, &run, kind)?;
         manifest.database = Some(db.database.clone());
         manifest.tables = part.tables;
         manifest.dump_sha256 = Some(part.dump_sha256);
@@ -548,7 +549,7 @@ pub fn backup_site(
     }
     let summary: Summary = repo
         .restic
-        .backup_paths(&paths, &excludes, &files_tags, &time)
+        .backup_paths(&paths, &excludes, &files_tags)
         .with_context(|| format!("backing up the files of `{name}`"))?;
     if let Some(rec) = pending_record {
         write_dump_record(root, g, name, &rec)?;

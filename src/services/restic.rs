@@ -97,11 +97,10 @@ impl Restic {
         paths: &[PathBuf],
         excludes: &[String],
         tags: &[String],
-        time: &str,
     ) -> Result<Summary> {
         let mut c = self
             .cmd()
-            .args(["backup", "--json", "--quiet", "--time", time])
+            .args(["backup", "--json", "--quiet"])
             .args(Self::tag_args(tags));
         for e in excludes {
             c = c.arg("--exclude").arg(e);
@@ -114,7 +113,7 @@ impl Restic {
     }
 
     /// The consumer of a stream stored as one file `name` (`restic backup --stdin`).
-    pub fn backup_stdin_cmd(&self, name: &str, tags: &[String], time: &str) -> Cmd {
+    pub fn backup_stdin_cmd(&self, name: &str, tags: &[String]) -> Cmd {
         self.cmd()
             .args([
                 "backup",
@@ -124,7 +123,6 @@ impl Restic {
                 "--stdin-filename",
                 name,
             ])
-            .args(["--time", time])
             .args(Self::tag_args(tags))
     }
 
