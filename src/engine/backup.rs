@@ -61,6 +61,11 @@ pub fn backup_dir(g: &Global) -> PathBuf {
     g.paths.state_dir.join("backup")
 }
 
+/// Host path of the note naming the repository lempctl initialised or opened.
+pub fn repository_marker(g: &Global) -> PathBuf {
+    backup_dir(g).join("repository")
+}
+
 fn manifest_path(g: &Global, site: &str) -> PathBuf {
     backup_dir(g).join("manifests").join(format!("{site}.json"))
 }
@@ -106,7 +111,7 @@ pub fn open(root: &Root, g: &Global, init: bool) -> Result<Repo> {
     // A repository lempctl initialised (or opened) before is not probed again: one restic start
     // less per command, and a repository that vanished (an unmounted disk) is an error rather
     // than silently replaced by a new, empty one.
-    let marker = backup_dir(g).join("repository");
+    let marker = repository_marker(g);
     let known = root
         .read(&marker)?
         .is_some_and(|b| String::from_utf8_lossy(&b).trim_end() == restic.repository);

@@ -109,6 +109,15 @@ pub fn init(ctx: &Context, wait: Duration) -> Result<InitReport> {
     let g = &config.global;
     let _lock = backup::lock(&ctx.root, g, wait)?;
     let repo = backup::open(&ctx.root, g, true)?;
+    if !repo.created && !repo.restic.exists() {
+        return Err(anyhow!(
+            "the repository {} was initialised before and cannot be opened now (an unmounted disk, \
+             a changed password file?); to start a new, empty repository there, remove {} and run \
+             `lempctl backup init` again",
+            repo.cfg.repository,
+            ctx.root.path(&backup::repository_marker(g)).display()
+        ));
+    }
     Ok(InitReport {
         repository: repo.cfg.repository.clone(),
         password_file: repo.cfg.password_file.clone(),

@@ -882,6 +882,9 @@ fn a_vanished_repository_is_an_error_not_a_new_repository() {
     let (code, v, err) = sb.json(&["backup", "run", NAME]);
     assert_eq!(code, 1, "{err}\n{v}");
     assert!(err.contains("repository"), "{err}");
+    let (code, v, err) = sb.json(&["backup", "init"]);
+    assert_eq!(code, 1, "{err}\n{v}");
+    assert!(err.contains("was initialised before"), "{err}");
     assert_eq!(
         std::fs::read_dir(&repo).unwrap().count(),
         0,
