@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::config::global::{BackupGlobal, Global};
 use crate::config::{Config, Site, SiteKind, UsageError};
 use crate::host::Root;
-use crate::host::exec::{Cmd, pipe};
+use crate::host::exec::{Cmd, pipe, pipe_with_trailer};
 use crate::services::mariadb::{self, Admin, ClientOptions, RowCounter, sql};
 use crate::services::restic::{Keep, Restic, Snapshot, Summary};
 
@@ -238,6 +238,76 @@ pub fn dump_name(site: &str) -> String {
     format!("lempctl/{site}/db.sql")
 }
 
+/// The line lempctl appends to a dump in the repository (after a newline of its own): what the
+/// dump holds, known only once it has been read. An SQL comment, so loading the dump ignores it.
+const TRAILER: &str = "-- lempctl-dump ";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct DumpTrailer {
+    /// Rows per table, counted in the stream.
+    tables: BTreeMap<String, u64>,
+    /// SHA-256 of the dump without the trailer.
+    sha256: String,
+    bytes: u64,
+}
+
+fn trailer_bytes(t: &DumpTrailer) -> Vec<u8> {
+    let json = serde_json::to_string(t).unwrap_or_default();
+    format!("\n{TRAILER}{json}\n").into_bytes()
+}
+
+/// Reads a restored dump as it streams by: hashes it, holding back its end until the trailer
+/// (when there is one) can be told apart from the dump.
+struct TrailerReader {
+    hash: Sha256,
+    held: Vec<u8>,
+}
+
+/// How much of the stream is held back: a trailer of a database with very many tables fits.
+const HOLD: usize = 4 << 20;
+
+impl TrailerReader {
+    fn new() -> Self {
+        TrailerReader {
+            hash: Sha256::new(),
+            held: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, b: &[u8]) {
+        self.held.extend_from_slice(b);
+        if self.held.len() > 2 * HOLD {
+            let n = self.held.len() - HOLD;
+            self.hash.update(&self.held[..n]);
+            self.held.drain(..n);
+        }
+    }
+
+    /// The SHA-256 of the dump proper, and the trailer if the stream ends with one.
+    fn finish(mut self) -> (String, Option<DumpTrailer>) {
+        let marker = format!("\n{TRAILER}");
+        let found = self
+            .held
+            .windows(marker.len())
+            .rposition(|w| w == marker.as_bytes())
+            .and_then(|at| {
+                let line = self.held[at + marker.len()..].strip_suffix(b"\n")?;
+                let t: DumpTrailer = serde_json::from_slice(line).ok()?;
+                Some((at, t))
+            });
+        match found {
+            Some((at, t)) => {
+                self.hash.update(&self.held[..at]);
+                (hex::encode(self.hash.finalize()), Some(t))
+            }
+            None => {
+                self.hash.update(&self.held);
+                (hex::encode(self.hash.finalize()), None)
+            }
+        }
+    }
+}
+
 /// restic exclude patterns for a site's globs, anchored at its real directory.
 pub fn restic_excludes(site_dir: &Path, globs: &[String]) -> Result<Vec<String>> {
     let dir = site_dir.to_string_lossy();
@@ -341,12 +411,9 @@ fn sample(files: &[String]) -> Vec<&String> {
         .collect()
 }
 
-/// What a run holds of a site's database.
+/// A fresh dump of a run.
 struct DbPart {
     snapshot: String,
-    reused: bool,
-    tables: BTreeMap<String, u64>,
-    dump_sha256: String,
     dump_bytes: u64,
     added_bytes: u64,
     /// To remember once the run is complete: the dump matches this fingerprint.
@@ -393,18 +460,24 @@ fn fingerprint(target: &mariadb::AdminTarget, db: &str) -> Option<String> {
     }
 }
 
-/// The database of a run: the previous dump when the database is provably unchanged since it
-/// (scheduled runs only; safety and final runs always dump), else a fresh dump streamed into
-/// restic. A fresh dump is remembered only when the fingerprint did not move while it ran.
-fn backup_database(
+/// What a run does about a site's database.
+enum DbDecision {
+    /// The database is provably unchanged since this dump.
+    Reuse(DumpRecord),
+    /// Dump it; `before` is the fingerprint read first (when it could be read).
+    Dump { before: Option<String> },
+}
+
+/// Reuse the previous dump when the database is provably unchanged since it (scheduled runs only;
+/// safety and final runs always dump), else dump.
+fn decide_database(
     root: &Root,
     g: &Global,
     repo: &Repo,
     site: &str,
     database: &str,
-    run: &str,
     kind: RunKind,
-) -> Result<DbPart> {
+) -> Result<DbDecision> {
     let target = super::database::admin_target(root, g)?;
     let previous: Option<DumpRecord> = root
         .read(&dump_record_path(g, site))?
@@ -429,34 +502,57 @@ fn backup_database(
         let still_there = lookup.and_then(|h| h.join().expect("snapshot lookup thread").ok());
         (before, still_there)
     });
-    if let (Some(f), Some(p), Some(true)) = (&before, previous, still_there)
-        && p.fingerprint == *f
-    {
-        return Ok(DbPart {
-            snapshot: p.snapshot,
-            reused: true,
-            tables: p.tables,
-            dump_sha256: p.dump_sha256,
-            dump_bytes: p.dump_bytes,
-            added_bytes: 0,
-            record: None,
-        });
-    }
+    Ok(match (before, previous, still_there) {
+        (Some(f), Some(p), Some(true)) if p.fingerprint == f => DbDecision::Reuse(p),
+        (before, _, _) => DbDecision::Dump { before },
+    })
+}
+
+/// Streams a fresh dump into restic (with its trailer); it is remembered only when the
+/// fingerprint did not move while it ran.
+#[allow(clippy::too_many_arguments)]
+fn dump_database(
+    root: &Root,
+    g: &Global,
+    repo: &Repo,
+    site: &str,
+    database: &str,
+    run: &str,
+    kind: RunKind,
+    before: Option<String>,
+) -> Result<DbPart> {
+    let target = super::database::admin_target(root, g)?;
     let opts = ClientOptions::write(&target)?;
     let dump = Cmd::new("mariadb-dump").args(mariadb::backup_dump_args(&opts, database));
     let store = repo
         .restic
         .backup_stdin_cmd(&dump_name(site), &tags(site, run, "db", kind));
-    let mut counter = RowCounter::default();
-    let mut hash = Sha256::new();
-    let out = pipe(&dump, &store, &mut |b| {
-        counter.feed(b);
-        hash.update(b);
-    })
+    let counter = std::cell::RefCell::new(RowCounter::default());
+    let hash = std::cell::RefCell::new(Sha256::new());
+    let described = std::cell::RefCell::new(DumpTrailer::default());
+    let bytes = std::cell::Cell::new(0u64);
+    let out = pipe_with_trailer(
+        &dump,
+        &store,
+        &mut |b| {
+            counter.borrow_mut().feed(b);
+            hash.borrow_mut().update(b);
+            bytes.set(bytes.get() + b.len() as u64);
+        },
+        &mut || {
+            let t = DumpTrailer {
+                tables: std::mem::take(&mut *counter.borrow_mut()).finish(),
+                sha256: hex::encode(std::mem::take(&mut *hash.borrow_mut()).finalize()),
+                bytes: bytes.get(),
+            };
+            let line = trailer_bytes(&t);
+            *described.borrow_mut() = t;
+            line
+        },
+    )
     .with_context(|| format!("backing up the database `{database}`"))?;
     let summary = crate::services::restic::parse_summary(&out.stdout)?;
-    let tables = counter.finish();
-    let dump_sha256 = hex::encode(hash.finalize());
+    let t = described.into_inner();
     let after = before.as_ref().and_then(|_| fingerprint(&target, database));
     let record = match (before, after) {
         (Some(b), Some(a)) if a == b => Some(DumpRecord {
@@ -464,24 +560,24 @@ fn backup_database(
             database: database.to_owned(),
             fingerprint: a,
             snapshot: summary.snapshot_id.clone(),
-            tables: tables.clone(),
-            dump_sha256: dump_sha256.clone(),
-            dump_bytes: out.bytes,
+            tables: t.tables.clone(),
+            dump_sha256: t.sha256.clone(),
+            dump_bytes: t.bytes,
         }),
         _ => None,
     };
     Ok(DbPart {
         snapshot: summary.snapshot_id,
-        reused: false,
-        tables,
-        dump_sha256,
-        dump_bytes: out.bytes,
+        dump_bytes: t.bytes,
         added_bytes: summary.data_added,
         record,
     })
 }
 
-/// Backs up one site: the database dump (streamed, never on disk), then the manifest and the files.
+/// Backs up one site: the files snapshot (site tree, site file, credentials, manifest) and the
+/// database — a reference to the previous dump when it is unchanged, else a fresh dump streamed
+/// into restic while the files are backed up (the dump carries its own description, so the
+/// manifest does not wait for it).
 pub fn backup_site(
     root: &Root,
     config: &Config,
@@ -500,26 +596,28 @@ pub fn backup_site(
         time: time.clone(),
         ..Manifest::default()
     };
-    let mut db_snapshot = None;
-    let mut pending_record = None;
-    let mut dump_reused = false;
-    let mut size_bytes = 0;
-    let mut added_bytes = 0;
-    if let Some(db) = &site.db {
-        let part = backup_database(root, g, repo, name, &db.database, &run, kind)?;
-        manifest.database = Some(db.database.clone());
-        manifest.tables = part.tables;
-        manifest.dump_sha256 = Some(part.dump_sha256);
-        manifest.dump_bytes = part.dump_bytes;
-        manifest.db_snapshot = Some(part.snapshot.clone());
-        if part.reused {
-            dump_reused = true;
-        } else {
-            size_bytes += part.dump_bytes;
-            added_bytes += part.added_bytes;
+    let mut files_tags = tags(name, &run, "files", kind);
+    let decision = match &site.db {
+        Some(db) => {
+            manifest.database = Some(db.database.clone());
+            Some(decide_database(root, g, repo, name, &db.database, kind)?)
         }
-        db_snapshot = Some(part.snapshot);
-        pending_record = part.record;
+        None => None,
+    };
+    let mut fresh_before = None;
+    let mut reused = None;
+    match decision {
+        Some(DbDecision::Reuse(rec)) => {
+            manifest.tables = rec.tables.clone();
+            manifest.dump_sha256 = Some(rec.dump_sha256.clone());
+            manifest.dump_bytes = rec.dump_bytes;
+            manifest.db_snapshot = Some(rec.snapshot.clone());
+            // the run's dump is an earlier run's
+            files_tags.push(format!("db={}", rec.snapshot));
+            reused = Some(rec);
+        }
+        Some(DbDecision::Dump { before }) => fresh_before = Some(before),
+        None => {}
     }
     let site_dir = root.path(&site.paths.site_dir);
     let mut paths = Vec::new();
@@ -547,27 +645,64 @@ pub fn backup_site(
         paths.push(root.path(&creds));
     }
     let excludes = restic_excludes(&site_dir, &repo.cfg.exclude)?;
-    let mut files_tags = tags(name, &run, "files", kind);
-    if let Some(id) = &db_snapshot {
-        // the run's dump, which may be an earlier run's when the database did not change
-        files_tags.push(format!("db={id}"));
-    }
-    let summary: Summary = repo
-        .restic
-        .backup_paths(&paths, &excludes, &files_tags)
-        .with_context(|| format!("backing up the files of `{name}`"))?;
-    if let Some(rec) = pending_record {
-        write_dump_record(root, g, name, &rec)?;
-    }
-    size_bytes += summary.total_bytes_processed;
-    added_bytes += summary.data_added;
+    // a fresh dump (linked to this run by its `run` tag) streams while the files are backed up
+    let (files, fresh) = std::thread::scope(|s| {
+        let dumping = match (&site.db, fresh_before) {
+            (Some(db), Some(before)) => Some(
+                s.spawn(|| dump_database(root, g, repo, name, &db.database, &run, kind, before)),
+            ),
+            _ => None,
+        };
+        let files = repo
+            .restic
+            .backup_paths(&paths, &excludes, &files_tags)
+            .with_context(|| format!("backing up the files of `{name}`"));
+        let fresh = dumping.map(|h| h.join().expect("dump thread"));
+        (files, fresh)
+    });
+    let (summary, fresh): (Summary, Option<DbPart>) = match (files, fresh) {
+        (Ok(f), None) => (f, None),
+        (Ok(f), Some(Ok(d))) => (f, Some(d)),
+        // half a run is no run: forget what was written (best effort; prune would drop it too)
+        (files, fresh) => {
+            let written: Vec<String> = [
+                files.as_ref().ok().map(|f| f.snapshot_id.clone()),
+                fresh
+                    .as_ref()
+                    .and_then(|d| d.as_ref().ok())
+                    .map(|d| d.snapshot.clone()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let _ = repo.restic.forget_ids(&written);
+            return Err(match (files, fresh) {
+                (Err(e), _) | (_, Some(Err(e))) => e,
+                _ => anyhow::anyhow!("backup of `{name}` failed"),
+            });
+        }
+    };
+    let mut size_bytes = summary.total_bytes_processed;
+    let mut added_bytes = summary.data_added;
+    let db_snapshot = match (&reused, &fresh) {
+        (Some(rec), _) => Some(rec.snapshot.clone()),
+        (None, Some(d)) => {
+            size_bytes += d.dump_bytes;
+            added_bytes += d.added_bytes;
+            if let Some(rec) = &d.record {
+                write_dump_record(root, g, name, rec)?;
+            }
+            Some(d.snapshot.clone())
+        }
+        (None, None) => None,
+    };
     Ok(RunResult {
         site: name.to_owned(),
         run,
         time,
         files_snapshot: summary.snapshot_id,
         db_snapshot,
-        dump_reused,
+        dump_reused: reused.is_some(),
         files: manifest.files,
         size_bytes,
         added_bytes,
@@ -1069,28 +1204,32 @@ fn verify_site(
                 admin.disconnect().await
             })?;
             let loaded = (|| -> Result<()> {
-                let mut hash = Sha256::new();
+                let mut reader = TrailerReader::new();
                 load_dump(repo, &target, db_snap, name, &scratch_db, &mut |b| {
-                    hash.update(b)
+                    reader.feed(b)
                 })?;
-                if manifest.dump_sha256.as_deref() != Some(hex::encode(hash.finalize()).as_str()) {
-                    v.problems
-                        .push("the restored dump's checksum differs from the manifest".to_owned());
+                // what the dump should hold: its own trailer, else (older runs) the manifest
+                let (sha, trailer) = reader.finish();
+                let (want_sha, want_tables) = match trailer {
+                    Some(t) => (Some(t.sha256), t.tables),
+                    None => (manifest.dump_sha256.clone(), manifest.tables.clone()),
+                };
+                if want_sha.as_deref() != Some(sha.as_str()) {
+                    v.problems.push(
+                        "the restored dump's checksum differs from the one recorded".to_owned(),
+                    );
                 }
                 let counts = rt.block_on(async {
                     let mut admin = Admin::connect(&target).await?;
-                    let c = mariadb::provision::row_counts(
-                        &mut admin,
-                        &scratch_db,
-                        manifest.tables.keys(),
-                    )
-                    .await;
+                    let c =
+                        mariadb::provision::row_counts(&mut admin, &scratch_db, want_tables.keys())
+                            .await;
                     let _ = admin.disconnect().await;
                     c
                 })?;
                 v.tables = counts.len();
                 v.rows = counts.values().sum();
-                for (t, want) in &manifest.tables {
+                for (t, want) in &want_tables {
                     match counts.get(t) {
                         Some(n) if n == want => {}
                         Some(n) => v
@@ -1287,6 +1426,27 @@ mod tests {
         assert_eq!(select(&e, "a.test", Some("bbbb")).unwrap().run, "r1");
         assert_eq!(select(&e, "a.test", Some("r2")).unwrap().run, "r2");
         assert!(select(&e, "a.test", Some("dead")).is_err());
+    }
+
+    #[test]
+    fn a_dump_trailer_is_found_and_kept_out_of_the_checksum() {
+        let dump: Vec<u8> = (0..9 * HOLD / 4).map(|i| b"INSERT x;\n"[i % 10]).collect();
+        let t = DumpTrailer {
+            tables: [("posts".to_owned(), 3)].into(),
+            sha256: hex::encode(Sha256::digest(&dump)),
+            bytes: dump.len() as u64,
+        };
+        let mut stream = dump.clone();
+        stream.extend(trailer_bytes(&t));
+        let mut r = TrailerReader::new();
+        for chunk in stream.chunks(256 * 1024 + 7) {
+            r.feed(chunk);
+        }
+        assert_eq!(r.finish(), (t.sha256.clone(), Some(t)));
+        // an older dump without a trailer: the checksum covers everything
+        let mut r = TrailerReader::new();
+        r.feed(&dump);
+        assert_eq!(r.finish(), (hex::encode(Sha256::digest(&dump)), None));
     }
 
     #[test]

@@ -153,11 +153,24 @@ pub struct PipeOutput {
 /// Runs `producer | consumer` with the stream passing through this process in memory, so `tap`
 /// sees every chunk (hashing, counting) and nothing is written to disk in between (a database
 /// dump into `restic backup --stdin`, `restic dump` into the `mariadb` client). Both programs must
-/// succeed; the first failure is returned with that program's stderr.
+/// succeed; the first failure is returned with that program's stderr. When the producer fails,
+/// the consumer is killed rather than given a clean end of input.
 pub fn pipe(
     producer: &Cmd,
     consumer: &Cmd,
     tap: &mut dyn FnMut(&[u8]),
+) -> Result<PipeOutput, ProcessError> {
+    pipe_with_trailer(producer, consumer, tap, &mut Vec::new)
+}
+
+/// `pipe`, and once the producer has finished successfully, the bytes `trailer` returns are
+/// written to the consumer after the stream (not seen by `tap`, not counted in `bytes`): a
+/// description of the stream that only exists once it has been read.
+pub fn pipe_with_trailer(
+    producer: &Cmd,
+    consumer: &Cmd,
+    tap: &mut dyn FnMut(&[u8]),
+    trailer: &mut dyn FnMut() -> Vec<u8>,
 ) -> Result<PipeOutput, ProcessError> {
     use std::io::Read;
     let start = std::time::Instant::now();
@@ -210,6 +223,8 @@ pub fn pipe(
     );
     let mut bytes = 0u64;
     let mut broken = false;
+    let mut prod_status = None;
+    let mut consumer_killed = false;
     if let (Some(mut out), Some(mut inp)) = (prod.stdout.take(), cons.stdin.take()) {
         let mut buf = vec![0u8; 256 * 1024];
         loop {
@@ -230,6 +245,21 @@ pub fn pipe(
                 }
             }
         }
+        // the producer's output ended: the trailer follows only a complete stream
+        if !broken && let Ok(st) = prod.wait() {
+            prod_status = Some(st);
+            if st.success() {
+                let t = trailer();
+                if !t.is_empty() && inp.write_all(&t).is_err() {
+                    broken = true;
+                }
+            } else {
+                // a truncated stream must not be committed (restic would save it as a snapshot)
+                let _ = cons.kill();
+                consumer_killed = true;
+            }
+        }
+        drop(inp);
     }
     if broken {
         let _ = prod.kill();
@@ -242,7 +272,10 @@ pub fn pipe(
         })
     };
     let cons_status = wait(&mut cons, consumer)?;
-    let prod_status = wait(&mut prod, producer)?;
+    let prod_status = match prod_status {
+        Some(st) => st,
+        None => wait(&mut prod, producer)?,
+    };
     let text = |h: std::thread::JoinHandle<Vec<u8>>| {
         let b = h.join().unwrap_or_default();
         tail(String::from_utf8_lossy(&b).trim(), 1024)
@@ -256,7 +289,7 @@ pub fn pipe(
         "ran {producer} | {consumer} in {:.1} ms ({bytes} bytes)",
         start.elapsed().as_secs_f64() * 1000.0
     );
-    if !cons_status.success() {
+    if !cons_status.success() && !consumer_killed {
         return Err(ProcessError {
             command: consumer.to_string(),
             outcome: Outcome::Exited(cons_status.code()),

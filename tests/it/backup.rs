@@ -166,6 +166,13 @@ fn backup_damage_restore_serves_again_and_second_backup_adds_little() {
         String::from_utf8_lossy(&dump.stdout)
             .contains("INSERT INTO `orders` VALUES (3,'quote\\'s')")
     );
+    // the dump describes itself at its end (an SQL comment): rows per table, its checksum
+    assert!(
+        String::from_utf8_lossy(&dump.stdout)
+            .contains("\n-- lempctl-dump {\"tables\":{\"empty\":0,\"orders\":3},\"sha256\":"),
+        "{}",
+        String::from_utf8_lossy(&dump.stdout)
+    );
     let ls = restic(&sb, &repo, &["ls", "latest", "--tag", "part=files"]);
     let ls = String::from_utf8_lossy(&ls.stdout);
     assert!(
@@ -895,4 +902,29 @@ fn a_vanished_repository_is_an_error_not_a_new_repository() {
     std::fs::rename(&moved, &repo).unwrap();
     let (code, v, err) = sb.json(&["backup", "run", NAME]);
     assert_eq!(code, 0, "{err}\n{v}");
+}
+
+#[test]
+fn a_run_whose_dump_fails_leaves_no_half_run() {
+    let Some((sb, repo)) = setup() else { return };
+    let (code, _, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 0, "{err}");
+    let count = || {
+        let out = restic(&sb, &repo, &["snapshots", "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count(), 2);
+    // MariaDB is down: the files snapshot is taken while the dump fails, and then forgotten
+    sb.lempctl().args(["sandbox", "stop"]).assert().success();
+    let (code, v, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 1, "{err}\n{v}");
+    assert!(
+        err.contains("backing up the database") && err.contains("mariadb-dump"),
+        "{err}"
+    );
+    assert_eq!(count(), 2, "no snapshot of the failed run is left");
 }
