@@ -295,16 +295,9 @@ impl TrailerReader {
                 let t: DumpTrailer = serde_json::from_slice(line).ok()?;
                 Some((at, t))
             });
-        match found {
-            Some((at, t)) => {
-                self.hash.update(&self.held[..at]);
-                (hex::encode(self.hash.finalize()), Some(t))
-            }
-            None => {
-                self.hash.update(&self.held);
-                (hex::encode(self.hash.finalize()), None)
-            }
-        }
+        let end = found.as_ref().map_or(self.held.len(), |(at, _)| *at);
+        self.hash.update(&self.held[..end]);
+        (hex::encode(self.hash.finalize()), found.map(|(_, t)| t))
     }
 }
 
@@ -761,11 +754,7 @@ fn group(snaps: &[Snapshot]) -> Vec<Entry> {
         }
     }
     // a dump kept only because later runs refer to it is not a run of its own any more
-    let used: std::collections::BTreeSet<String> = runs
-        .values()
-        .filter(|e| e.files_snapshot.is_some())
-        .filter_map(|e| e.db_snapshot.clone())
-        .collect();
+    let used = dumps_in_use(runs.values());
     let mut v: Vec<Entry> = runs
         .into_values()
         .filter(|e| {
@@ -774,6 +763,13 @@ fn group(snaps: &[Snapshot]) -> Vec<Entry> {
         .collect();
     v.sort_by(|a, b| a.time.cmp(&b.time).then(a.run.cmp(&b.run)));
     v
+}
+
+/// The dumps (full `db` snapshot ids) that runs with a files snapshot refer to.
+fn dumps_in_use<'a>(runs: impl Iterator<Item = &'a Entry>) -> std::collections::BTreeSet<String> {
+    runs.filter(|e| e.files_snapshot.is_some())
+        .filter_map(|e| e.db_snapshot.clone())
+        .collect()
 }
 
 /// The run `wanted` names (a run id, or a prefix of one of its snapshot ids), else the latest
@@ -1044,11 +1040,7 @@ pub fn prune(config: &Config, repo: &Repo) -> Result<PruneResult> {
         sites.push(site.name.to_string());
     }
     let snaps = repo.restic.snapshots(&["lempctl".to_owned()])?;
-    let referenced: std::collections::BTreeSet<String> = group(&snaps)
-        .into_iter()
-        .filter(|e| e.files_snapshot.is_some())
-        .filter_map(|e| e.db_snapshot)
-        .collect();
+    let referenced = dumps_in_use(group(&snaps).iter());
     let unreferenced: Vec<String> = snaps
         .iter()
         .filter(|s| s.tag("part") == Some("db") && !referenced.contains(&s.id))

@@ -128,27 +128,29 @@ impl Restic {
 
     /// Snapshots carrying every tag of `tags`.
     pub fn snapshots(&self, tags: &[String]) -> Result<Vec<Snapshot>> {
-        let mut c = self.cmd().args(["--no-lock", "snapshots", "--json"]);
+        let mut filter = Vec::new();
         if !tags.is_empty() {
-            c = c.arg("--tag").arg(tags.join(","));
+            filter = vec![OsString::from("--tag"), OsString::from(tags.join(","))];
         }
-        let out = c.run()?;
-        let mut v: Vec<Snapshot> =
-            serde_json::from_slice(&out.stdout).context("reading `restic snapshots --json`")?;
+        let mut v = self.list_snapshots(filter)?;
         v.sort_by(|a, b| a.time.cmp(&b.time));
         Ok(v)
     }
 
     /// The snapshot `id` (full or short id), if the repository has it.
     pub fn snapshot(&self, id: &str) -> Result<Option<Snapshot>> {
+        let v = self.list_snapshots(vec![OsString::from("--"), OsString::from(id)])?;
+        Ok(v.into_iter().find(|s| s.id.starts_with(id)))
+    }
+
+    /// `restic snapshots --json` with `filter` (read-only: without a repository lock).
+    fn list_snapshots(&self, filter: Vec<OsString>) -> Result<Vec<Snapshot>> {
         let out = self
             .cmd()
-            .args(["--no-lock", "snapshots", "--json", "--"])
-            .arg(id)
+            .args(["--no-lock", "snapshots", "--json"])
+            .args(filter)
             .run()?;
-        let v: Vec<Snapshot> =
-            serde_json::from_slice(&out.stdout).context("reading `restic snapshots --json`")?;
-        Ok(v.into_iter().find(|s| s.id.starts_with(id)))
+        serde_json::from_slice(&out.stdout).context("reading `restic snapshots --json`")
     }
 
     /// Forgets the snapshots `ids` (data is removed by the next `prune`).

@@ -53,14 +53,23 @@ pub struct Sealed {
     pub bytes: Vec<u8>,
 }
 
+impl KeyFile {
+    fn parse(keyfile: &[u8]) -> Result<Self> {
+        serde_json::from_slice(keyfile).context("reading a restic key file")
+    }
+
+    fn kdf(&self) -> Kdf {
+        Kdf {
+            n: self.n,
+            r: self.r,
+            p: self.p,
+        }
+    }
+}
+
 /// The scrypt parameters a key file declares.
 pub fn kdf_of(keyfile: &[u8]) -> Result<Kdf> {
-    let k: KeyFile = serde_json::from_slice(keyfile).context("reading a restic key file")?;
-    Ok(Kdf {
-        n: k.n,
-        r: k.r,
-        p: k.p,
-    })
+    Ok(KeyFile::parse(keyfile)?.kdf())
 }
 
 /// Password-derived keys: AES-256 key, then the Poly1305-AES key `k` and `r` (16 bytes each).
@@ -105,7 +114,7 @@ fn mac(d: &Derived, nonce: &[u8; 16], ciphertext: &[u8]) -> [u8; 16] {
 /// The master key (restic's JSON, as bytes) of a key file, with `password`. A wrong password and a
 /// damaged file both fail the MAC.
 pub fn open(keyfile: &[u8], password: &[u8]) -> Result<Vec<u8>> {
-    let k: KeyFile = serde_json::from_slice(keyfile).context("reading a restic key file")?;
+    let k = KeyFile::parse(keyfile)?;
     if k.kdf != "scrypt" {
         bail!("restic key file with KDF `{}`, expected scrypt", k.kdf);
     }
@@ -114,15 +123,7 @@ pub fn open(keyfile: &[u8], password: &[u8]) -> Result<Vec<u8>> {
     if data.len() < 32 {
         bail!("restic key file data too short");
     }
-    let d = derive(
-        password,
-        &salt,
-        Kdf {
-            n: k.n,
-            r: k.r,
-            p: k.p,
-        },
-    )?;
+    let d = derive(password, &salt, k.kdf())?;
     let (iv, rest) = data.split_at(16);
     let (ct, tag) = rest.split_at(rest.len() - 16);
     let iv: [u8; 16] = iv.try_into().expect("16 bytes");

@@ -47,10 +47,7 @@ fn moto_binary() -> Option<PathBuf> {
 pub(crate) fn start_moto() -> Option<Moto> {
     let Some(bin) = moto_binary() else {
         let msg = "moto_server not found (set MOTO_SERVER or install /opt/lempctl-venv: python3 -m venv /opt/lempctl-venv && /opt/lempctl-venv/bin/pip install 'moto[s3]' flask flask-cors)";
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{msg} (CI=true: a missing server is a failure)");
-        }
-        eprintln!("SKIPPING TEST: {msg}");
+        crate::support::missing_part(msg);
         return None;
     };
     let dir = tempfile::tempdir().unwrap();
