@@ -16,12 +16,15 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::repo_files::RepoFiles;
+use super::repo_lock;
 use crate::config::global::{BackupGlobal, Global};
 use crate::config::{Config, Site, SiteKind, UsageError};
 use crate::host::Root;
 use crate::host::exec::{Cmd, pipe, pipe_with_trailer};
 use crate::services::mariadb::{self, Admin, ClientOptions, RowCounter, sql};
 use crate::services::restic::{Keep, Restic, Snapshot, Summary};
+use crate::services::rustic;
 
 /// How many files of a site are checksummed in the manifest (evenly spread over the sorted list).
 const SAMPLE: usize = 24;
@@ -54,6 +57,38 @@ pub struct Repo {
     pub cfg: BackupGlobal,
     /// This call initialised the repository.
     pub created: bool,
+}
+
+impl Repo {
+    /// A snapshot of `paths` (real paths), written in-process under restic's repository lock
+    /// (`services::rustic` says why).
+    fn snapshot_files(
+        &self,
+        root: &Root,
+        paths: &[PathBuf],
+        excludes: &[String],
+        tags: &[String],
+    ) -> Result<Summary> {
+        let password = super::repo_key::password(root, &self.cfg)?;
+        let files = RepoFiles::open(root, &self.cfg)?;
+        let master = repo_lock::master_key(&files, password.as_bytes())?;
+        let dir = self.cfg.local_path().map(|p| root.path(&p));
+        let location = match (&dir, self.cfg.repository.strip_prefix("s3:")) {
+            (Some(d), _) => rustic::Location::Local(d),
+            (None, Some(url)) => rustic::Location::S3(url),
+            (None, None) => bail!("unsupported repository {}", self.cfg.repository),
+        };
+        repo_lock::with_shared_lock(&files, &master, || {
+            rustic::backup(
+                &location,
+                master.json(),
+                &self.restic.cache_dir,
+                paths,
+                excludes,
+                tags,
+            )
+        })
+    }
 }
 
 /// Host path of lempctl's backup data (password, manifests, status, scratch dirs).
@@ -301,7 +336,8 @@ impl TrailerReader {
     }
 }
 
-/// restic exclude patterns for a site's globs, anchored at its real directory.
+/// Exclude patterns (restic's syntax, which the snapshot walker takes as `!` overrides) for a
+/// site's globs, anchored at its real directory.
 pub fn restic_excludes(site_dir: &Path, globs: &[String]) -> Result<Vec<String>> {
     let dir = site_dir.to_string_lossy();
     if dir.contains(['*', '?', '[', '\\']) {
@@ -329,8 +365,8 @@ fn glob_component(p: &[u8], s: &[u8]) -> bool {
     }
 }
 
-/// Whether `rel` (components relative to the site dir) is excluded, the way restic matches the
-/// patterns of `restic_excludes`.
+/// Whether `rel` (components relative to the site dir) is excluded, the way the snapshot walker
+/// matches the patterns of `restic_excludes` (checked against it in `services::rustic`).
 pub fn excluded(rel: &[&str], globs: &[String]) -> bool {
     globs.iter().any(|g| {
         let (anchored, body) = match g.strip_prefix('/') {
@@ -647,8 +683,7 @@ pub fn backup_site(
             _ => None,
         };
         let files = repo
-            .restic
-            .backup_paths(&paths, &excludes, &files_tags)
+            .snapshot_files(root, &paths, &excludes, &files_tags)
             .with_context(|| format!("backing up the files of `{name}`"));
         let fresh = dumping.map(|h| h.join().expect("dump thread"));
         (files, fresh)

@@ -6,6 +6,8 @@ pub mod nginx;
 pub mod php_fpm;
 pub mod restic;
 pub mod restic_key;
+pub mod restic_lock;
+pub mod rustic;
 pub mod s3;
 pub mod schedule;
 pub mod systemd;

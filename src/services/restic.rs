@@ -91,27 +91,6 @@ impl Restic {
             .collect()
     }
 
-    /// Backs up `paths` (real paths) with restic exclude patterns.
-    pub fn backup_paths(
-        &self,
-        paths: &[PathBuf],
-        excludes: &[String],
-        tags: &[String],
-    ) -> Result<Summary> {
-        let mut c = self
-            .cmd()
-            .args(["backup", "--json", "--quiet"])
-            .args(Self::tag_args(tags));
-        for e in excludes {
-            c = c.arg("--exclude").arg(e);
-        }
-        c = c
-            .arg("--")
-            .args(paths.iter().map(|p| p.as_os_str().to_owned()));
-        let out = c.run()?;
-        parse_summary(&out.stdout)
-    }
-
     /// The consumer of a stream stored as one file `name` (`restic backup --stdin`).
     pub fn backup_stdin_cmd(&self, name: &str, tags: &[String]) -> Cmd {
         self.cmd()

@@ -111,6 +111,108 @@ fn mac(d: &Derived, nonce: &[u8; 16], ciphertext: &[u8]) -> [u8; 16] {
         .into()
 }
 
+fn random<const N: usize>() -> Result<[u8; N]> {
+    let mut buf = [0u8; N];
+    rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, &mut buf)
+        .map_err(|e| anyhow::anyhow!("random: {e}"))?;
+    Ok(buf)
+}
+
+/// restic's authenticated encryption: IV ‖ AES-256-CTR(plain) ‖ Poly1305-AES(ciphertext).
+fn encrypt(d: &Derived, plain: &[u8]) -> Result<Vec<u8>> {
+    let iv: [u8; 16] = random()?;
+    let mut ct = plain.to_vec();
+    Aes256Ctr::new(&d.enc.into(), &iv.into()).apply_keystream(&mut ct);
+    let tag = mac(d, &iv, &ct);
+    let mut data = Vec::with_capacity(ct.len() + 32);
+    data.extend_from_slice(&iv);
+    data.extend_from_slice(&ct);
+    data.extend_from_slice(&tag);
+    Ok(data)
+}
+
+/// The plaintext of `encrypt`'s output; a wrong key and damaged data both fail the MAC.
+fn decrypt(d: &Derived, data: &[u8]) -> Result<Vec<u8>> {
+    if data.len() < 32 {
+        bail!("encrypted data too short");
+    }
+    let (iv, rest) = data.split_at(16);
+    let (ct, tag) = rest.split_at(rest.len() - 16);
+    let iv: [u8; 16] = iv.try_into().expect("16 bytes");
+    let want = mac(d, &iv, ct);
+    // constant time is moot here (no oracle: a local file and a local key), but cheap
+    if want.iter().zip(tag).fold(0u8, |a, (x, y)| a | (x ^ y)) != 0 {
+        bail!("MAC mismatch");
+    }
+    let mut plain = ct.to_vec();
+    Aes256Ctr::new(&d.enc.into(), &iv.into()).apply_keystream(&mut plain);
+    Ok(plain)
+}
+
+/// A repository's master key: what encrypts every file but the key files (lock files, for one).
+pub struct MasterKey {
+    keys: Derived,
+    json: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+struct MasterJson {
+    mac: MacJson,
+    encrypt: String,
+}
+
+#[derive(Deserialize)]
+struct MacJson {
+    k: String,
+    r: String,
+}
+
+impl MasterKey {
+    /// From restic's JSON form (`{"mac":{"k","r"},"encrypt"}`, base64), as `open` returns it.
+    pub fn from_json(json: &[u8]) -> Result<Self> {
+        let m: MasterJson = serde_json::from_slice(json).context("reading a master key")?;
+        let field = |name: &str, b64: &str, out: &mut [u8]| -> Result<()> {
+            let v = B64
+                .decode(b64)
+                .with_context(|| format!("master key `{name}`"))?;
+            if v.len() != out.len() {
+                bail!(
+                    "master key `{name}` has {} bytes, expected {}",
+                    v.len(),
+                    out.len()
+                );
+            }
+            out.copy_from_slice(&v);
+            Ok(())
+        };
+        let mut keys = Derived {
+            enc: [0; 32],
+            mac_k: [0; 16],
+            mac_r: [0; 16],
+        };
+        field("encrypt", &m.encrypt, &mut keys.enc)?;
+        field("mac.k", &m.mac.k, &mut keys.mac_k)?;
+        field("mac.r", &m.mac.r, &mut keys.mac_r)?;
+        Ok(Self {
+            keys,
+            json: json.to_vec(),
+        })
+    }
+
+    /// restic's JSON form.
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+
+    pub fn encrypt(&self, plain: &[u8]) -> Result<Vec<u8>> {
+        encrypt(&self.keys, plain)
+    }
+
+    pub fn decrypt(&self, data: &[u8]) -> Result<Vec<u8>> {
+        decrypt(&self.keys, data).context("decrypting with the repository's master key")
+    }
+}
+
 /// The master key (restic's JSON, as bytes) of a key file, with `password`. A wrong password and a
 /// damaged file both fail the MAC.
 pub fn open(keyfile: &[u8], password: &[u8]) -> Result<Vec<u8>> {
@@ -120,21 +222,9 @@ pub fn open(keyfile: &[u8], password: &[u8]) -> Result<Vec<u8>> {
     }
     let salt = B64.decode(&k.salt).context("key file salt")?;
     let data = B64.decode(&k.data).context("key file data")?;
-    if data.len() < 32 {
-        bail!("restic key file data too short");
-    }
     let d = derive(password, &salt, k.kdf())?;
-    let (iv, rest) = data.split_at(16);
-    let (ct, tag) = rest.split_at(rest.len() - 16);
-    let iv: [u8; 16] = iv.try_into().expect("16 bytes");
-    let want = mac(&d, &iv, ct);
-    // constant time is moot here (no oracle: a local file and a local password), but cheap
-    if want.iter().zip(tag).fold(0u8, |a, (x, y)| a | (x ^ y)) != 0 {
-        bail!("the password does not open this restic key (MAC mismatch)");
-    }
-    let mut plain = ct.to_vec();
-    Aes256Ctr::new(&d.enc.into(), &iv.into()).apply_keystream(&mut plain);
-    Ok(plain)
+    decrypt(&d, &data)
+        .map_err(|_| anyhow::anyhow!("the password does not open this restic key (MAC mismatch)"))
 }
 
 /// Seals `master` (restic's master key JSON) for `password` with `kdf`, fresh salt and IV.
@@ -145,20 +235,9 @@ pub fn seal(
     username: &str,
     hostname: &str,
 ) -> Result<Sealed> {
-    let mut salt = [0u8; 64];
-    let mut iv = [0u8; 16];
-    for buf in [&mut salt[..], &mut iv[..]] {
-        rand::TryRng::try_fill_bytes(&mut rand::rngs::SysRng, buf)
-            .map_err(|e| anyhow::anyhow!("random: {e}"))?;
-    }
+    let salt: [u8; 64] = random()?;
     let d = derive(password, &salt, kdf)?;
-    let mut ct = master.to_vec();
-    Aes256Ctr::new(&d.enc.into(), &iv.into()).apply_keystream(&mut ct);
-    let tag = mac(&d, &iv, &ct);
-    let mut data = Vec::with_capacity(ct.len() + 32);
-    data.extend_from_slice(&iv);
-    data.extend_from_slice(&ct);
-    data.extend_from_slice(&tag);
+    let data = encrypt(&d, master)?;
     let file = KeyFile {
         created: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         username: username.to_owned(),

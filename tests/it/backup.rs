@@ -923,3 +923,132 @@ fn a_run_whose_dump_fails_leaves_no_half_run() {
     );
     assert_eq!(count(), 2, "no snapshot of the failed run is left");
 }
+
+/// Lock files (named by their id; a file being written has another name).
+fn lock_files(repo: &Path) -> Vec<String> {
+    std::fs::read_dir(repo.join("locks"))
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls (every 2 ms, up to 20 s) until the repository has a lock file.
+fn wait_for_a_lock(repo: &Path) {
+    let start = std::time::Instant::now();
+    while lock_files(repo).is_empty() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "no lock appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+use std::os::unix::process::CommandExt;
+
+fn signal(child: &std::process::Child, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+}
+
+/// lempctl writes snapshots in-process and takes restic's own repository lock for it: it gives
+/// way to restic's exclusive lockers, and they give way to it. Each side is caught holding its
+/// lock by stopping the process (SIGSTOP) as soon as the lock file appears.
+#[test]
+fn the_repository_lock_is_restics_in_both_directions() {
+    use nix::sys::signal::Signal;
+    let Some((sb, repo)) = setup() else { return };
+    // a site without a database: its run takes exactly one lock, lempctl's own
+    sb.write_site(
+        "files.yaml",
+        "name: files.backup.test\nkind: static\nbackup: {}\n",
+    );
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let (code, v, err) = sb.json(&["backup", "run", "files.backup.test"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let count = |sb: &Sandbox| {
+        let out = restic(sb, &repo, &["--no-lock", "snapshots", "--json"]);
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout)
+            .unwrap()
+            .len()
+    };
+    let restic_cmd = |args: &[&str]| {
+        let mut c = std::process::Command::new("restic");
+        c.arg("-r")
+            .arg(&repo)
+            .args(args)
+            .env(
+                "RESTIC_PASSWORD_FILE",
+                sb.path("/var/lib/lempctl/backup/lempctl.password"),
+            )
+            .env("RESTIC_CACHE_DIR", sb.path("/tmp/restic-cache"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            // a stopped process in a group that may be orphaned gets SIGHUP from the kernel
+            .process_group(0);
+        c
+    };
+
+    // restic's prune holds an exclusive lock: lempctl refuses, names the holder, writes nothing
+    let before = count(&sb);
+    let prune = restic_cmd(&["prune"]).spawn().unwrap();
+    let prune_pid = prune.id();
+    wait_for_a_lock(&repo);
+    signal(&prune, Signal::SIGSTOP);
+    let (code, v, _) = sb.json(&["backup", "run", "files.backup.test"]);
+    let msg = v["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    signal(&prune, Signal::SIGCONT);
+    let out = prune.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(code, 1, "{v}");
+    assert!(
+        msg.contains("locked") && msg.contains(&format!("exclusive lock by PID {prune_pid}")),
+        "{msg}"
+    );
+    assert_eq!(count(&sb), before, "nothing written");
+    assert!(lock_files(&repo).is_empty(), "lempctl left no lock behind");
+
+    // lempctl holds its lock: restic's prune refuses and names lempctl's process; `restic unlock`
+    // (stale locks only) keeps it; at the end lempctl removes it
+    let run = std::process::Command::new(bin())
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .arg("--root")
+        .arg(sb.path("/"))
+        .args(["backup", "run", "files.backup.test"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let run_pid = run.id();
+    wait_for_a_lock(&repo);
+    signal(&run, Signal::SIGSTOP);
+    let refused = restic_cmd(&["prune"]).output().unwrap();
+    let unlock = restic_cmd(&["unlock"]).output().unwrap();
+    let still = lock_files(&repo);
+    signal(&run, Signal::SIGCONT);
+    let out = run.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{out:?}\n{refused:?}\n{unlock:?}\n{still:?}"
+    );
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "prune ran under lempctl's lock");
+    assert!(
+        said.contains("already locked") && said.contains(&format!("PID {run_pid}")),
+        "{said}"
+    );
+    assert!(unlock.status.success(), "{unlock:?}");
+    assert_eq!(still.len(), 1, "a live lock is not stale");
+    assert!(lock_files(&repo).is_empty(), "{:?}", lock_files(&repo));
+    assert_eq!(count(&sb), before + 1);
+    let check = restic(&sb, &repo, &["check"]);
+    assert!(check.status.success(), "{check:?}");
+}

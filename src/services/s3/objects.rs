@@ -1,5 +1,6 @@
 //! Plain object access under a bucket/prefix (list, get, put, delete) for callers that are not a
-//! sync: the restic key file of an S3 backup repository. Credentials from the AWS chain, like restic.
+//! sync: the files of an S3 backup repository (its key and lock files, and the snapshots lempctl
+//! writes in-process). Credentials from the AWS chain, like restic.
 
 use anyhow::{Context, Result};
 use aws_sdk_s3::Client;
@@ -57,8 +58,18 @@ impl Objects {
         }
     }
 
-    /// Names of the objects directly under `dir` (relative to the prefix).
+    /// Names of the objects under `dir` (relative to it, at any depth).
     pub async fn list(&self, dir: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list_sized(dir)
+            .await?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect())
+    }
+
+    /// Names (relative to `dir`, at any depth) and sizes of the objects under `dir`.
+    pub async fn list_sized(&self, dir: &str) -> Result<Vec<(String, u64)>> {
         let base = format!("{}/", self.key(dir));
         let mut out = Vec::new();
         let mut pages = self
@@ -73,11 +84,53 @@ impl Objects {
                 page.map_err(|e| anyhow::anyhow!("listing {base}: {}", DisplayErrorContext(e)))?;
             for o in page.contents() {
                 if let Some(name) = o.key().and_then(|k| k.strip_prefix(&base)) {
-                    out.push(name.to_owned());
+                    let size = o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+                    out.push((name.to_owned(), size));
                 }
             }
         }
         Ok(out)
+    }
+
+    /// `length` bytes of `name` from `offset`.
+    pub async fn get_range(&self, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+        let key = self.key(name);
+        let end = (offset + length).saturating_sub(1);
+        let o = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .range(format!("bytes={offset}-{end}"))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading {key}: {}", DisplayErrorContext(e)))?;
+        Ok(o.body
+            .collect()
+            .await
+            .with_context(|| format!("reading {key}"))?
+            .to_vec())
+    }
+
+    /// The size of `name`, `None` when there is no such object.
+    pub async fn size_of(&self, name: &str) -> Result<Option<u64>> {
+        let key = self.key(name);
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+        {
+            Ok(o) => Ok(Some(
+                o.content_length()
+                    .and_then(|l| u64::try_from(l).ok())
+                    .unwrap_or(0),
+            )),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+            Err(e) => Err(anyhow::anyhow!("reading {key}: {}", DisplayErrorContext(e))),
+        }
     }
 
     pub async fn get(&self, name: &str) -> Result<Vec<u8>> {

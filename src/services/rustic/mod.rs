@@ -1,0 +1,254 @@
+//! Snapshots written in-process by `rustic_core` into a restic repository (a local path, or S3
+//! through `s3::S3Backend`). Only `backup` of the site files runs here: restic starts as a process,
+//! unlocks its key and waits 200 ms after taking its lock on every run, which is most of an
+//! incremental backup's time (docs/backups.md#engine). Everything else (init, listing, forget,
+//! prune, restore, check) stays with stock restic, which reads these snapshots like its own.
+//! The caller holds restic's non-exclusive lock (`engine::repo_lock`) while this writes: rustic
+//! takes none itself.
+
+mod s3;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use rustic_core::repofile::MasterKey;
+use rustic_core::{
+    BackupOptions, Credentials, ErrorKind, Excludes, LocalSource, LocalSourceFilterOptions,
+    LocalSourceSaveOptions, PathList, ReadSource, ReadSourceEntry, Repository, RepositoryBackends,
+    RepositoryOptions, RusticError, RusticResult, SnapshotOptions, StringList, WriteBackend,
+};
+
+use super::restic::Summary;
+
+/// Where the repository is.
+pub enum Location<'a> {
+    /// A real directory.
+    Local(&'a Path),
+    /// restic's `s3:` URL without the scheme prefix (`http(s)://host[:port]/bucket[/prefix]`).
+    S3(&'a str),
+}
+
+/// rustic's errors carry their own context; keep it in the message.
+fn err(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+/// Backs up `paths` (real paths) with `excludes` (restic patterns: absolute, `*` and `?` within
+/// a component, `**` across) and `tags`, as the next snapshot of the same host and paths.
+pub fn backup(
+    location: &Location<'_>,
+    master_json: &[u8],
+    cache_dir: &Path,
+    paths: &[PathBuf],
+    excludes: &[String],
+    tags: &[String],
+) -> Result<Summary> {
+    let be: Arc<dyn WriteBackend> = match location {
+        Location::Local(dir) => Arc::new(
+            rustic_backend::local::LocalBackend::new(
+                dir.to_str().context("a UTF-8 repository path")?,
+                Vec::<(String, String)>::new(),
+            )
+            .map_err(err)?,
+        ),
+        Location::S3(url) => Arc::new(s3::S3Backend::new(url)?),
+    };
+    let key: MasterKey = serde_json::from_slice(master_json).context("the master key")?;
+    let opts = RepositoryOptions::default().cache_dir(cache_dir.to_path_buf());
+    let repo = Repository::new(&opts, &RepositoryBackends::new(be, None))
+        .map_err(err)?
+        .open(&Credentials::Masterkey(key))
+        .map_err(err)?
+        .to_indexed_ids()
+        .map_err(err)?;
+    let tags: StringList = tags.join(",").parse().map_err(err)?;
+    let snap = SnapshotOptions::default()
+        .tags(vec![tags])
+        .to_snapshot()
+        .map_err(err)?;
+    let source: PathList = paths.iter().collect();
+    let roots = source.sanitize().map_err(err)?.paths();
+    let src = WithAncestors::new(&roots, excludes)?;
+    let opts = BackupOptions::default().no_scan(true);
+    let snap = repo.archive(&opts, &src, snap, &roots).map_err(err)?;
+    let s = snap.summary.unwrap_or_default();
+    Ok(Summary {
+        snapshot_id: snap.id.to_string(),
+        data_added: s.data_added_packed,
+        total_files_processed: s.total_files_processed,
+        total_bytes_processed: s.total_bytes_processed,
+    })
+}
+
+type Entry = RusticResult<ReadSourceEntry<<LocalSource as ReadSource>::Open>>;
+
+/// The backup paths with their ancestor directories. rustic records neither a backup path that is
+/// a directory (its walk skips the walk's root) nor its ancestors, only stand-ins (mode 755, owner
+/// root, time zero), and `restic restore --target /` applies what is recorded: a manual restore
+/// would chmod `/tmp` and the site directory. restic records the real directories; so does this.
+struct WithAncestors {
+    /// In tree order: single directories, and walks of the backup paths' contents.
+    parts: Vec<Part>,
+}
+
+enum Part {
+    Dir(PathBuf),
+    Walk(Box<LocalSource>),
+}
+
+/// `path` itself as rustic's own walker maps an entry.
+fn single(path: &Path) -> Option<Entry> {
+    let entry = ignore::WalkBuilder::new(path)
+        .max_depth(Some(0))
+        .build()
+        .next()?;
+    Some(
+        entry
+            .map_err(|e| e.to_string())
+            .and_then(|e| {
+                LocalSourceSaveOptions::default()
+                    .map_entry(e)
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|e| {
+                RusticError::new(ErrorKind::InputOutput, "reading {path}: {error}")
+                    .attach_context("path", path.display().to_string())
+                    .attach_context("error", e)
+            }),
+    )
+}
+
+impl WithAncestors {
+    fn new(roots: &[PathBuf], excludes: &[String]) -> Result<Self> {
+        // rustic's globs are overrides: `!` excludes
+        let globs = excludes.iter().map(|e| format!("!{e}")).collect::<Vec<_>>();
+        let excludes = Excludes::default().globs(globs);
+        let mut parts = Vec::new();
+        let mut seen: Vec<PathBuf> = Vec::new();
+        for r in roots {
+            let mut dirs: Vec<&Path> = r
+                .ancestors()
+                .skip(1)
+                .filter(|a| a.parent().is_some())
+                .collect();
+            dirs.reverse();
+            if r.is_dir() {
+                dirs.push(r);
+            }
+            for d in dirs {
+                if !seen.iter().any(|s| s == d) {
+                    parts.push(Part::Dir(d.to_path_buf()));
+                    seen.push(d.to_path_buf());
+                }
+            }
+            parts.push(Part::Walk(Box::new(
+                LocalSource::new(
+                    LocalSourceSaveOptions::default(),
+                    &excludes,
+                    &LocalSourceFilterOptions::default(),
+                    &[r],
+                )
+                .map_err(err)?,
+            )));
+        }
+        Ok(Self { parts })
+    }
+}
+
+impl ReadSource for WithAncestors {
+    type Open = <LocalSource as ReadSource>::Open;
+    type Iter = Box<dyn Iterator<Item = Entry> + Send>;
+
+    fn size(&self) -> RusticResult<Option<u64>> {
+        Ok(None)
+    }
+
+    fn entries(&self) -> Self::Iter {
+        let parts: Vec<Box<dyn Iterator<Item = Entry> + Send>> = self
+            .parts
+            .iter()
+            .map(|p| -> Box<dyn Iterator<Item = Entry> + Send> {
+                match p {
+                    Part::Dir(d) => Box::new(single(d).into_iter()),
+                    Part::Walk(w) => Box::new(w.entries()),
+                }
+            })
+            .collect();
+        Box::new(parts.into_iter().flatten())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // test fixtures are written directly, not through host::Root
+mod tests {
+    use super::*;
+    use crate::engine::backup::{excluded, restic_excludes};
+
+    /// What rustic's walker yields for the site excludes is what lempctl's own matcher (the
+    /// manifest's file list, verify's count) calls not excluded, ancestors included.
+    #[test]
+    fn walk_applies_the_site_excludes_and_records_ancestors() {
+        let t = tempfile::tempdir().unwrap();
+        let site = t.path().join("srv/www/a.test");
+        let files = [
+            "htdocs/index.php",
+            "htdocs/tmp/kept.txt",
+            "htdocs/wp-content/cache/page.html",
+            "htdocs/wp-content/uploads/x.jpg",
+            "htdocs/.cache/q",
+            "htdocs/.htaccess",
+            "logs/access.log",
+            "logs/access.log.1",
+            "tmp/sess_1",
+            "sessions/s",
+        ];
+        for f in files {
+            let p = site.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, f).unwrap();
+        }
+        let manifest = t.path().join("state/a.test.json");
+        std::fs::create_dir_all(manifest.parent().unwrap()).unwrap();
+        std::fs::write(&manifest, "{}").unwrap();
+        let globs: Vec<String> = ["/tmp", "/sessions", "wp-content/cache", ".cache", "*.log"]
+            .map(String::from)
+            .to_vec();
+        let src = WithAncestors::new(
+            &[site.clone(), manifest.clone()],
+            &restic_excludes(&site, &globs).unwrap(),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&site, std::fs::Permissions::from_mode(0o710)).unwrap();
+        let entries: Vec<_> = src.entries().map(Result::unwrap).collect();
+        let site_node = &entries.iter().find(|e| e.path == site).unwrap().node;
+        assert_eq!(
+            site_node.meta.mode.map(|m| m & 0o777),
+            Some(0o710),
+            "real mode"
+        );
+        assert!(site_node.meta.mtime.is_some(), "real mtime");
+        let walked: Vec<PathBuf> = entries.into_iter().map(|e| e.path).collect();
+        let mut sorted = walked.clone();
+        sorted.sort();
+        assert_eq!(walked, sorted, "tree order");
+        for f in files {
+            let rel: Vec<&str> = f.split('/').collect();
+            assert_eq!(
+                walked.contains(&site.join(f)),
+                !excluded(&rel, &globs),
+                "{f}"
+            );
+        }
+        // every ancestor is there with its real metadata, the site directory too
+        for dir in site.ancestors().filter(|a| a.parent().is_some()) {
+            assert!(walked.iter().any(|w| w == dir), "{}", dir.display());
+        }
+        assert!(walked.contains(&manifest));
+        assert!(
+            walked.contains(&site.join("htdocs/tmp")),
+            "/tmp is anchored"
+        );
+    }
+}
