@@ -24,6 +24,7 @@ use crate::host::Root;
 use crate::host::exec::{Cmd, pipe, pipe_with_trailer};
 use crate::services::mariadb::{self, Admin, ClientOptions, RowCounter, sql};
 use crate::services::restic::{Keep, Restic, Snapshot, Summary};
+use crate::services::restic_key::MasterKey;
 use crate::services::rustic;
 
 /// How many files of a site are checksummed in the manifest (evenly spread over the sorted list).
@@ -59,35 +60,73 @@ pub struct Repo {
     pub created: bool,
 }
 
+/// What lempctl needs to write into the repository itself: its files and master key.
+pub struct Writer<'a> {
+    files: RepoFiles<'a>,
+    master: MasterKey,
+}
+
 impl Repo {
+    /// Opens the repository's key (the fast one: a few milliseconds).
+    fn writer<'a>(&self, root: &'a Root) -> Result<Writer<'a>> {
+        let password = super::repo_key::password(root, &self.cfg)?;
+        let files = RepoFiles::open(root, &self.cfg)?;
+        let master = repo_lock::master_key(&files, password.as_bytes())?;
+        Ok(Writer { files, master })
+    }
+
     /// A snapshot of `paths` (real paths), written in-process under restic's repository lock
     /// (`services::rustic` says why).
     fn snapshot_files(
         &self,
         root: &Root,
+        w: &Writer,
         paths: &[PathBuf],
         excludes: &[String],
         tags: &[String],
     ) -> Result<Summary> {
-        let password = super::repo_key::password(root, &self.cfg)?;
-        let files = RepoFiles::open(root, &self.cfg)?;
-        let master = repo_lock::master_key(&files, password.as_bytes())?;
         let dir = self.cfg.local_path().map(|p| root.path(&p));
         let location = match (&dir, self.cfg.repository.strip_prefix("s3:")) {
             (Some(d), _) => rustic::Location::Local(d),
             (None, Some(url)) => rustic::Location::S3(url),
             (None, None) => bail!("unsupported repository {}", self.cfg.repository),
         };
-        repo_lock::with_shared_lock(&files, &master, || {
+        repo_lock::with_shared_lock(&w.files, &w.master, || {
             rustic::backup(
                 &location,
-                master.json(),
+                w.master.json(),
                 &self.restic.cache_dir,
                 paths,
                 excludes,
                 tags,
             )
         })
+    }
+}
+
+impl Writer<'_> {
+    /// The tags of the snapshot whose id starts with `prefix`, read from the repository directly
+    /// (a restic process would cost more than the whole lookup).
+    fn snapshot_tags(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+        let Some(id) = self
+            .files
+            .list("snapshots")?
+            .into_iter()
+            .find(|n| n.starts_with(prefix))
+        else {
+            return Ok(None);
+        };
+        let Some(bytes) = self.files.get("snapshots", &id)? else {
+            return Ok(None);
+        };
+        #[derive(Deserialize)]
+        struct Tagged {
+            #[serde(default)]
+            tags: Vec<String>,
+        }
+        let plain = crate::services::restic_lock::unpacked(&self.master, &bytes)?;
+        let t: Tagged = serde_json::from_slice(&plain).context("reading a snapshot")?;
+        Ok(Some(t.tags))
     }
 }
 
@@ -431,6 +470,27 @@ fn site_files(dir: &Path, globs: &[String]) -> Result<(Vec<String>, u64)> {
     Ok((files, bytes))
 }
 
+/// The manifest's view of the site tree.
+struct SiteWalk {
+    files: u64,
+    bytes: u64,
+    /// (relative path, SHA-256) of a sample of the files
+    sample: Vec<(String, String)>,
+}
+
+fn walk_site(dir: &Path, globs: &[String]) -> Result<SiteWalk> {
+    let (files, bytes) = site_files(dir, globs)?;
+    let mut sampled = Vec::new();
+    for f in sample(&files) {
+        sampled.push((f.clone(), sha256_file(&dir.join(f))?));
+    }
+    Ok(SiteWalk {
+        files: files.len() as u64,
+        bytes,
+        sample: sampled,
+    })
+}
+
 fn sample(files: &[String]) -> Vec<&String> {
     if files.len() <= SAMPLE {
         return files.iter().collect();
@@ -497,44 +557,49 @@ enum DbDecision {
     Dump { before: Option<String> },
 }
 
-/// Reuse the previous dump when the database is provably unchanged since it (scheduled runs only;
-/// safety and final runs always dump), else dump.
-fn decide_database(
+/// The dump a scheduled run may refer to instead of dumping (safety and final runs always dump).
+fn previous_dump(
     root: &Root,
     g: &Global,
     repo: &Repo,
     site: &str,
     database: &str,
     kind: RunKind,
-) -> Result<DbDecision> {
-    let target = super::database::admin_target(root, g)?;
-    let previous: Option<DumpRecord> = root
+) -> Result<Option<DumpRecord>> {
+    Ok(root
         .read(&dump_record_path(g, site))?
         .and_then(|b| serde_json::from_slice(&b).ok())
         .filter(|p: &DumpRecord| {
             kind == RunKind::Scheduled
                 && p.database == database
                 && p.repository == repo.restic.repository
+        }))
+}
+
+/// Reuse the previous dump when the database is provably unchanged since it and the dump is still
+/// in the repository, else dump.
+fn decide_database(
+    previous: Option<DumpRecord>,
+    now: Option<String>,
+    w: &Writer,
+    site: &str,
+) -> DbDecision {
+    let Some(p) = previous.filter(|p| now.as_ref() == Some(&p.fingerprint)) else {
+        return DbDecision::Dump { before: now };
+    };
+    // a failed lookup only means dumping again
+    let still_there = w
+        .snapshot_tags(&p.snapshot)
+        .ok()
+        .flatten()
+        .is_some_and(|tags| {
+            tags.iter().any(|t| *t == format!("site={site}")) && tags.iter().any(|t| t == "part=db")
         });
-    // whether the recorded dump is still in the repository, asked while the database is read
-    let (before, still_there) = std::thread::scope(|s| {
-        let lookup = previous.as_ref().map(|p| {
-            s.spawn(|| {
-                repo.restic.snapshot(&p.snapshot).map(|found| {
-                    found
-                        .is_some_and(|s| s.tag("site") == Some(site) && s.tag("part") == Some("db"))
-                })
-            })
-        });
-        let before = fingerprint(&target, database);
-        // a failed lookup only means dumping again
-        let still_there = lookup.and_then(|h| h.join().expect("snapshot lookup thread").ok());
-        (before, still_there)
-    });
-    Ok(match (before, previous, still_there) {
-        (Some(f), Some(p), Some(true)) if p.fingerprint == f => DbDecision::Reuse(p),
-        (before, _, _) => DbDecision::Dump { before },
-    })
+    if still_there {
+        DbDecision::Reuse(p)
+    } else {
+        DbDecision::Dump { before: now }
+    }
 }
 
 /// Streams a fresh dump into restic (with its trailer); it is remembered only when the
@@ -626,12 +691,38 @@ pub fn backup_site(
         ..Manifest::default()
     };
     let mut files_tags = tags(name, &run, "files", kind);
-    let decision = match &site.db {
-        Some(db) => {
-            manifest.database = Some(db.database.clone());
-            Some(decide_database(root, g, repo, name, &db.database, kind)?)
-        }
+    let site_dir = root.path(&site.paths.site_dir);
+    // independent reads at once: the repository key, the database fingerprint, the site walk
+    let previous = match &site.db {
+        Some(db) => previous_dump(root, g, repo, name, &db.database, kind)?,
         None => None,
+    };
+    let (writer, now, walked) = std::thread::scope(|s| {
+        let writer = s.spawn(|| repo.writer(root));
+        let now = site.db.as_ref().map(|db| {
+            s.spawn(|| {
+                let target = super::database::admin_target(root, g)?;
+                Ok::<_, anyhow::Error>(fingerprint(&target, &db.database))
+            })
+        });
+        let walked = if site_dir.is_dir() {
+            Some(walk_site(&site_dir, &repo.cfg.exclude))
+        } else {
+            None
+        };
+        (
+            writer.join().expect("key thread"),
+            now.map(|h| h.join().expect("fingerprint thread")),
+            walked,
+        )
+    });
+    let writer = writer?;
+    let decision = match (&site.db, now) {
+        (Some(db), Some(now)) => {
+            manifest.database = Some(db.database.clone());
+            Some(decide_database(previous, now?, &writer, name))
+        }
+        _ => None,
     };
     let mut fresh_before = None;
     let mut reused = None;
@@ -648,17 +739,12 @@ pub fn backup_site(
         Some(DbDecision::Dump { before }) => fresh_before = Some(before),
         None => {}
     }
-    let site_dir = root.path(&site.paths.site_dir);
     let mut paths = Vec::new();
-    if site_dir.is_dir() {
-        let (files, bytes) = site_files(&site_dir, &repo.cfg.exclude)?;
-        manifest.files = files.len() as u64;
-        manifest.file_bytes = bytes;
-        for f in sample(&files) {
-            manifest
-                .sample
-                .push((f.clone(), sha256_file(&site_dir.join(f))?));
-        }
+    if let Some(walked) = walked {
+        let walked = walked?;
+        manifest.files = walked.files;
+        manifest.file_bytes = walked.bytes;
+        manifest.sample = walked.sample;
         paths.push(site_dir.clone());
     }
     let mpath = manifest_path(g, name);
@@ -683,7 +769,7 @@ pub fn backup_site(
             _ => None,
         };
         let files = repo
-            .snapshot_files(root, &paths, &excludes, &files_tags)
+            .snapshot_files(root, &writer, &paths, &excludes, &files_tags)
             .with_context(|| format!("backing up the files of `{name}`"));
         let fresh = dumping.map(|h| h.join().expect("dump thread"));
         (files, fresh)

@@ -116,12 +116,6 @@ impl Restic {
         Ok(v)
     }
 
-    /// The snapshot `id` (full or short id), if the repository has it.
-    pub fn snapshot(&self, id: &str) -> Result<Option<Snapshot>> {
-        let v = self.list_snapshots(vec![OsString::from("--"), OsString::from(id)])?;
-        Ok(v.into_iter().find(|s| s.id.starts_with(id)))
-    }
-
     /// `restic snapshots --json` with `filter` (read-only: without a repository lock).
     fn list_snapshots(&self, filter: Vec<OsString>) -> Result<Vec<Snapshot>> {
         let out = self
