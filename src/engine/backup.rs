@@ -60,7 +60,7 @@ pub struct Repo {
     pub created: bool,
 }
 
-/// What lempctl needs to write into the repository itself: its files and master key.
+/// The repository as lempctl reads and writes it itself: its files and its master key.
 pub struct Writer<'a> {
     files: RepoFiles<'a>,
     master: MasterKey,
@@ -124,7 +124,7 @@ impl Writer<'_> {
             #[serde(default)]
             tags: Vec<String>,
         }
-        let plain = crate::services::restic_lock::unpacked(&self.master, &bytes)?;
+        let plain = self.master.decrypt_unpacked(&bytes)?;
         let t: Tagged = serde_json::from_slice(&plain).context("reading a snapshot")?;
         Ok(Some(t.tags))
     }

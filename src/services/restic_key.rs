@@ -211,6 +211,16 @@ impl MasterKey {
     pub fn decrypt(&self, data: &[u8]) -> Result<Vec<u8>> {
         decrypt(&self.keys, data).context("decrypting with the repository's master key")
     }
+
+    /// The JSON of a repository file that is not a pack (lock, snapshot): decrypted, and
+    /// decompressed when restic compressed it (0x02 then zstd; plain JSON starts with `{` or `[`).
+    pub fn decrypt_unpacked(&self, data: &[u8]) -> Result<Vec<u8>> {
+        let plain = self.decrypt(data)?;
+        Ok(match plain.first() {
+            Some(2) => zstd::decode_all(&plain[1..]).context("decompressing a repository file")?,
+            _ => plain,
+        })
+    }
 }
 
 /// The master key (restic's JSON, as bytes) of a key file, with `password`. A wrong password and a

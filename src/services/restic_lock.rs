@@ -107,19 +107,9 @@ pub fn seal(master: &MasterKey, lock: &Lock) -> Result<SealedLock> {
     })
 }
 
-/// The JSON of a repository file that is not a pack (lock, snapshot): decrypted, and
-/// decompressed when restic compressed it (0x02 then zstd; plain JSON starts with `{` or `[`).
-pub fn unpacked(master: &MasterKey, bytes: &[u8]) -> Result<Vec<u8>> {
-    let plain = master.decrypt(bytes)?;
-    Ok(match plain.first() {
-        Some(2) => zstd::decode_all(&plain[1..]).context("decompressing a repository file")?,
-        _ => plain,
-    })
-}
-
 /// The lock in a lock file, written by restic (compressed or not) or by lempctl.
 pub fn open(master: &MasterKey, bytes: &[u8]) -> Result<Lock> {
-    serde_json::from_slice(&unpacked(master, bytes)?).context("reading a lock file")
+    serde_json::from_slice(&master.decrypt_unpacked(bytes)?).context("reading a lock file")
 }
 
 #[cfg(test)]
