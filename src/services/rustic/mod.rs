@@ -67,8 +67,10 @@ pub fn backup(
         .tags(vec![tags])
         .to_snapshot()
         .map_err(err)?;
+    // sorted, nested paths merged; not canonicalised (rustic's `sanitize` resolves symlinks,
+    // restic and lempctl's restore name paths as given)
     let source: PathList = paths.iter().collect();
-    let roots = source.sanitize().map_err(err)?.paths();
+    let roots = source.merge().paths();
     let src = WithAncestors::new(&roots, excludes)?;
     let opts = BackupOptions::default().no_scan(true);
     let snap = repo.archive(&opts, &src, snap, &roots).map_err(err)?;
@@ -133,11 +135,12 @@ impl WithAncestors {
                 .filter(|a| a.parent().is_some())
                 .collect();
             dirs.reverse();
-            if r.is_dir() {
-                dirs.push(r);
-            }
+            dirs.push(r);
             for d in dirs {
-                if !seen.iter().any(|s| s == d) {
+                // a symlinked ancestor keeps rustic's stand-in: an entry for it would be a
+                // symlink node beside the directory rustic makes for the path through it
+                let real_dir = std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir());
+                if real_dir && !seen.iter().any(|s| s == d) {
                     parts.push(Part::Dir(d.to_path_buf()));
                     seen.push(d.to_path_buf());
                 }
@@ -250,5 +253,15 @@ mod tests {
             walked.contains(&site.join("htdocs/tmp")),
             "/tmp is anchored"
         );
+
+        // through a symlinked ancestor: paths as given, the link itself not an entry
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(t.path().join("srv"), &link).unwrap();
+        let via = link.join("www/a.test");
+        let src = WithAncestors::new(std::slice::from_ref(&via), &[]).unwrap();
+        let walked: Vec<PathBuf> = src.entries().map(|e| e.unwrap().path).collect();
+        assert!(!walked.contains(&link));
+        assert!(walked.contains(&link.join("www")));
+        assert!(walked.contains(&via.join("htdocs/index.php")));
     }
 }
