@@ -89,6 +89,15 @@ pub fn with_shared_lock<T>(
     master: &MasterKey,
     work: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
+    holding(files, master, REFRESH_EVERY, work)
+}
+
+fn holding<T>(
+    files: &RepoFiles,
+    master: &MasterKey,
+    refresh: std::time::Duration,
+    work: impl FnOnce() -> Result<T>,
+) -> Result<T> {
     if let Some(l) = exclusive_holder(files, master, None)? {
         return Err(locked_error(&l));
     }
@@ -110,7 +119,7 @@ pub fn with_shared_lock<T>(
     let held = &current;
     let result = std::thread::scope(|s| {
         s.spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(REFRESH_EVERY) {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(refresh) {
                 // restic's refresh: a new lock file with the current time, then the old one goes
                 let fresh = restic_lock::seal(master, &Lock::shared_of_this_process())
                     .and_then(|f| files.put(LOCKS, &f.id, &f.bytes).map(|()| f.id));
@@ -132,4 +141,84 @@ pub fn with_shared_lock<T>(
         tracing::warn!("removing the repository lock {id}: {e:#}");
     }
     result
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // the test repository is made directly, not through Root
+mod tests {
+    use super::*;
+    use crate::host::Root;
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn master() -> MasterKey {
+        MasterKey::from_json(
+            br#"{"mac":{"k":"AAECAwQFBgcICQoLDA0ODw==","r":"EBESExQVFhcYGRobHB0eHw=="},"encrypt":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}"#,
+        )
+        .unwrap()
+    }
+
+    fn locks(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir.join("repo/locks"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_held_lock_is_refreshed_then_removed_and_an_exclusive_one_is_respected() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("repo/locks")).unwrap();
+        let root = Root::new(t.path()).unwrap();
+        let files = RepoFiles::Local {
+            root: &root,
+            dir: "/repo".into(),
+        };
+        let m = master();
+        let mut seen = Vec::new();
+        let out = holding(&files, &m, Duration::from_millis(40), || {
+            // (a refresh may just be replacing it: read whichever is there)
+            let bytes = locks(t.path())
+                .iter()
+                .find_map(|n| std::fs::read(t.path().join("repo/locks").join(n)).ok())
+                .unwrap();
+            let lock = restic_lock::open(&m, &bytes).unwrap();
+            assert!(!lock.exclusive && lock.pid == i64::from(std::process::id()));
+            for _ in 0..10 {
+                // a refresh writes the new lock before it removes the old one
+                let now = locks(t.path());
+                assert!((1..=2).contains(&now.len()), "{now:?}");
+                seen.extend(now);
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            Ok(7)
+        })
+        .unwrap();
+        assert_eq!(out, 7);
+        seen.sort();
+        seen.dedup();
+        assert!(seen.len() >= 3, "refreshed: {seen:?}");
+        assert!(locks(t.path()).is_empty(), "removed at the end");
+
+        // an exclusive lock (restic's prune) stops it before it writes anything
+        let mut excl = Lock::shared_of_this_process();
+        excl.exclusive = true;
+        excl.pid = 4242;
+        excl.hostname = "elsewhere".into();
+        let sealed = restic_lock::seal(&m, &excl).unwrap();
+        std::fs::write(t.path().join("repo/locks").join(&sealed.id), &sealed.bytes).unwrap();
+        let err = holding(&files, &m, REFRESH_EVERY, || -> Result<()> {
+            panic!("ran under an exclusive lock")
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("exclusive lock by PID 4242 on elsewhere"),
+            "{err}"
+        );
+        assert_eq!(locks(t.path()), vec![sealed.id]);
+    }
 }
