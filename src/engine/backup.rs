@@ -16,13 +16,14 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::database::with_admin;
 use super::repo_files::RepoFiles;
 use super::repo_lock;
 use crate::config::global::{BackupGlobal, Global};
 use crate::config::{Config, Site, SiteKind, UsageError};
 use crate::host::Root;
 use crate::host::exec::{Cmd, pipe, pipe_with_trailer};
-use crate::services::mariadb::{self, Admin, ClientOptions, RowCounter, sql};
+use crate::services::mariadb::{self, ClientOptions, RowCounter, sql};
 use crate::services::restic::{Keep, Restic, Snapshot, Summary};
 use crate::services::restic_key::MasterKey;
 use crate::services::rustic;
@@ -534,11 +535,8 @@ fn write_dump_record(root: &Root, g: &Global, site: &str, rec: &DumpRecord) -> R
 }
 
 fn fingerprint(target: &mariadb::AdminTarget, db: &str) -> Option<String> {
-    let got = super::database::runtime().ok()?.block_on(async {
-        let mut admin = Admin::connect(target).await?;
-        let f = mariadb::fingerprint::fingerprint(&mut admin, db).await;
-        let _ = admin.disconnect().await;
-        f
+    let got = with_admin(target, async |admin| {
+        mariadb::fingerprint::fingerprint(admin, db).await
     });
     match got {
         Ok(f) => Some(f),
@@ -1089,15 +1087,13 @@ pub fn restore_as(
                 &format!("//{}", old.name),
                 &format!("//{}", new.name),
             )?;
-            super::database::runtime()?
-                .block_on(async {
-                    let mut admin = Admin::connect(&target).await?;
-                    for st in &stmts {
-                        admin.exec(st).await?;
-                    }
-                    admin.disconnect().await
-                })
-                .context("rewriting the WordPress URLs")?;
+            with_admin(&target, async |admin| {
+                for st in &stmts {
+                    admin.exec(st).await?;
+                }
+                Ok(())
+            })
+            .context("rewriting the WordPress URLs")?;
             result.urls_rewritten = true;
         }
     }
@@ -1304,17 +1300,14 @@ fn verify_site(
         if let (Some(db_snap), Some(_)) = (entry.db_snapshot.as_deref(), &manifest.database) {
             let scratch_db = format!("lempctl_verify_{tag}");
             let target = super::database::admin_target(root, g)?;
-            let rt = super::database::runtime()?;
-            rt.block_on(async {
-                let mut admin = Admin::connect(&target).await?;
+            with_admin(&target, async |admin| {
                 admin
                     .exec(&sql::create_database(
                         &scratch_db,
                         &g.database.charset,
                         &g.database.collation,
                     )?)
-                    .await?;
-                admin.disconnect().await
+                    .await
             })?;
             let loaded = (|| -> Result<()> {
                 let mut reader = TrailerReader::new();
@@ -1332,13 +1325,8 @@ fn verify_site(
                         "the restored dump's checksum differs from the one recorded".to_owned(),
                     );
                 }
-                let counts = rt.block_on(async {
-                    let mut admin = Admin::connect(&target).await?;
-                    let c =
-                        mariadb::provision::row_counts(&mut admin, &scratch_db, want_tables.keys())
-                            .await;
-                    let _ = admin.disconnect().await;
-                    c
+                let counts = with_admin(&target, async |admin| {
+                    mariadb::provision::row_counts(admin, &scratch_db, want_tables.keys()).await
                 })?;
                 v.tables = counts.len();
                 v.rows = counts.values().sum();
@@ -1355,10 +1343,8 @@ fn verify_site(
                 }
                 Ok(())
             })();
-            let dropped = rt.block_on(async {
-                let mut admin = Admin::connect(&target).await?;
-                admin.exec(&sql::drop_database(&scratch_db)?).await?;
-                admin.disconnect().await
+            let dropped = with_admin(&target, async |admin| {
+                admin.exec(&sql::drop_database(&scratch_db)?).await
             });
             loaded?;
             dropped?;

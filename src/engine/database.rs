@@ -18,6 +18,20 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Runs `work` on an admin connection opened for it and closed after it. A failed disconnect after
+/// the work is ignored: the work is done.
+pub fn with_admin<T>(
+    target: &AdminTarget,
+    work: impl AsyncFnOnce(&mut Admin) -> Result<T, mariadb::DbError>,
+) -> Result<T> {
+    runtime()?.block_on(async {
+        let mut admin = Admin::connect(target).await?;
+        let r = work(&mut admin).await;
+        let _ = admin.disconnect().await;
+        Ok(r?)
+    })
+}
+
 /// Where the admin connection goes, with credentials read now (never from argv).
 pub fn admin_target(root: &Root, g: &Global) -> Result<AdminTarget> {
     Ok(match &g.database.admin {
@@ -66,13 +80,10 @@ pub fn plan(
     }
     mariadb::provision::validate_specs(specs)?;
     let target = admin_target(root, g)?;
-    let rt = runtime()?;
-    let (plan, tables) = rt.block_on(async {
-        let mut admin = Admin::connect(&target).await?;
-        let observed = mariadb::observe(&mut admin, specs, retired).await?;
-        let tables = mariadb::provision::existing_tables(&mut admin, tables).await?;
-        let _ = admin.disconnect().await;
-        Ok::<_, mariadb::DbError>((mariadb::plan(specs, retired, &observed), tables))
+    let (plan, tables) = with_admin(&target, async |admin| {
+        let observed = mariadb::observe(admin, specs, retired).await?;
+        let tables = mariadb::provision::existing_tables(admin, tables).await?;
+        Ok((mariadb::plan(specs, retired, &observed), tables))
     })?;
     Ok(Some(DbObserved {
         target,
@@ -83,19 +94,15 @@ pub fn plan(
 
 /// Runs the actions; returns the ones done (also on failure, inside the error).
 pub fn execute(target: &AdminTarget, actions: Vec<Action>) -> Result<Vec<Action>> {
-    let rt = runtime()?;
-    let report = rt.block_on(async {
-        let mut admin = Admin::connect(target).await?;
-        let r = mariadb::execute(
-            &mut admin,
+    let report = with_admin(target, async |admin| {
+        mariadb::execute(
+            admin,
             mariadb::Plan {
                 actions,
                 warnings: Vec::new(),
             },
         )
-        .await;
-        let _ = admin.disconnect().await;
-        r
+        .await
     })?;
     Ok(report.done)
 }
@@ -136,8 +143,7 @@ pub fn undo(target: &AdminTarget, done: &[Action]) -> Vec<String> {
 /// Drops a site's database and creates it again, empty, with its charset and collation (before
 /// a dump is loaded into it).
 pub fn recreate_empty(target: &AdminTarget, db: &crate::config::site::SiteDb) -> Result<()> {
-    runtime()?.block_on(async {
-        let mut admin = Admin::connect(target).await?;
+    with_admin(target, async |admin| {
         admin
             .exec(&mariadb::sql::drop_database(&db.database)?)
             .await?;
@@ -147,10 +153,8 @@ pub fn recreate_empty(target: &AdminTarget, db: &crate::config::site::SiteDb) ->
                 &db.charset,
                 &db.collation,
             )?)
-            .await?;
-        admin.disconnect().await
-    })?;
-    Ok(())
+            .await
+    })
 }
 
 /// The spec of one site's database with its stored or new password.

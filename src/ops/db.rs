@@ -11,7 +11,7 @@ use crate::config::{Config, Site, UsageError};
 use crate::engine::{self, RunOptions, Scope, database, secrets};
 use crate::host::{Journal, Perms};
 use crate::report::Report;
-use crate::services::mariadb::{self, Admin, Retire, Secret};
+use crate::services::mariadb::{self, Retire, Secret};
 
 fn site_with_db<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
     let site = super::find_site(config, name)?;
@@ -121,11 +121,8 @@ pub fn list(ctx: &Context) -> Result<Vec<DbRow>> {
         return Ok(Vec::new());
     }
     let target = database::admin_target(&ctx.root, g)?;
-    let rows = database::runtime()?.block_on(async {
-        let mut admin = Admin::connect(&target).await?;
-        let rows = mariadb::list_databases(&mut admin, &specs).await;
-        let _ = admin.disconnect().await;
-        rows
+    let rows = database::with_admin(&target, async |admin| {
+        mariadb::list_databases(admin, &specs).await
     })?;
     Ok(rows
         .into_iter()
@@ -160,15 +157,12 @@ pub fn passwd(ctx: &Context, name: &str, wait: std::time::Duration) -> Result<Re
         &secrets::to_bytes(&stored),
         &Perms::root(0o600),
     )?;
-    let set = database::runtime()?.block_on(async {
-        let mut admin = Admin::connect(&target).await?;
-        let r = mariadb::set_password(&mut admin, &spec, &new).await;
-        let _ = admin.disconnect().await;
-        r
+    let set = database::with_admin(&target, async |admin| {
+        mariadb::set_password(admin, &spec, &new).await
     });
     if let Err(e) = set {
         ctx.root.rollback(&mut journal);
-        return Err(e.into());
+        return Err(e);
     }
     drop(lock);
     // Files that embed the password (wp-config.php) follow through the engine.
