@@ -20,9 +20,8 @@ const LOCKS: &str = "locks";
 /// The repository's master key, opened with the password from its key files (the fast key
 /// first: lempctl's repositories normally have only that one).
 pub fn master_key(files: &RepoFiles, password: &[u8]) -> Result<MasterKey> {
-    let mut ids = files.list("keys")?;
     let mut keyfiles = Vec::new();
-    for id in ids.drain(..) {
+    for id in files.list("keys")? {
         if let Some(bytes) = files.get("keys", &id)? {
             let fast = restic_key::kdf_of(&bytes).is_ok_and(|k| k == restic_key::FAST);
             keyfiles.push((!fast, bytes));

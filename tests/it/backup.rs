@@ -27,16 +27,27 @@ fn configure(sb: &Sandbox) -> PathBuf {
     sb.path("/var/backups/lempctl")
 }
 
-fn restic(sb: &Sandbox, repo: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new("restic")
-        .arg("-r")
+/// restic on `repo` with the password file `password` of lempctl's backup directory.
+fn restic_command(
+    sb: &Sandbox,
+    repo: impl AsRef<std::ffi::OsStr>,
+    password: &str,
+    args: &[&str],
+) -> std::process::Command {
+    let mut c = std::process::Command::new("restic");
+    c.arg("-r")
         .arg(repo)
         .args(args)
         .env(
             "RESTIC_PASSWORD_FILE",
-            sb.path("/var/lib/lempctl/backup/lempctl.password"),
+            sb.path(&format!("/var/lib/lempctl/backup/{password}")),
         )
-        .env("RESTIC_CACHE_DIR", sb.path("/tmp/restic-cache"))
+        .env("RESTIC_CACHE_DIR", sb.path("/tmp/restic-cache"));
+    c
+}
+
+fn restic(sb: &Sandbox, repo: &Path, args: &[&str]) -> std::process::Output {
+    restic_command(sb, repo, "lempctl.password", args)
         .output()
         .unwrap()
 }
@@ -822,14 +833,8 @@ fn an_s3_repository_backs_up_restores_and_is_readable_by_restic() {
         "<?php echo 'from-s3';\n"
     );
     assert_eq!(sb.get(NAME, "/").body.trim(), "from-s3");
-    let snaps = std::process::Command::new("restic")
-        .args(["-r", &url, "snapshots", "--json"])
+    let snaps = restic_command(&sb, &url, "repo.password", &["snapshots", "--json"])
         .envs(keys)
-        .env(
-            "RESTIC_PASSWORD_FILE",
-            sb.path("/var/lib/lempctl/backup/repo.password"),
-        )
-        .env("RESTIC_CACHE_DIR", sb.path("/tmp/restic-cache"))
         .output()
         .unwrap();
     assert!(
@@ -839,14 +844,8 @@ fn an_s3_repository_backs_up_restores_and_is_readable_by_restic() {
     );
     assert!(String::from_utf8_lossy(&snaps.stdout).contains(&format!("site={NAME}")));
     // the key was re-sealed through the S3 API too: restic's only key is lempctl's
-    let keys = std::process::Command::new("restic")
-        .args(["-r", &url, "key", "list", "--json"])
+    let keys = restic_command(&sb, &url, "repo.password", &["key", "list", "--json"])
         .envs(keys)
-        .env(
-            "RESTIC_PASSWORD_FILE",
-            sb.path("/var/lib/lempctl/backup/repo.password"),
-        )
-        .env("RESTIC_CACHE_DIR", sb.path("/tmp/restic-cache"))
         .output()
         .unwrap();
     let keys: serde_json::Value = serde_json::from_slice(&keys.stdout).unwrap();
@@ -976,16 +975,8 @@ fn the_repository_lock_is_restics_in_both_directions() {
             .len()
     };
     let restic_cmd = |args: &[&str]| {
-        let mut c = std::process::Command::new("restic");
-        c.arg("-r")
-            .arg(&repo)
-            .args(args)
-            .env(
-                "RESTIC_PASSWORD_FILE",
-                sb.path("/var/lib/lempctl/backup/lempctl.password"),
-            )
-            .env("RESTIC_CACHE_DIR", sb.path("/tmp/restic-cache"))
-            .stdout(std::process::Stdio::null())
+        let mut c = restic_command(&sb, &repo, "lempctl.password", args);
+        c.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             // a stopped process in a group that may be orphaned gets SIGHUP from the kernel
             .process_group(0);

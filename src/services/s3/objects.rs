@@ -94,22 +94,9 @@ impl Objects {
 
     /// `length` bytes of `name` from `offset`.
     pub async fn get_range(&self, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
-        let key = self.key(name);
         let end = (offset + length).saturating_sub(1);
-        let o = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .range(format!("bytes={offset}-{end}"))
-            .send()
+        self.fetch(name, Some(format!("bytes={offset}-{end}")))
             .await
-            .map_err(|e| anyhow::anyhow!("reading {key}: {}", DisplayErrorContext(e)))?;
-        Ok(o.body
-            .collect()
-            .await
-            .with_context(|| format!("reading {key}"))?
-            .to_vec())
     }
 
     /// The size of `name`, `None` when there is no such object.
@@ -134,12 +121,18 @@ impl Objects {
     }
 
     pub async fn get(&self, name: &str) -> Result<Vec<u8>> {
+        self.fetch(name, None).await
+    }
+
+    /// The object `name`, or the HTTP `range` of it.
+    async fn fetch(&self, name: &str, range: Option<String>) -> Result<Vec<u8>> {
         let key = self.key(name);
         let o = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(&key)
+            .set_range(range)
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("reading {key}: {}", DisplayErrorContext(e)))?;
