@@ -21,8 +21,8 @@ use super::repo_files::RepoFiles;
 use super::repo_lock;
 use crate::config::global::{BackupGlobal, Global};
 use crate::config::{Config, Site, SiteKind, UsageError};
-use crate::host::Root;
 use crate::host::exec::{Cmd, pipe, pipe_with_trailer};
+use crate::host::{Journal, Perms, Root, walk};
 use crate::services::mariadb::{self, ClientOptions, RowCounter, sql};
 use crate::services::restic::{Keep, Restic, Snapshot, Summary};
 use crate::services::restic_key::MasterKey;
@@ -429,8 +429,10 @@ pub fn excluded(rel: &[&str], globs: &[String]) -> bool {
     })
 }
 
-fn sha256_file(p: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
+/// SHA-256 of the regular file `rel` below `dir`, opened without following any link: the site
+/// user may swap a walked name for a link before it is read.
+fn sha256_file(dir: &std::os::fd::OwnedFd, shown: &Path, rel: &Path) -> Result<String> {
+    let mut f = walk::open_beneath(dir, rel, shown)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -481,9 +483,10 @@ struct SiteWalk {
 
 fn walk_site(dir: &Path, globs: &[String]) -> Result<SiteWalk> {
     let (files, bytes) = site_files(dir, globs)?;
+    let dir_fd = walk::open_start(dir).with_context(|| format!("opening {}", dir.display()))?;
     let mut sampled = Vec::new();
     for f in sample(&files) {
-        sampled.push((f.clone(), sha256_file(&dir.join(f))?));
+        sampled.push((f.clone(), sha256_file(&dir_fd, dir, Path::new(f))?));
     }
     Ok(SiteWalk {
         files: files.len() as u64,
@@ -990,8 +993,7 @@ pub fn restore(
         .context("taking the safety snapshot before restoring (nothing was restored)")?;
     result.safety_run = Some(safety.run);
     if let Some(id) = files_snap.as_deref().filter(|_| want_files) {
-        let site_dir = root.path(&site.paths.site_dir);
-        repo.restic.restore(id, Path::new("/"), &[site_dir])?;
+        restore_files_in_place(root, repo, id, &site.paths.site_dir)?;
         result.files_restored = true;
     }
     if let (Some(id), Some(db)) = (entry.db_snapshot.as_deref().filter(|_| want_db), &site.db) {
@@ -1001,6 +1003,28 @@ pub fn restore(
         result.database_restored = true;
     }
     Ok(result)
+}
+
+/// Restores the site directory of snapshot `id` beside the live one, in a fresh root-only
+/// directory the site user cannot reach (restic writes through no link it planted), then
+/// exchanges each restored top-level entry with the live one. What the site held that the
+/// backup does not (a planted file, say) goes with the old entries; the safety snapshot has it.
+/// Entries the backup excludes (`tmp`, `sessions`) stay as they are.
+fn restore_files_in_place(root: &Root, repo: &Repo, id: &str, site_dir: &Path) -> Result<()> {
+    let parent = site_dir.parent().context("a site directory has a parent")?;
+    let stage = parent.join(format!(".lempctl-restore-{:016x}", rand::random::<u64>()));
+    root.ensure_dir(&mut Journal::default(), &stage, &Perms::root(0o700))?;
+    let done = (|| -> Result<()> {
+        let real_site = root.path(site_dir);
+        repo.restic
+            .restore(id, &root.path(&stage), std::slice::from_ref(&real_site))?;
+        let restored = stage.join(real_site.strip_prefix("/").unwrap_or(&real_site));
+        root.exchange_entries(&restored, site_dir)?;
+        Ok(())
+    })();
+    let cleaned = root.remove_tree(&stage);
+    done.context("restoring the files (the live files are unchanged where this failed)")?;
+    cleaned
 }
 
 /// What `backup restore SITE --as NEW` restored into the new site.
@@ -1059,8 +1083,8 @@ pub fn restore_as(
                 &mut journal,
                 &src,
                 &new.paths.document_root,
-                &backup_dir(g).join(format!("restore-as-{tag}.stage")),
                 &["wp-config.php"],
+                crate::host::Links::Recreate,
                 &crate::host::Perms::new(u, &g.web_group, 0o2750),
                 &crate::host::Perms::new(u, &g.web_group, 0o640),
             )
@@ -1287,8 +1311,10 @@ fn verify_site(
                     v.files, manifest.files
                 ));
             }
+            let dir_fd =
+                walk::open_start(&dir).with_context(|| format!("opening {}", dir.display()))?;
             for (rel, sum) in &manifest.sample {
-                match sha256_file(&dir.join(rel)) {
+                match sha256_file(&dir_fd, &dir, Path::new(rel)) {
                     Ok(s) if &s == sum => {}
                     Ok(_) => v
                         .problems

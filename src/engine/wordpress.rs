@@ -85,7 +85,8 @@ pub fn resources(
         source: wp.source.clone(),
         sha256: wp.source_sha256.clone(),
         dest: p.document_root.clone(),
-        stage: p.site_dir.join(".wp-core-staging"),
+        // a tarball is unpacked where only root can reach it, never in the site's tree
+        stage: g.paths.state_dir.join("stage").join(&name),
         // Owned by the site user (it runs updates and uploads); readable by nginx through the group.
         dir_perms: Perms::new(u, &g.web_group, 0o2750),
         file_perms: Perms::new(u, &g.web_group, 0o640),

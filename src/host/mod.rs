@@ -4,5 +4,6 @@ pub mod accounts;
 pub mod exec;
 pub mod root;
 pub mod service_manager;
+pub mod walk;
 
-pub use root::{Journal, Perms, Root};
+pub use root::{Journal, Links, Perms, Root};

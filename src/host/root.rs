@@ -1,16 +1,27 @@
 //! Where managed paths really are, and the only writer of files.
 //! lempctl names every path as on a real host (`/etc/nginx/…`); `Root` maps it under `--root`.
 //! Every change goes through a `Journal`, so a failed run can put each path back as it was.
+//!
+//! Site users own parts of the trees written here and may swap any name for a link at any
+//! moment, so nothing here acts on a path by name after checking it: every path is walked from
+//! the root directory with `host::walk` (no untrusted link followed), files are created under
+//! random names with `O_EXCL | O_NOFOLLOW`, owner and mode are set on the open descriptor, and the
+//! result is renamed into place inside the parent directory's descriptor.
 #![allow(clippy::disallowed_methods)]
 
+use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, RenameFlags, Uid};
+use rustix::io::Errno;
 
 use super::accounts;
+use super::walk::{self, WalkError};
 
 /// Owner and mode of a file or directory, by name (resolved when applied: the user may be new).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,43 +123,84 @@ impl Root {
         }
     }
 
-    /// Contents of a file, `None` when it does not exist.
+    fn start(&self) -> Result<OwnedFd> {
+        walk::open_start(&self.dir).with_context(|| format!("opening {}", self.dir.display()))
+    }
+
+    /// The directory `host_path`, walked from the root.
+    pub fn open_dir(&self, host_path: &Path) -> Result<OwnedFd, WalkError> {
+        let start = walk::open_start(&self.dir).map_err(|e| WalkError::io(&self.dir, e))?;
+        walk::open_dir_at(&start, &self.path(host_path), host_path)
+    }
+
+    /// The parent directory of `host_path` and its last name; `None` when the parent is missing.
+    fn parent(&self, host_path: &Path) -> Result<Option<(OwnedFd, OsString)>> {
+        let (parent, name) = split(host_path)?;
+        match self.open_dir(parent) {
+            Ok(fd) => Ok(Some((fd, name))),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The parent directory of `host_path`, created (root, 0755, journaled) where missing.
+    fn parent_created(
+        &self,
+        journal: &mut Journal,
+        host_path: &Path,
+    ) -> Result<(OwnedFd, OsString)> {
+        let (parent, name) = split(host_path)?;
+        let shown = self.path(parent);
+        let mut fd = self.start()?;
+        let mut so_far = PathBuf::from("/");
+        for c in walk::components(&shown, parent)? {
+            so_far.push(&c);
+            let real = self.path(&so_far);
+            fd = match walk::open_subdir(&fd, &c, &real) {
+                Ok(next) => next,
+                Err(e) if e.is_not_found() => {
+                    rustix::fs::mkdirat(&fd, c.as_os_str(), Mode::from_raw_mode(0o755))
+                        .with_context(|| format!("creating {}", real.display()))?;
+                    journal.steps.push(Undo {
+                        path: so_far.clone(),
+                        previous: Previous::Absent,
+                    });
+                    let next = walk::open_subdir(&fd, &c, &real)?;
+                    // explicit, never the umask
+                    rustix::fs::fchmod(&next, Mode::from_raw_mode(0o755))
+                        .with_context(|| format!("chmod {}", real.display()))?;
+                    next
+                }
+                Err(e) => return Err(e.into()),
+            };
+        }
+        Ok((fd, name))
+    }
+
+    /// Contents of a file, `None` when it does not exist. A FIFO, device or directory in its
+    /// place is an error, never a read that blocks.
     pub fn read(&self, host_path: &Path) -> Result<Option<Vec<u8>>> {
+        let Some((dir, name)) = self.parent(host_path)? else {
+            return Ok(None);
+        };
         let p = self.path(host_path);
-        match fs::read(&p) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
+        match walk::open_regular(&dir, &name, &p) {
+            Ok(mut f) => {
+                let mut b = Vec::new();
+                f.read_to_end(&mut b)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                Ok(Some(b))
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// The state of a path, as needed to undo a change to it.
     pub fn previous(&self, host_path: &Path) -> Result<Previous> {
-        let p = self.path(host_path);
-        let meta = match fs::symlink_metadata(&p) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Previous::Absent),
-            Err(e) => return Err(e).with_context(|| format!("inspecting {}", p.display())),
-        };
-        let mode = meta.mode() & 0o7777;
-        if meta.file_type().is_symlink() {
-            let target =
-                fs::read_link(&p).with_context(|| format!("reading link {}", p.display()))?;
-            Ok(Previous::Symlink { target })
-        } else if meta.is_dir() {
-            Ok(Previous::Dir {
-                mode,
-                uid: meta.uid(),
-                gid: meta.gid(),
-            })
-        } else {
-            let contents = fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-            Ok(Previous::File {
-                contents,
-                mode,
-                uid: meta.uid(),
-                gid: meta.gid(),
-            })
+        match self.parent(host_path)? {
+            None => Ok(Previous::Absent),
+            Some((dir, name)) => previous_at(&dir, &name, &self.path(host_path)),
         }
     }
 
@@ -160,40 +212,17 @@ impl Root {
         contents: &[u8],
         perms: &Perms,
     ) -> Result<()> {
-        let previous = self.previous(host_path)?;
         let p = self.path(host_path);
-        let parent = p.parent().context("a file path has a parent")?;
-        self.create_parents(journal, host_path)?;
+        let (dir, name) = self.parent_created(journal, host_path)?;
+        let previous = previous_at(&dir, &name, &p)?;
         let (uid, gid) = accounts::resolve(&perms.user, &perms.group)?;
-        let tmp = parent.join(format!(
-            ".{}.lempctl-tmp-{}",
-            p.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            std::process::id()
-        ));
-        let write = || -> Result<()> {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode_0600()
-                .open(&tmp)?;
-            f.write_all(contents)?;
-            f.sync_all()?;
-            std::os::unix::fs::chown(&tmp, Some(uid), Some(gid))?;
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(perms.mode))?;
-            fs::rename(&tmp, &p)?;
-            Ok(())
-        };
-        if let Err(e) = write() {
-            let _ = fs::remove_file(&tmp);
-            return Err(e.context(format!("writing {}", p.display())));
-        }
+        replace_file(&dir, &name, contents, uid, gid, perms.mode)
+            .with_context(|| format!("writing {}", p.display()))?;
+        let parent = p.parent().context("a file path has a parent")?;
         if journal.batch {
             journal.dirty_dirs.insert(parent.to_path_buf());
         } else {
-            sync_dir(parent);
+            let _ = rustix::fs::fsync(&dir);
         }
         journal.steps.push(Undo {
             path: host_path.to_path_buf(),
@@ -204,14 +233,11 @@ impl Root {
 
     /// Creates (or re-points) a symlink atomically.
     pub fn symlink(&self, journal: &mut Journal, host_path: &Path, target: &Path) -> Result<()> {
-        let previous = self.previous(host_path)?;
-        self.create_parents(journal, host_path)?;
         let p = self.path(host_path);
-        let tmp = p.with_file_name(format!(".lempctl-link-{}", std::process::id()));
-        let _ = fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(target, &tmp)
+        let (dir, name) = self.parent_created(journal, host_path)?;
+        let previous = previous_at(&dir, &name, &p)?;
+        replace_link(&dir, &name, target)
             .with_context(|| format!("creating link {}", p.display()))?;
-        fs::rename(&tmp, &p).with_context(|| format!("creating link {}", p.display()))?;
         journal.steps.push(Undo {
             path: host_path.to_path_buf(),
             previous,
@@ -220,18 +246,31 @@ impl Root {
     }
 
     /// Creates a directory (or fixes its owner and mode) explicitly, never relying on the umask.
+    /// A link in its place is refused (unless root made it where only root can write).
     pub fn ensure_dir(&self, journal: &mut Journal, host_path: &Path, perms: &Perms) -> Result<()> {
-        let previous = self.previous(host_path)?;
         let p = self.path(host_path);
-        if let Previous::Absent = previous {
-            self.create_parents(journal, host_path)?;
-            fs::create_dir(&p).with_context(|| format!("creating {}", p.display()))?;
-        }
         let (uid, gid) = accounts::resolve(&perms.user, &perms.group)?;
-        std::os::unix::fs::chown(&p, Some(uid), Some(gid))
-            .with_context(|| format!("chown {}", p.display()))?;
-        fs::set_permissions(&p, fs::Permissions::from_mode(perms.mode))
-            .with_context(|| format!("chmod {}", p.display()))?;
+        let (fd, previous) = if split(host_path).is_err() {
+            // the root directory itself
+            let fd = self.start()?;
+            let st = rustix::fs::fstat(&fd)?;
+            let previous = Previous::Dir {
+                mode: st.st_mode & 0o7777,
+                uid: st.st_uid,
+                gid: st.st_gid,
+            };
+            (fd, previous)
+        } else {
+            let (dir, name) = self.parent_created(journal, host_path)?;
+            let previous = previous_at(&dir, &name, &p)?;
+            if let Previous::Absent = previous {
+                rustix::fs::mkdirat(&dir, name.as_os_str(), Mode::from_raw_mode(0o700))
+                    .with_context(|| format!("creating {}", p.display()))?;
+            }
+            (walk::open_subdir(&dir, &name, &p)?, previous)
+        };
+        set_owner_mode(&fd, uid, gid, perms.mode)
+            .with_context(|| format!("chown/chmod {}", p.display()))?;
         journal.steps.push(Undo {
             path: host_path.to_path_buf(),
             previous,
@@ -241,20 +280,23 @@ impl Root {
 
     /// Removes a file or symlink; the old content goes to `journal`.
     pub fn remove(&self, journal: &mut Journal, host_path: &Path) -> Result<()> {
-        let previous = self.previous(host_path)?;
-        if let Previous::Absent = previous {
+        let Some((dir, name)) = self.parent(host_path)? else {
             return Ok(());
-        }
+        };
         let p = self.path(host_path);
-        if let Previous::Dir { .. } = previous {
+        let previous = previous_at(&dir, &name, &p)?;
+        match previous {
+            Previous::Absent => return Ok(()),
             // Only empty directories are removed by the engine; data is never deleted here.
-            match fs::remove_dir(&p) {
-                Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(nix::libc::ENOTEMPTY) => return Ok(()),
-                Err(e) => return Err(e).with_context(|| format!("removing {}", p.display())),
+            Previous::Dir { .. } => {
+                match rustix::fs::unlinkat(&dir, name.as_os_str(), AtFlags::REMOVEDIR) {
+                    Ok(()) => {}
+                    Err(Errno::NOTEMPTY) => return Ok(()),
+                    Err(e) => return Err(e).with_context(|| format!("removing {}", p.display())),
+                }
             }
-        } else {
-            fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+            _ => rustix::fs::unlinkat(&dir, name.as_os_str(), AtFlags::empty())
+                .with_context(|| format!("removing {}", p.display()))?,
         }
         journal.steps.push(Undo {
             path: host_path.to_path_buf(),
@@ -263,118 +305,115 @@ impl Root {
         Ok(())
     }
 
-    /// Deletes a whole tree (site data after it was archived). Not journaled: callers archive first.
+    /// Deletes a whole tree (site data after it was archived). Not journaled: callers archive
+    /// first. Links inside are removed, never followed.
     pub fn remove_tree(&self, host_path: &Path) -> Result<()> {
-        let p = self.path(host_path);
-        match fs::remove_dir_all(&p) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("removing {}", p.display())),
-        }
+        let Some((dir, name)) = self.parent(host_path)? else {
+            return Ok(());
+        };
+        remove_entry(&dir, &name)
+            .with_context(|| format!("removing {}", self.path(host_path).display()))
     }
 
-    /// Copies the tree `src` (a real path, symlinks followed) into the directory `dest` (a host
-    /// path), skipping top-level names in `skip`, with explicit owner and modes. Each top-level
-    /// entry is staged in `stage` (a host path on the same file system) and renamed into place, so
-    /// a failed copy leaves nothing behind and the journal can remove what was added.
+    /// Copies the tree `src` (a real path lempctl trusts: WordPress core, a restore scratch
+    /// directory) into the directory `dest` (a host path), skipping top-level names in `skip`,
+    /// with explicit owner and modes. The copy is built in a fresh root-only directory inside
+    /// `dest` and each top-level entry is renamed into place only where the name is free, so a
+    /// failed copy leaves nothing behind, the journal can remove what was added, and the site user
+    /// never sees a half-built tree it could redirect.
     #[allow(clippy::too_many_arguments)]
     pub fn copy_tree(
         &self,
         journal: &mut Journal,
         src: &Path,
         dest: &Path,
-        stage: &Path,
         skip: &[&str],
+        links: Links,
         dir_perms: &Perms,
         file_perms: &Perms,
     ) -> Result<usize> {
         let (duid, dgid) = accounts::resolve(&dir_perms.user, &dir_perms.group)?;
         let (fuid, fgid) = accounts::resolve(&file_perms.user, &file_perms.group)?;
-        let real_stage = self.path(stage);
-        if real_stage.exists() {
-            fs::remove_dir_all(&real_stage)
-                .with_context(|| format!("removing {}", real_stage.display()))?;
-        }
-        fs::create_dir_all(&real_stage)
-            .with_context(|| format!("creating {}", real_stage.display()))?;
-        let copy = || -> Result<usize> {
-            let mut n = 0;
-            for entry in walkdir::WalkDir::new(src).follow_links(true).min_depth(1) {
-                let entry = entry.with_context(|| format!("reading {}", src.display()))?;
-                let rel = entry
-                    .path()
-                    .strip_prefix(src)
-                    .context("walked path is inside the source")?;
-                if rel
-                    .components()
-                    .next()
-                    .is_some_and(|c| skip.iter().any(|s| c.as_os_str() == *s))
-                {
-                    continue;
-                }
-                let to = real_stage.join(rel);
-                if entry.file_type().is_dir() {
-                    fs::create_dir(&to).with_context(|| format!("creating {}", to.display()))?;
-                    std::os::unix::fs::chown(&to, Some(duid), Some(dgid))?;
-                    fs::set_permissions(&to, fs::Permissions::from_mode(dir_perms.mode))?;
-                } else {
-                    fs::copy(entry.path(), &to)
-                        .with_context(|| format!("copying {}", entry.path().display()))?;
-                    std::os::unix::fs::chown(&to, Some(fuid), Some(fgid))?;
-                    fs::set_permissions(&to, fs::Permissions::from_mode(file_perms.mode))?;
-                    n += 1;
+        let owners = CopyOwners {
+            dir: (duid, dgid, dir_perms.mode),
+            file: (fuid, fgid, file_perms.mode),
+            links,
+        };
+        let src_fd = walk::open_start(src).with_context(|| format!("opening {}", src.display()))?;
+        let real_dest = self.path(dest);
+        let dest_fd = self.open_dir(dest)?;
+        let stage_name = OsString::from(format!(".lempctl-stage-{}", random_hex()));
+        rustix::fs::mkdirat(&dest_fd, stage_name.as_os_str(), Mode::from_raw_mode(0o700))
+            .with_context(|| format!("creating a staging directory in {}", real_dest.display()))?;
+        let stage_fd = walk::open_subdir(&dest_fd, &stage_name, &real_dest.join(&stage_name))?;
+        let done = (|| -> Result<usize> {
+            let n = copy_dir(&src_fd, &stage_fd, src, skip, &owners)?;
+            for name in dir_names(&stage_fd)? {
+                match rustix::fs::renameat_with(
+                    &stage_fd,
+                    name.as_os_str(),
+                    &dest_fd,
+                    name.as_os_str(),
+                    RenameFlags::NOREPLACE,
+                ) {
+                    Ok(()) => journal.steps.push(Undo {
+                        path: dest.join(&name),
+                        previous: Previous::AbsentTree,
+                    }),
+                    Err(Errno::EXIST) => {}
+                    Err(e) => {
+                        return Err(e).with_context(|| {
+                            format!("moving {} into place", real_dest.join(&name).display())
+                        });
+                    }
                 }
             }
             Ok(n)
-        };
-        let n = match copy() {
-            Ok(n) => n,
-            Err(e) => {
-                let _ = fs::remove_dir_all(&real_stage);
-                return Err(e);
-            }
-        };
-        let real_dest = self.path(dest);
-        for entry in fs::read_dir(&real_stage)
-            .with_context(|| format!("reading {}", real_stage.display()))?
-        {
-            let entry = entry?;
-            let name = entry.file_name();
-            let target = real_dest.join(&name);
-            if target.exists() {
-                continue;
-            }
-            fs::rename(entry.path(), &target)
-                .with_context(|| format!("moving {} into place", target.display()))?;
-            journal.steps.push(Undo {
-                path: dest.join(&name),
-                previous: Previous::AbsentTree,
-            });
-        }
-        fs::remove_dir_all(&real_stage)
-            .with_context(|| format!("removing {}", real_stage.display()))?;
+        })();
+        let cleaned = remove_contents(&stage_fd);
+        let _ = rustix::fs::unlinkat(&dest_fd, stage_name.as_os_str(), AtFlags::REMOVEDIR);
+        let n = done?;
+        cleaned.with_context(|| {
+            format!("removing the staging directory in {}", real_dest.display())
+        })?;
         Ok(n)
+    }
+
+    /// Moves every entry of the directory `from` into the directory `into` (host paths, walked
+    /// without following links). An entry of the same name in `into` trades places with it
+    /// (`RENAME_EXCHANGE`, atomic) and so ends up in `from`. Returns the entries moved.
+    pub fn exchange_entries(&self, from: &Path, into: &Path) -> Result<usize> {
+        let from_fd = self.open_dir(from)?;
+        let into_fd = self.open_dir(into)?;
+        let names = dir_names(&from_fd)?;
+        for name in &names {
+            let n = name.as_os_str();
+            let flags = if walk::lstat_at(&into_fd, n)?.is_some() {
+                RenameFlags::EXCHANGE
+            } else {
+                RenameFlags::NOREPLACE
+            };
+            rustix::fs::renameat_with(&from_fd, n, &into_fd, n, flags).with_context(|| {
+                format!("moving {} into place", self.path(into).join(name).display())
+            })?;
+        }
+        Ok(names.len())
     }
 
     /// Removes everything inside a directory (a cache), keeping the directory.
     pub fn clear_dir(&self, host_path: &Path) -> Result<usize> {
-        let p = self.path(host_path);
-        let mut n = 0;
-        let entries = match fs::read_dir(&p) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", p.display())),
+        let fd = match self.open_dir(host_path) {
+            Ok(fd) => fd,
+            Err(e) if e.is_not_found() => return Ok(0),
+            Err(e) => return Err(e.into()),
         };
-        for e in entries {
-            let e = e?;
-            if e.file_type()?.is_dir() {
-                fs::remove_dir_all(e.path())?;
-            } else {
-                fs::remove_file(e.path())?;
-            }
-            n += 1;
+        let names = dir_names(&fd)?;
+        for name in &names {
+            remove_entry(&fd, name).with_context(|| {
+                format!("removing {}", self.path(host_path).join(name).display())
+            })?;
         }
-        Ok(n)
+        Ok(names.len())
     }
 
     /// Makes the renames of this run durable: one fsync per directory written to, instead of one
@@ -391,25 +430,6 @@ impl Root {
         self.write_atomic(&mut scratch, host_path, contents, &Perms::root(mode))
     }
 
-    fn create_parents(&self, journal: &mut Journal, host_path: &Path) -> Result<()> {
-        let Some(parent) = host_path.parent() else {
-            return Ok(());
-        };
-        if self.path(parent).exists() {
-            return Ok(());
-        }
-        self.create_parents(journal, parent)?;
-        let p = self.path(parent);
-        fs::create_dir(&p).with_context(|| format!("creating {}", p.display()))?;
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("chmod {}", p.display()))?;
-        journal.steps.push(Undo {
-            path: parent.to_path_buf(),
-            previous: Previous::Absent,
-        });
-        Ok(())
-    }
-
     /// Puts every path of the journal back as it was, newest change first.
     pub fn rollback(&self, journal: &mut Journal) -> Vec<String> {
         let mut problems = Vec::new();
@@ -423,18 +443,22 @@ impl Root {
 
     fn restore(&self, step: &Undo) -> Result<()> {
         let p = self.path(&step.path);
+        let Some((dir, name)) = self.parent(&step.path)? else {
+            // the parent is gone: nothing of this step is left to undo, unless it held something
+            return match step.previous {
+                Previous::Absent | Previous::AbsentTree => Ok(()),
+                _ => bail!("{}: its directory is gone", p.display()),
+            };
+        };
+        let name = name.as_os_str();
         match &step.previous {
-            Previous::AbsentTree => {
-                if p.exists() {
-                    fs::remove_dir_all(&p)?;
+            Previous::AbsentTree => remove_entry(&dir, name)?,
+            Previous::Absent => match walk::lstat_at(&dir, name)? {
+                Some(st) if walk::file_type(&st) == FileType::Directory => {
+                    let _ = rustix::fs::unlinkat(&dir, name, AtFlags::REMOVEDIR);
                 }
-            }
-            Previous::Absent => match fs::symlink_metadata(&p) {
-                Ok(m) if m.is_dir() => {
-                    let _ = fs::remove_dir(&p);
-                }
-                Ok(_) => fs::remove_file(&p)?,
-                Err(_) => {}
+                Some(_) => rustix::fs::unlinkat(&dir, name, AtFlags::empty())?,
+                None => {}
             },
             Previous::File {
                 contents,
@@ -442,51 +466,307 @@ impl Root {
                 uid,
                 gid,
             } => {
-                let tmp = p.with_file_name(format!(".lempctl-restore-{}", std::process::id()));
-                let mut f = fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode_0600()
-                    .open(&tmp)?;
-                f.write_all(contents)?;
-                f.sync_all()?;
-                std::os::unix::fs::chown(&tmp, Some(*uid), Some(*gid))?;
-                fs::set_permissions(&tmp, fs::Permissions::from_mode(*mode))?;
-                if fs::symlink_metadata(&p)
-                    .map(|m| m.is_dir())
-                    .unwrap_or(false)
-                {
-                    fs::remove_dir(&p)?;
-                }
-                fs::rename(&tmp, &p)?;
+                remove_if_dir(&dir, name)?;
+                replace_file(&dir, name, contents, *uid, *gid, *mode)?;
             }
             Previous::Symlink { target } => {
-                let tmp = p.with_file_name(format!(".lempctl-restore-{}", std::process::id()));
-                let _ = fs::remove_file(&tmp);
-                std::os::unix::fs::symlink(target, &tmp)?;
-                fs::rename(&tmp, &p)?;
+                remove_if_dir(&dir, name)?;
+                replace_link(&dir, name, target)?;
             }
             Previous::Dir { mode, uid, gid } => {
-                if !p.exists() {
-                    fs::create_dir(&p)?;
+                if walk::lstat_at(&dir, name)?.is_none() {
+                    rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o700))?;
                 }
-                std::os::unix::fs::chown(&p, Some(*uid), Some(*gid))?;
-                fs::set_permissions(&p, fs::Permissions::from_mode(*mode))?;
+                let fd = walk::open_subdir(&dir, name, &p)?;
+                set_owner_mode(&fd, *uid, *gid, *mode)?;
             }
         }
         Ok(())
     }
 }
 
-trait OpenPrivate {
-    fn mode_0600(&mut self) -> &mut Self;
+/// What `copy_tree` does with a symbolic link in the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    /// Follow links root made where only root writes (Debian's WordPress tree links
+    /// `wp-content` to `/var/lib/wordpress`); any other link is an error.
+    FollowTrusted,
+    /// Recreate every link as a link, owned like the files, never followed (a restored site).
+    Recreate,
 }
-impl OpenPrivate for fs::OpenOptions {
-    fn mode_0600(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.mode(0o600)
+
+struct CopyOwners {
+    dir: (u32, u32, u32),
+    file: (u32, u32, u32),
+    links: Links,
+}
+
+/// `host_path` split into its parent and last name; the root itself has neither.
+fn split(host_path: &Path) -> Result<(&Path, OsString)> {
+    match (host_path.parent(), host_path.file_name()) {
+        (Some(parent), Some(name)) => Ok((parent, name.to_os_string())),
+        _ => bail!("{} has no parent directory", host_path.display()),
     }
+}
+
+/// What `name` in `dir` holds, read without following it.
+fn previous_at(dir: &OwnedFd, name: &OsStr, shown: &Path) -> Result<Previous> {
+    let Some(st) =
+        walk::lstat_at(dir, name).with_context(|| format!("inspecting {}", shown.display()))?
+    else {
+        return Ok(Previous::Absent);
+    };
+    let mode = st.st_mode & 0o7777;
+    match walk::file_type(&st) {
+        FileType::Symlink => {
+            let target = rustix::fs::readlinkat(dir, name, Vec::new())
+                .with_context(|| format!("reading link {}", shown.display()))?;
+            Ok(Previous::Symlink {
+                target: PathBuf::from(OsStr::from_bytes(target.as_bytes())),
+            })
+        }
+        FileType::Directory => Ok(Previous::Dir {
+            mode,
+            uid: st.st_uid,
+            gid: st.st_gid,
+        }),
+        FileType::RegularFile => {
+            let mut f = walk::open_regular(dir, name, shown)?;
+            let mut contents = Vec::new();
+            f.read_to_end(&mut contents)
+                .with_context(|| format!("reading {}", shown.display()))?;
+            Ok(Previous::File {
+                contents,
+                mode,
+                uid: st.st_uid,
+                gid: st.st_gid,
+            })
+        }
+        other => bail!(
+            "{} is a {}, not a regular file or directory: refusing to touch it",
+            shown.display(),
+            walk::kind_name(other)
+        ),
+    }
+}
+
+/// 16 random hex digits: temp names nobody can plant a link for in advance.
+fn random_hex() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+fn temp_name(name: &OsStr) -> OsString {
+    let mut t = OsString::from(".");
+    // keep temp names short enough for NAME_MAX
+    let bytes = name.as_bytes();
+    t.push(OsStr::from_bytes(&bytes[..bytes.len().min(200)]));
+    t.push(format!(".lempctl-{}", random_hex()));
+    t
+}
+
+fn set_owner_mode(fd: &OwnedFd, uid: u32, gid: u32, mode: u32) -> std::io::Result<()> {
+    rustix::fs::fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
+    rustix::fs::fchmod(fd, Mode::from_raw_mode(mode))?;
+    Ok(())
+}
+
+/// A new file under a random name (`O_EXCL | O_NOFOLLOW`), written, synced, owned and moded
+/// through its descriptor, then renamed over `name`.
+fn replace_file(
+    dir: &OwnedFd,
+    name: &OsStr,
+    contents: &[u8],
+    uid: u32,
+    gid: u32,
+    mode: u32,
+) -> Result<()> {
+    let tmp = temp_name(name);
+    let fd = rustix::fs::openat(
+        dir,
+        tmp.as_os_str(),
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    let write = || -> Result<()> {
+        let mut f = fs::File::from(fd);
+        f.write_all(contents)?;
+        f.sync_all()?;
+        set_owner_mode(&OwnedFd::from(f), uid, gid, mode)?;
+        rustix::fs::renameat(dir, tmp.as_os_str(), dir, name)?;
+        Ok(())
+    };
+    let r = write();
+    if r.is_err() {
+        let _ = rustix::fs::unlinkat(dir, tmp.as_os_str(), AtFlags::empty());
+    }
+    r
+}
+
+fn replace_link(dir: &OwnedFd, name: &OsStr, target: &Path) -> Result<()> {
+    let tmp = temp_name(name);
+    rustix::fs::symlinkat(target, dir, tmp.as_os_str())?;
+    if let Err(e) = rustix::fs::renameat(dir, tmp.as_os_str(), dir, name) {
+        let _ = rustix::fs::unlinkat(dir, tmp.as_os_str(), AtFlags::empty());
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+fn remove_if_dir(dir: &OwnedFd, name: &OsStr) -> Result<()> {
+    if let Some(st) = walk::lstat_at(dir, name)?
+        && walk::file_type(&st) == FileType::Directory
+    {
+        rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?;
+    }
+    Ok(())
+}
+
+/// The names in a directory, `.` and `..` left out.
+fn dir_names(dir: &OwnedFd) -> Result<Vec<OsString>> {
+    let mut out = Vec::new();
+    for e in rustix::fs::Dir::read_from(dir)? {
+        let e = e?;
+        let n = e.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            out.push(OsStr::from_bytes(n).to_os_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Removes `name` from `dir`: a directory with everything in it, walked by descriptor; a link
+/// is unlinked, never followed.
+fn remove_entry(dir: &OwnedFd, name: &OsStr) -> Result<()> {
+    let Some(st) = walk::lstat_at(dir, name)? else {
+        return Ok(());
+    };
+    if walk::file_type(&st) == FileType::Directory {
+        match rustix::fs::openat(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(sub) => remove_contents(&sub)?,
+            Err(Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    } else {
+        match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn remove_contents(dir: &OwnedFd) -> Result<()> {
+    for name in dir_names(dir)? {
+        remove_entry(dir, &name)?;
+    }
+    Ok(())
+}
+
+/// Copies the contents of `src` into `to` (both open directories); returns the files copied.
+fn copy_dir(
+    src: &OwnedFd,
+    to: &OwnedFd,
+    shown: &Path,
+    skip: &[&str],
+    o: &CopyOwners,
+) -> Result<usize> {
+    let mut n = 0;
+    for name in dir_names(src)? {
+        if skip.iter().any(|s| name.as_os_str() == *s) {
+            continue;
+        }
+        let from = shown.join(&name);
+        let Some(st) = walk::lstat_at(src, &name)? else {
+            continue;
+        };
+        let mut t = walk::file_type(&st);
+        let mut follow = false;
+        if t == FileType::Symlink {
+            match o.links {
+                Links::Recreate => {
+                    let target = rustix::fs::readlinkat(src, name.as_os_str(), Vec::new())?;
+                    rustix::fs::symlinkat(target.as_c_str(), to, name.as_os_str())?;
+                    let (uid, gid, _) = o.file;
+                    rustix::fs::chownat(
+                        to,
+                        name.as_os_str(),
+                        Some(Uid::from_raw(uid)),
+                        Some(Gid::from_raw(gid)),
+                        AtFlags::SYMLINK_NOFOLLOW,
+                    )?;
+                    continue;
+                }
+                Links::FollowTrusted => {
+                    if !walk::trusted_link(src, &st)? {
+                        return Err(WalkError::UntrustedLink {
+                            path: from,
+                            uid: st.st_uid,
+                        }
+                        .into());
+                    }
+                    let st = rustix::fs::statat(src, name.as_os_str(), AtFlags::empty())
+                        .with_context(|| format!("following {}", from.display()))?;
+                    t = walk::file_type(&st);
+                    follow = true;
+                }
+            }
+        }
+        match t {
+            FileType::Directory => {
+                let sub_src = if follow {
+                    walk::open_subdir(src, &name, &from)?
+                } else {
+                    rustix::fs::openat(
+                        src,
+                        name.as_os_str(),
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .with_context(|| format!("opening {}", from.display()))?
+                };
+                rustix::fs::mkdirat(to, name.as_os_str(), Mode::from_raw_mode(0o700))?;
+                let sub_to = rustix::fs::openat(
+                    to,
+                    name.as_os_str(),
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                n += copy_dir(&sub_src, &sub_to, &from, &[], o)?;
+                let (uid, gid, mode) = o.dir;
+                set_owner_mode(&sub_to, uid, gid, mode)?;
+            }
+            FileType::RegularFile => {
+                let mut input = walk::open_regular(src, &name, &from)?;
+                let fd = rustix::fs::openat(
+                    to,
+                    name.as_os_str(),
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )?;
+                let mut out = fs::File::from(fd);
+                std::io::copy(&mut input, &mut out)
+                    .with_context(|| format!("copying {}", from.display()))?;
+                let (uid, gid, mode) = o.file;
+                set_owner_mode(&OwnedFd::from(out), uid, gid, mode)?;
+                n += 1;
+            }
+            // sockets, FIFOs and devices are not site content
+            other => tracing::debug!("skipping {} ({})", from.display(), walk::kind_name(other)),
+        }
+    }
+    Ok(n)
 }
 
 fn sync_dir(dir: &Path) {

@@ -12,12 +12,13 @@ use crate::config::global::Global;
 use crate::config::site::Site;
 use crate::engine::secrets;
 use crate::host::exec::Cmd;
-use crate::host::{Journal, Perms, Root};
+use crate::host::{Journal, Links, Perms, Root};
 use crate::render::context::PathMap;
 use crate::render::templates;
 
 /// Copies WordPress core into `dest` (the document root). A tarball is checked against `sha256`
-/// when given and unpacked first. Debian's loader `wp-config.php` and `.htaccess` are left out.
+/// when given and unpacked first, into `stage`: a root-only directory outside the site's tree.
+/// Debian's loader `wp-config.php` and `.htaccess` are left out.
 #[allow(clippy::too_many_arguments)]
 pub fn copy_core(
     root: &Root,
@@ -33,7 +34,15 @@ pub fn copy_core(
     let skip = ["wp-config.php", ".htaccess", "wp-config-sample.php"];
     let is_tarball = source.extension().is_some_and(|e| e == "gz" || e == "tgz");
     if !is_tarball {
-        return root.copy_tree(journal, source, dest, stage, &skip, dir_perms, file_perms);
+        return root.copy_tree(
+            journal,
+            source,
+            dest,
+            &skip,
+            Links::FollowTrusted,
+            dir_perms,
+            file_perms,
+        );
     }
     if let Some(want) = sha256 {
         let mut f =
@@ -52,10 +61,10 @@ pub fn copy_core(
             bail!("{}: sha256 is {got}, expected {want}", source.display());
         }
     }
-    let unpacked = stage.with_extension("unpacked");
-    let real = root.path(&unpacked);
-    let _ = root.remove_tree(&unpacked);
-    std::fs::create_dir_all(&real).with_context(|| format!("creating {}", real.display()))?;
+    let unpacked = stage;
+    let real = root.path(unpacked);
+    root.remove_tree(unpacked)?;
+    root.ensure_dir(&mut Journal::default(), unpacked, &Perms::root(0o700))?;
     let result = Cmd::new(&g.programs.tar)
         .args(["--no-same-owner", "--strip-components=1", "-xzf"])
         .arg(source)
@@ -70,9 +79,17 @@ pub fn copy_core(
                     source.display()
                 );
             }
-            root.copy_tree(journal, &real, dest, stage, &skip, dir_perms, file_perms)
+            root.copy_tree(
+                journal,
+                &real,
+                dest,
+                &skip,
+                Links::FollowTrusted,
+                dir_perms,
+                file_perms,
+            )
         });
-    let _ = root.remove_tree(&unpacked);
+    let _ = root.remove_tree(unpacked);
     result
 }
 

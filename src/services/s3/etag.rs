@@ -4,7 +4,6 @@
 
 use md5::{Digest, Md5};
 use std::io::Read;
-use std::path::Path;
 
 /// S3's minimum part size (all parts but the last).
 pub(super) const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -117,14 +116,13 @@ impl FileHasher {
 
 /// Hash a file; multipart ETag computed when `size > threshold`.
 pub(super) fn hash_file(
-    path: &Path,
+    mut f: std::fs::File,
     size: u64,
     threshold: u64,
     part_size: u64,
 ) -> std::io::Result<Digests> {
     let part = (size > threshold).then(|| effective_part_size(size, part_size));
     let mut h = FileHasher::new(part);
-    let mut f = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f.read(&mut buf)?;

@@ -4,10 +4,12 @@
 
 use super::etag;
 use super::rules::Excludes;
+use crate::host::walk;
 use anyhow::{Context, Result, bail};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct LocalFile {
@@ -24,12 +26,45 @@ pub(super) struct LocalFile {
 pub(super) struct Scan {
     pub files: Vec<LocalFile>,
     pub excluded: u64,
+    /// Symbolic links met and left out: a link is never published.
+    pub links_skipped: u64,
+    /// The source directory, opened once; every file is opened below it (`Source::open`).
+    pub source: Option<Source>,
 }
 
-/// Walk `root` (following symlinks), skipping excluded paths. Sorted by `rel`.
+/// The source tree of a sync. The site user owns it and may swap any name for a link at any
+/// moment, so files are opened below this descriptor with every link refused, never by path.
+#[derive(Debug, Clone)]
+pub(super) struct Source {
+    fd: Arc<OwnedFd>,
+    path: PathBuf,
+}
+
+impl Source {
+    /// Opens `path` walking from `/`, refusing a link the site user could have made.
+    pub(super) fn open_dir(path: &Path) -> Result<Self> {
+        let start = walk::open_start(Path::new("/"))?;
+        let fd = walk::open_dir_at(&start, path, path)?;
+        Ok(Self {
+            fd: Arc::new(fd),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The regular file `rel` (`/`-separated) below the source.
+    pub(super) fn open(&self, rel: &str) -> Result<std::fs::File> {
+        Ok(walk::open_beneath(&self.fd, Path::new(rel), &self.path)?)
+    }
+}
+
+/// Walk `root` without following links (a link is counted and left out), skipping excluded
+/// paths. Sorted by `rel`.
 pub(super) fn scan(root: &Path, excludes: &Excludes) -> Result<Scan> {
-    let mut out = Scan::default();
-    let mut it = walkdir::WalkDir::new(root).follow_links(true).into_iter();
+    let mut out = Scan {
+        source: Some(Source::open_dir(root)?),
+        ..Scan::default()
+    };
+    let mut it = walkdir::WalkDir::new(root).follow_links(false).into_iter();
     while let Some(entry) = it.next() {
         let entry = entry.with_context(|| format!("walking {}", root.display()))?;
         if entry.depth() == 0 {
@@ -49,6 +84,11 @@ pub(super) fn scan(root: &Path, excludes: &Excludes) -> Result<Scan> {
                 out.excluded += 1;
                 it.skip_current_dir();
             }
+            continue;
+        }
+        if entry.file_type().is_symlink() {
+            tracing::warn!("{}: a symbolic link, not published", entry.path().display());
+            out.links_skipped += 1;
             continue;
         }
         if !entry.file_type().is_file() {
@@ -76,13 +116,14 @@ pub(super) fn scan(root: &Path, excludes: &Excludes) -> Result<Scan> {
 
 /// Hash every file on `threads` OS threads (blocking; call from `spawn_blocking`).
 pub(super) fn hash_all(
+    source: &Source,
     files: &mut [LocalFile],
     threshold: u64,
     part_size: u64,
     threads: usize,
 ) -> Result<()> {
     let next = AtomicUsize::new(0);
-    let results: Vec<Mutex<Option<std::io::Result<etag::Digests>>>> =
+    let results: Vec<Mutex<Option<Result<etag::Digests>>>> =
         files.iter().map(|_| Mutex::new(None)).collect();
     let threads = threads.clamp(1, files.len().max(1));
     let files_ro: &[LocalFile] = files;
@@ -92,7 +133,9 @@ pub(super) fn hash_all(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(f) = files_ro.get(i) else { break };
-                    let r = etag::hash_file(&f.path, f.size, threshold, part_size);
+                    let r = source
+                        .open(&f.rel)
+                        .and_then(|file| Ok(etag::hash_file(file, f.size, threshold, part_size)?));
                     if let Ok(mut slot) = results[i].lock() {
                         *slot = Some(r);
                     }
@@ -134,7 +177,9 @@ mod tests {
         let rels: Vec<_> = s.files.iter().map(|f| f.rel.as_str()).collect();
         assert_eq!(rels, ["a/b/c.txt", "index.html"]);
         assert_eq!(s.excluded, 2);
-        hash_all(&mut s.files, 1, 5 << 20, 2).unwrap();
+        assert_eq!(s.links_skipped, 0);
+        let source = s.source.clone().unwrap();
+        hash_all(&source, &mut s.files, 1, 5 << 20, 2).unwrap();
         assert_eq!(s.files[0].md5, "900150983cd24fb0d6963f7d28e17f72");
         assert!(
             s.files[0]

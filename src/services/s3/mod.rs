@@ -253,11 +253,16 @@ pub async fn sync(
     // hash on blocking threads while the listing runs
     let (threshold, part_size) = (opts.multipart_threshold, opts.part_size);
     let mut files = scan.files;
+    let source = scan.source;
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    let hashing = tokio::task::spawn_blocking(move || {
-        local::hash_all(&mut files, threshold, part_size, threads).map(|()| files)
+    let hashing_source = source.clone();
+    let hashing = tokio::task::spawn_blocking(move || match &hashing_source {
+        Some(src) => {
+            local::hash_all(src, &mut files, threshold, part_size, threads).map(|()| files)
+        }
+        None => Ok(files),
     });
     let listed = remote::list(&client, &target, &prefix, &counters).await;
     let files = hashing.await.context("hash task failed")??;
@@ -361,6 +366,8 @@ pub async fn sync(
             upload::Job {
                 key: format!("{prefix}{}", f.rel),
                 path: f.path.clone(),
+                rel: f.rel.clone(),
+                source: source.clone(),
                 size: f.size,
                 md5: f.md5.clone(),
                 content_type: upload::content_type(&f.rel),

@@ -11,6 +11,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use base64::Engine;
 use md5::{Digest, Md5};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
@@ -19,7 +20,10 @@ use tokio::io::AsyncReadExt;
 #[derive(Debug, Clone)]
 pub(super) struct Job {
     pub key: String,
+    /// For messages only: the file is opened below `source` by `rel`, never by this path.
     pub path: PathBuf,
+    pub rel: String,
+    pub source: Option<super::local::Source>,
     pub size: u64,
     pub md5: String,
     pub content_type: String,
@@ -59,6 +63,16 @@ fn sdk<E: std::error::Error + 'static>(e: E) -> anyhow::Error {
     anyhow::anyhow!("{}", DisplayErrorContext(e))
 }
 
+impl Job {
+    fn open(&self) -> Result<std::fs::File> {
+        let source = self
+            .source
+            .as_ref()
+            .context("a file to upload has a source")?;
+        source.open(&self.rel)
+    }
+}
+
 /// Upload one file (PUT or multipart). No HEAD afterwards.
 pub(super) async fn upload(client: &Client, bucket: &str, job: &Job, c: &Counters) -> Result<()> {
     match job.multipart {
@@ -69,7 +83,9 @@ pub(super) async fn upload(client: &Client, bucket: &str, job: &Job, c: &Counter
 
 async fn put(client: &Client, bucket: &str, job: &Job, c: &Counters) -> Result<()> {
     // Streamed from disk (and re-opened on a retry), so memory stays flat with 32 uploads in flight.
-    let body = ByteStream::from_path(&job.path)
+    // The retry re-opens the descriptor's own /proc link: the same file, whatever its name is now.
+    let file = job.open()?;
+    let body = ByteStream::from_path(format!("/proc/self/fd/{}", file.as_raw_fd()))
         .await
         .with_context(|| format!("reading {}", job.path.display()))?;
     inc(&c.put);
@@ -158,9 +174,7 @@ async fn send_parts(
     c: &Counters,
 ) -> Result<Vec<CompletedPart>> {
     let part = effective_part_size(job.size, part_size);
-    let mut file = tokio::fs::File::open(&job.path)
-        .await
-        .with_context(|| format!("opening {}", job.path.display()))?;
+    let mut file = tokio::fs::File::from_std(job.open()?);
     let mut whole = Md5::new();
     let mut parts = Vec::new();
     let mut remaining = job.size;
