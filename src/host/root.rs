@@ -779,6 +779,7 @@ fn sync_dir(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]
     fn maps_host_paths_under_the_root() {
@@ -806,5 +807,141 @@ mod tests {
         assert_eq!(r.read(p).unwrap().unwrap(), b"one");
         r.rollback(&mut j);
         assert!(!r.path(Path::new("/etc")).exists());
+    }
+
+    /// A link a site user (here `nobody`) planted where lempctl writes.
+    fn plant(link: &Path, target: &Path) {
+        std::os::unix::fs::symlink(target, link).unwrap();
+        std::os::unix::fs::lchown(link, Some(65534), Some(65534)).unwrap();
+    }
+
+    /// These tests chown; CI runs as root, so there they never skip.
+    fn is_root() -> bool {
+        let root = rustix::process::geteuid().is_root();
+        assert!(root || std::env::var_os("CI").is_none(), "CI runs tests as root");
+        root
+    }
+
+    #[test]
+    fn a_planted_link_is_replaced_never_written_through() {
+        if !is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let r = Root::new(dir.path()).unwrap();
+        let secret = dir.path().join("secret");
+        fs::write(&secret, "root only").unwrap();
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+        let site = dir.path().join("srv/site");
+        fs::create_dir_all(&site).unwrap();
+        std::os::unix::fs::chown(&site, Some(65534), Some(65534)).unwrap();
+        plant(&site.join("wp-config.php"), &secret);
+        let mut j = Journal::default();
+        let p = Path::new("/srv/site/wp-config.php");
+        r.write_atomic(&mut j, p, b"new", &Perms::new("nobody", "nogroup", 0o640))
+            .unwrap();
+        assert_eq!(fs::read(&secret).unwrap(), b"root only");
+        assert_eq!(fs::metadata(&secret).unwrap().uid(), 0);
+        assert!(!site.join("wp-config.php").is_symlink());
+        // the attacker swaps the new file for a link before the rollback: the rollback puts the
+        // old link back beside, not through it
+        fs::remove_file(site.join("wp-config.php")).unwrap();
+        plant(&site.join("wp-config.php"), &secret);
+        assert!(r.rollback(&mut j).is_empty());
+        assert_eq!(fs::read(&secret).unwrap(), b"root only");
+        assert_eq!(fs::metadata(&secret).unwrap().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_directory_swapped_for_a_link_is_refused() {
+        if !is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let r = Root::new(dir.path()).unwrap();
+        let etc = dir.path().join("etc");
+        fs::create_dir_all(&etc).unwrap();
+        fs::set_permissions(&etc, fs::Permissions::from_mode(0o700)).unwrap();
+        let site = dir.path().join("srv/site");
+        fs::create_dir_all(&site).unwrap();
+        std::os::unix::fs::chown(&site, Some(65534), Some(65534)).unwrap();
+        plant(&site.join("logs"), &etc);
+        let mut j = Journal::default();
+        let e = r
+            .ensure_dir(
+                &mut j,
+                Path::new("/srv/site/logs"),
+                &Perms::new("nobody", "nogroup", 0o750),
+            )
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("refusing to follow"), "{e:#}");
+        // nor is a path through it walked
+        let e = r
+            .write_atomic(
+                &mut j,
+                Path::new("/srv/site/logs/x"),
+                b"x",
+                &Perms::root(0o644),
+            )
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("refusing to follow"), "{e:#}");
+        let m = fs::metadata(&etc).unwrap();
+        assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o700));
+        assert!(!etc.join("x").exists());
+        // a link root made in a root-only directory is followed (an admin's /srv → /data)
+        let data = dir.path().join("data");
+        fs::create_dir_all(&data).unwrap();
+        std::os::unix::fs::symlink(&data, dir.path().join("srv2")).unwrap();
+        r.write_private(Path::new("/srv2/f"), b"ok", 0o600).unwrap();
+        assert_eq!(fs::read(data.join("f")).unwrap(), b"ok");
+    }
+
+    #[test]
+    fn copies_keep_links_as_links_or_refuse_untrusted_ones() {
+        if !is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let r = Root::new(dir.path()).unwrap();
+        let src = dir.path().join("src");
+        fs::create_dir_all(src.join("a")).unwrap();
+        fs::write(src.join("a/f"), "f").unwrap();
+        plant(&src.join("leak"), Path::new("/etc/shadow"));
+        fs::create_dir_all(dir.path().join("dest")).unwrap();
+        let mut j = Journal::default();
+        let perms = Perms::new("nobody", "nogroup", 0o750);
+        let n = r
+            .copy_tree(
+                &mut j,
+                &src,
+                Path::new("/dest"),
+                &[],
+                Links::Recreate,
+                &perms,
+                &perms,
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+        let leak = dir.path().join("dest/leak");
+        assert_eq!(fs::read_link(&leak).unwrap(), Path::new("/etc/shadow"));
+        assert_eq!(fs::symlink_metadata(&leak).unwrap().uid(), 65534);
+        fs::create_dir_all(dir.path().join("dest2")).unwrap();
+        let e = r
+            .copy_tree(
+                &mut j,
+                &src,
+                Path::new("/dest2"),
+                &[],
+                Links::FollowTrusted,
+                &perms,
+                &perms,
+            )
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("refusing to follow"), "{e:#}");
+        assert_eq!(
+            fs::read_dir(dir.path().join("dest2")).unwrap().count(),
+            0,
+            "nothing left behind"
+        );
     }
 }

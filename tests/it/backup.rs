@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::support::*;
 
 const SITE: &str = "name: shop.backup.test\nkind: php\ndb: {}\nbackup:\n  keep_last: 2\n  keep_daily: 0\n  keep_weekly: 0\n  keep_monthly: 0\n";
-const NAME: &str = "shop.backup.test";
+pub(crate) const NAME: &str = "shop.backup.test";
 
 fn needs() -> bool {
     let mut p = DB.to_vec();
@@ -80,7 +80,7 @@ fn db_name(sb: &Sandbox) -> String {
     sb.show(NAME)["database"].as_str().unwrap().to_owned()
 }
 
-fn setup() -> Option<(Sandbox, PathBuf)> {
+pub(crate) fn setup() -> Option<(Sandbox, PathBuf)> {
     if !needs() {
         return None;
     }

@@ -10,6 +10,7 @@
 mod support;
 
 mod apply;
+mod attacks;
 mod backup;
 mod cli;
 mod db;

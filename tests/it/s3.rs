@@ -818,3 +818,32 @@ fn bad_site_file_values_name_the_field() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("s3.credentials_file"), "{err}");
 }
+
+/// A link in the published tree (to a root-only file, or to a directory outside it) is never
+/// followed: its target is not uploaded and is left as it was.
+#[test]
+fn links_in_the_source_are_not_followed() {
+    let Some(e) = env() else { return };
+    e.make_bucket("links");
+    e.site("links", "");
+    make_site(&e.src());
+    let expected = tree(&e.src());
+    let secret = e.sb.path("/etc/secret.txt");
+    std::fs::write(&secret, "top secret").unwrap();
+    let secret_dir = e.sb.path("/etc/secret-dir");
+    std::fs::create_dir_all(&secret_dir).unwrap();
+    std::fs::write(secret_dir.join("key.pem"), "private key").unwrap();
+    std::os::unix::fs::symlink(&secret, e.src().join("leak.txt")).unwrap();
+    std::os::unix::fs::symlink(&secret_dir, e.src().join("leakdir")).unwrap();
+
+    let (code, v, err) = e.sync(&[]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert_eq!(
+        e.contents("links"),
+        expected,
+        "no link target was published"
+    );
+    let all: Vec<u8> = e.contents("links").into_values().flatten().collect();
+    assert!(!String::from_utf8_lossy(&all).contains("secret"));
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "top secret");
+}
