@@ -148,6 +148,7 @@ pub struct GlobalFile {
     pub php_version: Option<S<String>>,
     pub web_user: Option<S<String>>,
     pub web_group: Option<S<String>>,
+    pub log_group: Option<S<String>>,
     pub service_manager: Option<S<String>>,
     pub scheduler: Option<S<String>>,
     pub listen: Option<ListenFile>,

@@ -180,6 +180,8 @@ pub struct Global {
     pub php_version: String,
     pub web_user: String,
     pub web_group: String,
+    /// Group of the per-site nginx and PHP-FPM logs (0640): the admin and log readers, no site.
+    pub log_group: String,
     pub manager: ManagerKind,
     pub scheduler: Scheduler,
     pub listen_http: Listen,
@@ -852,11 +854,13 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
     let alerts = alerts(&mut ctx, g.alerts.unwrap_or_default());
     let web_user = ctx.token(g.web_user.as_ref(), "web_user", "www-data");
     let web_group = ctx.token(g.web_group.as_ref(), "web_group", "www-data");
+    let log_group = ctx.token(g.log_group.as_ref(), "log_group", "adm");
     Global {
         file: file.to_path_buf(),
         php_version,
         web_user,
         web_group,
+        log_group,
         manager,
         scheduler,
         listen_http,

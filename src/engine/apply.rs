@@ -173,6 +173,7 @@ pub fn execute(
                     .map(|()| undo.users.push(name.clone()))
             }
             Op::Dir { path, perms } => root.ensure_dir(&mut undo.journal, path, perms),
+            Op::LogFile { path, perms } => root.ensure_log(&mut undo.journal, path, perms),
             Op::Write {
                 path,
                 contents,

@@ -288,6 +288,19 @@ fn site_resources(
             });
         }
     }
+    // Logs hold password-reset URLs and visitors' addresses: root and the log group only. nginx
+    // and php-fpm append to files that exist and would create missing ones world-readable.
+    let mut logs = vec![&p.access_log, &p.error_log];
+    if site.php.is_some() {
+        logs.push(&p.slow_log);
+    }
+    for log in logs {
+        out.push(Resource::LogFile {
+            path: log.clone(),
+            perms: Perms::new("root", &g.log_group, 0o640),
+            site: Some(name.clone()),
+        });
+    }
     let vhost = r.render("nginx/vhost.conf.j2", &context::vhost(map, g, site))?;
     out.push(Resource::File {
         path: p.vhost.clone(),

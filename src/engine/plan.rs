@@ -27,6 +27,11 @@ pub enum Action {
 /// What executing a change does.
 #[derive(Debug, Clone)]
 pub enum Op {
+    /// A log file's existence, owner and mode (`Root::ensure_log`).
+    LogFile {
+        path: PathBuf,
+        perms: Perms,
+    },
     Write {
         path: PathBuf,
         contents: Vec<u8>,
@@ -238,6 +243,23 @@ pub fn plan(
                         site,
                         diff: None,
                         op: Op::Dir { path, perms },
+                    });
+                }
+            }
+            Resource::LogFile { path, perms, site } => {
+                let exists = mode_owner(root, &path).is_some();
+                if !exists || perms_differ(root, &path, &perms) {
+                    p.changes.push(Change {
+                        action: if exists {
+                            Action::Update
+                        } else {
+                            Action::Create
+                        },
+                        kind: "log",
+                        target: path.display().to_string(),
+                        site,
+                        diff: None,
+                        op: Op::LogFile { path, perms },
                     });
                 }
             }

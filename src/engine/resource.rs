@@ -66,6 +66,13 @@ pub enum Resource {
         database: String,
         table: String,
     },
+    /// A log file a service appends to: created empty when absent, owner and mode kept, content
+    /// never read or touched (nginx creates a missing log world-readable).
+    LogFile {
+        path: PathBuf,
+        perms: Perms,
+        site: Option<String>,
+    },
     /// A symlink lempctl owns.
     Link {
         path: PathBuf,
@@ -84,6 +91,7 @@ impl Resource {
             | Resource::WpCore { site, .. }
             | Resource::WpInstall { site, .. } => Some(site),
             Resource::Dir { site, .. }
+            | Resource::LogFile { site, .. }
             | Resource::File { site, .. }
             | Resource::Link { site, .. } => site.as_deref(),
         }

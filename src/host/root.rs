@@ -64,6 +64,12 @@ pub enum Previous {
         uid: u32,
         gid: u32,
     },
+    /// A regular file whose owner and mode changed, not its content (a log).
+    Attrs {
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 /// One undo step, in the order the changes were made.
@@ -278,6 +284,40 @@ impl Root {
         Ok(())
     }
 
+    /// Makes sure a log file exists with this owner and mode, without reading or changing what it
+    /// holds. A link or anything but a regular file in its place is refused.
+    pub fn ensure_log(&self, journal: &mut Journal, host_path: &Path, perms: &Perms) -> Result<()> {
+        let p = self.path(host_path);
+        let (uid, gid) = accounts::resolve(&perms.user, &perms.group)?;
+        let (dir, name) = self.parent_created(journal, host_path)?;
+        let (fd, previous) = match rustix::fs::openat(
+            &dir,
+            name.as_os_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        ) {
+            Ok(fd) => (fd, Previous::Absent),
+            Err(Errno::EXIST) => {
+                let f = walk::open_regular(&dir, &name, &p)?;
+                let st = rustix::fs::fstat(&f)?;
+                let previous = Previous::Attrs {
+                    mode: st.st_mode & 0o7777,
+                    uid: st.st_uid,
+                    gid: st.st_gid,
+                };
+                (OwnedFd::from(f), previous)
+            }
+            Err(e) => return Err(e).with_context(|| format!("creating {}", p.display())),
+        };
+        set_owner_mode(&fd, uid, gid, perms.mode)
+            .with_context(|| format!("chown/chmod {}", p.display()))?;
+        journal.steps.push(Undo {
+            path: host_path.to_path_buf(),
+            previous,
+        });
+        Ok(())
+    }
+
     /// Removes a file or symlink; the old content goes to `journal`.
     pub fn remove(&self, journal: &mut Journal, host_path: &Path) -> Result<()> {
         let Some((dir, name)) = self.parent(host_path)? else {
@@ -472,6 +512,10 @@ impl Root {
             Previous::Symlink { target } => {
                 remove_if_dir(&dir, name)?;
                 replace_link(&dir, name, target)?;
+            }
+            Previous::Attrs { mode, uid, gid } => {
+                let f = walk::open_regular(&dir, name, &p)?;
+                set_owner_mode(&OwnedFd::from(f), *uid, *gid, *mode)?;
             }
             Previous::Dir { mode, uid, gid } => {
                 if walk::lstat_at(&dir, name)?.is_none() {
@@ -818,7 +862,10 @@ mod tests {
     /// These tests chown; CI runs as root, so there they never skip.
     fn is_root() -> bool {
         let root = rustix::process::geteuid().is_root();
-        assert!(root || std::env::var_os("CI").is_none(), "CI runs tests as root");
+        assert!(
+            root || std::env::var_os("CI").is_none(),
+            "CI runs tests as root"
+        );
         root
     }
 

@@ -277,3 +277,49 @@ fn links_in_a_backup_stay_links_in_restore_as_and_the_purge_archive() {
     assert_eq!(fingerprint(&file), before_file);
     assert_eq!(fingerprint(&dir), before_dir);
 }
+
+#[test]
+fn site_logs_are_readable_by_root_and_the_log_group_only() {
+    let Some(sb) = php_site() else { return };
+    let adm = nix::unistd::Group::from_name("adm")
+        .unwrap()
+        .unwrap()
+        .gid
+        .as_raw();
+    // nginx has appended to them since, and kept what lempctl set
+    assert_eq!(sb.get(PHP, "/").status, 200);
+    for log in [
+        format!("/var/log/nginx/{PHP}.access.log"),
+        format!("/var/log/nginx/{PHP}.error.log"),
+        format!("/var/log/php/{PHP}.slow.log"),
+    ] {
+        let p = sb.path(&log);
+        let m = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{log}: {e}"));
+        assert_eq!(
+            (m.uid(), m.gid(), m.mode() & 0o777),
+            (0, adm, 0o640),
+            "{log}"
+        );
+    }
+    let access = sb.path(&format!("/var/log/nginx/{PHP}.access.log"));
+    assert!(std::fs::read_to_string(&access).unwrap().contains("GET /"));
+    // a site user (this site's own, or any other) cannot read them
+    let user = sb.show(PHP)["user"].as_str().unwrap().to_owned();
+    let out = std::process::Command::new("runuser")
+        .args(["-u", &user, "--", "cat"])
+        .arg(&access)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // a second run leaves them alone
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(
+        (code, &v["changed"]),
+        (0, &serde_json::Value::Bool(false)),
+        "{err}\n{v}"
+    );
+}
