@@ -172,6 +172,7 @@ pub fn open(root: &Root, g: &Global, init: bool) -> Result<Repo> {
             format!("{}\n", pw.expose()).as_bytes(),
             0o600,
         )?;
+        super::repo_key::record_generated(root, &cfg, pw.expose())?;
     }
     let repository = match cfg.local_path() {
         Some(p) => root.path(&p).to_string_lossy().into_owned(),

@@ -23,11 +23,36 @@ pub fn password(root: &Root, cfg: &BackupGlobal) -> Result<String> {
         .to_owned())
 }
 
-/// Re-seals the single key of a freshly initialised repository with the fast parameters when the
-/// password has the generated form. Returns whether it did.
+/// Where lempctl records that it generated the repository password itself: the password's
+/// SHA-256, beside it. Only such a password (CSPRNG, 48 characters) may have a cheap key; one an
+/// admin chose, however random it looks, keeps restic's calibrated key.
+pub fn generated_record(cfg: &BackupGlobal) -> std::path::PathBuf {
+    let mut name = cfg
+        .password_file
+        .file_name()
+        .unwrap_or_default()
+        .to_os_string();
+    name.push(".generated");
+    cfg.password_file.with_file_name(name)
+}
+
+pub fn record_generated(root: &Root, cfg: &BackupGlobal, password: &str) -> Result<()> {
+    root.write_private(&generated_record(cfg), digest(password).as_bytes(), 0o600)
+}
+
+fn digest(password: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(password.as_bytes()))
+}
+
+/// Re-seals the single key of a freshly initialised repository with the fast parameters when
+/// lempctl generated the password (see `generated_record`). Returns whether it did.
 pub fn make_fast(root: &Root, cfg: &BackupGlobal, restic: &Restic) -> Result<bool> {
     let password = password(root, cfg)?;
-    if !restic_key::generated_form(&password) {
+    let recorded = root.read(&generated_record(cfg))?;
+    if !restic_key::generated_form(&password)
+        || recorded.as_deref() != Some(digest(&password).as_bytes())
+    {
         return Ok(false);
     }
     let keys = RepoFiles::open(root, cfg)?;

@@ -1043,3 +1043,27 @@ fn the_repository_lock_is_restics_in_both_directions() {
     let check = restic(&sb, &repo, &["check"]);
     assert!(check.status.success(), "{check:?}");
 }
+
+/// Only a password lempctl generated itself gets the cheap key: one the admin wrote, however
+/// random it looks, keeps restic's calibrated key.
+#[test]
+fn a_chosen_password_keeps_restics_calibrated_key() {
+    if !needs() {
+        return;
+    }
+    let sb = Sandbox::with_db();
+    let repo = configure(&sb);
+    let pw = sb.path("/var/lib/lempctl/backup/lempctl.password");
+    std::fs::create_dir_all(pw.parent().unwrap()).unwrap();
+    std::fs::write(&pw, format!("{}\n", "A1b2C3d4".repeat(6))).unwrap();
+    let (code, v, err) = sb.json(&["backup", "init"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let keys: Vec<PathBuf> = std::fs::read_dir(repo.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let key: serde_json::Value = serde_json::from_slice(&std::fs::read(&keys[0]).unwrap()).unwrap();
+    assert_ne!(key["N"].as_u64(), Some(4096), "{key}");
+    assert_ne!(key["username"].as_str(), Some("lempctl"), "{key}");
+}
