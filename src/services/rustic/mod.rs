@@ -15,11 +15,13 @@ use anyhow::{Context, Result};
 use rustic_core::repofile::MasterKey;
 use rustic_core::{
     BackupOptions, Credentials, ErrorKind, Excludes, LocalSource, LocalSourceFilterOptions,
-    LocalSourceSaveOptions, PathList, ReadSource, ReadSourceEntry, Repository, RepositoryBackends,
-    RepositoryOptions, RusticError, RusticResult, SnapshotOptions, StringList, WriteBackend,
+    LocalSourceSaveOptions, PathList, ReadSource, ReadSourceEntry, ReadSourceOpen, Repository,
+    RepositoryBackends, RepositoryOptions, RusticError, RusticResult, SnapshotOptions, StringList,
+    WriteBackend,
 };
 
 use super::restic::Summary;
+use crate::host::walk;
 
 /// Where the repository is.
 pub enum Location<'a> {
@@ -83,7 +85,27 @@ pub fn backup(
     })
 }
 
-type Entry = RusticResult<ReadSourceEntry<<LocalSource as ReadSource>::Open>>;
+type Entry = RusticResult<ReadSourceEntry<SafeOpen>>;
+
+/// Opens a file of the walk below its backup path's descriptor, with every link refused
+/// (`walk::open_beneath`): rustic's own open re-resolves the walked path, and the site user may
+/// have swapped a name for a link to a root-only file in between. A FIFO is refused, not read.
+pub struct SafeOpen {
+    base: Arc<std::os::fd::OwnedFd>,
+    base_path: PathBuf,
+    rel: PathBuf,
+}
+
+impl ReadSourceOpen for SafeOpen {
+    type Reader = std::fs::File;
+
+    fn open(self) -> RusticResult<Self::Reader> {
+        walk::open_beneath(&self.base, &self.rel, &self.base_path).map_err(|e| {
+            RusticError::with_source(ErrorKind::InputOutput, "opening {path}", e)
+                .attach_context("path", self.base_path.join(&self.rel).display().to_string())
+        })
+    }
+}
 
 /// The backup paths with their ancestor directories. rustic records neither a backup path that is
 /// a directory (its walk skips the walk's root) nor its ancestors, only stand-ins (mode 755, owner
@@ -96,7 +118,11 @@ struct WithAncestors {
 
 enum Part {
     Dir(PathBuf),
-    Walk(Box<LocalSource>),
+    Walk {
+        source: Box<LocalSource>,
+        root: PathBuf,
+        fd: Arc<std::os::fd::OwnedFd>,
+    },
 }
 
 /// `path` itself as rustic's own walker maps an entry.
@@ -112,6 +138,12 @@ fn single(path: &Path) -> Option<Entry> {
                 LocalSourceSaveOptions::default()
                     .map_entry(e)
                     .map_err(|e| e.to_string())
+            })
+            // a directory: nothing to open
+            .map(|e| ReadSourceEntry {
+                path: e.path,
+                node: e.node,
+                open: None,
             })
             .map_err(|e| {
                 RusticError::new(ErrorKind::InputOutput, "reading {path}: {error}")
@@ -145,22 +177,34 @@ impl WithAncestors {
                     seen.push(d.to_path_buf());
                 }
             }
-            parts.push(Part::Walk(Box::new(
-                LocalSource::new(
-                    LocalSourceSaveOptions::default(),
-                    &excludes,
-                    &LocalSourceFilterOptions::default(),
-                    &[r],
-                )
-                .map_err(err)?,
-            )));
+            // files are opened below the backup path, or below its directory when it is a file
+            let base = if std::fs::metadata(r).is_ok_and(|m| m.is_dir()) {
+                r.clone()
+            } else {
+                r.parent().unwrap_or(Path::new("/")).to_path_buf()
+            };
+            let start = walk::open_start(Path::new("/"))?;
+            let fd = walk::open_dir_at(&start, &base, &base)?;
+            parts.push(Part::Walk {
+                source: Box::new(
+                    LocalSource::new(
+                        LocalSourceSaveOptions::default(),
+                        &excludes,
+                        &LocalSourceFilterOptions::default(),
+                        &[r],
+                    )
+                    .map_err(err)?,
+                ),
+                root: base,
+                fd: Arc::new(fd),
+            });
         }
         Ok(Self { parts })
     }
 }
 
 impl ReadSource for WithAncestors {
-    type Open = <LocalSource as ReadSource>::Open;
+    type Open = SafeOpen;
     type Iter = Box<dyn Iterator<Item = Entry> + Send>;
 
     fn size(&self) -> RusticResult<Option<u64>> {
@@ -174,7 +218,35 @@ impl ReadSource for WithAncestors {
             .map(|p| -> Box<dyn Iterator<Item = Entry> + Send> {
                 match p {
                     Part::Dir(d) => Box::new(single(d).into_iter()),
-                    Part::Walk(w) => Box::new(w.entries()),
+                    Part::Walk { source, root, fd } => {
+                        let (root, fd) = (root.clone(), fd.clone());
+                        Box::new(source.entries().map(move |e| {
+                            let e = e?;
+                            let open = match e.open {
+                                None => None,
+                                Some(_) => Some(SafeOpen {
+                                    base: fd.clone(),
+                                    base_path: root.clone(),
+                                    rel: e
+                                        .path
+                                        .strip_prefix(&root)
+                                        .map_err(|_| {
+                                            RusticError::new(
+                                                ErrorKind::InputOutput,
+                                                "{path} is outside the backup path",
+                                            )
+                                            .attach_context("path", e.path.display().to_string())
+                                        })?
+                                        .to_path_buf(),
+                                }),
+                            };
+                            Ok(ReadSourceEntry {
+                                path: e.path,
+                                node: e.node,
+                                open,
+                            })
+                        }))
+                    }
                 }
             })
             .collect();
@@ -263,5 +335,26 @@ mod tests {
         assert!(!walked.contains(&link));
         assert!(walked.contains(&link.join("www")));
         assert!(walked.contains(&via.join("htdocs/index.php")));
+    }
+
+    /// A file swapped for a link between the walk and the read is refused, not read through.
+    #[test]
+    fn a_file_swapped_for_a_link_after_the_walk_is_not_read() {
+        let t = tempfile::tempdir().unwrap();
+        let site = t.path().join("srv/www/a.test");
+        std::fs::create_dir_all(site.join("htdocs")).unwrap();
+        std::fs::write(site.join("htdocs/index.php"), "site").unwrap();
+        let secret = t.path().join("secret");
+        std::fs::write(&secret, "root only").unwrap();
+        let src = WithAncestors::new(std::slice::from_ref(&site), &[]).unwrap();
+        let entry = src
+            .entries()
+            .map(|e| e.unwrap())
+            .find(|e| e.path.ends_with("htdocs/index.php"))
+            .unwrap();
+        std::fs::remove_file(site.join("htdocs/index.php")).unwrap();
+        std::os::unix::fs::symlink(&secret, site.join("htdocs/index.php")).unwrap();
+        let e = entry.open.unwrap().open().unwrap_err();
+        assert!(e.to_string().contains("index.php"), "{e}");
     }
 }
