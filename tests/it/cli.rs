@@ -23,6 +23,21 @@ fn site_show_and_list_json_carry_paths_and_derived_names() {
         v["vhost"],
         "/etc/nginx/sites-available/php.example.test.conf"
     );
+    // Under --root the real places are there too, labelled.
+    let real = &v["real_paths"];
+    assert_eq!(real["root"], sb.root().to_str().unwrap(), "{v}");
+    for key in [
+        "site_dir",
+        "document_root",
+        "pool",
+        "pool_socket",
+        "vhost",
+        "vhost_enabled",
+        "access_log",
+    ] {
+        let host = v[key].as_str().unwrap();
+        assert_eq!(real[key], sb.path(host).to_str().unwrap(), "{key}: {v}");
+    }
     let out = sb
         .lempctl()
         .args(["site", "list", "--json"])
@@ -42,6 +57,38 @@ fn site_show_and_list_json_carry_paths_and_derived_names() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn site_show_in_a_sandbox_names_the_paths_the_vhost_uses() {
+    if !require(WEB) {
+        return;
+    }
+    let sb = Sandbox::new()
+        .site("static.example.test.yaml", STATIC_SITE)
+        .started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let v = sb.show("static.example.test");
+    let real = &v["real_paths"];
+    let docroot = real["document_root"].as_str().unwrap();
+    assert!(std::path::Path::new(docroot).is_dir(), "{v}");
+    let vhost = std::fs::read_to_string(real["vhost"].as_str().unwrap()).unwrap();
+    assert!(
+        vhost.contains(&format!("root {docroot}")),
+        "{docroot} not in:\n{vhost}"
+    );
+    // The human form shows the same labelled object.
+    let out = sb
+        .lempctl()
+        .args(["site", "show", "static.example.test"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\"real_paths\"") && text.contains(docroot),
+        "{text}"
+    );
 }
 
 #[test]
