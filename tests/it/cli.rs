@@ -92,6 +92,54 @@ fn site_show_in_a_sandbox_names_the_paths_the_vhost_uses() {
 }
 
 #[test]
+fn sandbox_init_below_a_private_directory_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    // A directory like `mktemp -d` makes (0700).
+    let private = tempfile::Builder::new()
+        .prefix("lempctl-it-private-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    for dir in [private.path().join("sb"), private.path().join("a/b/sb")] {
+        let out = assert_cmd::Command::new(bin())
+            .args(["sandbox", "init", "--no-mariadb"])
+            .arg(&dir)
+            .args(["--port", &free_port().to_string()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        let shown = private.path().display().to_string();
+        assert!(
+            err.contains(&format!("{shown} (mode 0700"))
+                && err.contains(&format!("chmod o+x {shown}")),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_dir(private.path()).unwrap().count(),
+            0,
+            "nothing created"
+        );
+    }
+    // DIR itself may be private: init opens it up. With the parent searchable, init works.
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let dir = private.path().join("sb");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = assert_cmd::Command::new(bin())
+        .args(["sandbox", "init", "--no-mariadb"])
+        .arg(&dir)
+        .args(["--port", &free_port().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn json_errors_are_one_object_on_stdout() {
     let sb = Sandbox::new();
     sb.write_site("bad.yaml", "name: x\nkind: php\n");
