@@ -142,7 +142,8 @@ pub enum SiteCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
-    /// Create the site's database and user (converges the site).
+    /// Create the site's database and user (converges the site). A `php` site without a `db:`
+    /// section gets `db: {}` added to its site file.
     Create { site: String },
     /// Dump the site's database to the archive directory, then drop it and its user.
     Drop {

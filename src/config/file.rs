@@ -202,6 +202,8 @@ pub struct BackupGlobalFile {
 pub struct WordpressGlobalFile {
     /// Default core source: a WordPress tree or a release tarball.
     pub source: Option<S<String>>,
+    /// Roots a site file's `wordpress.source` must be under.
+    pub allowed_sources: Option<S<Vec<S<String>>>>,
     pub cache_dir: Option<S<String>>,
 }
 

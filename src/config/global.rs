@@ -176,7 +176,10 @@ pub struct Tuning {
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Global {
+    /// The configuration file as found (a real path, for messages).
     pub file: PathBuf,
+    /// The directory of `lempctl.yaml` (a host path, e.g. `/etc/lempctl`).
+    pub config_dir: PathBuf,
     pub php_version: String,
     pub web_user: String,
     pub web_group: String,
@@ -194,6 +197,8 @@ pub struct Global {
     pub tuning: Tuning,
     pub database: Database,
     pub wordpress_source: PathBuf,
+    /// Roots a site's `wordpress.source` must be under (always includes `wordpress_source`).
+    pub wordpress_allowed_sources: Vec<PathBuf>,
     /// Where nginx keeps page caches (one directory per site).
     pub cache_dir: PathBuf,
     /// The backup repository (none: backups are not configured).
@@ -817,6 +822,35 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         "wordpress.source",
         "/usr/share/wordpress",
     );
+    let mut wordpress_allowed_sources = Vec::new();
+    match &wp.allowed_sources {
+        None => {
+            wordpress_allowed_sources.push(PathBuf::from("/usr/share/wordpress"));
+            wordpress_allowed_sources.push(paths.state_dir.join("wordpress"));
+        }
+        Some(list) => {
+            for (i, v) in list.value.iter().enumerate() {
+                let field = format!("wordpress.allowed_sources[{i}]");
+                let p = ctx.path(Some(v), &field, "");
+                if !p.as_os_str().is_empty() && p != Path::new("/") {
+                    wordpress_allowed_sources.push(p);
+                } else if p == Path::new("/") {
+                    ctx.err(
+                        v,
+                        &field,
+                        "`/` would allow every path on the host",
+                        Some("a directory that holds WordPress trees or release tarballs"),
+                    );
+                }
+            }
+        }
+    }
+    if !wordpress_allowed_sources
+        .iter()
+        .any(|r| wordpress_source.starts_with(r))
+    {
+        wordpress_allowed_sources.push(wordpress_source.clone());
+    }
     let cache_dir = ctx.path(
         wp.cache_dir.as_ref(),
         "wordpress.cache_dir",
@@ -857,6 +891,9 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
     let log_group = ctx.token(g.log_group.as_ref(), "log_group", "adm");
     Global {
         file: file.to_path_buf(),
+        config_dir: PathBuf::from(DEFAULT_CONFIG)
+            .parent()
+            .map_or_else(|| PathBuf::from("/etc/lempctl"), Path::to_path_buf),
         php_version,
         web_user,
         web_group,
@@ -873,6 +910,7 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         tuning,
         database,
         wordpress_source,
+        wordpress_allowed_sources,
         cache_dir,
         s3,
         backup,

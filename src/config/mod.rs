@@ -150,7 +150,11 @@ pub fn load_global(
             }
         }
     };
-    Ok(global::validate(&shown, file, errors))
+    let mut global = global::validate(&shown, file, errors);
+    if let Some(dir) = config_path.parent().filter(|d| d.is_absolute()) {
+        global.config_dir = dir.to_path_buf();
+    }
+    Ok(global)
 }
 
 /// Site files in load order (sorted by file name).

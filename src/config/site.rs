@@ -522,9 +522,12 @@ pub fn validate(
             Cache::None
         }
     };
+    let site_dir = name
+        .as_ref()
+        .map(|n| global.paths.www_root.join(n.as_str()));
     let s3 =
         f.s3.as_ref()
-            .map(|s| s3_settings(&mut Ctx { file, errors }, s));
+            .map(|s| s3_settings(&mut Ctx { file, errors }, s, site_dir.as_deref()));
     let wordpress = match (&name, kind) {
         (Some(n), Some(SiteKind::Wordpress)) => wordpress(
             &mut Ctx { file, errors },
@@ -774,6 +777,21 @@ fn wordpress(
             );
             PathBuf::new()
         }
+        Some(s) if !under_roots(&s.value, &g.wordpress_allowed_sources) => {
+            ctx.err(
+                s,
+                "wordpress.source",
+                format!(
+                    "`{}` is not under an allowed source root (lempctl.yaml `wordpress.allowed_sources`)",
+                    printable(&s.value)
+                ),
+                Some(&format!(
+                    "a WordPress directory or a `.tar.gz` release under {}, without `..`",
+                    list_roots(&g.wordpress_allowed_sources)
+                )),
+            );
+            PathBuf::new()
+        }
         Some(s) => PathBuf::from(&s.value),
         None => g.wordpress_source.clone(),
     };
@@ -822,10 +840,31 @@ fn wordpress(
             None
         }
     });
-    let admin_password_file = f
-        .admin_password_file
-        .as_ref()
-        .map(|p| PathBuf::from(&p.value));
+    let admin_password_file = f.admin_password_file.as_ref().and_then(|p| {
+        let roots = [g.config_dir.clone(), g.paths.state_dir.clone()];
+        let secret = lempctl_secret(g, Path::new(&p.value));
+        if p.value.chars().any(char::is_control) || !under_roots(&p.value, &roots) || secret {
+            let problem = if secret {
+                format!("`{}` is one of lempctl's own secrets", printable(&p.value))
+            } else {
+                format!(
+                    "`{}` is not under the lempctl configuration or state directory",
+                    printable(&p.value)
+                )
+            };
+            ctx.err(
+                p,
+                "wordpress.admin_password_file",
+                problem,
+                Some(&format!(
+                    "an absolute path under {}, without `..`, other than lempctl's credential files",
+                    list_roots(&roots)
+                )),
+            );
+            return None;
+        }
+        Some(PathBuf::from(&p.value))
+    });
     let cron = match &f.cron {
         Some(c) => match super::schedule::Schedule::parse(&c.value) {
             Ok(s) => s,
@@ -990,7 +1029,8 @@ fn valid_header_value(s: &str) -> bool {
     !s.trim().is_empty() && s.len() <= 1024 && s.chars().all(|c| c == ' ' || c.is_ascii_graphic())
 }
 
-fn s3_settings(ctx: &mut Ctx<'_>, f: &super::file::S3File) -> S3Site {
+/// `site_dir`: the site's directory (host path) when its name is valid.
+fn s3_settings(ctx: &mut Ctx<'_>, f: &super::file::S3File, site_dir: Option<&Path>) -> S3Site {
     use crate::services::s3::check_pattern;
     if let Err(why) = valid_bucket(&f.bucket.value) {
         ctx.err(
@@ -1060,17 +1100,20 @@ fn s3_settings(ctx: &mut Ctx<'_>, f: &super::file::S3File) -> S3Site {
                     std::path::Component::Normal(_) | std::path::Component::CurDir
                 )
             });
-            let abs_ok =
-                p.is_absolute() && !p.components().any(|c| c == std::path::Component::ParentDir);
+            let abs_ok = site_dir.is_some_and(|d| under_roots(&v.value, &[d.to_path_buf()]));
             if v.value.is_empty() || v.value.chars().any(char::is_control) || !(inside || abs_ok) {
+                let shown = site_dir.map_or_else(
+                    || "the site directory".to_owned(),
+                    |d| format!("`{}`", d.display()),
+                );
                 ctx.err(
                     v,
                     "s3.source",
                     format!(
-                        "`{}` is neither inside the site directory nor an absolute path",
+                        "`{}` is not inside the site directory {shown}",
                         printable(&v.value)
                     ),
-                    Some("a relative path inside the site directory (like `static`), or an absolute path, without `..`"),
+                    Some(&format!("a relative path inside the site directory (like `static`), or an absolute path under {shown}, without `..`")),
                 );
             }
             PathBuf::from(&v.value)
@@ -1355,7 +1398,28 @@ fn php_settings(ctx: &mut Ctx<'_>, f: Option<&super::file::PhpFile>, global: &Gl
                     ini,
                     &format!("php.ini.{k}"),
                     "this setting is part of the site's isolation and cannot be overridden",
-                    Some("any other ini setting"),
+                    Some(&allowed_ini_keys()),
+                );
+            } else if !ALLOWED_INI.contains(&k.as_str()) {
+                let why = if OWN_FIELD_INI.contains(&k.as_str()) {
+                    format!("`{k}` has its own field: `php.{k}`")
+                } else {
+                    format!(
+                        "`{k}` is not on the list of settings a site may change (paths, code loading and the pool's own settings are not)"
+                    )
+                };
+                ctx.err(ini, &format!("php.ini.{k}"), why, Some(&allowed_ini_keys()));
+            } else if OFF_ONLY_INI.contains(&k.as_str())
+                && !matches!(
+                    val.to_ascii_lowercase().as_str(),
+                    "0" | "off" | "false" | "no"
+                )
+            {
+                ctx.err(
+                    ini,
+                    &format!("php.ini.{k}"),
+                    format!("`{k}` can only be turned off here"),
+                    Some("`0` or `off`"),
                 );
             } else if !valid_ini_value(val) {
                 ctx.err(
@@ -1385,6 +1449,109 @@ const PROTECTED_INI: &[&str] = &[
     "error_log",
 ];
 
+/// `path` as written is absolute, has no `..` component, and is one of `roots` or below one
+/// (compared component by component, lexically: links are not resolved here).
+pub fn under_roots(path: &str, roots: &[PathBuf]) -> bool {
+    let p = Path::new(path);
+    p.is_absolute()
+        && !p.components().any(|c| c == std::path::Component::ParentDir)
+        && roots.iter().any(|r| p.starts_with(r))
+}
+
+fn list_roots(roots: &[PathBuf]) -> String {
+    roots
+        .iter()
+        .map(|r| format!("`{}`", r.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Files and directories holding lempctl's own credentials, which no site file may name.
+fn lempctl_secret(g: &Global, p: &Path) -> bool {
+    let mut secrets = vec![
+        g.paths.state_dir.join("credentials"),
+        g.paths.state_dir.join("backup"),
+        g.paths.state_dir.join("state.json"),
+    ];
+    if let super::global::DbAdmin::Tcp {
+        credentials_file, ..
+    } = &g.database.admin
+    {
+        secrets.push(credentials_file.clone());
+    }
+    secrets.extend(g.s3.credentials_file.clone());
+    secrets.extend(g.backup.as_ref().map(|b| b.password_file.clone()));
+    secrets.extend(g.alerts.as_ref().and_then(|a| a.credentials_file.clone()));
+    secrets.iter().any(|s| p.starts_with(s))
+}
+
+/// The `php.ini` keys a site file may set: runtime tunables that name no host path, load no code
+/// and change none of the pool's own settings (`docs/configuration.md` lists them too).
+pub const ALLOWED_INI: &[&str] = &[
+    "allow_url_fopen",
+    "arg_separator.input",
+    "arg_separator.output",
+    "date.timezone",
+    "default_charset",
+    "default_socket_timeout",
+    "enable_post_data_reading",
+    "error_reporting",
+    "expose_php",
+    "file_uploads",
+    "html_errors",
+    "ignore_user_abort",
+    "intl.default_locale",
+    "max_file_uploads",
+    "max_input_nesting_level",
+    "max_input_time",
+    "max_input_vars",
+    "max_multipart_body_parts",
+    "mbstring.language",
+    "mbstring.substitute_character",
+    "output_buffering",
+    "pcre.backtrack_limit",
+    "pcre.jit",
+    "pcre.recursion_limit",
+    "precision",
+    "realpath_cache_size",
+    "realpath_cache_ttl",
+    "request_order",
+    "serialize_precision",
+    "session.cache_expire",
+    "session.cache_limiter",
+    "session.cookie_lifetime",
+    "session.cookie_samesite",
+    "session.cookie_secure",
+    "session.gc_divisor",
+    "session.gc_maxlifetime",
+    "session.gc_probability",
+    "session.name",
+    "session.use_only_cookies",
+    "short_open_tag",
+    "user_agent",
+    "variables_order",
+    "zend.assertions",
+];
+
+/// Allowed keys whose only accepted value is off.
+const OFF_ONLY_INI: &[&str] = &["allow_url_fopen"];
+
+/// Settings with their own field in the `php` section.
+const OWN_FIELD_INI: &[&str] = &[
+    "memory_limit",
+    "upload_max_filesize",
+    "post_max_size",
+    "max_execution_time",
+];
+
+fn allowed_ini_keys() -> String {
+    let keys: Vec<String> = ALLOWED_INI.iter().map(|k| format!("`{k}`")).collect();
+    format!(
+        "{} (`allow_url_fopen` only off; see docs/configuration.md)",
+        keys.join(", ")
+    )
+}
+
 /// Shows control characters visibly in messages.
 fn printable(s: &str) -> String {
     let shown: String = s.chars().take(80).flat_map(char::escape_debug).collect();
@@ -1392,5 +1559,61 @@ fn printable(s: &str) -> String {
         format!("{shown}…")
     } else {
         shown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_checked_lexically_against_the_roots() {
+        let roots = [
+            PathBuf::from("/etc/lempctl"),
+            PathBuf::from("/var/lib/lempctl"),
+        ];
+        assert!(under_roots("/etc/lempctl/pw", &roots));
+        assert!(under_roots("/var/lib/lempctl/a/./b", &roots));
+        assert!(under_roots("/etc/lempctl", &roots));
+        assert!(!under_roots("/etc/lempctl/../shadow", &roots));
+        assert!(!under_roots("/etc/lempctl2/pw", &roots));
+        assert!(!under_roots("etc/lempctl/pw", &roots));
+        assert!(!under_roots("/root/pw", &roots));
+    }
+
+    #[test]
+    fn no_path_or_code_loading_ini_key_is_allowed() {
+        for k in [
+            "extension",
+            "zend_extension",
+            "sendmail_path",
+            "auto_prepend_file",
+            "auto_append_file",
+            "include_path",
+            "open_basedir",
+            "disable_functions",
+            "disable_classes",
+            "allow_url_include",
+            "error_log",
+            "mail.log",
+            "opcache.enable",
+            "opcache.validate_permission",
+            "session.save_path",
+            "session.save_handler",
+            "user_ini.filename",
+            "display_errors",
+            "log_errors",
+            "zlib.output_compression",
+            "session.cookie_httponly",
+            "session.use_strict_mode",
+        ] {
+            assert!(!ALLOWED_INI.contains(&k), "{k}");
+        }
+        let mut sorted = ALLOWED_INI.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted, ALLOWED_INI,
+            "keep the list sorted (the docs list it in order)"
+        );
     }
 }

@@ -197,6 +197,7 @@ pub fn restore_as(
     let mut errors: Vec<ConfigError> = Vec::new();
     let file: config::file::SiteFile =
         config::parse_yaml(&real_file, &text).map_err(|e| UsageError(e.to_string()))?;
+    check_not_copied(&file, &old.file)?;
     let site = config::site::validate(&real_file, file, &g, &ctx.root, &mut errors);
     let Some(site) = site.filter(|_| errors.is_empty()) else {
         return Err(UsageError(ConfigErrors(errors).to_string()).into());
@@ -236,31 +237,83 @@ pub fn restore_as(
     Ok(result)
 }
 
-/// The site file of `new` made from the one of the backed-up site: the new name, no aliases.
+/// What a copy of a site file must not carry over: the other site's host names and everything
+/// that publishes it (its bucket, its certificates, its URL). The new site gets its own URL from
+/// its name.
+const NOT_COPIED: &[&str] = &["aliases", "s3", "tls", "wordpress.url"];
+
+/// The site file of `new` made from the one of the backed-up site: the new name, without the
+/// sections in `NOT_COPIED` (block-style YAML; comments elsewhere are kept).
 fn renamed_site_yaml(text: &str, new: &crate::config::Fqdn) -> String {
     let mut out = String::new();
-    let mut in_aliases = false;
+    // Keys of the mappings the current line is in, with their indentation.
+    let mut parents: Vec<(usize, String)> = Vec::new();
+    // While dropping an entry: the indentation of its key.
+    let mut dropping: Option<usize> = None;
     for line in text.lines() {
-        if in_aliases {
-            let indented = line.starts_with([' ', '\t', '-']) || line.trim().is_empty();
-            if indented {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if let Some(at) = dropping {
+            let inside = trimmed.is_empty()
+                || indent > at
+                || (indent == at && (trimmed.starts_with("- ") || trimmed == "-"));
+            if inside {
                 continue;
             }
-            in_aliases = false;
+            dropping = None;
         }
-        if let Some(rest) = line.strip_prefix("aliases:") {
-            // A block list follows when nothing is on the line; an inline list goes with it.
-            in_aliases = rest.split('#').next().unwrap_or("").trim().is_empty();
-            continue;
-        }
-        if line.starts_with("name:") {
-            out.push_str(&format!("name: {new}\n"));
-            continue;
+        let key = trimmed.split_once(':').map(|(k, _)| k).filter(|k| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        });
+        if let Some(key) = key {
+            parents.retain(|(i, _)| *i < indent);
+            let path: Vec<&str> = parents
+                .iter()
+                .map(|(_, k)| k.as_str())
+                .chain([key])
+                .collect();
+            if NOT_COPIED.contains(&path.join(".").as_str()) {
+                dropping = Some(indent);
+                continue;
+            }
+            parents.push((indent, key.to_owned()));
+            if indent == 0 && key == "name" {
+                out.push_str(&format!("name: {new}\n"));
+                continue;
+            }
         }
         out.push_str(line);
         out.push('\n');
     }
     out
+}
+
+/// Refuses a copy that still has a section `renamed_site_yaml` removes (written in flow style,
+/// which the line-based edit does not see).
+fn check_not_copied(
+    file: &crate::config::file::SiteFile,
+    path: &std::path::Path,
+) -> Result<(), UsageError> {
+    let left = [
+        ("aliases", !file.aliases.is_empty()),
+        ("s3", file.s3.is_some()),
+        ("tls", file.tls.is_some()),
+        (
+            "wordpress.url",
+            file.wordpress.as_ref().is_some_and(|w| w.url.is_some()),
+        ),
+    ];
+    match left.iter().find(|(_, there)| *there) {
+        None => Ok(()),
+        Some((field, _)) => Err(UsageError(format!(
+            "{}: `{field}` could not be removed from the copy of the site file (it is written in \
+             YAML flow style); a restored copy must not publish as the original site. Rewrite that \
+             section in block style and try again",
+            path.display()
+        ))),
+    }
 }
 
 /// Applies retention and removes unused data.
@@ -438,5 +491,38 @@ mod tests {
         assert_eq!(t, "name: copy.test\nkind: php\ndb: {}\n");
         let t = super::renamed_site_yaml("aliases: [x.test]\nname: a.test\n", &new);
         assert_eq!(t, "name: copy.test\n");
+        let t = super::renamed_site_yaml("aliases:\n- www.a.test\n- b.test\nkind: php\n", &new);
+        assert_eq!(t, "kind: php\n");
+    }
+
+    #[test]
+    fn renamed_site_file_does_not_publish_as_the_original() {
+        let new = crate::config::Fqdn::parse("copy.test").unwrap();
+        let t = super::renamed_site_yaml(
+            "# prod\nname: a.test\nkind: wordpress\ntls:\n  certificate: /etc/ssl/a.pem\n  key: /etc/ssl/a.key\n\
+             wordpress:\n  title: A\n  url: https://a.test\n  # keep\n  locale: de_DE\n\
+             s3: {bucket: prod-bucket}\ndb:\n  charset: utf8mb4\nbackup:\n  keep_last: 3\n",
+            &new,
+        );
+        assert_eq!(
+            t,
+            "# prod\nname: copy.test\nkind: wordpress\nwordpress:\n  title: A\n  # keep\n  locale: de_DE\n\
+             db:\n  charset: utf8mb4\nbackup:\n  keep_last: 3\n"
+        );
+        // `url` is only dropped inside `wordpress`.
+        let t = super::renamed_site_yaml("name: a.test\nredirect:\n  url: x\n", &new);
+        assert_eq!(t, "name: copy.test\nredirect:\n  url: x\n");
+    }
+
+    #[test]
+    fn a_copy_that_kept_a_publishing_section_is_refused() {
+        let p = std::path::Path::new("a.yaml");
+        let text = super::renamed_site_yaml(
+            "name: a.test\nkind: wordpress\nwordpress: {url: \"https://a.test\"}\n",
+            &crate::config::Fqdn::parse("copy.test").unwrap(),
+        );
+        let f: crate::config::file::SiteFile = crate::config::parse_yaml(p, &text).unwrap();
+        let e = super::check_not_copied(&f, p).unwrap_err();
+        assert!(e.to_string().contains("`wordpress.url`"), "{e}");
     }
 }

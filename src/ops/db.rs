@@ -25,16 +25,98 @@ fn site_with_db<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
     Ok(site)
 }
 
-/// Converges one site (its database included).
+/// Converges one site (its database included). A `php` site without a `db:` section gets one
+/// (`db: {}`, the default names) added to its site file first; the file is put back if the
+/// converge fails.
 pub fn create(
     ctx: &Context,
     name: &str,
     dry_run: bool,
     wait: std::time::Duration,
 ) -> Result<Report> {
-    let config = ctx.load()?;
-    let site = site_with_db(&config, name)?;
-    super::converge_site(ctx, &config, site, dry_run, wait)
+    let mut config = ctx.load()?;
+    let site = super::find_site(&config, name)?.clone();
+    if site.db.is_some() {
+        return super::converge_site(ctx, &config, &site, dry_run, wait);
+    }
+    if !site.kind.uses_php() {
+        return Err(UsageError(format!(
+            "site `{}` is a `{}` site: it runs no PHP, so nothing would use a database\n  allowed: `php` and `wordpress` sites",
+            site.name,
+            site.kind.as_str()
+        ))
+        .into());
+    }
+    let file_name = site
+        .file
+        .file_name()
+        .context("the site file has a file name")?;
+    let host_file = config.global.paths.sites_dir.join(file_name);
+    let old = std::fs::read_to_string(&site.file)
+        .with_context(|| format!("reading {}", site.file.display()))?;
+    let text = with_db_section(&old);
+    // Validate exactly as `apply` will read it back.
+    let mut errors = Vec::new();
+    let file: crate::config::file::SiteFile =
+        crate::config::parse_yaml(&site.file, &text).map_err(|e| UsageError(e.to_string()))?;
+    let new =
+        crate::config::site::validate(&site.file, file, &config.global, &ctx.root, &mut errors);
+    let Some(new) = new.filter(|s| errors.is_empty() && s.db.is_some()) else {
+        return Err(UsageError(crate::config::ConfigErrors(errors).to_string()).into());
+    };
+    for s in &mut config.sites {
+        if s.name == new.name {
+            *s = new.clone();
+        }
+    }
+    crate::config::check_unique(&config.sites, &mut errors);
+    if !errors.is_empty() {
+        return Err(UsageError(crate::config::ConfigErrors(errors).to_string()).into());
+    }
+    if dry_run {
+        return super::converge_site(ctx, &config, &new, true, wait);
+    }
+    let mut journal = Journal::default();
+    ctx.root.write_atomic(
+        &mut journal,
+        &host_file,
+        text.as_bytes(),
+        &Perms::root(0o644),
+    )?;
+    match super::converge_site(ctx, &config, &new, false, wait) {
+        Ok(mut report) => {
+            report.changed = true;
+            Ok(report)
+        }
+        Err(e) => {
+            ctx.root.rollback(&mut journal);
+            Err(e)
+        }
+    }
+}
+
+/// The site file text with an empty `db:` section (the default names): an existing top-level
+/// `db:` line without a value (`db:`, `db: ~`, `db: null`) becomes `db: {}`, else one is appended.
+/// Everything else, comments included, stays as written.
+fn with_db_section(text: &str) -> String {
+    let mut out = String::new();
+    let mut replaced = false;
+    for line in text.lines() {
+        let value = line
+            .strip_prefix("db:")
+            .map(|r| r.split(" #").next().unwrap_or("").trim());
+        if !replaced && matches!(value, Some("" | "~" | "null" | "Null" | "NULL")) {
+            out.push_str("db: {}\n");
+            replaced = true;
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !replaced {
+        out.push_str("# added by `lempctl db create`: a database with the default names\ndb: {}\n");
+    }
+    out
 }
 
 /// Dumps (unless `no_backup`) and drops a site's database and user.
@@ -227,4 +309,22 @@ pub fn dump(ctx: &Context, name: &str, output: Option<PathBuf>) -> Result<DumpRe
         sql_bytes: stats.sql_bytes,
         compressed_bytes: stats.compressed_bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_db_section_is_added_and_the_rest_kept() {
+        assert_eq!(
+            super::with_db_section(
+                "# mine\nname: a.test\nkind: php   # comment\nphp:\n  max_children: 3"
+            ),
+            "# mine\nname: a.test\nkind: php   # comment\nphp:\n  max_children: 3\n\
+             # added by `lempctl db create`: a database with the default names\ndb: {}\n"
+        );
+        assert_eq!(
+            super::with_db_section("name: a.test\ndb: ~   # later\nkind: php\n"),
+            "name: a.test\ndb: {}\nkind: php\n"
+        );
+    }
 }

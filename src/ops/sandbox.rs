@@ -48,11 +48,30 @@ pub fn init(o: &InitOptions) -> Result<InitReport> {
     if o.port == 0 || o.port == u16::MAX {
         return Err(UsageError("--port must be between 1 and 65534".into()).into());
     }
+    // Checked before anything is created, and again for parents `create_dir_all` made (umask).
+    let wanted =
+        std::path::absolute(&o.dir).with_context(|| format!("resolving {}", o.dir.display()))?;
+    if let Some(existing) = wanted.ancestors().find(|a| a.exists()) {
+        let existing = existing
+            .canonicalize()
+            .with_context(|| format!("resolving {}", existing.display()))?;
+        let first = if existing == wanted {
+            existing.parent().map(Path::to_path_buf)
+        } else {
+            Some(existing)
+        };
+        if let Some(first) = first {
+            check_traversable(&first)?;
+        }
+    }
     std::fs::create_dir_all(&o.dir).with_context(|| format!("creating {}", o.dir.display()))?;
     let dir = o
         .dir
         .canonicalize()
         .with_context(|| format!("resolving {}", o.dir.display()))?;
+    if let Some(parent) = dir.parent() {
+        check_traversable(parent)?;
+    }
     let root = Root::new(&dir)?;
     let config = Path::new("/etc/lempctl/lempctl.yaml");
     if root.path(config).exists() && !o.force {
@@ -145,6 +164,31 @@ pub fn init(o: &InitOptions) -> Result<InitReport> {
             )
         }),
     })
+}
+
+/// Every directory from `dir` up to `/` must let others search it (`x`): the sandbox's servers
+/// and PHP run as `www-data`, `mysql` and the site users, which must reach files inside the
+/// sandbox. A `mktemp -d` directory (0700) above the sandbox would otherwise surface much later as
+/// raw MariaDB or nginx permission errors.
+fn check_traversable(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for a in dir.ancestors() {
+        let meta = std::fs::metadata(a).with_context(|| format!("reading {}", a.display()))?;
+        if meta.mode() & 0o001 == 0 {
+            return Err(UsageError(format!(
+                "{} (mode {:04o}, owner uid {}) is not searchable by other users, but the sandbox's \
+                 servers and PHP run as `www-data`, `mysql` and the site users and must reach into \
+                 the sandbox through it\n  fix: `chmod o+x {}`, or choose a sandbox directory whose \
+                 parent directories all have the x bit for others (e.g. under /srv or /var/tmp)",
+                a.display(),
+                meta.mode() & 0o7777,
+                meta.uid(),
+                a.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
 }
 
 fn mkdirs(root: &Root, j: &mut Journal, p: &Path) -> Result<()> {

@@ -43,11 +43,40 @@ pub struct SiteInfo {
     pub access_log: PathBuf,
     pub database: Option<String>,
     pub db_user: Option<String>,
+    /// Under `--root DIR` (not `/`): where the paths above really are (`DIR/srv/www/…`), which
+    /// is what the sandbox's vhost and pool use. Absent on a real host, where they are the same.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub real_paths: Option<RealPaths>,
 }
 
-pub fn info(site: &Site) -> SiteInfo {
+/// The host paths of `SiteInfo` under the `--root` directory (`null` where the host path is).
+#[derive(Debug, Serialize)]
+pub struct RealPaths {
+    pub root: PathBuf,
+    pub site_dir: Option<PathBuf>,
+    pub document_root: Option<PathBuf>,
+    pub pool: Option<PathBuf>,
+    pub pool_socket: Option<PathBuf>,
+    pub vhost: PathBuf,
+    pub vhost_enabled: PathBuf,
+    pub access_log: PathBuf,
+}
+
+pub fn info(site: &Site, root: &crate::host::Root) -> SiteInfo {
     let tree = site.kind != SiteKind::Redirect;
+    let real = |p: &Path| root.path(p);
+    let real_paths = (!root.is_host()).then(|| RealPaths {
+        root: root.dir().to_path_buf(),
+        site_dir: tree.then(|| real(&site.paths.site_dir)),
+        document_root: tree.then(|| real(&site.paths.document_root)),
+        pool: site.paths.pool.as_deref().map(real),
+        pool_socket: site.paths.pool_socket.as_deref().map(real),
+        vhost: real(&site.paths.vhost),
+        vhost_enabled: real(&site.paths.vhost_enabled),
+        access_log: real(&site.paths.access_log),
+    });
     SiteInfo {
+        real_paths,
         name: site.name.to_string(),
         kind: site.kind.as_str(),
         enabled: site.enabled,
@@ -82,12 +111,17 @@ fn find<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
 }
 
 pub fn list(ctx: &Context) -> Result<Vec<SiteInfo>> {
-    Ok(ctx.load()?.sites.iter().map(info).collect())
+    Ok(ctx
+        .load()?
+        .sites
+        .iter()
+        .map(|s| info(s, &ctx.root))
+        .collect())
 }
 
 pub fn show(ctx: &Context, name: &str) -> Result<SiteInfo> {
     let config = ctx.load()?;
-    Ok(info(find(&config, name)?))
+    Ok(info(find(&config, name)?, &ctx.root))
 }
 
 fn yaml_string(s: &str) -> String {

@@ -735,17 +735,40 @@ fn restore_as_a_new_site_serves_with_its_own_database() {
 #[test]
 fn restore_as_rewrites_the_wordpress_urls() {
     if !needs()
-        || !require(&["php8.2", "runuser"])
+        || !require(&["php8.2", "runuser", "openssl"])
         || !Path::new("/usr/share/wordpress/wp-includes/version.php").exists()
     {
         return;
     }
     let sb = Sandbox::with_db();
     configure(&sb);
+    // The original publishes: its own certificate, a bucket, an explicit URL and an alias.
+    let certs = sb.path("/etc/ssl/blog.bk.test");
+    std::fs::create_dir_all(&certs).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-days", "3", "-nodes"])
+        .args(["-subj", "/CN=blog.bk.test", "-keyout"])
+        .arg(certs.join("key.pem"))
+        .arg("-out")
+        .arg(certs.join("cert.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = sb.port;
     let sb = sb
         .site(
             "blog.yaml",
-            "name: blog.bk.test\nkind: wordpress\nwordpress:\n  title: Backup Blog\n  admin_email: owner@bk.test\n",
+            &format!(
+                "name: blog.bk.test\nkind: wordpress\naliases:\n  - www.blog.bk.test\n\
+                 wordpress:\n  title: Backup Blog\n  url: http://blog.bk.test:{port}\n  admin_email: owner@bk.test\n\
+                 tls:\n  certificate: /etc/ssl/blog.bk.test/cert.pem\n  key: /etc/ssl/blog.bk.test/key.pem\n  redirect: false\n\
+                 s3:\n  bucket: production-www\n  prefix: www\n"
+            ),
         )
         .started();
     let (code, v, err) = sb.json(&["apply"]);
@@ -755,10 +778,25 @@ fn restore_as_rewrites_the_wordpress_urls() {
     let (code, v, err) = sb.json(&["backup", "restore", "blog.bk.test", "--as", "copy.bk.test"]);
     assert_eq!(code, 0, "{err}\n{v}");
     assert_eq!(v["urls_rewritten"], true, "{v}");
-    let db = sb.show("copy.bk.test")["database"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    // The copy publishes nowhere the original does: no bucket, no certificate, no URL, no alias.
+    let file = std::fs::read_to_string(sb.path("/etc/lempctl/sites.d/copy.bk.test.yaml")).unwrap();
+    for gone in [
+        "s3:",
+        "production-www",
+        "tls:",
+        "cert.pem",
+        "url:",
+        "blog.bk.test:",
+        "www.blog.bk.test",
+    ] {
+        assert!(!file.contains(gone), "`{gone}` in the copy:\n{file}");
+    }
+    assert!(file.contains("title: Backup Blog"), "{file}");
+    let copy = sb.show("copy.bk.test");
+    let vhost =
+        std::fs::read_to_string(sb.path("/etc/nginx/sites-available/copy.bk.test.conf")).unwrap();
+    assert!(!vhost.contains("ssl_certificate"), "{vhost}");
+    let db = copy["database"].as_str().unwrap().to_owned();
     let urls = sb.sql_root(&format!(
         "SELECT option_value FROM `{db}`.wp_options WHERE option_name IN ('siteurl','home')"
     ));

@@ -23,6 +23,21 @@ fn site_show_and_list_json_carry_paths_and_derived_names() {
         v["vhost"],
         "/etc/nginx/sites-available/php.example.test.conf"
     );
+    // Under --root the real places are there too, labelled.
+    let real = &v["real_paths"];
+    assert_eq!(real["root"], sb.root().to_str().unwrap(), "{v}");
+    for key in [
+        "site_dir",
+        "document_root",
+        "pool",
+        "pool_socket",
+        "vhost",
+        "vhost_enabled",
+        "access_log",
+    ] {
+        let host = v[key].as_str().unwrap();
+        assert_eq!(real[key], sb.path(host).to_str().unwrap(), "{key}: {v}");
+    }
     let out = sb
         .lempctl()
         .args(["site", "list", "--json"])
@@ -42,6 +57,86 @@ fn site_show_and_list_json_carry_paths_and_derived_names() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn site_show_in_a_sandbox_names_the_paths_the_vhost_uses() {
+    if !require(WEB) {
+        return;
+    }
+    let sb = Sandbox::new()
+        .site("static.example.test.yaml", STATIC_SITE)
+        .started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let v = sb.show("static.example.test");
+    let real = &v["real_paths"];
+    let docroot = real["document_root"].as_str().unwrap();
+    assert!(std::path::Path::new(docroot).is_dir(), "{v}");
+    let vhost = std::fs::read_to_string(real["vhost"].as_str().unwrap()).unwrap();
+    assert!(
+        vhost.contains(&format!("root {docroot}")),
+        "{docroot} not in:\n{vhost}"
+    );
+    // The human form shows the same labelled object.
+    let out = sb
+        .lempctl()
+        .args(["site", "show", "static.example.test"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("\"real_paths\"") && text.contains(docroot),
+        "{text}"
+    );
+}
+
+#[test]
+fn sandbox_init_below_a_private_directory_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    // A directory like `mktemp -d` makes (0700).
+    let private = tempfile::Builder::new()
+        .prefix("lempctl-it-private-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    for dir in [private.path().join("sb"), private.path().join("a/b/sb")] {
+        let out = assert_cmd::Command::new(bin())
+            .args(["sandbox", "init", "--no-mariadb"])
+            .arg(&dir)
+            .args(["--port", &free_port().to_string()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        let shown = private.path().display().to_string();
+        assert!(
+            err.contains(&format!("{shown} (mode 0700"))
+                && err.contains(&format!("chmod o+x {shown}")),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_dir(private.path()).unwrap().count(),
+            0,
+            "nothing created"
+        );
+    }
+    // DIR itself may be private: init opens it up. With the parent searchable, init works.
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let dir = private.path().join("sb");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = assert_cmd::Command::new(bin())
+        .args(["sandbox", "init", "--no-mariadb"])
+        .arg(&dir)
+        .args(["--port", &free_port().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -86,6 +86,68 @@ fn site_databases_are_isolated_idempotent_and_rotatable() {
 }
 
 #[test]
+fn db_create_adds_a_db_section_to_a_site_without_one() {
+    if !require(DB) {
+        return;
+    }
+    let original = "# the shop\nname: c.db.test\nkind: php   # no database yet\n";
+    let sb = Sandbox::with_db()
+        .site("c.yaml", original)
+        .site("s.yaml", "name: s.db.test\nkind: static\n")
+        .started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert!(sb.show("c.db.test")["database"].is_null());
+    let file = sb.path("/etc/lempctl/sites.d/c.yaml");
+
+    // --dry-run plans the database and writes nothing.
+    let before = sb.tree();
+    let (code, v, err) = sb.json(&["db", "create", "c.db.test", "--dry-run"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert!(v["changes"].to_string().contains("create database"), "{v}");
+    assert_eq!(before, sb.tree());
+
+    let (code, v, err) = sb.json(&["db", "create", "c.db.test"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with(original), "comments kept:\n{text}");
+    assert!(text.ends_with("db: {}\n"), "{text}");
+    let (db, user, pw) = creds(&sb, "c.db.test");
+    let exists = sb.sql_root(&format!(
+        "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{db}'"
+    ));
+    assert_eq!(exists.trim(), db, "the database exists");
+    let out = sb.sql_as(
+        &user,
+        &pw,
+        &format!("CREATE TABLE `{db}`.t (id INT); SELECT 1"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The site file is what apply reads: nothing left to do, and a second create changes nothing.
+    let (_, again, _) = sb.json(&["apply"]);
+    assert_eq!(again["changed"], false, "{again}");
+    let (code, again, err) = sb.json(&["db", "create", "c.db.test"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again["changed"], false, "{again}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+
+    // A static site runs no PHP: refused, nothing written.
+    let before = sb.tree();
+    let out = sb
+        .lempctl()
+        .args(["db", "create", "s.db.test"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("runs no PHP"));
+    assert_eq!(before, sb.tree());
+}
+
+#[test]
 fn dropping_takes_a_dump_that_restores_the_rows() {
     if !require(DB) {
         return;

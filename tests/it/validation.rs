@@ -143,6 +143,76 @@ fn bad_site_files_are_refused_with_file_line_and_field() {
             "not allowed",
         ),
         (
+            "name: ok.example.test\nkind: php\nphp:\n  ini:\n    extension: /tmp/evil.so\n",
+            "`php.ini.extension`",
+            "not on the list of settings a site may change",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nphp:\n  ini:\n    sendmail_path: /tmp/x\n",
+            "`php.ini.sendmail_path`",
+            "allowed: `allow_url_fopen`",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nphp:\n  ini:\n    auto_prepend_file: /etc/passwd\n",
+            "`php.ini.auto_prepend_file`",
+            "`max_input_vars`",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nphp:\n  ini:\n    disable_functions: \"\"\n",
+            "`php.ini.disable_functions`",
+            "isolation",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nphp:\n  ini:\n    memory_limit: 2G\n",
+            "`php.ini.memory_limit`",
+            "`php.memory_limit`",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nphp:\n  ini:\n    allow_url_fopen: \"1\"\n",
+            "`php.ini.allow_url_fopen`",
+            "only be turned off",
+        ),
+        (
+            "name: ok.example.test\nkind: static\ns3:\n  bucket: ok-bucket\n  source: /etc\n",
+            "bad.yaml:5:11: `s3.source`",
+            "allowed: a relative path inside the site directory (like `static`), or an absolute path under `/srv/www/ok.example.test`",
+        ),
+        (
+            "name: ok.example.test\nkind: static\ns3:\n  bucket: ok-bucket\n  source: /srv/www/ok.example.test/../other.example.test\n",
+            "`s3.source`",
+            "not inside the site directory",
+        ),
+        (
+            "name: ok.example.test\nkind: static\ns3:\n  bucket: ok-bucket\n  source: /srv/www/ok.example.test2/static\n",
+            "`s3.source`",
+            "not inside the site directory",
+        ),
+        (
+            "name: ok.example.test\nkind: wordpress\nwordpress:\n  admin_password_file: /root/.ssh/id_ed25519\n",
+            "bad.yaml:4:24: `wordpress.admin_password_file`",
+            "allowed: an absolute path under `/etc/lempctl`, `/var/lib/lempctl`, without `..`",
+        ),
+        (
+            "name: ok.example.test\nkind: wordpress\nwordpress:\n  admin_password_file: /etc/lempctl/../shadow\n",
+            "`wordpress.admin_password_file`",
+            "not under the lempctl configuration or state directory",
+        ),
+        (
+            "name: ok.example.test\nkind: wordpress\nwordpress:\n  admin_password_file: /var/lib/lempctl/credentials/other.example.test.json\n",
+            "`wordpress.admin_password_file`",
+            "one of lempctl's own secrets",
+        ),
+        (
+            "name: ok.example.test\nkind: wordpress\nwordpress:\n  source: /etc\n",
+            "bad.yaml:4:11: `wordpress.source`",
+            "allowed: a WordPress directory or a `.tar.gz` release under `/usr/share/wordpress`, `/var/lib/lempctl/wordpress`",
+        ),
+        (
+            "name: ok.example.test\nkind: wordpress\nwordpress:\n  source: /usr/share/wordpress/../../../root\n",
+            "`wordpress.source`",
+            "not under an allowed source root",
+        ),
+        (
             "name: ok.example.test\nkind: php\ndocument_root: ../../etc\n",
             "`document_root`",
             "relative directory",
@@ -159,6 +229,35 @@ fn bad_site_files_are_refused_with_file_line_and_field() {
         refused(&sb, &["apply"], place);
         refused(&sb, &["apply", "--dry-run"], why);
     }
+}
+
+#[test]
+fn site_file_paths_inside_the_allowed_roots_and_safe_ini_keys_are_accepted() {
+    let sb = Sandbox::new();
+    sb.write_site(
+        "ok.yaml",
+        "name: ok.example.test\nkind: php\nphp:\n  ini:\n    max_input_vars: \"3000\"\n    date.timezone: Europe/Berlin\n    allow_url_fopen: \"off\"\n\
+         s3:\n  bucket: ok-bucket\n  source: /srv/www/ok.example.test/public/export\n",
+    );
+    sb.write_site(
+        "blog.yaml",
+        "name: blog.example.test\nkind: wordpress\nwordpress:\n  source: /usr/share/wordpress\n  admin_password_file: /etc/lempctl/blog-admin-password\n",
+    );
+    let (code, v, err) = sb.json(&["site", "list"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    // The host configuration widens the source roots; the default source stays allowed.
+    let g = sb.path("/etc/lempctl/lempctl.yaml");
+    let base = std::fs::read_to_string(&g).unwrap();
+    std::fs::write(
+        &g,
+        format!("{base}wordpress:\n  allowed_sources: [/usr/share/wordpress/wp-admin]\n"),
+    )
+    .unwrap();
+    let (code, v, err) = sb.json(&["site", "list"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    // A root of `/` is refused in the host configuration.
+    std::fs::write(&g, format!("{base}wordpress:\n  allowed_sources: [/]\n")).unwrap();
+    refused(&sb, &["site", "list"], "`wordpress.allowed_sources[0]`");
 }
 
 #[test]

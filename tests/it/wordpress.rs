@@ -291,8 +291,12 @@ fn bad_wordpress_input_is_refused_and_leaves_nothing_that_blocks_a_retry() {
             "`wordpress.title`",
         ),
         (
-            "name: blog.wp.test\nkind: wordpress\nwordpress:\n  source: /etc\n",
+            "name: blog.wp.test\nkind: wordpress\nwordpress:\n  source: /usr/share/wordpress/wp-admin\n",
             "not a WordPress tree",
+        ),
+        (
+            "name: blog.wp.test\nkind: wordpress\nwordpress:\n  source: /etc\n",
+            "not under an allowed source root",
         ),
         (
             "name: blog.wp.test\nkind: wordpress\ncache: memcached\n",
