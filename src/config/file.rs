@@ -202,6 +202,8 @@ pub struct WordpressGlobalFile {
     /// Default core source: a WordPress tree or a release tarball.
     pub source: Option<S<String>>,
     pub cache_dir: Option<S<String>>,
+    /// Seconds a PHP program lempctl runs as the site user (install, cron, tasks) may take.
+    pub php_timeout: Option<S<u32>>,
 }
 
 /// The MariaDB admin connection and defaults for site databases.

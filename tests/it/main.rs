@@ -11,6 +11,7 @@ mod support;
 
 mod apply;
 mod backup;
+mod confinement;
 mod cli;
 mod db;
 mod failures;
