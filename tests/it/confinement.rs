@@ -167,12 +167,20 @@ fn site_php_run_by_wp_cron_is_confined_and_killed_after_the_timeout() {
         .spawn()
         .unwrap();
     while !tmp.join("probe.json").exists() {
-        assert!(start.elapsed() < Duration::from_secs(30), "the probe never ran");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the probe never ran"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let pid = probe(&tmp)["pid"].as_u64().unwrap();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
     // fields after the name: state ppid pgrp session tty_nr
     assert_eq!(fields[3], pid.to_string(), "session: {stat}");
     assert_eq!(fields[4], "0", "a controlling terminal: {stat}");
@@ -190,11 +198,20 @@ fn site_php_run_by_wp_cron_is_confined_and_killed_after_the_timeout() {
     );
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("timed out after 4 s"), "{text}");
-    assert!(elapsed < Duration::from_secs(25), "took {elapsed:?}: {text}");
+    assert!(
+        elapsed < Duration::from_secs(25),
+        "took {elapsed:?}: {text}"
+    );
     std::thread::sleep(Duration::from_millis(200));
     let left = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     assert!(
-        left.is_empty() || left.rsplit(')').next().unwrap().trim_start().starts_with('Z'),
+        left.is_empty()
+            || left
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .trim_start()
+                .starts_with('Z'),
         "the PHP process survived: {left}"
     );
 
@@ -205,4 +222,164 @@ fn site_php_run_by_wp_cron_is_confined_and_killed_after_the_timeout() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("output over 1048576 bytes"), "{text}");
     assert!(text.len() < 200_000, "the flood was relayed");
+}
+
+/// Writes `text` at `path` as `user` (the site's own code planting a file in its tree).
+fn plant_as(user: &str, path: &Path, text: &str, mode: u32) {
+    let out = Command::new("runuser")
+        .args([
+            "-u",
+            user,
+            "--",
+            "sh",
+            "-c",
+            "cat > \"$0\" && chmod \"$1\" \"$0\"",
+        ])
+        .arg(path)
+        .arg(format!("{mode:o}"))
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(text.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+fn link_as(user: &str, target: &Path, link: &Path) {
+    let st = Command::new("runuser")
+        .args(["-u", user, "--", "ln", "-s"])
+        .arg(target)
+        .arg(link)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Site A's PHP, requested over HTTP: what it can get of site B's file and of the pool's settings.
+const ATTACK: &str = r#"<?php
+$b = $_GET['b'];
+$secret = null;
+ob_start();
+$r = ['include_returned' => @include $b];
+$r['include_printed'] = ob_get_clean();
+$r['include_secret'] = $secret;
+$r['read'] = @file_get_contents($b);
+$st = @opcache_get_status(true);
+$r['opcache_scripts'] = is_array($st) ? array_keys($st['scripts'] ?? []) : false;
+$r['opcache_cached'] = @opcache_is_script_cached($b);
+$r['putenv'] = function_exists('putenv');
+try {
+    putenv('LD_PRELOAD=/tmp/evil.so');
+    $r['putenv_call'] = 'called';
+} catch (Throwable $e) {
+    $r['putenv_call'] = $e->getMessage();
+}
+$r['mail'] = function_exists('mail');
+$r['sendmail'] = ini_get('sendmail_path');
+$r['ini_set'] = @ini_set('sendmail_path', '/tmp/evil -t');
+$r['sendmail_after'] = ini_get('sendmail_path');
+echo json_encode($r);
+"#;
+
+#[test]
+fn one_site_cannot_reach_another_through_opcache_symlinks_or_the_pool_settings() {
+    if !require(&["nginx", "php-fpm8.2", "useradd", "runuser"]) {
+        return;
+    }
+    let sb = Sandbox::new()
+        .site("a.yaml", "name: a.example.test\nkind: php\n")
+        .site("b.yaml", "name: b.example.test\nkind: php\n")
+        .site("s.yaml", "name: s.example.test\nkind: static\n")
+        .started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let user = |site: &str| sb.show(site)["user"].as_str().unwrap().to_owned();
+    let (ua, ub, us) = (
+        user("a.example.test"),
+        user("b.example.test"),
+        user("s.example.test"),
+    );
+    let a = sb.path("/srv/www/a.example.test/htdocs");
+    let b = sb.path("/srv/www/b.example.test/htdocs");
+    let s = sb.path("/srv/www/s.example.test/htdocs");
+
+    // B's configuration, readable by B only, is compiled into the shared opcache by B's own request.
+    let secret = b.join("secret.php");
+    plant_as(
+        &ub,
+        &secret,
+        "<?php $secret = 'B-SECRET-42'; echo 'B-PRINTED';\n",
+        0o600,
+    );
+    let r = sb.get("b.example.test", "/secret.php");
+    assert!(r.status == 200 && r.body.contains("B-PRINTED"), "{r:?}");
+
+    plant_as(&ua, &a.join("attack.php"), ATTACK, 0o640);
+    let r = sb.get(
+        "a.example.test",
+        &format!("/attack.php?b={}", secret.display()),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        !r.body.contains("B-SECRET-42") && !r.body.contains("B-PRINTED"),
+        "{}",
+        r.body
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["include_returned"], false, "{v}");
+    assert_eq!(v["read"], false, "{v}");
+    assert_eq!(v["opcache_cached"], false, "{v}");
+    assert!(
+        !v["opcache_scripts"].to_string().contains("b.example.test"),
+        "opcache lists B's scripts to A: {v}"
+    );
+    // The LD_PRELOAD route: putenv is gone, mail stays, its program is the pool's.
+    assert_eq!(v["putenv"], false, "{v}");
+    assert_eq!(
+        v["putenv_call"], "Call to undefined function putenv()",
+        "{v}"
+    );
+    assert_eq!(v["mail"], true, "{v}");
+    assert_eq!(v["sendmail"], "/usr/sbin/sendmail -t -i", "{v}");
+    assert_eq!(v["ini_set"], false, "{v}");
+    assert_eq!(v["sendmail_after"], "/usr/sbin/sendmail -t -i", "{v}");
+
+    // A link to B's script in A's tree: PHP-FPM opens it as A, under A's open_basedir.
+    link_as(&ua, &secret, &a.join("linked.php"));
+    let r = sb.get("a.example.test", "/linked.php");
+    assert!(
+        !r.body.contains("B-SECRET-42") && !r.body.contains("B-PRINTED"),
+        "{r:?}"
+    );
+
+    // nginx and links: B's file readable by nginx's group, linked from A's and S's trees.
+    let shared = b.join("shared.txt");
+    plant_as(&ub, &shared, "B-SHARED-CONTENT\n", 0o640);
+    let r = sb.get("b.example.test", "/shared.txt");
+    assert!(
+        r.status == 200 && r.body.contains("B-SHARED-CONTENT"),
+        "{r:?}"
+    );
+    link_as(&us, &shared, &s.join("steal.txt"));
+    let r = sb.get("s.example.test", "/steal.txt");
+    assert!(
+        (r.status == 403 || r.status == 404) && !r.body.contains("B-SHARED-CONTENT"),
+        "{r:?}"
+    );
+    link_as(&ua, &shared, &a.join("steal.txt"));
+    let r = sb.get("a.example.test", "/steal.txt");
+    assert!(!r.body.contains("B-SHARED-CONTENT"), "{r:?}");
+    // A link to the site's own file still works.
+    plant_as(&us, &s.join("own.txt"), "S-OWN\n", 0o644);
+    link_as(&us, &s.join("own.txt"), &s.join("mine.txt"));
+    let r = sb.get("s.example.test", "/mine.txt");
+    assert!(
+        r.status == 200 && r.body.contains("S-OWN"),
+        "{r:?}\n{}",
+        std::fs::read_to_string(sb.path("/var/log/nginx/s.example.test.error.log"))
+            .unwrap_or_default()
+    );
 }

@@ -11,8 +11,8 @@ mod support;
 
 mod apply;
 mod backup;
-mod confinement;
 mod cli;
+mod confinement;
 mod db;
 mod failures;
 mod s3;
