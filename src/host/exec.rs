@@ -265,7 +265,11 @@ impl Cmd {
                     break;
                 }
                 Ok(false) => streams_done += 1,
-                Err(_) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                // both streams closed (the program may run on without them): poll gently
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
             }
             // exited? (WNOWAIT: not reaped yet, so the process group id stays ours to kill)
             match waitid(

@@ -256,6 +256,36 @@ mod tests {
     }
 
     #[test]
+    fn php_cli_gets_the_pools_restrictions() {
+        let g = global();
+        let root = Root::new(Path::new("/")).unwrap();
+        let map = PathMap::new(&root, &g);
+        let file = Path::new("/etc/lempctl/sites.d/a.yaml");
+        let parsed = crate::config::parse_yaml(
+            file,
+            "name: a.example.test\nkind: php\nphp:\n  disable_functions: [mail]\n",
+        )
+        .unwrap();
+        let mut errors = Vec::new();
+        let site = crate::config::site::validate(file, parsed, &g, &root, &mut errors).unwrap();
+        let php = site.php.clone().unwrap();
+        let pool = pool(&map, &g, &site, &php);
+        let cli = php_cli_settings(&map, &site);
+        for want in [
+            format!("open_basedir={}/", pool.site_dir),
+            format!("disable_functions={}", pool.disable_functions),
+            format!("sys_temp_dir={}", pool.tmp_dir),
+            format!("upload_tmp_dir={}", pool.upload_tmp_dir),
+            format!("session.save_path={}", pool.sessions_dir),
+            format!("sendmail_path={}", pool.sendmail_path),
+        ] {
+            assert!(cli.contains(&want), "{want} not in {cli:?}");
+        }
+        let disabled: Vec<&str> = pool.disable_functions.split(',').collect();
+        assert!(disabled.contains(&"putenv") && disabled.contains(&"mail"));
+    }
+
+    #[test]
     fn opcache_grows_with_the_sites_it_carries() {
         let g = global();
         let one = opcache(&g, "8.2", 1);
