@@ -205,6 +205,8 @@ pub struct WordpressGlobalFile {
     /// Roots a site file's `wordpress.source` must be under.
     pub allowed_sources: Option<S<Vec<S<String>>>>,
     pub cache_dir: Option<S<String>>,
+    /// Seconds a PHP program lempctl runs as the site user (install, cron, tasks) may take.
+    pub php_timeout: Option<S<u32>>,
 }
 
 /// The MariaDB admin connection and defaults for site databases.

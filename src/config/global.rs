@@ -199,6 +199,8 @@ pub struct Global {
     pub wordpress_source: PathBuf,
     /// Roots a site's `wordpress.source` must be under (always includes `wordpress_source`).
     pub wordpress_allowed_sources: Vec<PathBuf>,
+    /// Seconds site PHP run by lempctl (install, cron, tasks) may take before it is killed.
+    pub wordpress_php_timeout: u32,
     /// Where nginx keeps page caches (one directory per site).
     pub cache_dir: PathBuf,
     /// The backup repository (none: backups are not configured).
@@ -856,6 +858,19 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         "wordpress.cache_dir",
         "/var/cache/nginx/lempctl",
     );
+    let wordpress_php_timeout = match &wp.php_timeout {
+        None => 300,
+        Some(v) if (1..=86_400).contains(&v.value) => v.value,
+        Some(v) => {
+            ctx.err(
+                v,
+                "wordpress.php_timeout",
+                format!("{} s is not a usable timeout", v.value),
+                Some("1 to 86400 seconds"),
+            );
+            300
+        }
+    };
     let s3f = g.s3.unwrap_or_default();
     let s3 = S3Global {
         credentials_file: s3f.credentials_file.as_ref().map(|v| {
@@ -911,6 +926,7 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         database,
         wordpress_source,
         wordpress_allowed_sources,
+        wordpress_php_timeout,
         cache_dir,
         s3,
         backup,

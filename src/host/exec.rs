@@ -7,6 +7,7 @@ use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// A command line to run: program, arguments, extra environment.
 #[derive(Debug, Clone)]
@@ -22,6 +23,10 @@ pub struct Cmd {
 pub enum Outcome {
     NotStarted(std::io::Error),
     Exited(Option<i32>),
+    /// Killed (with its whole process group) when it ran longer than this many seconds.
+    TimedOut(u64),
+    /// Killed (with its whole process group) when one of its streams went over this many bytes.
+    OutputOver(usize),
 }
 
 impl fmt::Display for Outcome {
@@ -30,6 +35,8 @@ impl fmt::Display for Outcome {
             Outcome::NotStarted(e) => write!(f, "could not be started: {e}"),
             Outcome::Exited(Some(c)) => write!(f, "exited with status {c}"),
             Outcome::Exited(None) => write!(f, "was killed by a signal"),
+            Outcome::TimedOut(s) => write!(f, "timed out after {s} s (killed)"),
+            Outcome::OutputOver(n) => write!(f, "printed output over {n} bytes (killed)"),
         }
     }
 }
@@ -124,6 +131,211 @@ impl Cmd {
             command: self.to_string(),
             outcome,
             stderr_tail: tail(text.trim(), 1024),
+        }
+    }
+}
+
+/// How a command runs as an unprivileged (site) user: see `Cmd::output_confined`.
+#[derive(Debug, Clone)]
+pub struct Confinement {
+    pub uid: u32,
+    /// The user's own group: the only group the process keeps.
+    pub gid: u32,
+    /// `HOME` and the working directory (entered after the switch to the user).
+    pub home: PathBuf,
+    /// The whole process group is killed after this long.
+    pub timeout: Duration,
+    /// Bytes kept per stream (stdout, stderr); one byte more kills the process group.
+    pub max_output: usize,
+}
+
+/// `PATH` of a confined command.
+pub const CONFINED_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+/// Default output cap of a confined command, per stream.
+pub const DEFAULT_MAX_OUTPUT: usize = 1 << 20;
+
+impl Cmd {
+    /// Runs as another user, confined, and returns the output with the exit status unjudged:
+    /// a new session without a controlling terminal (`setsid`), supplementary groups dropped to the
+    /// user's own group, gid then uid switched, `SIGKILL` if lempctl dies; stdin is `/dev/null` or
+    /// the bytes given with `stdin`; the environment is `PATH`, `HOME`, `LANG=C.UTF-8` and only the
+    /// variables set with `env` (nothing of the caller's). Running longer than `timeout` or
+    /// printing more than `max_output` bytes on a stream kills the whole process group and is an
+    /// error (`Outcome::TimedOut`, `Outcome::OutputOver`).
+    pub fn output_confined(&self, c: &Confinement) -> Result<Output, ProcessError> {
+        use std::io::Read;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::process::CommandExt;
+
+        use nix::sys::signal::{Signal, killpg};
+        use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+        use nix::unistd::{Gid, Pid, Uid};
+
+        let start = Instant::now();
+        let not_started = |e| ProcessError {
+            command: self.to_string(),
+            outcome: Outcome::NotStarted(e),
+            stderr_tail: String::new(),
+        };
+        let home = std::ffi::CString::new(c.home.as_os_str().as_bytes()).map_err(|_| {
+            not_started(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a NUL byte in the home directory",
+            ))
+        })?;
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args)
+            .env_clear()
+            .env("PATH", CONFINED_PATH)
+            .env("HOME", &c.home)
+            .env("LANG", "C.UTF-8")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
+        let (uid, gid) = (Uid::from_raw(c.uid), Gid::from_raw(c.gid));
+        let parent = nix::unistd::getpid();
+        // SAFETY: the closure runs in the forked child before exec. It only makes system calls that
+        // are async-signal-safe and allocates nothing (the home directory is converted above).
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::unistd::setsid()?;
+                nix::unistd::setgroups(&[gid])?;
+                nix::unistd::setgid(gid)?;
+                nix::unistd::setuid(uid)?;
+                // after setuid: a change of credentials clears the parent-death signal
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+                if nix::unistd::getppid() != parent {
+                    return Err(nix::errno::Errno::ESRCH.into());
+                }
+                nix::unistd::chdir(home.as_c_str())?;
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(not_started)?;
+        #[allow(clippy::cast_possible_wrap)]
+        let pid = Pid::from_raw(child.id() as i32);
+        let feeder = match (self.stdin.clone(), child.stdin.take()) {
+            (Some(data), Some(mut pipe)) => Some(std::thread::spawn(move || {
+                // A program may exit without reading all of its input; its exit status tells.
+                let _ = pipe.write_all(&data);
+            })),
+            _ => None,
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<bool>();
+        let cap = c.max_output;
+        let reader = |r: Option<Box<dyn Read + Send>>| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(r) = r {
+                    let _ = r.take(cap as u64 + 1).read_to_end(&mut buf);
+                }
+                let over = buf.len() > cap;
+                buf.truncate(cap);
+                let _ = tx.send(over);
+                buf
+            })
+        };
+        let out_reader = reader(
+            child
+                .stdout
+                .take()
+                .map(|r| Box::new(r) as Box<dyn Read + Send>),
+        );
+        let err_reader = reader(
+            child
+                .stderr
+                .take()
+                .map(|r| Box::new(r) as Box<dyn Read + Send>),
+        );
+        drop(tx);
+        let deadline = start + c.timeout;
+        let mut killed: Option<Outcome> = None;
+        let mut streams_done = 0;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(true) => {
+                    killed = Some(Outcome::OutputOver(cap));
+                    break;
+                }
+                Ok(false) => streams_done += 1,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                // both streams closed (the program may run on without them): poll gently
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            // exited? (WNOWAIT: not reaped yet, so the process group id stays ours to kill)
+            match waitid(
+                Id::Pid(pid),
+                WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+            ) {
+                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
+                _ => break,
+            }
+            if Instant::now() >= deadline {
+                killed = Some(Outcome::TimedOut(c.timeout.as_secs()));
+                break;
+            }
+        }
+        // Whatever the leader did, nothing it started outlives the run.
+        let _ = killpg(pid, Signal::SIGKILL);
+        let status = child.wait().map_err(not_started)?;
+        // The writers are gone; a stream held open by an escaped process is not waited for long.
+        let grace = Instant::now() + Duration::from_secs(2);
+        while streams_done < 2 {
+            match rx.recv_timeout(grace.saturating_duration_since(Instant::now())) {
+                Ok(over) => {
+                    streams_done += 1;
+                    if over && killed.is_none() {
+                        killed = Some(Outcome::OutputOver(cap));
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let take = |h: std::thread::JoinHandle<Vec<u8>>| {
+            if h.is_finished() {
+                h.join().unwrap_or_default()
+            } else {
+                Vec::new()
+            }
+        };
+        let out = Output {
+            status,
+            stdout: take(out_reader),
+            stderr: take(err_reader),
+        };
+        if let Some(f) = feeder
+            && f.is_finished()
+        {
+            let _ = f.join();
+        }
+        tracing::debug!(
+            "ran {self} as uid {} in {:.1} ms ({})",
+            c.uid,
+            start.elapsed().as_secs_f64() * 1000.0,
+            out.status
+        );
+        match killed {
+            Some(outcome) => Err(self.failure(outcome, &out)),
+            None => Ok(out),
+        }
+    }
+
+    /// `output_confined`; a non-zero exit is an error.
+    pub fn run_confined(&self, c: &Confinement) -> Result<Output, ProcessError> {
+        let out = self.output_confined(c)?;
+        if out.status.success() {
+            Ok(out)
+        } else {
+            Err(self.failure(Outcome::Exited(out.status.code()), &out))
         }
     }
 }
@@ -407,6 +619,91 @@ mod tests {
             e.to_string().contains("nope") && e.to_string().contains("status 5"),
             "{e}"
         );
+    }
+
+    fn nobody(timeout: Duration, max_output: usize) -> Option<Confinement> {
+        // switching users needs root; elsewhere there is nothing to check
+        nix::unistd::geteuid().is_root().then(|| Confinement {
+            uid: 65534,
+            gid: 65534,
+            home: PathBuf::from("/"),
+            timeout,
+            max_output,
+        })
+    }
+
+    #[test]
+    fn confined_command_gets_a_new_session_the_user_and_a_fixed_environment() {
+        let Some(c) = nobody(Duration::from_secs(20), DEFAULT_MAX_OUTPUT) else {
+            return;
+        };
+        let out = Cmd::new("/bin/sh")
+            .args([
+                "-c",
+                "id -u; id -G; env | sort; cat; ps -o sid=,tty= -p $$; pwd",
+            ])
+            .env("EXTRA", "given")
+            .stdin(b"fed\n".to_vec())
+            .run_confined(&c)
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "65534", "{text}");
+        assert_eq!(lines[1], "65534", "{text}");
+        assert!(
+            text.contains("EXTRA=given") && text.contains("HOME=/\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("PATH=/usr/local/bin:/usr/bin:/bin\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("CARGO"),
+            "the caller's environment leaked: {text}"
+        );
+        assert!(text.contains("fed\n"), "{text}");
+        // session leader (sid is its own pid) and no terminal
+        let ps: Vec<&str> = lines[lines.len() - 2].split_whitespace().collect();
+        assert_eq!(ps.get(1), Some(&"?"), "{text}");
+        assert_eq!(lines[lines.len() - 1], "/", "{text}");
+    }
+
+    #[test]
+    fn confined_command_is_killed_with_its_group_on_timeout_and_over_the_output_cap() {
+        let Some(c) = nobody(Duration::from_secs(1), 1000) else {
+            return;
+        };
+        let t = Instant::now();
+        let err = Cmd::new("/bin/sh")
+            .args(["-c", "sleep 30 & echo $!; sleep 30"])
+            .run_confined(&c)
+            .unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(err.to_string().contains("timed out after 1 s"), "{err}");
+        // the background child went with the group
+        let bg = err.stderr_tail.trim();
+        assert!(
+            !bg.is_empty() && bg.chars().all(|c| c.is_ascii_digit()),
+            "{err}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        // gone, or a zombie waiting for whichever process reaps orphans here
+        let stat = std::fs::read_to_string(format!("/proc/{bg}/stat")).unwrap_or_default();
+        assert!(
+            stat.is_empty()
+                || stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z')),
+            "{bg} survived: {stat}"
+        );
+        let err = Cmd::new("/bin/sh")
+            .args(["-c", "yes | head -c 5000; sleep 30"])
+            .run_confined(&c)
+            .unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(err.to_string().contains("over 1000 bytes"), "{err}");
     }
 
     #[test]

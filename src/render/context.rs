@@ -127,6 +127,7 @@ pub struct PoolContext {
     pub php_error_log: String,
     pub slow_log: String,
     pub disable_functions: String,
+    pub sendmail_path: String,
 }
 
 /// Functions no site needs that turn a PHP bug into a shell on the host.
@@ -148,16 +149,47 @@ pub const DISABLED_FUNCTIONS: &[&str] = &[
     "proc_terminate",
     "dl",
     "show_source",
+    // with mail(), the LD_PRELOAD route to running any program (mail keeps working: the pool fixes
+    // sendmail_path as an admin value)
+    "putenv",
 ];
 
-pub fn pool(map: &PathMap, g: &Global, site: &Site, php: &Php) -> PoolContext {
-    let shown = map.site(site);
+/// The functions a site's PHP may not call: `DISABLED_FUNCTIONS` and the site's own additions.
+/// One list for the pool and for PHP CLI run by lempctl.
+pub fn disabled_functions(php: Option<&Php>) -> String {
     let mut disabled: Vec<&str> = DISABLED_FUNCTIONS.to_vec();
-    for f in &php.disable_functions {
+    for f in php.iter().flat_map(|p| &p.disable_functions) {
         if !disabled.contains(&f.as_str()) {
             disabled.push(f);
         }
     }
+    disabled.join(",")
+}
+
+/// The pool's restrictions as `-d key=value` settings for PHP CLI that lempctl runs as the site
+/// user (install, tasks, cron): the values `php-fpm/pool.conf.j2` sets as `php_admin_value`.
+pub fn php_cli_settings(map: &PathMap, site: &Site) -> Vec<String> {
+    let shown = map.site(site);
+    let p = &shown.paths;
+    vec![
+        format!("open_basedir={}/", p.site_dir.display()),
+        format!(
+            "disable_functions={}",
+            disabled_functions(site.php.as_ref())
+        ),
+        format!("sys_temp_dir={}", p.tmp_dir.display()),
+        format!("upload_tmp_dir={}", p.upload_tmp_dir.display()),
+        format!("session.save_path={}", p.sessions_dir.display()),
+        format!("sendmail_path={SENDMAIL_PATH}"),
+        "allow_url_include=0".to_owned(),
+    ]
+}
+
+/// The mail program of every pool (an admin value: a site cannot point it elsewhere).
+pub const SENDMAIL_PATH: &str = "/usr/sbin/sendmail -t -i";
+
+pub fn pool(map: &PathMap, g: &Global, site: &Site, php: &Php) -> PoolContext {
+    let shown = map.site(site);
     let s = |p: &Path| p.display().to_string();
     PoolContext {
         socket: shown
@@ -176,7 +208,8 @@ pub fn pool(map: &PathMap, g: &Global, site: &Site, php: &Php) -> PoolContext {
         sessions_dir: s(&shown.paths.sessions_dir),
         php_error_log: s(&shown.paths.php_error_log),
         slow_log: s(&shown.paths.slow_log),
-        disable_functions: disabled.join(","),
+        disable_functions: disabled_functions(Some(php)),
+        sendmail_path: SENDMAIL_PATH.to_owned(),
         php: php.clone(),
         site: shown,
     }
@@ -220,6 +253,36 @@ mod tests {
             crate::config::file::GlobalFile::default(),
             &mut errors,
         )
+    }
+
+    #[test]
+    fn php_cli_gets_the_pools_restrictions() {
+        let g = global();
+        let root = Root::new(Path::new("/")).unwrap();
+        let map = PathMap::new(&root, &g);
+        let file = Path::new("/etc/lempctl/sites.d/a.yaml");
+        let parsed = crate::config::parse_yaml(
+            file,
+            "name: a.example.test\nkind: php\nphp:\n  disable_functions: [mail]\n",
+        )
+        .unwrap();
+        let mut errors = Vec::new();
+        let site = crate::config::site::validate(file, parsed, &g, &root, &mut errors).unwrap();
+        let php = site.php.clone().unwrap();
+        let pool = pool(&map, &g, &site, &php);
+        let cli = php_cli_settings(&map, &site);
+        for want in [
+            format!("open_basedir={}/", pool.site_dir),
+            format!("disable_functions={}", pool.disable_functions),
+            format!("sys_temp_dir={}", pool.tmp_dir),
+            format!("upload_tmp_dir={}", pool.upload_tmp_dir),
+            format!("session.save_path={}", pool.sessions_dir),
+            format!("sendmail_path={}", pool.sendmail_path),
+        ] {
+            assert!(cli.contains(&want), "{want} not in {cli:?}");
+        }
+        let disabled: Vec<&str> = pool.disable_functions.split(',').collect();
+        assert!(disabled.contains(&"putenv") && disabled.contains(&"mail"));
     }
 
     #[test]

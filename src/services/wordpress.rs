@@ -1,9 +1,11 @@
 //! WordPress without wp-cli: core copied from a tree or a release tarball, and small PHP programs
-//! shipped in the binary (install, tasks) run with PHP CLI as the site's own user. Secrets reach
-//! PHP through the environment, never through argv.
+//! shipped in the binary (install, tasks) run with PHP CLI as the site's own user, confined like
+//! the site's pool (see `php`). Secrets reach PHP through the environment lempctl builds for it
+//! (never the caller's, never argv).
 
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -11,9 +13,9 @@ use sha2::{Digest, Sha256};
 use crate::config::global::Global;
 use crate::config::site::Site;
 use crate::engine::secrets;
-use crate::host::exec::Cmd;
-use crate::host::{Journal, Links, Perms, Root};
-use crate::render::context::PathMap;
+use crate::host::exec::{Cmd, Confinement, DEFAULT_MAX_OUTPUT};
+use crate::host::{Journal, Links, Perms, Root, accounts};
+use crate::render::context::{self, PathMap};
 use crate::render::templates;
 
 /// Copies WordPress core into `dest` (the document root). A tarball is checked against `sha256`
@@ -93,15 +95,34 @@ pub fn copy_core(
     result
 }
 
-fn php(g: &Global, site: &Site) -> Cmd {
+/// PHP CLI for the site, with the pool's restrictions (`open_basedir`, `disable_functions`, temp,
+/// upload and session directories, `sendmail_path`), and how it is confined when it runs: as the
+/// site user in a session of its own, with a fixed environment, `wordpress.php_timeout` and an
+/// output cap (`host::exec::Cmd::output_confined`).
+fn php(root: &Root, g: &Global, site: &Site) -> Result<(Cmd, Confinement)> {
     let version = site
         .php
         .as_ref()
         .map_or(g.php_version.as_str(), |p| p.version.as_str());
-    Cmd::new(&g.programs.runuser)
-        .args(["-u", &site.user, "--"])
-        .arg(g.programs.php_cli(version))
-        .args(["-d", "memory_limit=512M", "-d", "display_errors=stderr"])
+    let map = PathMap::new(root, g);
+    let mut cmd = Cmd::new(g.programs.php_cli(version)).args([
+        "-d",
+        "memory_limit=512M",
+        "-d",
+        "display_errors=stderr",
+    ]);
+    for setting in context::php_cli_settings(&map, site) {
+        cmd = cmd.arg("-d").arg(setting);
+    }
+    let (uid, gid) = accounts::resolve(&site.user, &site.user)?;
+    let confinement = Confinement {
+        uid,
+        gid,
+        home: map.show(&site.paths.site_dir),
+        timeout: Duration::from_secs(g.wordpress_php_timeout.into()),
+        max_output: DEFAULT_MAX_OUTPUT,
+    };
+    Ok((cmd, confinement))
 }
 
 /// Runs what `wp core install` does. An already installed site is left alone.
@@ -113,7 +134,8 @@ pub fn install(root: &Root, g: &Global, site: &Site) -> Result<()> {
         .context("the admin password is stored before the install")?;
     let docroot = PathMap::new(root, g).show(&site.paths.document_root);
     let script = templates::embedded("wordpress/install.php").context("embedded installer")?;
-    let out = php(g, site)
+    let (cmd, confinement) = php(root, g, site)?;
+    let out = cmd
         .arg("--")
         .arg(&docroot)
         .args([
@@ -125,7 +147,7 @@ pub fn install(root: &Root, g: &Global, site: &Site) -> Result<()> {
         ])
         .env("LEMPCTL_WP_ADMIN_PASSWORD", password)
         .stdin(script.as_bytes().to_vec())
-        .output()?;
+        .output_confined(&confinement)?;
     match out.status.code() {
         Some(0 | 3) => Ok(()),
         _ => bail!(
@@ -147,11 +169,13 @@ pub fn run_cron(root: &Root, g: &Global, site: &Site) -> Result<String> {
         .nth(1)
         .unwrap_or(site.name.as_str())
         .to_owned();
-    let out = php(g, site)
+    let (cmd, confinement) = php(root, g, site)?;
+    let out = cmd
         .arg("-f")
         .arg(docroot.join("wp-cron.php"))
         .env("HTTP_HOST", host)
-        .run()?;
+        .run_confined(&confinement)
+        .with_context(|| format!("running WordPress cron of {}", site.name))?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -160,14 +184,14 @@ pub fn set_admin_password(root: &Root, g: &Global, site: &Site, password: &str) 
     let wp = site.wordpress.as_ref().context("a WordPress site")?;
     let docroot = PathMap::new(root, g).show(&site.paths.document_root);
     let script = templates::embedded("wordpress/tasks.php").context("embedded tasks")?;
-    php(g, site)
-        .arg("--")
+    let (cmd, confinement) = php(root, g, site)?;
+    cmd.arg("--")
         .arg(&docroot)
         .arg("set-admin-password")
         .env("LEMPCTL_WP_ADMIN", &wp.admin_user)
         .env("LEMPCTL_WP_ADMIN_PASSWORD", password)
         .env("LEMPCTL_WP_HOST", site.name.as_str())
         .stdin(script.as_bytes().to_vec())
-        .run()?;
+        .run_confined(&confinement)?;
     Ok(())
 }

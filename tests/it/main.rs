@@ -13,6 +13,7 @@ mod apply;
 mod attacks;
 mod backup;
 mod cli;
+mod confinement;
 mod db;
 mod failures;
 mod s3;

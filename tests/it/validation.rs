@@ -311,6 +311,8 @@ fn bad_global_configuration_is_refused() {
     );
     std::fs::write(&path, format!("{good}schedule:\n  apply: \"0 25 * * *\"\n")).unwrap();
     refused(&sb, &["apply"], "`schedule.apply`");
+    std::fs::write(&path, format!("{good}wordpress:\n  php_timeout: 0\n")).unwrap();
+    refused(&sb, &["apply"], "`wordpress.php_timeout`");
     for (alerts, field) in [
         (
             "alerts:\n  smtp_host: 127.0.0.1\n  from: not-an-address\n  to: [ops@example.test]\n",
