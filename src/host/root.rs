@@ -89,6 +89,16 @@ pub struct Journal {
     pub dirty_dirs: std::collections::BTreeSet<PathBuf>,
 }
 
+impl Journal {
+    /// Remembers what `path` held before this run changed it.
+    fn record(&mut self, path: &Path, previous: Previous) {
+        self.steps.push(Undo {
+            path: path.to_path_buf(),
+            previous,
+        });
+    }
+}
+
 /// `/` in production, a sandbox or temp dir in tests.
 #[derive(Debug, Clone)]
 pub struct Root {
@@ -230,10 +240,7 @@ impl Root {
         } else {
             let _ = rustix::fs::fsync(&dir);
         }
-        journal.steps.push(Undo {
-            path: host_path.to_path_buf(),
-            previous,
-        });
+        journal.record(host_path, previous);
         Ok(())
     }
 
@@ -244,10 +251,7 @@ impl Root {
         let previous = previous_at(&dir, &name, &p)?;
         replace_link(&dir, &name, target)
             .with_context(|| format!("creating link {}", p.display()))?;
-        journal.steps.push(Undo {
-            path: host_path.to_path_buf(),
-            previous,
-        });
+        journal.record(host_path, previous);
         Ok(())
     }
 
@@ -277,10 +281,7 @@ impl Root {
         };
         set_owner_mode(&fd, uid, gid, perms.mode)
             .with_context(|| format!("chown/chmod {}", p.display()))?;
-        journal.steps.push(Undo {
-            path: host_path.to_path_buf(),
-            previous,
-        });
+        journal.record(host_path, previous);
         Ok(())
     }
 
@@ -311,10 +312,7 @@ impl Root {
         };
         set_owner_mode(&fd, uid, gid, perms.mode)
             .with_context(|| format!("chown/chmod {}", p.display()))?;
-        journal.steps.push(Undo {
-            path: host_path.to_path_buf(),
-            previous,
-        });
+        journal.record(host_path, previous);
         Ok(())
     }
 
@@ -338,10 +336,7 @@ impl Root {
             _ => rustix::fs::unlinkat(&dir, name.as_os_str(), AtFlags::empty())
                 .with_context(|| format!("removing {}", p.display()))?,
         }
-        journal.steps.push(Undo {
-            path: host_path.to_path_buf(),
-            previous,
-        });
+        journal.record(host_path, previous);
         Ok(())
     }
 
@@ -462,6 +457,22 @@ impl Root {
         for d in std::mem::take(&mut journal.dirty_dirs) {
             sync_dir(&d);
         }
+    }
+
+    /// Writes `host_path`, then does `work`; when `work` fails, the file is put back as it was
+    /// (a site file written before its converge, a secret before the program that uses it).
+    pub fn write_then<T>(
+        &self,
+        host_path: &Path,
+        contents: &[u8],
+        perms: &Perms,
+        work: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let mut journal = Journal::default();
+        self.write_atomic(&mut journal, host_path, contents, perms)?;
+        work().inspect_err(|_| {
+            self.rollback(&mut journal);
+        })
     }
 
     /// Writes a file that is not part of the managed set (state, credentials), atomically, without a journal.

@@ -212,17 +212,12 @@ pub fn restore_as(
         wait: o.wait,
         ..RunOptions::default()
     };
-    let mut journal = crate::host::Journal::default();
-    ctx.root.write_atomic(
-        &mut journal,
+    ctx.root.write_then(
         &host_file,
         text.as_bytes(),
         &crate::host::Perms::root(0o644),
+        || engine::run(&ctx.root, &config, &run),
     )?;
-    if let Err(e) = engine::run(&ctx.root, &config, &run) {
-        ctx.root.rollback(&mut journal);
-        return Err(e);
-    }
     let result = backup::restore_as(&ctx.root, &config, &repo, &old, &site, &entry)
         .and_then(|r| {
             // Renders what the restored files must not carry over (wp-config.php).

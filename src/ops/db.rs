@@ -76,23 +76,13 @@ pub fn create(
     if dry_run {
         return super::converge_site(ctx, &config, &new, true, wait);
     }
-    let mut journal = Journal::default();
-    ctx.root.write_atomic(
-        &mut journal,
-        &host_file,
-        text.as_bytes(),
-        &Perms::root(0o644),
-    )?;
-    match super::converge_site(ctx, &config, &new, false, wait) {
-        Ok(mut report) => {
-            report.changed = true;
-            Ok(report)
-        }
-        Err(e) => {
-            ctx.root.rollback(&mut journal);
-            Err(e)
-        }
-    }
+    let mut report =
+        ctx.root
+            .write_then(&host_file, text.as_bytes(), &Perms::root(0o644), || {
+                super::converge_site(ctx, &config, &new, false, wait)
+            })?;
+    report.changed = true;
+    Ok(report)
 }
 
 /// The site file text with an empty `db:` section (the default names): an existing top-level

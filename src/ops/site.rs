@@ -211,23 +211,13 @@ pub fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
     if o.dry_run {
         return engine::run(&ctx.root, &config, &run);
     }
-    let mut journal = Journal::default();
-    ctx.root.write_atomic(
-        &mut journal,
-        &host_file,
-        text.as_bytes(),
-        &Perms::root(0o644),
-    )?;
-    match engine::run(&ctx.root, &config, &run) {
-        Ok(mut report) => {
-            report.changed = true;
-            Ok(report)
-        }
-        Err(e) => {
-            ctx.root.rollback(&mut journal);
-            Err(e)
-        }
-    }
+    let mut report =
+        ctx.root
+            .write_then(&host_file, text.as_bytes(), &Perms::root(0o644), || {
+                engine::run(&ctx.root, &config, &run)
+            })?;
+    report.changed = true;
+    Ok(report)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -338,16 +328,14 @@ pub fn set_enabled(
     if dry_run {
         return engine::run(&ctx.root, &new_config, &run);
     }
-    let mut journal = Journal::default();
-    if new_text != text {
-        ctx.root.write_atomic(
-            &mut journal,
-            &host_path(ctx, &site.file),
-            new_text.as_bytes(),
-            &Perms::root(0o644),
-        )?;
+    let converge = || engine::run(&ctx.root, &new_config, &run);
+    if new_text == text {
+        return converge();
     }
-    engine::run(&ctx.root, &new_config, &run).inspect_err(|_| {
-        ctx.root.rollback(&mut journal);
-    })
+    ctx.root.write_then(
+        &host_path(ctx, &site.file),
+        new_text.as_bytes(),
+        &Perms::root(0o644),
+        converge,
+    )
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::Context;
 use crate::config::{Config, Site, SiteKind, UsageError};
 use crate::engine::{self, secrets};
-use crate::host::{Journal, Perms};
+use crate::host::Perms;
 use crate::report::Report;
 use crate::services::wordpress;
 
@@ -100,17 +100,12 @@ pub fn admin_password(ctx: &Context, name: &str, wait: std::time::Duration) -> R
     let password =
         rand::distr::SampleString::sample_string(&rand::distr::Alphanumeric, &mut rand::rng(), 24);
     stored.wp_admin_password = Some(password.clone());
-    let mut journal = Journal::default();
-    ctx.root.write_atomic(
-        &mut journal,
+    ctx.root.write_then(
         &file,
         &secrets::to_bytes(&stored),
         &Perms::root(0o600),
+        || wordpress::set_admin_password(&ctx.root, g, site, &password),
     )?;
-    if let Err(e) = wordpress::set_admin_password(&ctx.root, g, site, &password) {
-        ctx.root.rollback(&mut journal);
-        return Err(e);
-    }
     Ok(NewPassword {
         site: site.name.to_string(),
         admin_user: wp.admin_user.clone(),
