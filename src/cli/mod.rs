@@ -437,7 +437,7 @@ pub fn run() -> u8 {
     let printer = Printer::new(cli.global.json, cli.global.quiet, cli.global.verbose);
     printer::init_logging(cli.global.verbose, cli.global.quiet);
     match dispatch(&cli, &printer) {
-        Ok(code) => code,
+        Ok(code) => code.max(printer.exit_code()),
         Err(e) => printer.error(&e),
     }
 }

@@ -21,6 +21,8 @@ pub struct Printer {
     json: bool,
     quiet: bool,
     verbose: u8,
+    /// The exit code a printed report asked for (a run that did its work but must still fail).
+    code: std::cell::Cell<u8>,
 }
 
 pub fn init_logging(verbose: u8, quiet: bool) {
@@ -50,16 +52,29 @@ impl Printer {
             json,
             quiet,
             verbose,
+            code: std::cell::Cell::new(0),
         }
+    }
+
+    /// The exit code of what was printed: 0, or the `error` of a report.
+    pub fn exit_code(&self) -> u8 {
+        self.code.get()
     }
 
     /// Prints what a converging command did (or would do, with --dry-run).
     pub fn report(&self, r: &Report) {
+        if let Some(e) = &r.error {
+            self.code.set(self.code.get().max(e.exit_code));
+        }
         if self.json {
             println!("{}", serde_json::to_string(r).unwrap_or_default());
             return;
         }
         if self.quiet {
+            // -q (timers) keeps only errors
+            if let Some(e) = &r.error {
+                eprintln!("error: {}", e.message);
+            }
             return;
         }
         let mut err = std::io::stderr().lock();
@@ -98,6 +113,9 @@ impl Printer {
             (true, false) => format!("{} change(s) applied", r.changes.len()),
         };
         let _ = writeln!(err, "{summary}");
+        if let Some(e) = &r.error {
+            let _ = writeln!(err, "error: {}", e.message);
+        }
     }
 
     /// Prints data: JSON with --json, else the human rendering.

@@ -98,6 +98,7 @@ pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
         changed: !plan.is_empty(),
         warnings: plan.warnings.clone(),
         dry_run: opts.dry_run,
+        error: blocked_error(&plan.blocked),
         ..Report::default()
     };
     if opts.dry_run {
@@ -112,9 +113,25 @@ pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
         return Ok(report);
     }
     let changes = plan.changes.clone();
+    let blocked = plan.blocked.clone();
     let outcome = apply::execute(root, config, &state, plan, !opts.skip_health)?;
     report.changes = changes;
     report.warnings.extend(outcome.warnings);
     report.secrets_shown_once = outcome.secrets_shown_once;
+    report.error = blocked_error(&blocked);
     Ok(report)
+}
+
+/// A run that did everything else but left wanted changes undone because of hand edits fails
+/// (exit 1): a timer's `apply -q` must not report success while the host differs from its files.
+fn blocked_error(blocked: &[String]) -> Option<crate::report::ErrorReport> {
+    (!blocked.is_empty()).then(|| crate::report::ErrorReport {
+        message: format!(
+            "{} wanted change(s) blocked by hand edits:\n  {}",
+            blocked.len(),
+            blocked.join("\n  ")
+        ),
+        kind: "failure",
+        exit_code: 1,
+    })
 }

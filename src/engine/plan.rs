@@ -109,6 +109,9 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// Files lempctl would have to overwrite without owning them (refused unless `--force`).
     pub conflicts: Vec<String>,
+    /// Hand-edited managed files whose desired content changed since lempctl wrote them: the
+    /// edit is kept, the wanted change is not made, and the run fails (exit 1) saying so.
+    pub blocked: Vec<String>,
     /// Sites whose served configuration changes (health-checked after the reload).
     pub sites_changed: BTreeSet<String>,
     pub units: BTreeSet<String>,
@@ -433,7 +436,13 @@ pub fn plan(
                                 },
                             });
                             p.new_state.files.insert(path, record);
-                        } else if state.files.contains_key(&path) {
+                        } else if let Some(rec) = state.files.get(&path) {
+                            if rec.sha256 != record.sha256 {
+                                p.blocked.push(format!(
+                                    "{}: edited by hand, and the configuration now wants it changed; the change was not made. Either overwrite the edit with `lempctl apply --force`, or move the edit into a template override (or revert it) and apply again",
+                                    path.display()
+                                ));
+                            }
                             p.warnings.push(format!(
                                 "{}: edited by hand since lempctl wrote it (drift); left as it is\n{}hint: move the change into a template override, or use --force to overwrite it",
                                 path.display(),

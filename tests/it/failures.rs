@@ -146,17 +146,38 @@ fn hand_edits_are_reported_as_drift_and_kept_unless_forced() {
         .unwrap()
         .replace("pm.max_children = 4", "pm.max_children = 9");
     std::fs::write(&pool, &edited).unwrap();
+    // A hand edit alone (nothing else wanted for the file) is kept with a warning: exit 0.
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert!(v["warnings"].to_string().contains("drift"), "{v}");
+    assert_eq!(v["error"], serde_json::Value::Null, "{v}");
+    // A hand edit that blocks a change the site file now wants is a failure (exit 1), also
+    // under -q (what timers run); the rest of the run (another site) is still applied.
     sb.write_site(
         "php.example.test.yaml",
         &format!("{PHP_SITE}php:\n  max_requests: 100\n"),
     );
+    sb.write_site("static.yaml", STATIC_SITE);
     let (code, v, _) = sb.json(&["apply"]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 1, "{v}");
     assert!(v["warnings"].to_string().contains("drift"), "{v}");
+    let msg = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("php.example.test.conf") && msg.contains("--force"),
+        "{v}"
+    );
+    assert_eq!(v["error"]["kind"], "failure", "{v}");
     assert_eq!(
         std::fs::read_to_string(&pool).unwrap(),
         edited,
         "a drifted file is not overwritten"
+    );
+    assert_eq!(sb.get("static.example.test", "/").status, 200);
+    let quiet = sb.lempctl().args(["-q", "apply"]).output().unwrap();
+    assert_eq!(quiet.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&quiet.stderr).contains("blocked by hand edits"),
+        "{quiet:?}"
     );
     let status = sb.lempctl().arg("status").output().unwrap();
     assert!(String::from_utf8_lossy(&status.stdout).contains("drift"));
