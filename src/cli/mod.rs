@@ -198,8 +198,15 @@ pub enum BackupCommand {
         #[arg(long, value_name = "DIR")]
         to: Option<PathBuf>,
         /// Restore into a new site NEW_SITE (its own user, directory and database); SITE is not touched.
-        #[arg(long = "as", value_name = "NEW_SITE", conflicts_with_all = ["to", "files_only", "db_only"])]
+        #[arg(long = "as", value_name = "NEW_SITE", conflicts_with_all = ["to", "files_only", "db_only", "delete"])]
         as_site: Option<String>,
+        /// In place: also remove the files created since the backup (recovery from a hack);
+        /// without it they are kept beside the restored ones.
+        #[arg(long, conflicts_with_all = ["to", "db_only"])]
+        delete: bool,
+        /// Do not ask: an in-place restore replaces the site's files and database.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Apply each site's retention policy and remove unused data.
     Prune,
@@ -288,7 +295,70 @@ pub enum SandboxCommand {
     Status,
 }
 
-fn backup(ctx: &Context, b: &BackupCommand, p: &Printer, wait: Duration) -> Result<()> {
+/// What `--dry-run` does for a command. Every command is listed (the match is exhaustive), so a
+/// new one cannot forget it: it either honours the flag (prints what it would do and changes
+/// nothing), changes nothing anyway, or is refused with exit 2 — it never runs for real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DryRun {
+    Honoured,
+    ReadOnly,
+    /// Refused, with what the command would have done.
+    Refused(&'static str),
+}
+
+pub fn dry_run_support(c: &Command) -> DryRun {
+    use DryRun::*;
+    match c {
+        Command::Apply(_) | Command::S3(_) => Honoured,
+        Command::Site(s) => match s {
+            SiteCommand::Create { .. }
+            | SiteCommand::Remove { .. }
+            | SiteCommand::Enable { .. }
+            | SiteCommand::Disable { .. } => Honoured,
+            SiteCommand::List | SiteCommand::Show { .. } => ReadOnly,
+        },
+        Command::Db(d) => match d {
+            DbCommand::Create { .. } | DbCommand::Drop { .. } => Honoured,
+            DbCommand::List => ReadOnly,
+            DbCommand::Passwd { .. } => Refused("sets a new database password"),
+            DbCommand::Dump { .. } => Refused("writes a dump file"),
+        },
+        Command::Wp(w) => match w {
+            WpCommand::Install { .. } => Honoured,
+            WpCommand::LoginUrl { .. } => ReadOnly,
+            WpCommand::Cron { .. } => Refused("runs the site's PHP"),
+            WpCommand::Purge { .. } => Refused("deletes the site's cached pages"),
+            WpCommand::AdminPassword { .. } => Refused("sets a new admin password"),
+        },
+        Command::Backup(b) => match b {
+            BackupCommand::List { .. } => ReadOnly,
+            BackupCommand::Restore { as_site: None, .. } => Honoured,
+            BackupCommand::Restore {
+                as_site: Some(_), ..
+            } => Refused("creates a new site and restores into it"),
+            BackupCommand::Init => Refused("creates the repository and its password"),
+            BackupCommand::Run { .. } => Refused("writes backups into the repository"),
+            BackupCommand::Prune => Refused("removes snapshots and data from the repository"),
+            BackupCommand::Verify { .. } => {
+                Refused("restores into scratch space and a scratch database")
+            }
+        },
+        Command::Status | Command::Completions { .. } | Command::Man => ReadOnly,
+        Command::Sandbox(s) => match s {
+            SandboxCommand::Status => ReadOnly,
+            SandboxCommand::Init { .. } => Refused("creates a sandbox"),
+            SandboxCommand::Start | SandboxCommand::Stop => Refused("starts or stops servers"),
+        },
+    }
+}
+
+fn backup(
+    ctx: &Context,
+    b: &BackupCommand,
+    p: &Printer,
+    wait: Duration,
+    dry_run: bool,
+) -> Result<()> {
     use crate::engine::backup::Parts;
     match b {
         BackupCommand::Run { sites, all } => {
@@ -342,6 +412,8 @@ fn backup(ctx: &Context, b: &BackupCommand, p: &Printer, wait: Duration) -> Resu
             db_only,
             to,
             as_site,
+            delete,
+            yes,
         } => {
             if let Some(new) = as_site {
                 let o = ops::backup::RestoreOptions {
@@ -349,6 +421,8 @@ fn backup(ctx: &Context, b: &BackupCommand, p: &Printer, wait: Duration) -> Resu
                     snapshot: snapshot.clone(),
                     parts: Parts::All,
                     to: None,
+                    delete: false,
+                    dry_run,
                     wait,
                 };
                 p.data(&ops::backup::restore_as(ctx, &o, new)?, |r| {
@@ -368,6 +442,24 @@ fn backup(ctx: &Context, b: &BackupCommand, p: &Printer, wait: Duration) -> Resu
                 });
                 return Ok(());
             }
+            if to.is_none() && !yes && !dry_run {
+                if !std::io::stdin().is_terminal() {
+                    return Err(UsageError(format!(
+                        "`backup restore {site}` in place needs --yes when stdin is not a terminal"
+                    ))
+                    .into());
+                }
+                let what = match (files_only, db_only) {
+                    (true, _) => "its files",
+                    (_, true) => "its database (dropped and reloaded)",
+                    _ => "its files and its database (dropped and reloaded)",
+                };
+                if !p.confirm(&format!(
+                    "Replace {what} of `{site}` with the backup (a safety backup is taken first)?"
+                )) {
+                    return Err(UsageError("not confirmed; nothing was changed".into()).into());
+                }
+            }
             let o = ops::backup::RestoreOptions {
                 site: site.clone(),
                 snapshot: snapshot.clone(),
@@ -379,16 +471,38 @@ fn backup(ctx: &Context, b: &BackupCommand, p: &Printer, wait: Duration) -> Resu
                     Parts::All
                 },
                 to: to.clone(),
+                delete: *delete,
+                dry_run,
                 wait,
             };
             p.data(&ops::backup::restore(ctx, &o)?, |r| {
                 let mut s = format!(
-                    "{}: restored backup {} (files: {}, database: {})",
+                    "{}: {} backup {} (files: {}, database: {})",
                     r.site,
+                    if r.dry_run {
+                        "would restore (--dry-run; nothing was changed)"
+                    } else {
+                        "restored"
+                    },
                     r.run,
                     if r.files_restored { "yes" } else { "no" },
                     if r.database_restored { "yes" } else { "no" }
                 );
+                if r.dry_run && r.to.is_none() {
+                    s.push_str("\n  a safety backup of the current state would be taken first");
+                    if *delete && r.files_restored {
+                        s.push_str(
+                            "\n  files created since the backup would be removed (--delete)",
+                        );
+                    }
+                }
+                if r.removed_since_backup > 0 {
+                    s.push_str(&format!(
+                        "\n  {} entries created since the backup {}",
+                        r.removed_since_backup,
+                        if r.dry_run { "would be removed" } else { "removed" }
+                    ));
+                }
                 if let Some(sr) = &r.safety_run {
                     s.push_str(&format!("\n  the state before the restore is backup {sr}"));
                 }
@@ -449,6 +563,14 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
         config_path: g.config.clone(),
     };
     let wait = Duration::from_secs(g.wait);
+    if g.dry_run
+        && let DryRun::Refused(what) = dry_run_support(&cli.command)
+    {
+        return Err(UsageError(format!(
+            "this command has no dry run (it {what}); nothing was changed. Run it without --dry-run"
+        ))
+        .into());
+    }
     match &cli.command {
         Command::Apply(a) => {
             let opts = ops::apply::ApplyOptions {
@@ -629,7 +751,7 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
             progress.finish();
             return Ok(p.s3_sync(&run?));
         }
-        Command::Backup(b) => backup(&ctx, b, p, wait)?,
+        Command::Backup(b) => backup(&ctx, b, p, wait, g.dry_run)?,
         Command::Status => p.data(&ops::status::status(&ctx)?, printer::status_text),
         Command::Sandbox(s) => match s {
             SandboxCommand::Init {

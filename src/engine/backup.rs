@@ -929,12 +929,31 @@ pub enum Parts {
     DbOnly,
 }
 
+/// How to restore (`backup restore`).
+#[derive(Debug, Clone, Copy)]
+pub struct RestoreSpec<'a> {
+    /// A run or snapshot id; `None`: the latest run.
+    pub wanted: Option<&'a str>,
+    pub parts: Parts,
+    /// Into this directory instead of in place.
+    pub to: Option<&'a Path>,
+    /// In place: files the site gained since the backup are removed, not kept.
+    pub delete: bool,
+    /// Only say what would be restored.
+    pub dry_run: bool,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RestoreResult {
     pub site: String,
     pub run: String,
+    /// With `dry_run`: what would be restored; nothing was changed.
+    pub dry_run: bool,
     pub files_restored: bool,
     pub database_restored: bool,
+    /// In place with `--delete`: entries (files, links, whole new directories) the site gained
+    /// since the backup, removed.
+    pub removed_since_backup: u64,
     /// The safety snapshot taken before an in-place restore.
     pub safety_run: Option<String>,
     /// Where `--to` put the files (and `lempctl/<site>/db.sql`).
@@ -947,10 +966,9 @@ pub fn restore(
     config: &Config,
     repo: &Repo,
     site: &Site,
-    wanted: Option<&str>,
-    parts: Parts,
-    to: Option<&Path>,
+    spec: &RestoreSpec<'_>,
 ) -> Result<RestoreResult> {
+    let (wanted, parts, to) = (spec.wanted, spec.parts, spec.to);
     let name = site.name.as_str();
     let entry = select(&entries(repo, Some(name))?, name, wanted)?;
     let want_files = parts != Parts::DbOnly;
@@ -974,11 +992,18 @@ pub fn restore(
     let mut result = RestoreResult {
         site: name.to_owned(),
         run: entry.run.clone(),
+        dry_run: spec.dry_run,
         files_restored: false,
         database_restored: false,
+        removed_since_backup: 0,
         safety_run: None,
         to: to.map(Path::to_path_buf),
     };
+    if spec.dry_run {
+        result.files_restored = want_files;
+        result.database_restored = want_db;
+        return Ok(result);
+    }
     if let Some(dir) = to {
         if let Some(id) = files_snap.as_deref().filter(|_| want_files) {
             repo.restic.restore(id, dir, &[])?;
@@ -994,7 +1019,14 @@ pub fn restore(
         .context("taking the safety snapshot before restoring (nothing was restored)")?;
     result.safety_run = Some(safety.run);
     if let Some(id) = files_snap.as_deref().filter(|_| want_files) {
-        restore_files_in_place(root, repo, id, &site.paths.site_dir)?;
+        result.removed_since_backup = restore_files_in_place(
+            root,
+            repo,
+            id,
+            &site.paths.site_dir,
+            spec.delete,
+            &repo.cfg.exclude,
+        )?;
         result.files_restored = true;
     }
     if let (Some(id), Some(db)) = (entry.db_snapshot.as_deref().filter(|_| want_db), &site.db) {
@@ -1008,24 +1040,47 @@ pub fn restore(
 
 /// Restores the site directory of snapshot `id` beside the live one, in a fresh root-only
 /// directory the site user cannot reach (restic writes through no link it planted), then
-/// exchanges each restored top-level entry with the live one. What the site held that the
-/// backup does not (a planted file, say) goes with the old entries; the safety snapshot has it.
+/// exchanges each restored top-level entry with the live one. What the site gained since the
+/// backup is moved back beside the restored files, or with `delete` removed with the old entries
+/// (recovery from a hack; the safety snapshot still has it); returns how many entries that was.
 /// Entries the backup excludes (`tmp`, `sessions`) stay as they are.
-fn restore_files_in_place(root: &Root, repo: &Repo, id: &str, site_dir: &Path) -> Result<()> {
+fn restore_files_in_place(
+    root: &Root,
+    repo: &Repo,
+    id: &str,
+    site_dir: &Path,
+    delete: bool,
+    excludes: &[String],
+) -> Result<u64> {
     let parent = site_dir.parent().context("a site directory has a parent")?;
     let stage = parent.join(format!(".lempctl-restore-{:016x}", rand::random::<u64>()));
     root.ensure_dir(&mut Journal::default(), &stage, &Perms::root(0o700))?;
-    let done = (|| -> Result<()> {
+    let done = (|| -> Result<u64> {
         let real_site = root.path(site_dir);
         repo.restic
             .restore(id, &root.path(&stage), std::slice::from_ref(&real_site))?;
         let restored = stage.join(real_site.strip_prefix("/").unwrap_or(&real_site));
         root.exchange_entries(&restored, site_dir)?;
-        Ok(())
+        // the old entries are now where the restored ones were; what the backup never held
+        // (its excludes: caches, temporary files) is kept even with `delete`
+        root.merge_missing(&restored, site_dir, &|rel| {
+            if !delete {
+                return true;
+            }
+            let parts: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            excluded(
+                &parts.iter().map(String::as_str).collect::<Vec<_>>(),
+                excludes,
+            )
+        })
     })();
     let cleaned = root.remove_tree(&stage);
-    done.context("restoring the files (the live files are unchanged where this failed)")?;
-    cleaned
+    let gained = done.context("restoring the files")?;
+    cleaned?;
+    Ok(gained)
 }
 
 /// What `backup restore SITE --as NEW` restored into the new site.
@@ -1078,7 +1133,7 @@ pub fn restore_as(
                 return Ok(0);
             }
             root.clear_dir(&new.paths.document_root)?;
-            let mut journal = crate::host::Journal::default();
+            let mut journal = Journal::default();
             let u = &new.user;
             root.copy_tree(
                 &mut journal,

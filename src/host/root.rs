@@ -435,6 +435,68 @@ impl Root {
         Ok(names.len())
     }
 
+    /// Moves what `from` holds that `into` does not into `into`, directory by directory (both
+    /// host paths, walked without following links; an entry of the same name in `into` wins),
+    /// where `keep` says so of its path relative to both. Returns the entries left in `from`.
+    pub fn merge_missing(
+        &self,
+        from: &Path,
+        into: &Path,
+        keep: &dyn Fn(&Path) -> bool,
+    ) -> Result<u64> {
+        fn merge(
+            from: &OwnedFd,
+            into: &OwnedFd,
+            rel: &Path,
+            keep: &dyn Fn(&Path) -> bool,
+        ) -> Result<u64> {
+            let mut n = 0;
+            for name in dir_names(from)? {
+                let here = walk::lstat_at(into, &name)?;
+                let there = walk::lstat_at(from, &name)?;
+                let path = rel.join(&name);
+                match (here, there) {
+                    (None, Some(_)) if !keep(&path) => n += 1,
+                    (None, Some(_)) => match rustix::fs::renameat_with(
+                        from,
+                        name.as_os_str(),
+                        into,
+                        name.as_os_str(),
+                        RenameFlags::NOREPLACE,
+                    ) {
+                        Ok(()) | Err(Errno::EXIST) => {}
+                        Err(e) => return Err(e.into()),
+                    },
+                    (Some(h), Some(t))
+                        if walk::file_type(&h) == FileType::Directory
+                            && walk::file_type(&t) == FileType::Directory =>
+                    {
+                        let open = |d: &OwnedFd| {
+                            rustix::fs::openat(
+                                d,
+                                name.as_os_str(),
+                                OFlags::RDONLY
+                                    | OFlags::DIRECTORY
+                                    | OFlags::NOFOLLOW
+                                    | OFlags::CLOEXEC,
+                                Mode::empty(),
+                            )
+                        };
+                        n += merge(&open(from)?, &open(into)?, &path, keep)?;
+                    }
+                    _ => {}
+                }
+            }
+            Ok(n)
+        }
+        merge(
+            &self.open_dir(from)?,
+            &self.open_dir(into)?,
+            Path::new(""),
+            keep,
+        )
+    }
+
     /// Removes everything inside a directory (a cache), keeping the directory.
     pub fn clear_dir(&self, host_path: &Path) -> Result<usize> {
         let fd = match self.open_dir(host_path) {

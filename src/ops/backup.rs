@@ -141,6 +141,9 @@ pub struct RestoreOptions {
     pub snapshot: Option<String>,
     pub parts: Parts,
     pub to: Option<PathBuf>,
+    /// In place: remove what the site gained since the backup (else it is kept).
+    pub delete: bool,
+    pub dry_run: bool,
     pub wait: Duration,
 }
 
@@ -148,16 +151,24 @@ pub struct RestoreOptions {
 pub fn restore(ctx: &Context, o: &RestoreOptions) -> Result<RestoreResult> {
     let config = ctx.load()?;
     let site = backup::find_site(&config, &o.site)?;
-    let _lock = backup::lock(&ctx.root, &config.global, o.wait)?;
+    let _lock = if o.dry_run {
+        None
+    } else {
+        Some(backup::lock(&ctx.root, &config.global, o.wait)?)
+    };
     let repo = backup::open(&ctx.root, &config.global, false)?;
     backup::restore(
         &ctx.root,
         &config,
         &repo,
         site,
-        o.snapshot.as_deref(),
-        o.parts,
-        o.to.as_deref(),
+        &backup::RestoreSpec {
+            wanted: o.snapshot.as_deref(),
+            parts: o.parts,
+            to: o.to.as_deref(),
+            delete: o.delete,
+            dry_run: o.dry_run,
+        },
     )
 }
 

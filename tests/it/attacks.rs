@@ -204,7 +204,7 @@ fn restore_in_place_writes_through_no_planted_link() {
     plant(&docroot.join("index.php"), &file, owner);
     plant(&docroot.join("uploads"), &dir, owner);
 
-    let (code, v, err) = sb.json(&["backup", "restore", backup::NAME]);
+    let (code, v, err) = sb.json(&["backup", "restore", backup::NAME, "--yes"]);
     assert_eq!(code, 0, "{err}\n{v}");
     assert_eq!(fingerprint(&file), before_file);
     assert_eq!(fingerprint(&dir), before_dir);

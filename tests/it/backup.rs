@@ -227,7 +227,7 @@ fn backup_damage_restore_serves_again_and_second_backup_adds_little() {
     sb.sql_root(&format!("DROP TABLE `{db}`.orders"));
     assert_ne!(sb.get(NAME, "/").status, 200);
 
-    let (code, v, err) = sb.json(&["backup", "restore", NAME]);
+    let (code, v, err) = sb.json(&["backup", "restore", NAME, "--yes"]);
     assert_eq!(code, 0, "{err}\n{v}");
     assert!(v["safety_run"].is_string(), "{v}");
     for (p, bytes) in &before {
@@ -357,7 +357,7 @@ fn retention_keeps_what_the_policy_says() {
     );
     // the newest run restores the database as it was when run 2 dumped it
     sb.sql_root(&format!("DELETE FROM `{db}`.orders"));
-    let (code, v, err) = sb.json(&["backup", "restore", NAME, "--db-only"]);
+    let (code, v, err) = sb.json(&["backup", "restore", NAME, "--db-only", "--yes"]);
     assert_eq!(code, 0, "{err}\n{v}");
     assert_eq!(
         sb.sql_root(&format!(
@@ -403,7 +403,7 @@ fn an_unchanged_database_is_not_dumped_again_and_any_change_is() {
         String::from_utf8_lossy(&out.stdout)
     );
     // safety runs always dump
-    let (code, v, err) = sb.json(&["backup", "restore", NAME, "--files-only"]);
+    let (code, v, err) = sb.json(&["backup", "restore", NAME, "--files-only", "--yes"]);
     assert_eq!(code, 0, "{err}\n{v}");
     let runs = listed(&sb);
     let safety = runs.iter().find(|r| r["safety"] == true).unwrap();
@@ -422,10 +422,10 @@ fn bad_input_is_refused_and_changes_nothing() {
     let (code, _, err) = sb.json(&["backup", "run", NAME]);
     assert_eq!(code, 0, "{err}");
     let before = site_state(&sb);
-    let (code, v, err) = sb.json(&["backup", "restore", NAME, "--snapshot", "deadbeef"]);
+    let (code, v, err) = sb.json(&["backup", "restore", NAME, "--snapshot", "deadbeef", "--yes"]);
     assert_eq!(code, 2, "{err}\n{v}");
     assert!(err.contains("no backup `deadbeef`"), "{err}");
-    let (code, _, err) = sb.json(&["backup", "restore", "nosuch.backup.test"]);
+    let (code, _, err) = sb.json(&["backup", "restore", "nosuch.backup.test", "--yes"]);
     assert_eq!(code, 2);
     assert!(err.contains("no site `nosuch.backup.test`"), "{err}");
     assert_eq!(before, site_state(&sb), "nothing changed");
@@ -860,7 +860,7 @@ fn an_s3_repository_backs_up_restores_and_is_readable_by_restic() {
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::remove_file(&index).unwrap();
-    let out = run(&["backup", "restore", NAME, "--files-only"]);
+    let out = run(&["backup", "restore", NAME, "--files-only", "--yes"]);
     assert!(
         out.status.success(),
         "{}",
@@ -1104,4 +1104,67 @@ fn a_chosen_password_keeps_restics_calibrated_key() {
     let key: serde_json::Value = serde_json::from_slice(&std::fs::read(&keys[0]).unwrap()).unwrap();
     assert_ne!(key["N"].as_u64(), Some(4096), "{key}");
     assert_ne!(key["username"].as_str(), Some("lempctl"), "{key}");
+}
+
+/// An in-place restore asks first (`--yes` when not interactive); it keeps what the site gained
+/// since the backup unless `--delete` (recovery from a hack) removes it.
+#[test]
+fn restore_in_place_asks_first_and_deletes_only_with_delete() {
+    let Some((sb, _repo)) = setup() else { return };
+    let (code, v, err) = sb.json(&["backup", "run", NAME]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let docroot = sb.path("/srv/www/shop.backup.test/htdocs");
+    std::fs::write(docroot.join("index.php"), "<?php echo 'hacked';\n").unwrap();
+    std::fs::write(docroot.join("backdoor.php"), "<?php eval($_GET['x']);\n").unwrap();
+    std::fs::create_dir_all(docroot.join("uploads/2024/evil")).unwrap();
+    std::fs::write(docroot.join("uploads/2024/evil/shell.php"), "<?php\n").unwrap();
+    std::fs::write(docroot.join("uploads/2024/new.bin"), "kept").unwrap();
+
+    let before = site_state(&sb);
+    let (code, _, err) = sb.json(&["backup", "restore", NAME]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(before, site_state(&sb), "nothing changed without --yes");
+
+    let (code, v, err) = sb.json(&["backup", "restore", NAME, "--files-only", "--yes"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert_eq!(v["removed_since_backup"], 0, "{v}");
+    assert_eq!(
+        sb.get(NAME, "/").body.trim(),
+        "shop-3",
+        "the backup's file wins"
+    );
+    assert!(
+        docroot.join("backdoor.php").exists(),
+        "kept without --delete"
+    );
+    assert!(docroot.join("uploads/2024/evil/shell.php").exists());
+    assert_eq!(
+        std::fs::read_dir(docroot.join("uploads/2024"))
+            .unwrap()
+            .count(),
+        52
+    );
+
+    let (code, v, err) = sb.json(&[
+        "backup",
+        "restore",
+        NAME,
+        "--files-only",
+        "--delete",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    // the first run's restore + what the site gained: backdoor.php, evil/, new.bin
+    assert_eq!(v["removed_since_backup"], 3, "{v}");
+    assert!(!docroot.join("backdoor.php").exists());
+    assert!(!docroot.join("uploads/2024/evil").exists());
+    assert!(!docroot.join("uploads/2024/new.bin").exists());
+    assert_eq!(
+        std::fs::read_dir(docroot.join("uploads/2024"))
+            .unwrap()
+            .count(),
+        50
+    );
+    assert_eq!(sb.get(NAME, "/").body.trim(), "shop-3");
 }

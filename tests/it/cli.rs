@@ -199,29 +199,6 @@ fn cli_help_reference_is_up_to_date() {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
-    fn subcommands(text: &str) -> Vec<String> {
-        let mut in_cmds = false;
-        let mut out = Vec::new();
-        for line in text.lines() {
-            if line.starts_with("Commands:") {
-                in_cmds = true;
-                continue;
-            }
-            if in_cmds {
-                if line.trim().is_empty() {
-                    break;
-                }
-                if let Some(name) = line.split_whitespace().next()
-                    && line.starts_with("  ")
-                    && !line.starts_with("   ")
-                    && name != "help"
-                {
-                    out.push(name.to_owned());
-                }
-            }
-        }
-        out
-    }
     let mut doc = String::from(
         "# lempctl --help\n\nGenerated from the binary by `LEMPCTL_UPDATE_DOCS=1 cargo test --test it cli_help`; do not edit.\n",
     );
@@ -271,4 +248,29 @@ fn sandbox_stop_works_with_a_broken_site_file() {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()
     });
     assert!(gone, "nginx {pid} still runs");
+}
+
+/// The subcommand names a `--help` text lists (its `Commands:` section, `help` left out).
+pub(crate) fn subcommands(text: &str) -> Vec<String> {
+    let mut in_cmds = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("Commands:") {
+            in_cmds = true;
+            continue;
+        }
+        if in_cmds {
+            if line.trim().is_empty() {
+                break;
+            }
+            if let Some(name) = line.split_whitespace().next()
+                && line.starts_with("  ")
+                && !line.starts_with("   ")
+                && name != "help"
+            {
+                out.push(name.to_owned());
+            }
+        }
+    }
+    out
 }

@@ -15,6 +15,7 @@ mod backup;
 mod cli;
 mod confinement;
 mod db;
+mod dry_run;
 mod failures;
 mod s3;
 mod site_remove;

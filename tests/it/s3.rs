@@ -79,14 +79,14 @@ pub(crate) fn start_moto() -> Option<Moto> {
 }
 
 impl Moto {
-    fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
-    fn log_len(&self) -> usize {
+    pub(crate) fn log_len(&self) -> usize {
         std::fs::read_to_string(&self.log).unwrap().len()
     }
     /// Request lines containing `needle` the server logged after byte offset `from`.
-    fn logged(&self, needle: &str, from: usize) -> usize {
+    pub(crate) fn logged(&self, needle: &str, from: usize) -> usize {
         std::thread::sleep(Duration::from_millis(300)); // let the server flush
         let s = std::fs::read_to_string(&self.log).unwrap();
         s[from..].lines().filter(|l| l.contains(needle)).count()
