@@ -408,10 +408,14 @@ pub fn execute(
                 let archive = archive_tree(root, config, &site, &dir)
                     .with_context(|| format!("archiving {}", dir.display()))?;
                 outcome.warnings.push(format!(
-                    "site `{site}`: data archived to {}",
+                    "site `{site}`: data archived to {}; its credentials and page cache removed",
                     archive.display()
                 ));
                 root.remove_tree(&dir)?;
+                // nothing uses them once the site and its database are gone (the final backup
+                // holds the credentials)
+                root.remove_tree(&super::secrets::path(g, &site))?;
+                root.remove_tree(&g.cache_dir.join(&site))?;
             }
             Op::RemoveUser { name } => accounts::remove_user(&g.programs.userdel, &name)?,
             _ => {}

@@ -607,7 +607,8 @@ pub fn plan(
                 }
                 p.new_state.users.remove(&rec.user);
             } else if root.path(&rec.site_dir).exists() {
-                p.warnings.push(format!("site `{name}` removed; its data in {} and user `{}` are kept (use --purge to archive and delete them)", rec.site_dir.display(), rec.user));
+                // purging needs the site file (the final backup reads it): say how to get there
+                p.warnings.push(format!("site `{name}` removed; its data in {} and user `{}` are kept; to archive and delete them, put its site file back in the sites directory and run `lempctl site remove {name} --purge` (a final backup is taken first)", rec.site_dir.display(), rec.user));
             }
             p.new_state.sites.remove(name);
         } else {

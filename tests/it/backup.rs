@@ -514,9 +514,12 @@ fn purge_and_db_drop_take_a_final_backup_first() {
     sb.sql_root(&format!(
         "CREATE TABLE `{db}`.orders (id INT PRIMARY KEY, note TEXT); INSERT INTO `{db}`.orders VALUES (7,'last')"
     ));
+    let credentials = sb.path(&format!("/var/lib/lempctl/credentials/{NAME}.json"));
+    assert!(credentials.exists());
     let (code, v, err) = sb.json(&["site", "remove", NAME, "--purge", "--yes"]);
     assert_eq!(code, 0, "{err}\n{v}");
     assert!(!sb.path("/srv/www/shop.backup.test").exists());
+    assert!(!credentials.exists(), "purge removes the credentials");
     let snaps = restic(
         &sb,
         &repo,
