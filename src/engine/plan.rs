@@ -612,6 +612,9 @@ pub fn plan(
     }
     for site in &config.sites {
         if in_scope(site.name.as_str()) {
+            if let Some(php) = &site.php {
+                p.warnings.extend(php.deprecations.iter().cloned());
+            }
             p.new_state.sites.insert(
                 site.name.to_string(),
                 SiteRecord {

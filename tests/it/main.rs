@@ -19,5 +19,6 @@ mod failures;
 mod s3;
 mod site_remove;
 mod units;
+mod uploads;
 mod validation;
 mod wordpress;
