@@ -16,6 +16,7 @@ mod cli;
 mod confinement;
 mod db;
 mod failures;
+mod kinds;
 mod s3;
 mod site_remove;
 mod units;
