@@ -84,15 +84,26 @@ pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
             }
         }
     }
-    let desired_files: std::collections::BTreeSet<std::path::PathBuf> = desired
-        .resources
-        .iter()
-        .filter_map(|r| match r {
-            resource::Resource::File { path, .. } => Some(path.clone()),
-            _ => None,
-        })
-        .collect();
-    let kinds = plan::kind_changes(root, config, &state, &desired_files, &|s| scope.includes(s));
+    // Sites applied before with another kind (rare): what the change would delete or strand.
+    let kind_changed = config.sites.iter().any(|s| {
+        state
+            .sites
+            .get(s.name.as_str())
+            .is_some_and(|r| r.kind != s.kind.as_str())
+    });
+    let kinds = if kind_changed {
+        let desired_files: std::collections::BTreeSet<std::path::PathBuf> = desired
+            .resources
+            .iter()
+            .filter_map(|r| match r {
+                resource::Resource::File { path, .. } => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        plan::kind_changes(root, config, &state, &desired_files, &|s| scope.includes(s))
+    } else {
+        Vec::new()
+    };
     if !kinds.is_empty() && !opts.force {
         return Err(KindChangeError(kinds).into());
     }
