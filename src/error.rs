@@ -8,6 +8,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 }
 
 pub fn is_invalid_input(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|e| e.is::<ConfigErrors>() || e.is::<UsageError>())
+    err.chain().any(|e| {
+        e.is::<ConfigErrors>() || e.is::<UsageError>() || e.is::<crate::engine::KindChangeError>()
+    })
 }

@@ -106,7 +106,10 @@ pub struct PhpFile {
     pub process_idle_timeout: Option<S<u32>>,
     pub max_requests: Option<S<u32>>,
     pub memory_limit: Option<S<String>>,
+    pub upload_max_size: Option<S<String>>,
+    /// Deprecated: read as `upload_max_size`.
     pub upload_max_filesize: Option<S<String>>,
+    /// Deprecated: derived from `upload_max_size`.
     pub post_max_size: Option<S<String>>,
     pub max_execution_time: Option<S<u32>>,
     pub slowlog_timeout: Option<S<u32>>,

@@ -63,12 +63,21 @@ pub struct Php {
     pub process_idle_timeout: u32,
     pub max_requests: u32,
     pub memory_limit: String,
+    /// The largest file one upload may carry (`php.upload_max_size`, as written).
+    pub upload_max_size: String,
+    /// PHP's `upload_max_filesize`: always `upload_max_size`.
     pub upload_max_filesize: String,
+    /// PHP's `post_max_size` and nginx's `client_max_body_size`: derived from `upload_max_size`
+    /// by `post_size_for` (room for the multipart envelope and the other form fields).
     pub post_max_size: String,
     pub max_execution_time: u32,
     pub slowlog_timeout: u32,
     pub disable_functions: Vec<String>,
     pub ini: BTreeMap<String, String>,
+    /// Deprecated fields found in the site file, one message each (`file:line:column: ...`),
+    /// reported as warnings by `apply`.
+    #[serde(skip)]
+    pub deprecations: Vec<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -244,8 +253,38 @@ const INI_KEY_ALLOWED: &str =
     "lower-case ini names like `max_input_vars` or `session.gc_maxlifetime`";
 
 fn valid_size(s: &str) -> bool {
-    let digits = s.trim_end_matches(['K', 'M', 'G']);
-    !digits.is_empty() && digits.len() + 1 >= s.len() && digits.chars().all(|c| c.is_ascii_digit())
+    size_bytes(s).is_some()
+}
+
+const MIB: u64 = 1 << 20;
+
+/// Bytes of a size as PHP and nginx read it: digits with an optional `K`, `M` or `G`.
+pub fn size_bytes(s: &str) -> Option<u64> {
+    let (digits, unit) = match s.as_bytes().last()? {
+        b'K' => (&s[..s.len() - 1], 1 << 10),
+        b'M' => (&s[..s.len() - 1], MIB),
+        b'G' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(unit)
+}
+
+/// Bounds of `php.upload_max_size`.
+const UPLOAD_MIN: u64 = MIB;
+const UPLOAD_MAX: u64 = 4 << 30;
+const UPLOAD_ALLOWED: &str =
+    "a size from `1M` to `4G`: digits with `K`, `M` or `G`, e.g. `64M`, `1G`, `1536K`";
+
+/// The request body an upload of `upload` bytes needs, in whole MiB: PHP's `post_max_size` and
+/// nginx's `client_max_body_size`. The upload rounded up to MiB, plus a tenth of it (rounded up),
+/// at least 1 MiB, for the multipart envelope and the other fields of the form:
+/// `4M` → `5M`, `64M` → `71M`, `1G` → `1127M`.
+pub fn post_size_for(upload: u64) -> String {
+    let mib = upload.div_ceil(MIB);
+    format!("{}M", mib + mib.div_ceil(10).max(1))
 }
 
 fn valid_ini_value(s: &str) -> bool {
@@ -1257,14 +1296,17 @@ fn php_settings(ctx: &mut Ctx<'_>, f: Option<&super::file::PhpFile>, global: &Gl
         process_idle_timeout: 10,
         max_requests: 500,
         memory_limit: "256M".into(),
-        upload_max_filesize: "64M".into(),
-        post_max_size: "64M".into(),
+        upload_max_size: DEFAULT_UPLOAD.into(),
+        upload_max_filesize: DEFAULT_UPLOAD.into(),
+        post_max_size: post_size_for(64 * MIB),
         max_execution_time: 30,
         slowlog_timeout: 5,
         disable_functions: Vec::new(),
         ini: BTreeMap::new(),
+        deprecations: Vec::new(),
     };
     let Some(f) = f else { return php };
+    upload_settings(ctx, f, &mut php);
     if let Some(v) = &f.version {
         if valid_php_version(&v.value) {
             php.version = v.value.clone();
@@ -1339,30 +1381,16 @@ fn php_settings(ctx: &mut Ctx<'_>, f: Option<&super::file::PhpFile>, global: &Gl
         3600,
         &mut php.slowlog_timeout,
     );
-    for (v, field, out) in [
-        (&f.memory_limit, "php.memory_limit", &mut php.memory_limit),
-        (
-            &f.upload_max_filesize,
-            "php.upload_max_filesize",
-            &mut php.upload_max_filesize,
-        ),
-        (
-            &f.post_max_size,
-            "php.post_max_size",
-            &mut php.post_max_size,
-        ),
-    ] {
-        if let Some(v) = v {
-            if valid_size(&v.value) {
-                *out = v.value.clone();
-            } else {
-                ctx.err(
-                    v,
-                    field,
-                    format!("`{}` is not a size", printable(&v.value)),
-                    Some(SIZE_ALLOWED),
-                );
-            }
+    if let Some(v) = &f.memory_limit {
+        if valid_size(&v.value) {
+            php.memory_limit = v.value.clone();
+        } else {
+            ctx.err(
+                v,
+                "php.memory_limit",
+                format!("`{}` is not a size", printable(&v.value)),
+                Some(SIZE_ALLOWED),
+            );
         }
     }
     for (i, v) in f.disable_functions.iter().enumerate() {
@@ -1401,7 +1429,9 @@ fn php_settings(ctx: &mut Ctx<'_>, f: Option<&super::file::PhpFile>, global: &Gl
                     Some(&allowed_ini_keys()),
                 );
             } else if !ALLOWED_INI.contains(&k.as_str()) {
-                let why = if OWN_FIELD_INI.contains(&k.as_str()) {
+                let why = if matches!(k.as_str(), "upload_max_filesize" | "post_max_size") {
+                    format!("`{k}` is set by `php.upload_max_size`")
+                } else if OWN_FIELD_INI.contains(&k.as_str()) {
                     format!("`{k}` has its own field: `php.{k}`")
                 } else {
                     format!(
@@ -1437,6 +1467,103 @@ fn php_settings(ctx: &mut Ctx<'_>, f: Option<&super::file::PhpFile>, global: &Gl
         }
     }
     php
+}
+
+/// `php.upload_max_size` of a site that sets none (php and wordpress sites).
+const DEFAULT_UPLOAD: &str = "64M";
+
+/// `php.upload_max_size` and the two fields it replaces: sets `upload_max_size`,
+/// `upload_max_filesize` and the derived `post_max_size`.
+///
+/// `upload_max_filesize` alone is read as `upload_max_size` (deprecated: a warning); both together
+/// are refused. `post_max_size` is derived now: a value below the upload size contradicts it and is
+/// refused, any other value is ignored (deprecated: a warning). Before, nginx's 1 MiB default
+/// capped every request body, so no larger `post_max_size` ever took effect.
+fn upload_settings(ctx: &mut Ctx<'_>, f: &super::file::PhpFile, php: &mut Php) {
+    let given = match (&f.upload_max_size, &f.upload_max_filesize) {
+        (Some(_), Some(old)) => {
+            ctx.err(
+                old,
+                "php.upload_max_filesize",
+                "replaced by `php.upload_max_size`, which is also set; it sets PHP's `upload_max_filesize`, `post_max_size` and nginx's `client_max_body_size` together",
+                Some("only `php.upload_max_size` (remove `php.upload_max_filesize`)"),
+            );
+            return;
+        }
+        (Some(v), None) => Some((v, "php.upload_max_size")),
+        (None, Some(v)) => Some((v, "php.upload_max_filesize")),
+        (None, None) => None,
+    };
+    let mut upload = 64 * MIB;
+    if let Some((v, field)) = given {
+        match size_bytes(&v.value) {
+            Some(n) if (UPLOAD_MIN..=UPLOAD_MAX).contains(&n) => {
+                upload = n;
+                php.upload_max_size = v.value.clone();
+                php.upload_max_filesize = v.value.clone();
+                php.post_max_size = post_size_for(n);
+                if field == "php.upload_max_filesize" {
+                    php.deprecations.push(format!(
+                        "{}:{}:{}: `php.upload_max_filesize` is deprecated: write `php.upload_max_size: {}` instead (it sets PHP's upload_max_filesize, post_max_size {} and nginx's client_max_body_size {} together)",
+                        ctx.file.display(),
+                        v.referenced.line(),
+                        v.referenced.column(),
+                        v.value,
+                        php.post_max_size,
+                        php.post_max_size,
+                    ));
+                }
+            }
+            Some(_) => {
+                ctx.err(
+                    v,
+                    field,
+                    format!("`{}` is out of range", printable(&v.value)),
+                    Some(UPLOAD_ALLOWED),
+                );
+                return;
+            }
+            None => {
+                ctx.err(
+                    v,
+                    field,
+                    format!("`{}` is not a size", printable(&v.value)),
+                    Some(UPLOAD_ALLOWED),
+                );
+                return;
+            }
+        }
+    }
+    if let Some(v) = &f.post_max_size {
+        match size_bytes(&v.value) {
+            None => ctx.err(
+                v,
+                "php.post_max_size",
+                format!("`{}` is not a size", printable(&v.value)),
+                Some(SIZE_ALLOWED),
+            ),
+            Some(n) if n < upload => ctx.err(
+                v,
+                "php.post_max_size",
+                format!(
+                    "`{}` is smaller than the upload size `{}`: an upload of that size could never arrive",
+                    printable(&v.value),
+                    php.upload_max_size
+                ),
+                Some(&format!(
+                    "no `php.post_max_size`: lempctl derives it from `php.upload_max_size` (here `{}`)",
+                    php.post_max_size
+                )),
+            ),
+            Some(_) => php.deprecations.push(format!(
+                "{}:{}:{}: `php.post_max_size` is deprecated and ignored: lempctl derives it from `php.upload_max_size` (`{}` for PHP's post_max_size and nginx's client_max_body_size); remove the field",
+                ctx.file.display(),
+                v.referenced.line(),
+                v.referenced.column(),
+                php.post_max_size,
+            )),
+        }
+    }
 }
 
 /// Settings that make up the isolation between sites; a site file cannot change them.
@@ -1579,6 +1706,39 @@ mod tests {
         assert!(!under_roots("/etc/lempctl2/pw", &roots));
         assert!(!under_roots("etc/lempctl/pw", &roots));
         assert!(!under_roots("/root/pw", &roots));
+    }
+
+    #[test]
+    fn sizes_parse_as_php_and_nginx_read_them() {
+        assert_eq!(size_bytes("64M"), Some(64 << 20));
+        assert_eq!(size_bytes("1G"), Some(1 << 30));
+        assert_eq!(size_bytes("1536K"), Some(1536 << 10));
+        assert_eq!(size_bytes("1048576"), Some(1 << 20));
+        for bad in [
+            "",
+            "M",
+            "64m",
+            "64MB",
+            "1.5G",
+            "-1M",
+            " 64M",
+            "64 M",
+            "1T",
+            "99999999999999999G",
+        ] {
+            assert_eq!(size_bytes(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_body_limit_leaves_room_for_the_multipart_envelope() {
+        assert_eq!(post_size_for(1 << 20), "2M");
+        assert_eq!(post_size_for(4 << 20), "5M");
+        assert_eq!(post_size_for(20 << 20), "22M");
+        assert_eq!(post_size_for(64 << 20), "71M");
+        assert_eq!(post_size_for(1536 << 10), "3M");
+        assert_eq!(post_size_for(1 << 30), "1127M");
+        assert_eq!(post_size_for(4 << 30), "4506M");
     }
 
     #[test]

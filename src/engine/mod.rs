@@ -49,6 +49,11 @@ pub struct RunOptions {
 #[error("refusing to overwrite what lempctl does not own; nothing was changed\n  {}\n\nhint: move the files away, or run again with --force", .0.join("\n  "))]
 pub struct ConflictError(pub Vec<String>);
 
+/// Refused because a site's new `kind` would delete files or strand a database (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{}\nnothing was changed\n\nhint: put the old `kind` back in the site file, or run again with --force to change it anyway (`apply --dry-run --force` lists every change first)", .0.iter().map(|k| format!("{}: {}", k.file.display(), k.describe(false))).collect::<Vec<_>>().join("\n"))]
+pub struct KindChangeError(pub Vec<plan::KindChange>);
+
 /// Converges the host to `config` and reports what changed.
 pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
     let g = &config.global;
@@ -79,6 +84,29 @@ pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
             }
         }
     }
+    // Sites applied before with another kind (rare): what the change would delete or strand.
+    let kind_changed = config.sites.iter().any(|s| {
+        state
+            .sites
+            .get(s.name.as_str())
+            .is_some_and(|r| r.kind != s.kind.as_str())
+    });
+    let kinds = if kind_changed {
+        let desired_files: std::collections::BTreeSet<std::path::PathBuf> = desired
+            .resources
+            .iter()
+            .filter_map(|r| match r {
+                resource::Resource::File { path, .. } => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        plan::kind_changes(root, config, &state, &desired_files, &|s| scope.includes(s))
+    } else {
+        Vec::new()
+    };
+    if !kinds.is_empty() && !opts.force {
+        return Err(KindChangeError(kinds).into());
+    }
     let db = database::plan(root, g, &desired.db_specs, &retired, &desired.wp_tables)?;
     let plan = plan::plan(
         root,
@@ -94,9 +122,11 @@ pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
     if !plan.conflicts.is_empty() {
         return Err(ConflictError(plan.conflicts).into());
     }
+    let mut warnings: Vec<String> = kinds.iter().map(|k| k.describe(true)).collect();
+    warnings.extend(plan.warnings.iter().cloned());
     let mut report = Report {
         changed: !plan.is_empty(),
-        warnings: plan.warnings.clone(),
+        warnings,
         dry_run: opts.dry_run,
         error: blocked_error(&plan.blocked),
         ..Report::default()

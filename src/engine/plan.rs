@@ -622,6 +622,9 @@ pub fn plan(
     }
     for site in &config.sites {
         if in_scope(site.name.as_str()) {
+            if let Some(php) = &site.php {
+                p.warnings.extend(php.deprecations.iter().cloned());
+            }
             p.new_state.sites.insert(
                 site.name.to_string(),
                 SiteRecord {
@@ -700,4 +703,133 @@ fn is_lempctl_user(name: &str) -> bool {
 
 fn indent(s: &str) -> String {
     s.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+/// A configured site whose `kind` differs from the kind it was last applied with, when the change
+/// destroys or strands something: files in the site's tree that lempctl wrote for the old kind
+/// and would delete (`wp-config.php`), a database the new kind no longer wants, or a document root
+/// that WordPress core would be copied over.
+#[derive(Debug, Clone)]
+pub struct KindChange {
+    pub site: String,
+    pub file: PathBuf,
+    pub old: String,
+    pub new: &'static str,
+    pub deleted: Vec<PathBuf>,
+    /// `(database, user)` left in MariaDB with nothing using them.
+    pub database: Option<(String, String)>,
+    /// A non-empty document root WordPress core would be copied into (replacing same-named files).
+    pub overwritten: Option<PathBuf>,
+}
+
+impl KindChange {
+    /// One sentence naming the site, both kinds and what is deleted, left or replaced: what the
+    /// change would do (`done` false, refused) or did (`--force`).
+    pub fn describe(&self, done: bool) -> String {
+        let verb = |would: &str, did: &str| {
+            if done {
+                did.to_owned()
+            } else {
+                would.to_owned()
+            }
+        };
+        let mut what = Vec::new();
+        if !self.deleted.is_empty() {
+            let files: Vec<String> = self
+                .deleted
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            what.push(format!(
+                "{} {}",
+                verb("delete", "deletes"),
+                files.join(", ")
+            ));
+        }
+        if let Some((db, user)) = &self.database {
+            what.push(format!(
+                "{} database `{db}` and its user `{user}` unused (kept with their data: keep using them with a `db:` section in the site file, or drop them first with `lempctl db drop {}` while the site is still `{}`)",
+                verb("leave", "leaves"),
+                self.site,
+                self.old
+            ));
+        }
+        if let Some(dir) = &self.overwritten {
+            what.push(format!(
+                "{} WordPress core into {}, which is not empty (files with the names of core files, such as index.php, are replaced)",
+                verb("copy", "copies"),
+                dir.display()
+            ));
+        }
+        format!(
+            "site `{}`: changing its kind from `{}` to `{}` {}{}",
+            self.site,
+            self.old,
+            self.new,
+            if done { "(--force) " } else { "would " },
+            what.join("; ")
+        )
+    }
+}
+
+/// The destructive kind changes among the sites in scope (`desired_files`: every file the new
+/// configuration renders).
+pub fn kind_changes(
+    root: &Root,
+    config: &Config,
+    state: &State,
+    desired_files: &BTreeSet<PathBuf>,
+    in_scope: &dyn Fn(&str) -> bool,
+) -> Vec<KindChange> {
+    let mut out = Vec::new();
+    for site in &config.sites {
+        let name = site.name.as_str();
+        let Some(rec) = state.sites.get(name) else {
+            continue;
+        };
+        if !in_scope(name) || rec.kind == site.kind.as_str() {
+            continue;
+        }
+        let deleted: Vec<PathBuf> = state
+            .files
+            .iter()
+            .filter(|(path, f)| {
+                f.site.as_deref() == Some(name)
+                    && path.starts_with(&rec.site_dir)
+                    && !desired_files.contains(*path)
+                    && root.path(path).symlink_metadata().is_ok()
+            })
+            .map(|(path, _)| path.clone())
+            .collect();
+        let database = match (&rec.database, &rec.db_user) {
+            (Some(db), Some(user))
+                if site
+                    .db
+                    .as_ref()
+                    .is_none_or(|d| &d.database != db || &d.user != user) =>
+            {
+                Some((db.clone(), user.clone()))
+            }
+            _ => None,
+        };
+        let docroot = &site.paths.document_root;
+        let overwritten = (site.kind == crate::config::SiteKind::Wordpress
+            && !root
+                .path(&docroot.join("wp-includes/version.php"))
+                .is_file()
+            && std::fs::read_dir(root.path(docroot)).is_ok_and(|mut d| d.next().is_some()))
+        .then(|| docroot.clone());
+        if !deleted.is_empty() || database.is_some() || overwritten.is_some() {
+            out.push(KindChange {
+                site: name.to_owned(),
+                file: site.file.clone(),
+                old: rec.kind.clone(),
+                new: site.kind.as_str(),
+                deleted,
+                database,
+                overwritten,
+            });
+        }
+    }
+    out
 }

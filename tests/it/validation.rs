@@ -168,6 +168,41 @@ fn bad_site_files_are_refused_with_file_line_and_field() {
             "`php.memory_limit`",
         ),
         (
+            "name: ok.example.test\nkind: php\nphp:\n  ini:\n    post_max_size: 2G\n",
+            "`php.ini.post_max_size`",
+            "set by `php.upload_max_size`",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nphp:\n  upload_max_size: 64MB\n",
+            "bad.yaml:4:20: `php.upload_max_size`: `64MB` is not a size",
+            "allowed: a size from `1M` to `4G`",
+        ),
+        (
+            "name: ok.example.test\nkind: wordpress\nphp:\n  upload_max_size: 8G\n",
+            "bad.yaml:4:20: `php.upload_max_size`: `8G` is out of range",
+            "allowed: a size from `1M` to `4G`",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nphp:\n  upload_max_size: 512K\n",
+            "`php.upload_max_size`: `512K` is out of range",
+            "`1M` to `4G`",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nphp:\n  upload_max_size: 32M\n  upload_max_filesize: 16M\n",
+            "bad.yaml:5:24: `php.upload_max_filesize`: replaced by `php.upload_max_size`",
+            "allowed: only `php.upload_max_size` (remove `php.upload_max_filesize`)",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nphp:\n  upload_max_size: 32M\n  post_max_size: 8M\n",
+            "bad.yaml:5:18: `php.post_max_size`: `8M` is smaller than the upload size `32M`",
+            "derives it from `php.upload_max_size` (here `36M`)",
+        ),
+        (
+            "name: ok.example.test\nkind: php\nphp:\n  upload_max_filesize: 1T\n",
+            "`php.upload_max_filesize`: `1T` is not a size",
+            "`1M` to `4G`",
+        ),
+        (
             "name: ok.example.test\nkind: php\nphp:\n  ini:\n    allow_url_fopen: \"1\"\n",
             "`php.ini.allow_url_fopen`",
             "only be turned off",
