@@ -91,7 +91,8 @@ pub struct ApplyArgs {
     /// Remove the files of sites that are no longer in the sites directory (data is kept).
     #[arg(long)]
     pub prune: bool,
-    /// Overwrite hand-edited (drifted) or foreign files.
+    /// Overwrite hand-edited (drifted) or foreign files; allow a kind change that deletes files or
+    /// leaves a database unused.
     #[arg(long)]
     pub force: bool,
     /// Skip the HTTP health check after the reload.
@@ -130,9 +131,19 @@ pub enum SiteCommand {
         #[arg(long, short)]
         yes: bool,
     },
-    /// List sites (with --json: their paths and derived names).
-    List,
-    /// Show one site's paths and derived names.
+    /// List sites: kind, PHP, cache, TLS, state (with --json: their paths and derived names).
+    List {
+        /// Only enabled sites.
+        #[arg(long, conflicts_with = "disabled")]
+        enabled: bool,
+        /// Only disabled sites.
+        #[arg(long)]
+        disabled: bool,
+        /// Only sites of this kind (php, static, wordpress, redirect).
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+    },
+    /// Show one site: kind, PHP and its limits, cache, TLS, paths, logs, database, backups.
     Show { name: String },
     /// Serve a site again.
     Enable { name: String },
@@ -315,7 +326,7 @@ pub fn dry_run_support(c: &Command) -> DryRun {
             | SiteCommand::Remove { .. }
             | SiteCommand::Enable { .. }
             | SiteCommand::Disable { .. } => Honoured,
-            SiteCommand::List | SiteCommand::Show { .. } => ReadOnly,
+            SiteCommand::List { .. } | SiteCommand::Show { .. } => ReadOnly,
         },
         Command::Db(d) => match d {
             DbCommand::Create { .. } | DbCommand::Drop { .. } => Honoured,
@@ -386,24 +397,24 @@ fn backup(
             })
         }
         BackupCommand::List { site } => p.data(&ops::backup::list(ctx, site.as_deref())?, |v| {
-            v.iter()
+            let short = |s: &Option<String>| {
+                s.as_deref()
+                    .map_or("-".to_owned(), |s| s.get(..8).unwrap_or(s).to_owned())
+            };
+            let rows: Vec<Vec<String>> = v
+                .iter()
                 .map(|e| {
-                    format!(
-                        "{:<26} {:<32} {:<40} {:<8} {:<8}{}",
-                        e.time.get(..19).unwrap_or(&e.time),
-                        e.run,
-                        e.site,
-                        e.files_snapshot
-                            .as_deref()
-                            .map_or("-", |s| s.get(..8).unwrap_or(s)),
-                        e.db_snapshot
-                            .as_deref()
-                            .map_or("-", |s| s.get(..8).unwrap_or(s)),
-                        if e.safety { " safety" } else { "" }
-                    )
+                    vec![
+                        e.time.get(..19).unwrap_or(&e.time).replace('T', " "),
+                        e.run.clone(),
+                        e.site.clone(),
+                        short(&e.files_snapshot),
+                        short(&e.db_snapshot),
+                        if e.safety { "safety" } else { "" }.to_owned(),
+                    ]
                 })
-                .collect::<Vec<_>>()
-                .join("\n")
+                .collect();
+            printer::table(&["TIME (UTC)", "RUN", "SITE", "FILES", "DATABASE", "NOTE"], &rows)
         }),
         BackupCommand::Restore {
             site,
@@ -630,23 +641,22 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
                 };
                 p.report(&ops::site::remove(&ctx, &o)?);
             }
-            SiteCommand::List => p.data(&ops::site::list(&ctx)?, |sites| {
-                sites
-                    .iter()
-                    .map(|s| {
-                        format!(
-                            "{:<40} {:<10} {}",
-                            s.name,
-                            s.kind,
-                            if s.enabled { "enabled" } else { "disabled" }
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            }),
-            SiteCommand::Show { name } => p.data(&ops::site::show(&ctx, name)?, |s| {
-                serde_json::to_string_pretty(s).unwrap_or_default()
-            }),
+            SiteCommand::List {
+                enabled,
+                disabled,
+                kind,
+            } => {
+                let filter = ops::site::ListFilter {
+                    enabled: match (enabled, disabled) {
+                        (true, _) => Some(true),
+                        (_, true) => Some(false),
+                        _ => None,
+                    },
+                    kind: kind.clone(),
+                };
+                p.data(&ops::site::list(&ctx, &filter)?, printer::sites_table)
+            }
+            SiteCommand::Show { name } => p.data(&ops::site::show(&ctx, name)?, printer::site_text),
             SiteCommand::Enable { name } => {
                 p.report(&ops::site::set_enabled(&ctx, name, true, g.dry_run, wait)?)
             }
@@ -682,19 +692,23 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
                 p.report(&ops::db::drop_database(&ctx, site, *no_backup, g.dry_run, wait)?);
             }
             DbCommand::List => p.data(&ops::db::list(&ctx)?, |rows| {
-                rows.iter()
+                let rows: Vec<Vec<String>> = rows
+                    .iter()
                     .map(|r| {
-                        format!(
-                            "{:<40} {:<40} {:<32} {:>10} {}",
-                            r.site,
-                            r.database,
-                            r.user,
-                            r.size_bytes,
-                            if r.exists { "" } else { "(missing)" }
-                        )
+                        vec![
+                            r.site.clone(),
+                            r.database.clone(),
+                            r.user.clone(),
+                            if r.exists {
+                                printer::human_bytes(r.size_bytes)
+                            } else {
+                                "-".to_owned()
+                            },
+                            if r.exists { "" } else { "missing" }.to_owned(),
+                        ]
                     })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                    .collect();
+                printer::table(&["SITE", "DATABASE", "USER", "SIZE", "NOTE"], &rows)
             }),
             DbCommand::Passwd { site } => p.report(&ops::db::passwd(&ctx, site, wait)?),
             DbCommand::Dump { site, output } => {

@@ -401,6 +401,142 @@ impl S3Progress {
     }
 }
 
+/// Rows under a header, each column as wide as its widest cell; empty when there are no rows.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&width).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        s.trim_end().to_owned()
+    };
+    let mut out = vec![line(header.to_vec())];
+    out.extend(
+        rows.iter()
+            .map(|r| line(r.iter().map(String::as_str).collect())),
+    );
+    out.join("\n")
+}
+
+/// 1536 → `1.5 KiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[allow(clippy::ptr_arg)] // used as `Fn(&Vec<_>)` by `Printer::data`
+pub fn sites_table(sites: &Vec<crate::ops::site::SiteInfo>) -> String {
+    let rows: Vec<Vec<String>> = sites
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.kind.to_owned(),
+                s.php_version.clone().unwrap_or_else(|| "-".into()),
+                s.cache.to_owned(),
+                s.tls.clone(),
+                if s.enabled { "enabled" } else { "disabled" }.to_owned(),
+            ]
+        })
+        .collect();
+    table(&["NAME", "KIND", "PHP", "CACHE", "TLS", "STATE"], &rows)
+}
+
+pub fn site_text(s: &crate::ops::site::SiteInfo) -> String {
+    let mut lines: Vec<(&str, String)> = vec![
+        ("name", s.name.clone()),
+        ("kind", s.kind.to_owned()),
+        (
+            "state",
+            if s.enabled { "enabled" } else { "disabled" }.to_owned(),
+        ),
+        (
+            "aliases",
+            if s.aliases.is_empty() {
+                "-".to_owned()
+            } else {
+                s.aliases.join(", ")
+            },
+        ),
+        ("site file", s.file.display().to_string()),
+    ];
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let path =
+        |v: &Option<std::path::PathBuf>| v.as_ref().map_or("-".into(), |p| p.display().to_string());
+    if let Some(v) = &s.php_version {
+        lines.push((
+            "php",
+            format!(
+                "{v} (memory_limit {}, max_children {}, uploads up to {})",
+                opt(&s.memory_limit),
+                s.max_children.map_or("-".into(), |n| n.to_string()),
+                opt(&s.upload_max_size)
+            ),
+        ));
+    }
+    lines.push(("cache", s.cache.to_owned()));
+    lines.push(("tls", s.tls.clone()));
+    lines.push(("user", opt(&s.user)));
+    lines.push(("document root", path(&s.document_root)));
+    lines.push(("vhost", s.vhost.display().to_string()));
+    if s.pool.is_some() {
+        lines.push(("pool", path(&s.pool)));
+    }
+    lines.push(("access log", s.access_log.display().to_string()));
+    lines.push(("error log", s.error_log.display().to_string()));
+    if s.php_error_log.is_some() {
+        lines.push(("php error log", path(&s.php_error_log)));
+        lines.push(("slow log", path(&s.slow_log)));
+    }
+    if let Some(db) = &s.database {
+        lines.push(("database", format!("{db} (user {})", opt(&s.db_user))));
+    }
+    lines.push((
+        "backups",
+        s.backup_schedule
+            .as_ref()
+            .map_or("none".into(), |c| format!("on `{c}`")),
+    ));
+    if let Some(r) = &s.real_paths {
+        lines.push(("real paths", format!("under --root {}", r.root.display())));
+        lines.push(("  document root", path(&r.document_root)));
+        lines.push(("  vhost", r.vhost.display().to_string()));
+        if r.pool.is_some() {
+            lines.push(("  pool", path(&r.pool)));
+        }
+        lines.push(("  access log", r.access_log.display().to_string()));
+    }
+    let w = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    lines
+        .iter()
+        .map(|(k, v)| format!("{:<w$}  {v}", format!("{k}:"), w = w + 1))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub fn status_text(s: &Status) -> String {
     let mut out = format!("service manager: {}\n", s.manager);
     for svc in &s.services {

@@ -43,6 +43,18 @@ pub struct SiteInfo {
     pub access_log: PathBuf,
     pub database: Option<String>,
     pub db_user: Option<String>,
+    /// `none` or `fastcgi` (the page cache).
+    pub cache: &'static str,
+    /// `none`, or how TLS is served: `files` plus `redirect`/`hsts` when set.
+    pub tls: String,
+    pub memory_limit: Option<String>,
+    pub max_children: Option<u32>,
+    pub upload_max_size: Option<String>,
+    pub error_log: PathBuf,
+    pub php_error_log: Option<PathBuf>,
+    pub slow_log: Option<PathBuf>,
+    /// The backup schedule (cron syntax), when the site has a `backup` section.
+    pub backup_schedule: Option<String>,
     /// Under `--root DIR` (not `/`): where the paths above really are (`DIR/srv/www/…`), which
     /// is what the sandbox's vhost and pool use. Absent on a real host, where they are the same.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,7 +105,39 @@ pub fn info(site: &Site, root: &crate::host::Root) -> SiteInfo {
         access_log: site.paths.access_log.clone(),
         database: site.db.as_ref().map(|d| d.database.clone()),
         db_user: site.db.as_ref().map(|d| d.user.clone()),
+        cache: match site.cache {
+            config::site::Cache::None => "none",
+            config::site::Cache::Fastcgi => "fastcgi",
+        },
+        tls: site.tls.as_ref().map_or_else(
+            || "none".to_owned(),
+            |t| {
+                let mut s = String::from("files");
+                if t.redirect {
+                    s.push_str(", redirect");
+                }
+                if t.hsts {
+                    s.push_str(", hsts");
+                }
+                s
+            },
+        ),
+        memory_limit: site.php.as_ref().map(|p| p.memory_limit.clone()),
+        max_children: site.php.as_ref().map(|p| p.max_children),
+        upload_max_size: site.php.as_ref().map(|p| p.upload_max_size.clone()),
+        error_log: site.paths.error_log.clone(),
+        php_error_log: site.php.as_ref().map(|_| site.paths.php_error_log.clone()),
+        slow_log: site.php.as_ref().map(|_| site.paths.slow_log.clone()),
+        backup_schedule: site.backup.as_ref().map(|b| b.schedule.cron.clone()),
     }
+}
+
+/// Which sites `site list` shows.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// `Some(true)`: enabled ones only; `Some(false)`: disabled ones only.
+    pub enabled: Option<bool>,
+    pub kind: Option<String>,
 }
 
 fn parse_name(s: &str) -> Result<Fqdn> {
@@ -110,11 +154,21 @@ fn find<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
     super::find_site(config, name)
 }
 
-pub fn list(ctx: &Context) -> Result<Vec<SiteInfo>> {
+pub fn list(ctx: &Context, filter: &ListFilter) -> Result<Vec<SiteInfo>> {
+    let kind = match &filter.kind {
+        Some(k) => Some(SiteKind::parse(k).ok_or_else(|| {
+            UsageError(format!(
+                "--kind `{k}` is not a kind\n  allowed: php, static, wordpress, redirect"
+            ))
+        })?),
+        None => None,
+    };
     Ok(ctx
         .load()?
         .sites
         .iter()
+        .filter(|s| filter.enabled.is_none_or(|e| s.enabled == e))
+        .filter(|s| kind.is_none_or(|k| s.kind == k))
         .map(|s| info(s, &ctx.root))
         .collect())
 }

@@ -78,7 +78,7 @@ fn site_show_in_a_sandbox_names_the_paths_the_vhost_uses() {
         vhost.contains(&format!("root {docroot}")),
         "{docroot} not in:\n{vhost}"
     );
-    // The human form shows the same labelled object.
+    // The human form labels the real paths too.
     let out = sb
         .lempctl()
         .args(["site", "show", "static.example.test"])
@@ -86,7 +86,7 @@ fn site_show_in_a_sandbox_names_the_paths_the_vhost_uses() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("\"real_paths\"") && text.contains(docroot),
+        text.contains("real paths:") && text.contains(docroot),
         "{text}"
     );
 }
@@ -273,4 +273,85 @@ pub(crate) fn subcommands(text: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// `site list` is a table with kind, PHP, cache, TLS and state, filtered by state or kind;
+/// `site show` reads as text by default and as JSON with --json.
+#[test]
+fn site_list_filters_and_site_show_reads_as_text() {
+    if !require(WEB) {
+        return;
+    }
+    let sb = Sandbox::new()
+        .site(
+            "php.yaml",
+            &format!("{PHP_SITE}php:\n  memory_limit: 192M\n"),
+        )
+        .site("static.yaml", &format!("{STATIC_SITE}enabled: false\n"));
+    let list = |args: &[&str]| {
+        let out = sb
+            .lempctl()
+            .args(["site", "list"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let all = list(&[]);
+    let lines: Vec<&str> = all.lines().collect();
+    assert_eq!(lines.len(), 3, "{all}");
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("CACHE") && lines[0].contains("TLS"),
+        "{all}"
+    );
+    assert!(
+        lines[1].contains("php.example.test")
+            && lines[1].contains("8.2")
+            && lines[1].contains("enabled"),
+        "{all}"
+    );
+    assert!(
+        lines[2].contains("static.example.test") && lines[2].contains("disabled"),
+        "{all}"
+    );
+    let enabled = list(&["--enabled"]);
+    assert!(
+        enabled.contains("php.example.test") && !enabled.contains("static.example.test"),
+        "{enabled}"
+    );
+    let disabled = list(&["--disabled"]);
+    assert!(
+        !disabled.contains("php.example.test") && disabled.contains("static.example.test"),
+        "{disabled}"
+    );
+    let statics = list(&["--kind", "static"]);
+    assert!(!statics.contains("php.example.test"), "{statics}");
+    assert_eq!(list(&["--kind", "wordpress"]), "", "no rows, no header");
+    let (code, _, err) = sb.json(&["site", "list", "--kind", "perl"]);
+    assert_eq!(code, 2, "{err}");
+
+    let out = sb
+        .lempctl()
+        .args(["site", "show", "php.example.test"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "kind:",
+        "php",
+        "memory_limit 192M",
+        "cache:",
+        "tls:",
+        "none",
+        "access log:",
+        "slow log:",
+        "backups:",
+    ] {
+        assert!(text.contains(want), "{want} in\n{text}");
+    }
+    assert!(!text.trim_start().starts_with('{'), "{text}");
+    let v = sb.show("php.example.test");
+    assert_eq!(v["memory_limit"], "192M", "{v}");
+    assert_eq!(v["cache"], "none", "{v}");
 }
