@@ -100,6 +100,42 @@ pub struct ApplyArgs {
     pub no_health_check: bool,
 }
 
+/// Settings `site create` and `site update` both take.
+#[derive(Debug, Args)]
+pub struct SiteSettingsArgs {
+    /// PHP `memory_limit` (e.g. 256M).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+    /// PHP-FPM `pm.max_children`.
+    #[arg(long, value_name = "N")]
+    pub max_children: Option<u32>,
+    /// Largest upload (e.g. 128M): sets nginx's body limit and PHP's upload limits together.
+    #[arg(long, value_name = "SIZE")]
+    pub upload_max_size: Option<String>,
+    /// Page cache: `fastcgi` or `none` (WordPress sites).
+    #[arg(long, value_name = "CACHE")]
+    pub cache: Option<String>,
+    /// Serve TLS with this certificate (full chain) file; needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_certificate: Option<PathBuf>,
+    /// The certificate's private key file; needs --tls-certificate.
+    #[arg(long, value_name = "FILE", requires = "tls_certificate")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl SiteSettingsArgs {
+    fn changes(&self) -> ops::site::SiteChanges {
+        ops::site::SiteChanges {
+            memory_limit: self.memory_limit.clone(),
+            max_children: self.max_children,
+            upload_max_size: self.upload_max_size.clone(),
+            cache: self.cache.clone(),
+            tls_files: self.tls_certificate.clone().zip(self.tls_key.clone()),
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SiteCommand {
     /// Write sites.d/NAME.yaml and converge the new site.
@@ -120,6 +156,26 @@ pub enum SiteCommand {
         /// Create the site disabled (files only, not served).
         #[arg(long)]
         disabled: bool,
+        #[command(flatten)]
+        settings: SiteSettingsArgs,
+    },
+    /// Change a site's common settings: edits its site file (which stays the truth) and converges.
+    Update {
+        name: String,
+        /// PHP version of the site's pool.
+        #[arg(long, value_name = "V")]
+        php_version: Option<String>,
+        /// Replace the aliases with these host names (repeatable).
+        #[arg(long = "alias", value_name = "NAME", conflicts_with = "no_aliases")]
+        aliases: Vec<String>,
+        /// Remove every alias.
+        #[arg(long)]
+        no_aliases: bool,
+        /// Serve no TLS (removes the `tls` section).
+        #[arg(long, conflicts_with = "tls_certificate")]
+        no_tls: bool,
+        #[command(flatten)]
+        settings: SiteSettingsArgs,
     },
     /// Remove a site's configuration; its data stays unless --purge (then archived first).
     Remove {
@@ -324,6 +380,7 @@ pub fn dry_run_support(c: &Command) -> DryRun {
         Command::Site(s) => match s {
             SiteCommand::Create { .. }
             | SiteCommand::Remove { .. }
+            | SiteCommand::Update { .. }
             | SiteCommand::Enable { .. }
             | SiteCommand::Disable { .. } => Honoured,
             SiteCommand::List { .. } | SiteCommand::Show { .. } => ReadOnly,
@@ -603,8 +660,10 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
                 php_version,
                 to,
                 disabled,
+                settings,
             } => {
                 let o = ops::site::CreateOptions {
+                    settings: settings.changes(),
                     name: name.clone(),
                     kind: kind.clone(),
                     aliases: aliases.clone(),
@@ -657,6 +716,26 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
                 p.data(&ops::site::list(&ctx, &filter)?, printer::sites_table)
             }
             SiteCommand::Show { name } => p.data(&ops::site::show(&ctx, name)?, printer::site_text),
+            SiteCommand::Update {
+                name,
+                php_version,
+                aliases,
+                no_aliases,
+                no_tls,
+                settings,
+            } => {
+                let changes = ops::site::SiteChanges {
+                    php_version: php_version.clone(),
+                    aliases: if *no_aliases {
+                        Some(Vec::new())
+                    } else {
+                        (!aliases.is_empty()).then(|| aliases.clone())
+                    },
+                    no_tls: *no_tls,
+                    ..settings.changes()
+                };
+                p.report(&ops::site::update(&ctx, name, &changes, g.dry_run, wait)?)
+            }
             SiteCommand::Enable { name } => {
                 p.report(&ops::site::set_enabled(&ctx, name, true, g.dry_run, wait)?)
             }

@@ -20,8 +20,85 @@ pub struct CreateOptions {
     pub php_version: Option<String>,
     pub redirect_to: Option<String>,
     pub disabled: bool,
+    /// The common settings beyond name and kind (the flags `site update` takes too).
+    pub settings: SiteChanges,
     pub dry_run: bool,
     pub wait: std::time::Duration,
+}
+
+/// The common changes a sysadmin makes by command (`site update`, `site create`): each one
+/// edits the site file (which stays the truth) and is validated as `apply` reads it.
+#[derive(Debug, Clone, Default)]
+pub struct SiteChanges {
+    pub php_version: Option<String>,
+    pub memory_limit: Option<String>,
+    pub max_children: Option<u32>,
+    pub upload_max_size: Option<String>,
+    /// `Some(list)` replaces the aliases (an empty list removes them).
+    pub aliases: Option<Vec<String>>,
+    /// `fastcgi` or `none`.
+    pub cache: Option<String>,
+    /// Certificate and key files (`tls.certificate`, `tls.key`).
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    pub no_tls: bool,
+}
+
+impl SiteChanges {
+    pub fn is_empty(&self) -> bool {
+        self.php_version.is_none()
+            && self.memory_limit.is_none()
+            && self.max_children.is_none()
+            && self.upload_max_size.is_none()
+            && self.aliases.is_none()
+            && self.cache.is_none()
+            && self.tls_files.is_none()
+            && !self.no_tls
+    }
+
+    /// The site file's text with these changes made; everything else stays as written.
+    pub fn edit(&self, text: &str) -> Result<String> {
+        use config::edit::{quoted, set_nested, set_top};
+        let mut t = text.to_owned();
+        let php = [
+            ("version", self.php_version.as_deref().map(quoted)),
+            ("memory_limit", self.memory_limit.as_deref().map(quoted)),
+            ("max_children", self.max_children.map(|n| n.to_string())),
+            (
+                "upload_max_size",
+                self.upload_max_size.as_deref().map(quoted),
+            ),
+        ];
+        for (key, value) in php {
+            if let Some(v) = value {
+                t = set_nested(&t, "php", key, Some(&v)).map_err(|e| UsageError(e.to_string()))?;
+            }
+        }
+        if let Some(list) = &self.aliases {
+            let v = (!list.is_empty()).then(|| {
+                format!(
+                    "[{}]",
+                    list.iter()
+                        .map(|a| quoted(a))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+            t = set_top(&t, "aliases", v.as_deref());
+        }
+        if let Some(c) = &self.cache {
+            t = set_top(&t, "cache", Some(&quoted(c)));
+        }
+        if self.no_tls {
+            t = set_top(&t, "tls", None);
+        }
+        if let Some((cert, key)) = &self.tls_files {
+            for (k, v) in [("certificate", cert), ("key", key)] {
+                t = set_nested(&t, "tls", k, Some(&quoted(&v.display().to_string())))
+                    .map_err(|e| UsageError(e.to_string()))?;
+            }
+        }
+        Ok(t)
+    }
 }
 
 /// What `site show --json` and `site list --json` print for a site.
@@ -204,6 +281,24 @@ fn site_yaml(name: &Fqdn, kind: SiteKind, o: &CreateOptions) -> String {
     y
 }
 
+/// `site update NAME`: the site file edited with `changes`, validated, written and converged.
+pub fn update(
+    ctx: &Context,
+    name: &str,
+    changes: &SiteChanges,
+    dry_run: bool,
+    wait: std::time::Duration,
+) -> Result<Report> {
+    if changes.is_empty() {
+        return Err(UsageError(
+            "nothing to change: name at least one setting (see `lempctl site update --help`)"
+                .into(),
+        )
+        .into());
+    }
+    rewrite(ctx, name, |text| changes.edit(text), dry_run, wait)
+}
+
 /// Creates `sites.d/NAME.yaml` and converges that site.
 pub fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
     let mut config = ctx.load()?;
@@ -241,7 +336,7 @@ pub fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
     if real_file.exists() {
         return Err(UsageError(format!("{} already exists", real_file.display())).into());
     }
-    let text = site_yaml(&name, kind, o);
+    let text = o.settings.edit(&site_yaml(&name, kind, o))?;
     // Validate exactly as `apply` will read it back.
     let mut errors: Vec<ConfigError> = Vec::new();
     let file: config::file::SiteFile =
@@ -342,26 +437,35 @@ pub fn set_enabled(
     dry_run: bool,
     wait: std::time::Duration,
 ) -> Result<Report> {
+    rewrite(
+        ctx,
+        name,
+        |text| {
+            Ok(config::edit::set_top(
+                text,
+                "enabled",
+                Some(&enabled.to_string()),
+            ))
+        },
+        dry_run,
+        wait,
+    )
+}
+
+/// Edits a site's file with `edit`, validates the result as `apply` will read it, writes it and
+/// converges the site; a failed converge puts the file back. `dry_run` writes nothing.
+fn rewrite(
+    ctx: &Context,
+    name: &str,
+    edit: impl FnOnce(&str) -> Result<String>,
+    dry_run: bool,
+    wait: std::time::Duration,
+) -> Result<Report> {
     let config = ctx.load()?;
     let site = find(&config, name)?.clone();
     let text = std::fs::read_to_string(&site.file)
         .with_context(|| format!("reading {}", site.file.display()))?;
-    let mut found = false;
-    let mut lines: Vec<String> = text
-        .lines()
-        .map(|l| {
-            if !found && l.starts_with("enabled:") {
-                found = true;
-                format!("enabled: {enabled}")
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect();
-    if !found {
-        lines.push(format!("enabled: {enabled}"));
-    }
-    let new_text = lines.join("\n") + "\n";
+    let new_text = edit(&text)?;
     let mut errors = Vec::new();
     let file: config::file::SiteFile =
         config::parse_yaml(&site.file, &new_text).map_err(|e| ConfigErrors(vec![e]))?;

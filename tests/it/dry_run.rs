@@ -16,6 +16,13 @@ fn expected() -> BTreeMap<&'static str, (Vec<&'static str>, bool)> {
         ("apply", (vec![], true)),
         ("site create", (vec!["new.dry.test", "--kind", "php"], true)),
         ("site remove", (vec![s, "--purge"], true)),
+        (
+            "site update",
+            (
+                vec![s, "--memory-limit", "512M", "--alias", "x.dry.test"],
+                true,
+            ),
+        ),
         ("site list", (vec![], true)),
         ("site show", (vec![s], true)),
         ("site enable", (vec![s], true)),

@@ -20,6 +20,7 @@ mod failures;
 mod kinds;
 mod s3;
 mod site_remove;
+mod site_update;
 mod units;
 mod uploads;
 mod validation;
