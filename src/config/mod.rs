@@ -57,9 +57,24 @@ pub fn yaml_error(file: &Path, text: &str, e: &serde_saphyr::Error) -> ConfigErr
     if let Some(i) = first.find(" at line ") {
         first = &first[..i];
     }
+    // the parser names Rust types and its own options; say what the file may hold instead
     let problem = match first {
         p if p.starts_with("invalid u") || p.starts_with("invalid i") => {
-            format!("{p}: expected a whole number")
+            let range = match p.split_whitespace().nth(1).unwrap_or("") {
+                "u8" => "from 0 to 255",
+                "u16" => "from 0 to 65535",
+                "u32" => "from 0 to 4294967295",
+                "i32" | "i64" => "(it may be negative)",
+                _ => "of 0 or more",
+            };
+            format!("expected a whole number {range}")
+        }
+        p if p.starts_with("duplicate mapping key") => {
+            let key = p
+                .split_once(": ")
+                .map(|(_, r)| r.split(',').next().unwrap_or(r).trim())
+                .unwrap_or("a key");
+            format!("`{key}` is set twice in the same mapping; keep one")
         }
         "expected string scalar" => "expected a text value here".to_owned(),
         p => p.to_owned(),

@@ -346,6 +346,7 @@ pub fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
         return Err(UsageError(ConfigErrors(errors).to_string()).into());
     };
     config.sites.push(site);
+    engine::check_php_installed(&config, &Scope::Sites(vec![name.clone()]))?;
     let mut errors = Vec::new();
     config::check_unique(&config.sites, &mut errors);
     if !errors.is_empty() {
@@ -486,6 +487,8 @@ fn rewrite(
     if dry_run {
         return engine::run(&ctx.root, &new_config, &run);
     }
+    // checked before the file is written (the run would refuse it after)
+    engine::check_php_installed(&new_config, &run.scope)?;
     let converge = || engine::run(&ctx.root, &new_config, &run);
     if new_text == text {
         return converge();

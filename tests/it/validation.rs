@@ -374,3 +374,57 @@ fn bad_global_configuration_is_refused() {
         refused(&sb, &["apply"], field);
     }
 }
+
+/// Errors say what the file may hold, in the user's words: no parser option names, no Rust
+/// types; a PHP version that is not installed names the ones that are.
+#[test]
+fn errors_speak_the_users_language() {
+    let sb = Sandbox::new();
+    sb.write_site("a.yaml", "name: a.example.test\nkind: php\nkind: static\n");
+    refused(
+        &sb,
+        &["apply"],
+        "a.yaml:3:1: `kind`: `kind` is set twice in the same mapping; keep one",
+    );
+    let out = sb.lempctl().arg("apply").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("DuplicateKeyPolicy"), "{err}");
+
+    sb.write_site(
+        "a.yaml",
+        "name: a.example.test\nkind: php\nphp:\n  max_children: -3\n",
+    );
+    refused(
+        &sb,
+        &["apply"],
+        "`php.max_children`: expected a whole number from 0 to 4294967295",
+    );
+    let out = sb.lempctl().arg("apply").output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("u32"));
+
+    sb.write_site(
+        "a.yaml",
+        "name: a.example.test\nkind: php\nphp:\n  version: \"8.9\"\n",
+    );
+    refused(
+        &sb,
+        &["apply", "--dry-run"],
+        "PHP 8.9 is not installed here",
+    );
+    refused(&sb, &["apply"], "installed: 8.2 (install php8.9-fpm");
+    std::fs::remove_file(sb.path("/etc/lempctl/sites.d/a.yaml")).unwrap();
+    refused(
+        &sb,
+        &[
+            "site",
+            "create",
+            "b.example.test",
+            "--kind",
+            "php",
+            "--php-version",
+            "8.9",
+        ],
+        "installed: 8.2",
+    );
+    assert!(!sb.path("/etc/lempctl/sites.d/b.example.test.yaml").exists());
+}
