@@ -79,8 +79,12 @@ pub enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    Man,
+    /// Print a man page (roff): lempctl's, or a subcommand's (`lempctl man site create`).
+    Man {
+        /// The subcommand whose page to print (its words, as on the command line).
+        #[arg(value_name = "COMMAND")]
+        command: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +202,9 @@ pub enum SiteCommand {
         /// Only sites of this kind (php, static, wordpress, redirect).
         #[arg(long, value_name = "KIND")]
         kind: Option<String>,
+        /// Only the names, one per line (for scripts and shell completion).
+        #[arg(long)]
+        names: bool,
     },
     /// Show one site: kind, PHP and its limits, cache, TLS, paths, logs, database, backups.
     Show { name: String },
@@ -362,6 +369,25 @@ pub enum SandboxCommand {
     Status,
 }
 
+/// The man page of `lempctl WORDS…`, named `lempctl-site-create` as git and cargo name theirs.
+fn man_page(words: &[String]) -> Result<Vec<u8>> {
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut name = String::from("lempctl");
+    for w in words {
+        let sub = cmd.find_subcommand(w).cloned().ok_or_else(|| {
+            UsageError(format!(
+                "`{name} {w}` is not a command (see `{name} --help`)"
+            ))
+        })?;
+        name = format!("{name} {w}");
+        cmd = sub;
+    }
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd).render(&mut out)?;
+    Ok(out)
+}
+
 /// What `--dry-run` does for a command. Every command is listed (the match is exhaustive), so a
 /// new one cannot forget it: it either honours the flag (prints what it would do and changes
 /// nothing), changes nothing anyway, or is refused with exit 2 — it never runs for real.
@@ -411,7 +437,7 @@ pub fn dry_run_support(c: &Command) -> DryRun {
                 Refused("restores into scratch space and a scratch database")
             }
         },
-        Command::Status | Command::Completions { .. } | Command::Man => ReadOnly,
+        Command::Status | Command::Completions { .. } | Command::Man { .. } => ReadOnly,
         Command::Sandbox(s) => match s {
             SandboxCommand::Status => ReadOnly,
             SandboxCommand::Init { .. } => Refused("creates a sandbox"),
@@ -704,6 +730,7 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
                 enabled,
                 disabled,
                 kind,
+                names,
             } => {
                 let filter = ops::site::ListFilter {
                     enabled: match (enabled, disabled) {
@@ -713,7 +740,13 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
                     },
                     kind: kind.clone(),
                 };
-                p.data(&ops::site::list(&ctx, &filter)?, printer::sites_table)
+                let sites = ops::site::list(&ctx, &filter)?;
+                if *names {
+                    let names: Vec<&str> = sites.iter().map(|s| s.name.as_str()).collect();
+                    p.data(&names, |n| n.join("\n"));
+                } else {
+                    p.data(&sites, printer::sites_table);
+                }
             }
             SiteCommand::Show { name } => p.data(&ops::site::show(&ctx, name)?, printer::site_text),
             SiteCommand::Update {
@@ -876,13 +909,12 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut Cli::command(), "lempctl", &mut out);
+            if *shell == clap_complete::Shell::Bash {
+                out.extend_from_slice(include_bytes!("sites.bash"));
+            }
             p.raw(&out);
         }
-        Command::Man => {
-            let mut out = Vec::new();
-            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
-            p.raw(&out);
-        }
+        Command::Man { command } => p.raw(&man_page(command)?),
     }
     Ok(0)
 }

@@ -165,6 +165,68 @@ fn completions_and_man_page_are_generated() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("lempctl"));
     let out = assert_cmd::Command::new(bin()).arg("man").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains(".TH lempctl"));
+    // one page per subcommand, named as git and cargo name theirs
+    let out = assert_cmd::Command::new(bin())
+        .args(["man", "site", "update"])
+        .output()
+        .unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        page.contains(".TH lempctl-site-update") && page.contains("memory\\-limit"),
+        "{page}"
+    );
+    let out = assert_cmd::Command::new(bin())
+        .args(["man", "site", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Bash completes site names (from `site list --names`, under the same --root) where a command
+/// takes one, and subcommands as clap does elsewhere.
+#[test]
+fn bash_completes_site_names() {
+    let sb = Sandbox::new()
+        .site("php.yaml", PHP_SITE)
+        .site("static.yaml", STATIC_SITE);
+    let out = sb
+        .lempctl()
+        .args(["site", "list", "--names"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "php.example.test\nstatic.example.test\n"
+    );
+    let script = std::process::Command::new(bin())
+        .args(["completions", "bash"])
+        .output()
+        .unwrap()
+        .stdout;
+    let file = sb.path("/tmp-completion.bash");
+    std::fs::write(&file, script).unwrap();
+    let complete = |line: &str| {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source {}; COMP_LINE='{line}'; read -ra COMP_WORDS <<< \"$COMP_LINE\"; [[ $COMP_LINE == *' ' ]] && COMP_WORDS+=(''); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); COMP_POINT=${{#COMP_LINE}}; _lempctl_sites lempctl \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; echo \"${{COMPREPLY[*]}}\"",
+                file.display()
+            ))
+            .env("PATH", format!("{}:/usr/bin:/bin", bin().parent().unwrap().display()))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let root = sb.root().display().to_string();
+    assert_eq!(
+        complete(&format!("lempctl --root {root} site show ")),
+        "php.example.test static.example.test"
+    );
+    assert_eq!(
+        complete(&format!("lempctl --root {root} backup run st")),
+        "static.example.test"
+    );
+    assert_eq!(complete("lempctl site sh"), "show");
 }
 
 #[test]
