@@ -78,7 +78,7 @@ fn update_edits_the_site_file_and_converges() {
         "lots",
     ]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("memory_limit"), "{err}");
+    assert!(err.contains("`--memory-limit`"), "{err}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
     // nothing to change
     let (code, _, err) = sb.json(&["site", "update", "php.example.test"]);

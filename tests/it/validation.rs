@@ -427,4 +427,30 @@ fn errors_speak_the_users_language() {
         "installed: 8.2",
     );
     assert!(!sb.path("/etc/lempctl/sites.d/b.example.test.yaml").exists());
+    // a value from the command line is named by its flag, not by a line of a file not yet written
+    refused(
+        &sb,
+        &[
+            "site",
+            "create",
+            "r.example.test",
+            "--kind",
+            "redirect",
+            "--to",
+            "not a url",
+        ],
+        "error: `--to`: `not a url` is not an http(s) URL",
+    );
+    sb.write_site("s.yaml", STATIC_SITE);
+    refused(
+        &sb,
+        &[
+            "site",
+            "update",
+            "static.example.test",
+            "--memory-limit",
+            "512M",
+        ],
+        "runs no PHP; drop --memory-limit",
+    );
 }
