@@ -493,7 +493,14 @@ fn backup(
                         e.site.clone(),
                         short(&e.files_snapshot),
                         short(&e.db_snapshot),
-                        if e.safety { "safety" } else { "" }.to_owned(),
+                        if e.safety {
+                            "safety"
+                        } else if e.final_run {
+                            "final (before removal)"
+                        } else {
+                            ""
+                        }
+                        .to_owned(),
                     ]
                 })
                 .collect();

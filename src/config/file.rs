@@ -62,6 +62,8 @@ pub struct S3CacheControlFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SiteBackupFile {
+    /// `false`: this site is not backed up on a schedule (opts out of lempctl.yaml's `backup.sites`).
+    pub enabled: Option<bool>,
     pub schedule: Option<S<String>>,
     pub keep_last: Option<S<u32>>,
     pub keep_daily: Option<S<u32>>,
@@ -198,6 +200,8 @@ pub struct BackupGlobalFile {
     pub textfile_dir: Option<S<String>>,
     pub restic: Option<S<String>>,
     pub mariadb: Option<S<String>>,
+    /// The schedule and retention of every site (with files) whose file has no `backup` section.
+    pub sites: Option<SiteBackupFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]

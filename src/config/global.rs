@@ -372,6 +372,8 @@ pub struct BackupGlobal {
     pub textfile_dir: Option<PathBuf>,
     pub restic: PathBuf,
     pub mariadb: PathBuf,
+    /// `backup.sites`: the policy of sites without a `backup` section of their own.
+    pub site_default: Option<super::site::SiteBackup>,
 }
 
 impl BackupGlobal {
@@ -475,6 +477,11 @@ fn backup(
         textfile_dir,
         restic: ctx.path(b.restic.as_ref(), "backup.restic", "/usr/bin/restic"),
         mariadb: ctx.path(b.mariadb.as_ref(), "backup.mariadb", "/usr/bin/mariadb"),
+        site_default: b
+            .sites
+            .as_ref()
+            .filter(|s| s.enabled != Some(false))
+            .and_then(|s| super::site::site_backup(ctx, s, "backup.sites")),
     })
 }
 

@@ -216,12 +216,23 @@ pub struct SiteBackup {
 
 pub const DEFAULT_BACKUP_SCHEDULE: &str = "30 3 * * *";
 
-fn site_backup(ctx: &mut Ctx<'_>, b: &super::file::SiteBackupFile) -> Option<SiteBackup> {
+/// A backup policy from a site's `backup` section (or lempctl.yaml's `backup.sites`, named by
+/// `field`).
+pub(super) fn site_backup(
+    ctx: &mut Ctx<'_>,
+    b: &super::file::SiteBackupFile,
+    field: &str,
+) -> Option<SiteBackup> {
     let schedule = match &b.schedule {
         Some(v) => match super::schedule::Schedule::parse(&v.value) {
             Ok(s) => Some(s),
             Err(e) => {
-                ctx.err(v, "backup.schedule", e, Some(super::schedule::ALLOWED));
+                ctx.err(
+                    v,
+                    &format!("{field}.schedule"),
+                    e,
+                    Some(super::schedule::ALLOWED),
+                );
                 None
             }
         },
@@ -241,7 +252,7 @@ fn site_backup(ctx: &mut Ctx<'_>, b: &super::file::SiteBackupFile) -> Option<Sit
             .flatten()
             .next();
         if let Some(v) = v {
-            ctx.err(v, "backup.keep_last", "a retention policy that keeps nothing would delete every backup", Some("at least one of `keep_last`, `keep_daily`, `keep_weekly`, `keep_monthly` above 0"));
+            ctx.err(v, &format!("{field}.keep_last"), "a retention policy that keeps nothing would delete every backup", Some("at least one of `keep_last`, `keep_daily`, `keep_weekly`, `keep_monthly` above 0"));
         }
         return None;
     }
@@ -592,8 +603,10 @@ pub fn validate(
         }
     };
     let backup = match &f.backup {
+        // opted out of the host-wide default
+        Some(b) if b.enabled == Some(false) => None,
         Some(b) => {
-            let v = site_backup(&mut Ctx { file, errors }, b);
+            let v = site_backup(&mut Ctx { file, errors }, b, "backup");
             if v.is_some() && global.backup.is_none() {
                 ctx_err(
                     file,
@@ -614,6 +627,9 @@ pub fn validate(
                 );
             }
             v
+        }
+        None if kind.is_some_and(|k| k != SiteKind::Redirect) => {
+            global.backup.as_ref().and_then(|b| b.site_default.clone())
         }
         None => None,
     };

@@ -836,6 +836,9 @@ pub struct Entry {
     pub files_snapshot: Option<String>,
     pub db_snapshot: Option<String>,
     pub safety: bool,
+    /// Taken before the site or its database was removed (`site remove --purge`, `db drop`).
+    #[serde(rename = "final")]
+    pub final_run: bool,
 }
 
 /// Every run in the repository (of one site when given), oldest first.
@@ -863,6 +866,7 @@ fn group(snaps: &[Snapshot]) -> Vec<Entry> {
                 files_snapshot: None,
                 db_snapshot: None,
                 safety: s.tags.iter().any(|t| t == "safety"),
+                final_run: s.tags.iter().any(|t| t == "reason=final"),
             });
         match s.tag("part") {
             Some("db") => e.db_snapshot = Some(s.id.clone()),

@@ -128,11 +128,21 @@ pub fn init(ctx: &Context, wait: Duration) -> Result<InitReport> {
 /// Backups in the repository, oldest first.
 pub fn list(ctx: &Context, site: Option<&str>) -> Result<Vec<Entry>> {
     let config = ctx.load()?;
+    // a removed site's backups (its final one) are listed too
+    let known = match site {
+        Some(s) => backup::find_site(&config, s).is_ok(),
+        None => true,
+    };
     if let Some(s) = site {
-        backup::find_site(&config, s)?;
+        crate::config::Fqdn::parse(s)
+            .map_err(|why| UsageError(format!("invalid site name `{s}`: {why}")))?;
     }
     let repo = backup::open(&ctx.root, &config.global, false)?;
-    backup::entries(&repo, site)
+    let entries = backup::entries(&repo, site)?;
+    if !known && entries.is_empty() {
+        backup::find_site(&config, site.unwrap_or_default())?;
+    }
+    Ok(entries)
 }
 
 #[derive(Debug)]
@@ -456,6 +466,17 @@ fn send_alert(
 
 /// The last backup run of a site before its data is destroyed (`site remove --purge`, `db drop`),
 /// tagged `reason=final`; `None` when no repository is configured. An error means: do not destroy.
+/// Puts the final run into the report (`final_backup` in `--json`) and says where it is.
+pub fn announce_final(report: &mut crate::report::Report, run: Option<RunResult>) {
+    if let Some(r) = run {
+        report.warnings.push(format!(
+            "the final backup of `{}` before the removal is run {} (`lempctl backup list {}` marks it `final`; docs/backups.md#manual-restore restores it with plain restic)",
+            r.site, r.run, r.site
+        ));
+        report.data = Some(serde_json::json!({ "final_backup": r }));
+    }
+}
+
 pub fn final_run(
     ctx: &Context,
     config: &crate::config::Config,

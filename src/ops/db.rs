@@ -161,9 +161,7 @@ pub fn drop_database(
         "site `{}` still declares a database: the next `lempctl apply` creates it again (empty)",
         site.name
     ));
-    if let Some(r) = final_run {
-        report.data = Some(serde_json::json!({ "final_backup": r }));
-    }
+    super::backup::announce_final(&mut report, final_run);
     Ok(report)
 }
 

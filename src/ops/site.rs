@@ -428,9 +428,7 @@ pub fn remove(ctx: &Context, o: &RemoveOptions) -> Result<Report> {
     match engine::run(&ctx.root, &config, &run) {
         Ok(mut report) => {
             report.changed = true;
-            if let Some(r) = final_run {
-                report.data = Some(serde_json::json!({ "final_backup": r }));
-            }
+            super::backup::announce_final(&mut report, final_run);
             Ok(report)
         }
         Err(e) => {

@@ -1171,3 +1171,85 @@ fn restore_in_place_asks_first_and_deletes_only_with_delete() {
     );
     assert_eq!(sb.get(NAME, "/").body.trim(), "shop-3");
 }
+
+/// lempctl.yaml's `backup.sites` schedules and retains every site that has no `backup` section
+/// (a site opts out with `backup: { enabled: false }`); `backup prune` applies it; a site's final
+/// backup is announced and marked `final` in `backup list`.
+#[test]
+fn a_host_wide_backup_default_covers_sites_without_their_own() {
+    if !needs() {
+        return;
+    }
+    let sb = Sandbox::with_db();
+    configure(&sb);
+    let path = sb.path("/etc/lempctl/lempctl.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "{text}  sites:\n    schedule: \"45 1 * * *\"\n    keep_last: 2\nscheduler: cron\n"
+        ),
+    )
+    .unwrap();
+    let sb = sb
+        .site("a.yaml", "name: a.backup.test\nkind: static\n")
+        .site(
+            "b.yaml",
+            "name: b.backup.test\nkind: static\nbackup:\n  enabled: false\n",
+        )
+        .site(
+            "r.yaml",
+            "name: r.backup.test\nkind: redirect\nredirect:\n  to: https://example.org\n",
+        )
+        .started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let cron = std::fs::read_to_string(sb.path("/etc/cron.d/lempctl")).unwrap();
+    assert!(
+        cron.contains("45 1 * * * root") && cron.contains("backup run --quiet a.backup.test"),
+        "{cron}"
+    );
+    assert!(
+        !cron.contains("b.backup.test") && !cron.contains("r.backup.test"),
+        "{cron}"
+    );
+    let v = sb.show("a.backup.test");
+    assert_eq!(v["backup_schedule"], "45 1 * * *", "{v}");
+
+    for _ in 0..3 {
+        let (code, v, err) = sb.json(&["backup", "run", "a.backup.test"]);
+        assert_eq!(code, 0, "{err}\n{v}");
+    }
+    let (code, v, err) = sb.json(&["backup", "prune"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert_eq!(v["sites"], serde_json::json!(["a.backup.test"]), "{v}");
+    let (_, v, _) = sb.json(&["backup", "list", "a.backup.test"]);
+    assert_eq!(
+        v.as_array().unwrap().len(),
+        2,
+        "keep_last: 2 from the default: {v}"
+    );
+
+    let (code, v, err) = sb.json(&["site", "remove", "a.backup.test", "--purge", "--yes"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let run = v["final_backup"]["run"].as_str().unwrap().to_owned();
+    assert!(
+        v["warnings"].to_string().contains(&format!(
+            "final backup of `a.backup.test` before the removal is run {run}"
+        )),
+        "{v}"
+    );
+    let (_, list, _) = sb.json(&["backup", "list", "a.backup.test"]);
+    let last = list.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["run"].as_str(), last["final"].as_bool()),
+        (Some(run.as_str()), Some(true)),
+        "{list}"
+    );
+    let out = sb
+        .lempctl()
+        .args(["backup", "list", "a.backup.test"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("final (before removal)"));
+}
