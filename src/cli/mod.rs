@@ -369,6 +369,42 @@ pub enum SandboxCommand {
     Status,
 }
 
+/// A `--root` that does not exist is an error; with no configuration file there, a command that
+/// would change something refuses (a mistyped `--root` must not build a new host in a stray
+/// directory) and a read-only one says why it shows nothing.
+fn check_root(cli: &Cli, ctx: &Context, p: &Printer) -> Result<()> {
+    let exempt = matches!(
+        cli.command,
+        Command::Sandbox(SandboxCommand::Init { .. })
+            | Command::Completions { .. }
+            | Command::Man { .. }
+    );
+    if exempt {
+        return Ok(());
+    }
+    if !ctx.root.dir().is_dir() {
+        return Err(UsageError(format!(
+            "--root {}: no such directory (`lempctl sandbox init DIR` makes a sandbox)",
+            ctx.root.dir().display()
+        ))
+        .into());
+    }
+    let config = ctx.root.path(&ctx.config_path);
+    if config.exists() {
+        return Ok(());
+    }
+    let why = format!(
+        "no lempctl configuration at {}; run `lempctl sandbox init DIR` for a sandbox, or create {} (an empty file takes the defaults)",
+        config.display(),
+        ctx.config_path.display()
+    );
+    if dry_run_support(&cli.command) == DryRun::ReadOnly {
+        p.warn(&why);
+        return Ok(());
+    }
+    Err(UsageError(why).into())
+}
+
 /// The man page of `lempctl WORDS…`, named `lempctl-site-create` as git and cargo name theirs.
 fn man_page(words: &[String]) -> Result<Vec<u8>> {
     let mut cmd = Cli::command();
@@ -664,6 +700,7 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
         config_path: g.config.clone(),
     };
     let wait = Duration::from_secs(g.wait);
+    check_root(cli, &ctx, p)?;
     if g.dry_run
         && let DryRun::Refused(what) = dry_run_support(&cli.command)
     {

@@ -134,6 +134,13 @@ impl Printer {
         let _ = std::io::stdout().write_all(bytes);
     }
 
+    /// A warning on stderr (also with --json, whose stdout stays one object).
+    pub fn warn(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("warning: {message}");
+        }
+    }
+
     pub fn confirm(&self, question: &str) -> bool {
         eprint!("{question} [y/N] ");
         let mut line = String::new();

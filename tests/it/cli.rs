@@ -417,3 +417,47 @@ fn site_list_filters_and_site_show_reads_as_text() {
     assert_eq!(v["memory_limit"], "192M", "{v}");
     assert_eq!(v["cache"], "none", "{v}");
 }
+
+/// A mistyped `--root` never builds a host in a stray directory: a missing root is an error, and
+/// without a configuration file there a changing command refuses while a read-only one says why.
+#[test]
+fn a_wrong_root_is_refused_not_populated() {
+    let out = assert_cmd::Command::new(bin())
+        .args(["--root", "/nonexistent-lempctl-root", "apply"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such directory"));
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["apply"],
+        vec!["site", "create", "a.example.test", "--kind", "static"],
+        vec!["backup", "run", "--all"],
+    ] {
+        let out = assert_cmd::Command::new(bin())
+            .arg("--root")
+            .arg(dir.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no lempctl configuration at") && err.contains("sandbox init"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing was created"
+    );
+    let out = assert_cmd::Command::new(bin())
+        .arg("--root")
+        .arg(dir.path())
+        .args(["site", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: no lempctl configuration at"));
+}
