@@ -54,5 +54,18 @@ pub fn apply(ctx: &Context, opts: &ApplyOptions) -> Result<Report> {
         retire: Vec::new(),
         diffs: opts.diffs,
     };
-    engine::run(&ctx.root, &config, &run)
+    engine::run(&ctx.root, &config, &run).map_err(|e| {
+        // the host went back as it was; the site files were not touched and still want the change
+        let rolled_back = e.chain().any(|c| {
+            c.is::<crate::engine::apply::HealthError>()
+                || c.is::<crate::services::ValidationError>()
+        });
+        if rolled_back && !opts.dry_run {
+            e.context(
+                "the host is as it was before this run, but the site files still hold the change: the files and the host now differ until you fix or revert the file and apply again (`lempctl apply --dry-run` shows what is pending)",
+            )
+        } else {
+            e
+        }
+    })
 }

@@ -64,6 +64,11 @@ fn change_that_breaks_a_working_site_is_rolled_back_by_the_health_check() {
         err.contains("health check failed") && err.contains("answered 500, expected 200"),
         "{err}"
     );
+    // and says that the site file still holds the change the host no longer has
+    assert!(
+        err.contains("the site files still hold the change"),
+        "{err}"
+    );
     assert_eq!(
         sb.get("php.example.test", "/").status,
         200,
