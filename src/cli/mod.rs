@@ -434,19 +434,22 @@ fn backup(ctx: &Context, b: &BackupCommand, p: &Printer, wait: Duration) -> Resu
 /// Parses argv, runs the command, prints, and returns the exit code.
 pub fn run() -> u8 {
     let cli = Cli::parse();
-    let printer = Printer::new(cli.global.json, cli.global.quiet, cli.global.verbose);
+    let notes = ops::Notes::default();
+    let printer = Printer::new(cli.global.json, cli.global.quiet, cli.global.verbose)
+        .with_notes(notes.clone());
     printer::init_logging(cli.global.verbose, cli.global.quiet);
-    match dispatch(&cli, &printer) {
+    match dispatch(&cli, &printer, notes) {
         Ok(code) => code,
         Err(e) => printer.error(&e),
     }
 }
 
-fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
+fn dispatch(cli: &Cli, p: &Printer, notes: ops::Notes) -> Result<u8> {
     let g = &cli.global;
     let ctx = Context {
         root: Root::new(g.root.as_deref().unwrap_or(std::path::Path::new("/")))?,
         config_path: g.config.clone(),
+        notes,
     };
     let wait = Duration::from_secs(g.wait);
     match &cli.command {
@@ -630,7 +633,11 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
             return Ok(p.s3_sync(&run?));
         }
         Command::Backup(b) => backup(&ctx, b, p, wait)?,
-        Command::Status => p.data(&ops::status::status(&ctx)?, printer::status_text),
+        Command::Status => {
+            let s = ops::status::status(&ctx)?;
+            p.data(&s, printer::status_text);
+            return Ok(u8::from(s.needs_attention()));
+        }
         Command::Sandbox(s) => match s {
             SandboxCommand::Init {
                 dir,

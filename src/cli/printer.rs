@@ -21,6 +21,8 @@ pub struct Printer {
     json: bool,
     quiet: bool,
     verbose: u8,
+    /// Warnings of the load (invalid site files set aside), added to whatever is printed.
+    notes: crate::ops::Notes,
 }
 
 pub fn init_logging(verbose: u8, quiet: bool) {
@@ -50,13 +52,51 @@ impl Printer {
             json,
             quiet,
             verbose,
+            notes: crate::ops::Notes::default(),
         }
+    }
+
+    pub fn with_notes(mut self, notes: crate::ops::Notes) -> Self {
+        self.notes = notes;
+        self
+    }
+
+    /// The load's warnings: on stderr (unless `-q`), and returned for a JSON `warnings` field.
+    fn take_notes(&self) -> Vec<String> {
+        let notes = self.notes.take();
+        if !self.quiet {
+            let mut err = std::io::stderr().lock();
+            for w in &notes {
+                let _ = writeln!(err, "warning: {w}");
+            }
+        }
+        notes
+    }
+
+    /// `value` as JSON with `notes` added to its `warnings` (objects only; an array stays as it is).
+    fn json_with_notes<T: Serialize>(value: &T, notes: &[String]) -> String {
+        let mut v = serde_json::to_value(value).unwrap_or_default();
+        if !notes.is_empty()
+            && let Some(obj) = v.as_object_mut()
+        {
+            let w = obj
+                .entry("warnings")
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            if let Some(list) = w.as_array_mut() {
+                let mut all: Vec<serde_json::Value> =
+                    notes.iter().map(|n| n.as_str().into()).collect();
+                all.append(list);
+                *list = all;
+            }
+        }
+        serde_json::to_string(&v).unwrap_or_default()
     }
 
     /// Prints what a converging command did (or would do, with --dry-run).
     pub fn report(&self, r: &Report) {
+        let notes = self.take_notes();
         if self.json {
-            println!("{}", serde_json::to_string(r).unwrap_or_default());
+            println!("{}", Self::json_with_notes(r, &notes));
             return;
         }
         if self.quiet {
@@ -102,8 +142,9 @@ impl Printer {
 
     /// Prints data: JSON with --json, else the human rendering.
     pub fn data<T: Serialize>(&self, value: &T, human: impl Fn(&T) -> String) {
+        let notes = self.take_notes();
         if self.json {
-            println!("{}", serde_json::to_string(value).unwrap_or_default());
+            println!("{}", Self::json_with_notes(value, &notes));
         } else {
             let text = human(value);
             if !text.is_empty() {
@@ -140,7 +181,9 @@ impl Printer {
                 }),
                 ..Report::default()
             };
-            println!("{}", serde_json::to_string(&r).unwrap_or_default());
+            println!("{}", Self::json_with_notes(&r, &self.take_notes()));
+        } else {
+            self.take_notes();
         }
         let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
         eprintln!("error: {}", chain.join("\n  caused by: "));
@@ -168,11 +211,9 @@ impl Printer {
     /// Prints the outcome of `s3 sync` and returns the exit code (1 when any sync failed).
     pub fn s3_sync(&self, run: &SyncRun) -> u8 {
         let code = run.exit_code();
+        let notes = self.take_notes();
         if self.json {
-            println!(
-                "{}",
-                serde_json::to_string(&run.report()).unwrap_or_default()
-            );
+            println!("{}", Self::json_with_notes(&run.report(), &notes));
         }
         let mut err = std::io::stderr().lock();
         for o in &run.outcomes {
@@ -406,6 +447,9 @@ pub fn status_text(s: &Status) -> String {
             site.kind,
             if site.enabled { "enabled" } else { "disabled" }
         ));
+    }
+    for f in &s.invalid_files {
+        out.push_str(&format!("invalid site file: {f}\n"));
     }
     for r in &s.removed_sites {
         out.push_str(&format!(

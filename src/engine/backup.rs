@@ -236,6 +236,9 @@ pub fn lock(root: &Root, g: &Global, wait: Duration) -> Result<super::lock::Lock
 pub fn find_site<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
     let fqdn = crate::config::Fqdn::parse(name)
         .map_err(|why| UsageError(format!("invalid site name `{name}`: {why}")))?;
+    if let Some(b) = config.broken_site(fqdn.as_str()) {
+        return Err(b.error());
+    }
     let site = config.site(&fqdn).ok_or_else(|| {
         UsageError(format!(
             "no site `{fqdn}` in {}",

@@ -203,7 +203,7 @@ pub fn restore_as(
         return Err(UsageError(ConfigErrors(errors).to_string()).into());
     };
     config.sites.push(site.clone());
-    config::check_unique(&config.sites, &mut errors);
+    config.check_unique(&mut errors);
     if !errors.is_empty() {
         return Err(UsageError(ConfigErrors(errors).to_string()).into());
     }

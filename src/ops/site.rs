@@ -198,7 +198,7 @@ pub fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
     };
     config.sites.push(site);
     let mut errors = Vec::new();
-    config::check_unique(&config.sites, &mut errors);
+    config.check_unique(&mut errors);
     if !errors.is_empty() {
         return Err(UsageError(ConfigErrors(errors).to_string()).into());
     }

@@ -28,6 +28,15 @@ pub struct Status {
     pub services: Vec<ServiceStatus>,
     pub sites: Vec<SiteStatus>,
     pub removed_sites: Vec<String>,
+    /// Site files that do not load (`file:line:column: problem`); their sites are left alone.
+    pub invalid_files: Vec<String>,
+}
+
+impl Status {
+    /// Something needs a person: `status` then exits 1.
+    pub fn needs_attention(&self) -> bool {
+        !self.invalid_files.is_empty()
+    }
 }
 
 pub fn status(ctx: &Context) -> Result<Status> {
@@ -75,7 +84,10 @@ pub fn status(ctx: &Context) -> Result<Status> {
     let removed_sites = state
         .sites
         .keys()
-        .filter(|k| !config.sites.iter().any(|s| s.name.as_str() == k.as_str()))
+        .filter(|k| {
+            !config.sites.iter().any(|s| s.name.as_str() == k.as_str())
+                && config.broken_site(k).is_none()
+        })
         .cloned()
         .collect();
     Ok(Status {
@@ -83,5 +95,10 @@ pub fn status(ctx: &Context) -> Result<Status> {
         services,
         sites,
         removed_sites,
+        invalid_files: config
+            .broken
+            .iter()
+            .flat_map(|b| b.errors.iter().map(ToString::to_string))
+            .collect(),
     })
 }

@@ -12,6 +12,7 @@ mod support;
 mod apply;
 mod attacks;
 mod backup;
+mod broken_file;
 mod cli;
 mod confinement;
 mod db;
