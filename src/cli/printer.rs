@@ -433,20 +433,53 @@ pub fn status_text(s: &Status) -> String {
             if svc.running { "running" } else { "stopped" }
         ));
     }
+    if !s.sites.is_empty() {
+        out.push_str(&format!(
+            "{:<40} {:<10} {:<9} {:<4} {:<8} {:<4} {:<20} {}\n",
+            "SITE", "KIND", "ENABLED", "PHP", "CACHE", "TLS", "LAST BACKUP (UTC)", "STATE"
+        ));
+    }
     for site in &s.sites {
-        let state = if !site.applied {
-            "not applied".to_owned()
-        } else if site.drifted.is_empty() {
-            "ok".to_owned()
-        } else {
-            format!("drift: {}", site.drifted.join(", "))
+        let backup = match &site.last_backup {
+            Some(b) => {
+                let when = chrono::DateTime::from_timestamp(b.last_run, 0).map_or_else(
+                    || b.last_run.to_string(),
+                    |t| t.format("%Y-%m-%d %H:%M").to_string(),
+                );
+                if b.success {
+                    when
+                } else {
+                    format!("{when} FAILED")
+                }
+            }
+            None if site.backup_scheduled => "never".to_owned(),
+            None => "-".to_owned(),
         };
         out.push_str(&format!(
-            "{:<40} {:<10} {:<9} {state}\n",
+            "{:<40} {:<10} {:<9} {:<4} {:<8} {:<4} {:<20} {}\n",
             site.name,
             site.kind,
-            if site.enabled { "enabled" } else { "disabled" }
+            if site.enabled { "enabled" } else { "disabled" },
+            site.php.as_deref().unwrap_or("-"),
+            site.cache,
+            if site.tls { "yes" } else { "no" },
+            backup,
+            site.state
         ));
+        for p in &site.pending {
+            out.push_str(&format!("  pending: {p}\n"));
+        }
+        for d in &site.drifted {
+            out.push_str(&format!(
+                "  drift: {d} (edited by hand since lempctl wrote it)\n"
+            ));
+        }
+        if let Some(e) = site.last_backup.as_ref().and_then(|b| b.error.as_ref()) {
+            out.push_str(&format!("  backup error: {e}\n"));
+        }
+    }
+    for p in &s.pending_host {
+        out.push_str(&format!("host: pending: {p}\n"));
     }
     for f in &s.invalid_files {
         out.push_str(&format!("invalid site file: {f}\n"));
@@ -455,6 +488,19 @@ pub fn status_text(s: &Status) -> String {
         out.push_str(&format!(
             "{r:<40} removed from sites.d; run `lempctl apply --prune`\n"
         ));
+    }
+    for w in s.warnings.iter().filter(|w| !w.contains("edited by hand")) {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    if let Some(e) = &s.plan_error {
+        out.push_str(&format!("pending changes unknown: {e}\n"));
+    }
+    if s.ok {
+        out.push_str("status: ok (the host matches the site files)\n");
+    } else {
+        out.push_str(
+            "status: needs attention (`lempctl apply --dry-run` shows what apply would change)\n",
+        );
     }
     out.trim_end().to_owned()
 }

@@ -56,20 +56,17 @@ impl BrokenSite {
         let first = self
             .errors
             .first()
-            .map_or_else(String::new, |e| format!(": {e}"));
+            .map_or_else(|| self.file.display().to_string(), ToString::to_string);
         let more = match self.errors.len() {
             0 | 1 => String::new(),
-            n => format!(" (and {} more problem(s))", n - 1),
+            n => format!(" (and {} more problem(s) in this file)", n - 1),
         };
         let names = if self.names.is_empty() {
-            "its site name is unknown".to_owned()
+            "its site is unknown and left as it is".to_owned()
         } else {
             format!("site(s) {} left as they are", self.names.join(", "))
         };
-        format!(
-            "invalid site file {}{first}{more}; {names} until it is fixed",
-            self.file.display()
-        )
+        format!("invalid site file: {first}{more}; {names} until it is fixed")
     }
 }
 

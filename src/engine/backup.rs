@@ -1397,6 +1397,14 @@ pub struct SiteStatus {
     pub error: Option<String>,
 }
 
+/// The recorded outcome of the last backup runs, per site (empty before the first run).
+pub fn statuses(root: &Root, g: &Global) -> Result<BTreeMap<String, SiteStatus>> {
+    Ok(match root.read(&status_path(g))? {
+        Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
+        None => BTreeMap::new(),
+    })
+}
+
 /// Records the outcome of a run and rewrites `<textfile_dir>/lempctl_backup.prom` (atomically).
 pub fn record(
     root: &Root,

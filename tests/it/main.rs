@@ -19,6 +19,7 @@ mod db;
 mod failures;
 mod s3;
 mod site_remove;
+mod status;
 mod units;
 mod validation;
 mod wordpress;
