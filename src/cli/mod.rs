@@ -364,7 +364,11 @@ fn backup(ctx: &Context, b: &BackupCommand, p: &Printer, wait: Duration) -> Resu
                         } else {
                             ""
                         }
-                    )
+                    ) + if r.admin_password_set {
+                        "\n  the admin password is the one stored for the new site (`lempctl wp login-url` says where)"
+                    } else {
+                        ""
+                    }
                 });
                 return Ok(());
             }
@@ -394,6 +398,12 @@ fn backup(ctx: &Context, b: &BackupCommand, p: &Printer, wait: Duration) -> Resu
                 }
                 if let Some(d) = &r.to {
                     s.push_str(&format!("\n  into {}", d.display()));
+                }
+                if r.cache_entries_purged > 0 {
+                    s.push_str(&format!(
+                        "\n  page cache purged ({} entries)",
+                        r.cache_entries_purged
+                    ));
                 }
                 s
             })

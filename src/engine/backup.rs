@@ -942,6 +942,8 @@ pub struct RestoreResult {
     pub safety_run: Option<String>,
     /// Where `--to` put the files (and `lempctl/<site>/db.sql`).
     pub to: Option<PathBuf>,
+    /// Entries removed from the site's page cache after an in-place restore.
+    pub cache_entries_purged: usize,
 }
 
 /// Restores a run of a site, in place (after a safety snapshot) or into `to`.
@@ -981,6 +983,7 @@ pub fn restore(
         database_restored: false,
         safety_run: None,
         to: to.map(Path::to_path_buf),
+        cache_entries_purged: 0,
     };
     if let Some(dir) = to {
         if let Some(id) = files_snap.as_deref().filter(|_| want_files) {
@@ -1005,6 +1008,12 @@ pub fn restore(
         super::database::recreate_empty(&target, db)?;
         load_dump(repo, &target, id, name, &db.database, &mut |_| {})?;
         result.database_restored = true;
+    }
+    // Pages cached before the restore show what is no longer there (a hacked title).
+    if result.files_restored || result.database_restored {
+        result.cache_entries_purged = root
+            .clear_dir(&config.global.cache_dir.join(name))
+            .context("purging the page cache after the restore")?;
     }
     Ok(result)
 }
@@ -1040,6 +1049,9 @@ pub struct RestoreAsResult {
     pub files: usize,
     pub database: Option<String>,
     pub urls_rewritten: bool,
+    /// The copy's WordPress admin password was set to the one stored for the new site (the
+    /// dump carries the source's).
+    pub admin_password_set: bool,
 }
 
 /// Restores the run `entry` of `old` into `new` (a converged site): the document root (except
@@ -1061,6 +1073,7 @@ pub fn restore_as(
         files: 0,
         database: None,
         urls_rewritten: false,
+        admin_password_set: false,
     };
     if let Some(id) = entry.files_snapshot.as_deref() {
         let tag: String = hex::encode(Sha256::digest(format!(

@@ -17,6 +17,7 @@ mod cli;
 mod confinement;
 mod db;
 mod failures;
+mod restore;
 mod s3;
 mod site_remove;
 mod status;
