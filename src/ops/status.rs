@@ -102,7 +102,7 @@ pub fn status(ctx: &Context) -> Result<Status> {
     let scope = if config.broken.is_empty() {
         Scope::All
     } else {
-        Scope::Sites(config.sites.iter().map(|s| s.name.clone()).collect())
+        Scope::Loaded
     };
     let run = RunOptions {
         scope,

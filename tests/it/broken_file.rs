@@ -157,6 +157,21 @@ fn one_invalid_site_file_does_not_stop_the_other_sites() {
     assert_eq!(c, 1, "{err}\n{v}");
     assert!(v["invalid_files"].to_string().contains(place), "{v}");
     assert!(warned(&v), "{v}");
+    // The sites that load are reported as they are; the broken site's host-wide files are not
+    // taken for pending changes.
+    let states: Vec<(&str, &str)> = v["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [("blog.ok.test", "ok"), ("news.ok.test", "ok")],
+        "{v}"
+    );
+    assert_eq!(v["pending_host"], serde_json::json!([]), "{v}");
+    assert_eq!(v["removed_sites"], serde_json::json!([]), "{v}");
 
     // A file that no longer says which site it is keeps the site it was applied as (the state
     // records the file), and no other file can take that name meanwhile.
