@@ -69,7 +69,11 @@ pub enum Command {
     /// Encrypted, deduplicated site backups with restic: run, list, restore, prune, verify.
     #[command(subcommand)]
     Backup(BackupCommand),
-    /// Services and sites: running, applied, drifted.
+    /// Whether the host matches the site files: services, pending changes, drift, invalid files.
+    ///
+    /// Per site: state (ok, not applied, pending, drift, backup failed), the changes `apply`
+    /// would make, PHP version, cache, TLS and last backup. Read-only. Exit 0 when all is as the
+    /// files say, 1 when something needs attention.
     Status,
     /// Private nginx and php-fpm in a self-contained root, to try site files safely.
     #[command(subcommand)]
