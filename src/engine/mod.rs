@@ -178,6 +178,10 @@ fn hold_back_host_wide(
     if held.is_empty() {
         return;
     }
+    // Reloads asked for by held-back files alone are not needed.
+    if plan.changes.iter().all(|c| matches!(c.op, Op::Reload(_))) {
+        plan.changes.clear();
+    }
     for path in &held {
         match state.files.get(path) {
             Some(r) => {

@@ -135,6 +135,10 @@ fn one_invalid_site_file_does_not_stop_the_other_sites() {
             .contains("no longer in the sites directory"),
         "{v}"
     );
+    // Nothing left to do for it: what is held back is not reported as a change (nor reloaded).
+    let (c, v, err) = sb.json(&["apply", "news.ok.test"]);
+    assert_eq!(c, 0, "{err}\n{v}");
+    assert_eq!(v["changed"], false, "{v}");
     // The shop is still served.
     assert_ne!(sb.get("shop.ok.test", "/").status, 404);
 
