@@ -69,7 +69,11 @@ pub enum Command {
     /// Encrypted, deduplicated site backups with restic: run, list, restore, prune, verify.
     #[command(subcommand)]
     Backup(BackupCommand),
-    /// Services and sites: running, applied, drifted.
+    /// Whether the host matches the site files: services, pending changes, drift, invalid files.
+    ///
+    /// Per site: state (ok, not applied, pending, drift, backup failed), the changes `apply`
+    /// would make, PHP version, cache, TLS and last backup. Read-only. Exit 0 when all is as the
+    /// files say, 1 when something needs attention.
     Status,
     /// Private nginx and php-fpm in a self-contained root, to try site files safely.
     #[command(subcommand)]
@@ -575,7 +579,11 @@ fn backup(
                         } else {
                             ""
                         }
-                    )
+                    ) + if r.admin_password_set {
+                        "\n  the admin password is the one stored for the new site (`lempctl wp login-url` says where)"
+                    } else {
+                        ""
+                    }
                 });
                 return Ok(());
             }
@@ -646,6 +654,12 @@ fn backup(
                 if let Some(d) = &r.to {
                     s.push_str(&format!("\n  into {}", d.display()));
                 }
+                if r.cache_entries_purged > 0 {
+                    s.push_str(&format!(
+                        "\n  page cache purged ({} entries)",
+                        r.cache_entries_purged
+                    ));
+                }
                 s
             })
         }
@@ -685,19 +699,22 @@ fn backup(
 /// Parses argv, runs the command, prints, and returns the exit code.
 pub fn run() -> u8 {
     let cli = Cli::parse();
-    let printer = Printer::new(cli.global.json, cli.global.quiet, cli.global.verbose);
+    let notes = ops::Notes::default();
+    let printer = Printer::new(cli.global.json, cli.global.quiet, cli.global.verbose)
+        .with_notes(notes.clone());
     printer::init_logging(cli.global.verbose, cli.global.quiet);
-    match dispatch(&cli, &printer) {
+    match dispatch(&cli, &printer, notes) {
         Ok(code) => code.max(printer.exit_code()),
         Err(e) => printer.error(&e),
     }
 }
 
-fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
+fn dispatch(cli: &Cli, p: &Printer, notes: ops::Notes) -> Result<u8> {
     let g = &cli.global;
     let ctx = Context {
         root: Root::new(g.root.as_deref().unwrap_or(std::path::Path::new("/")))?,
         config_path: g.config.clone(),
+        notes,
     };
     let wait = Duration::from_secs(g.wait);
     check_root(cli, &ctx, p)?;
@@ -922,7 +939,11 @@ fn dispatch(cli: &Cli, p: &Printer) -> Result<u8> {
             return Ok(p.s3_sync(&run?));
         }
         Command::Backup(b) => backup(&ctx, b, p, wait, g.dry_run)?,
-        Command::Status => p.data(&ops::status::status(&ctx)?, printer::status_text),
+        Command::Status => {
+            let s = ops::status::status(&ctx)?;
+            p.data(&s, printer::status_text);
+            return Ok(u8::from(s.needs_attention()));
+        }
         Command::Sandbox(s) => match s {
             SandboxCommand::Init {
                 dir,

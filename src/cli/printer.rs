@@ -23,6 +23,8 @@ pub struct Printer {
     verbose: u8,
     /// The exit code a printed report asked for (a run that did its work but must still fail).
     code: std::cell::Cell<u8>,
+    /// Warnings of the load (invalid site files set aside), added to whatever is printed.
+    notes: crate::ops::Notes,
 }
 
 pub fn init_logging(verbose: u8, quiet: bool) {
@@ -53,6 +55,7 @@ impl Printer {
             quiet,
             verbose,
             code: std::cell::Cell::new(0),
+            notes: crate::ops::Notes::default(),
         }
     }
 
@@ -61,13 +64,50 @@ impl Printer {
         self.code.get()
     }
 
+    pub fn with_notes(mut self, notes: crate::ops::Notes) -> Self {
+        self.notes = notes;
+        self
+    }
+
+    /// The load's warnings: on stderr (unless `-q`), and returned for a JSON `warnings` field.
+    fn take_notes(&self) -> Vec<String> {
+        let notes = self.notes.take();
+        if !self.quiet {
+            let mut err = std::io::stderr().lock();
+            for w in &notes {
+                let _ = writeln!(err, "warning: {w}");
+            }
+        }
+        notes
+    }
+
+    /// `value` as JSON with `notes` added to its `warnings` (objects only; an array stays as it is).
+    fn json_with_notes<T: Serialize>(value: &T, notes: &[String]) -> String {
+        let mut v = serde_json::to_value(value).unwrap_or_default();
+        if !notes.is_empty()
+            && let Some(obj) = v.as_object_mut()
+        {
+            let w = obj
+                .entry("warnings")
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            if let Some(list) = w.as_array_mut() {
+                let mut all: Vec<serde_json::Value> =
+                    notes.iter().map(|n| n.as_str().into()).collect();
+                all.append(list);
+                *list = all;
+            }
+        }
+        serde_json::to_string(&v).unwrap_or_default()
+    }
+
     /// Prints what a converging command did (or would do, with --dry-run).
     pub fn report(&self, r: &Report) {
         if let Some(e) = &r.error {
             self.code.set(self.code.get().max(e.exit_code));
         }
+        let notes = self.take_notes();
         if self.json {
-            println!("{}", serde_json::to_string(r).unwrap_or_default());
+            println!("{}", Self::json_with_notes(r, &notes));
             return;
         }
         if self.quiet {
@@ -120,8 +160,9 @@ impl Printer {
 
     /// Prints data: JSON with --json, else the human rendering.
     pub fn data<T: Serialize>(&self, value: &T, human: impl Fn(&T) -> String) {
+        let notes = self.take_notes();
         if self.json {
-            println!("{}", serde_json::to_string(value).unwrap_or_default());
+            println!("{}", Self::json_with_notes(value, &notes));
         } else {
             let text = human(value);
             if !text.is_empty() {
@@ -165,7 +206,9 @@ impl Printer {
                 }),
                 ..Report::default()
             };
-            println!("{}", serde_json::to_string(&r).unwrap_or_default());
+            println!("{}", Self::json_with_notes(&r, &self.take_notes()));
+        } else {
+            self.take_notes();
         }
         let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
         eprintln!("error: {}", chain.join("\n  caused by: "));
@@ -193,11 +236,9 @@ impl Printer {
     /// Prints the outcome of `s3 sync` and returns the exit code (1 when any sync failed).
     pub fn s3_sync(&self, run: &SyncRun) -> u8 {
         let code = run.exit_code();
+        let notes = self.take_notes();
         if self.json {
-            println!(
-                "{}",
-                serde_json::to_string(&run.report()).unwrap_or_default()
-            );
+            println!("{}", Self::json_with_notes(&run.report(), &notes));
         }
         let mut err = std::io::stderr().lock();
         for o in &run.outcomes {
@@ -553,25 +594,74 @@ pub fn status_text(s: &Status) -> String {
             if svc.running { "running" } else { "stopped" }
         ));
     }
+    if !s.sites.is_empty() {
+        out.push_str(&format!(
+            "{:<40} {:<10} {:<9} {:<4} {:<8} {:<4} {:<20} {}\n",
+            "SITE", "KIND", "ENABLED", "PHP", "CACHE", "TLS", "LAST BACKUP (UTC)", "STATE"
+        ));
+    }
     for site in &s.sites {
-        let state = if !site.applied {
-            "not applied".to_owned()
-        } else if site.drifted.is_empty() {
-            "ok".to_owned()
-        } else {
-            format!("drift: {}", site.drifted.join(", "))
+        let backup = match &site.last_backup {
+            Some(b) => {
+                let when = chrono::DateTime::from_timestamp(b.last_run, 0).map_or_else(
+                    || b.last_run.to_string(),
+                    |t| t.format("%Y-%m-%d %H:%M").to_string(),
+                );
+                if b.success {
+                    when
+                } else {
+                    format!("{when} FAILED")
+                }
+            }
+            None if site.backup_scheduled => "never".to_owned(),
+            None => "-".to_owned(),
         };
         out.push_str(&format!(
-            "{:<40} {:<10} {:<9} {state}\n",
+            "{:<40} {:<10} {:<9} {:<4} {:<8} {:<4} {:<20} {}\n",
             site.name,
             site.kind,
-            if site.enabled { "enabled" } else { "disabled" }
+            if site.enabled { "enabled" } else { "disabled" },
+            site.php.as_deref().unwrap_or("-"),
+            site.cache,
+            if site.tls { "yes" } else { "no" },
+            backup,
+            site.state
         ));
+        for p in &site.pending {
+            out.push_str(&format!("  pending: {p}\n"));
+        }
+        for d in &site.drifted {
+            out.push_str(&format!(
+                "  drift: {d} (edited by hand since lempctl wrote it)\n"
+            ));
+        }
+        if let Some(e) = site.last_backup.as_ref().and_then(|b| b.error.as_ref()) {
+            out.push_str(&format!("  backup error: {e}\n"));
+        }
+    }
+    for p in &s.pending_host {
+        out.push_str(&format!("host: pending: {p}\n"));
+    }
+    for f in &s.invalid_files {
+        out.push_str(&format!("invalid site file: {f}\n"));
     }
     for r in &s.removed_sites {
         out.push_str(&format!(
             "{r:<40} removed from sites.d; run `lempctl apply --prune`\n"
         ));
+    }
+    for w in s.warnings.iter().filter(|w| !w.contains("edited by hand")) {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    if let Some(e) = &s.plan_error {
+        out.push_str(&format!("pending changes unknown: {e}\n"));
+    }
+    if s.ok {
+        out.push_str("status: ok (the host matches the site files)\n");
+    } else {
+        out.push_str(
+            "status: needs attention (`lempctl apply --dry-run` shows what apply would change)\n",
+        );
     }
     out.trim_end().to_owned()
 }

@@ -27,12 +27,139 @@ use crate::host::Root;
 pub struct Config {
     pub global: Global,
     pub sites: Vec<Site>,
+    /// Site files that did not load (`load_lenient` only; `load` refuses them). Their sites are
+    /// left alone: commands about other sites go on, the names they may hold stay reserved.
+    pub broken: Vec<BrokenSite>,
+}
+
+/// A site file that did not load, and the site names it may hold (reserved while it is broken:
+/// no other file can take them, no command acts on them).
+#[derive(Debug, Clone)]
+pub struct BrokenSite {
+    pub file: PathBuf,
+    /// The file name (`NAME.yaml`), its `name:` line, the site the state recorded from this file,
+    /// and the names of sites that collided with it. Empty when none is known.
+    pub names: Vec<String>,
+    pub errors: Vec<ConfigError>,
+}
+
+impl BrokenSite {
+    /// The file's problems, for a command that names its site (exit 2).
+    pub fn error(&self) -> anyhow::Error {
+        if self.errors.is_empty() {
+            return UsageError(format!("invalid site file {}", self.file.display())).into();
+        }
+        ConfigErrors(self.errors.clone()).into()
+    }
+
+    /// One line for a warning: the file, its first problem, what it reserves.
+    pub fn warning(&self) -> String {
+        let first = self
+            .errors
+            .first()
+            .map_or_else(|| self.file.display().to_string(), ToString::to_string);
+        let more = match self.errors.len() {
+            0 | 1 => String::new(),
+            n => format!(" (and {} more problem(s) in this file)", n - 1),
+        };
+        let names = if self.names.is_empty() {
+            "its site is unknown and left as it is".to_owned()
+        } else {
+            format!("site(s) {} left as they are", self.names.join(", "))
+        };
+        format!("invalid site file: {first}{more}; {names} until it is fixed")
+    }
 }
 
 impl Config {
     pub fn site(&self, name: &Fqdn) -> Option<&Site> {
         self.sites.iter().find(|s| &s.name == name)
     }
+
+    /// The broken file that may hold site `name`.
+    pub fn broken_site(&self, name: &str) -> Option<&BrokenSite> {
+        self.broken
+            .iter()
+            .find(|b| b.names.iter().any(|n| n == name))
+    }
+
+    /// Every problem of the broken files (the strict load's error), or nothing.
+    pub fn broken_errors(&self) -> Option<ConfigErrors> {
+        let all: Vec<ConfigError> = self
+            .broken
+            .iter()
+            .flat_map(|b| b.errors.iter().cloned())
+            .collect();
+        (!all.is_empty()).then_some(ConfigErrors(all))
+    }
+
+    /// One warning per broken site file.
+    pub fn warnings(&self) -> Vec<String> {
+        self.broken.iter().map(BrokenSite::warning).collect()
+    }
+
+    /// `check_unique` over the loaded sites, plus no host name reserved by a broken file.
+    pub fn check_unique(&self, errors: &mut Vec<ConfigError>) {
+        check_unique(&self.sites, errors);
+        for site in &self.sites {
+            for host in std::iter::once(&site.name).chain(site.aliases.iter()) {
+                if let Some(b) = self.broken_site(host.as_str()) {
+                    errors.push(reserved_error(site, host.as_str(), b));
+                }
+            }
+        }
+    }
+
+    /// Marks `names` as possibly held by the broken `file`, then moves every loaded site that
+    /// claims a reserved name (as name or alias) to the broken ones, until nothing changes.
+    pub fn reserve(&mut self, file: &Path, names: &[String]) {
+        if let Some(b) = self.broken.iter_mut().find(|b| b.file == file) {
+            for n in names {
+                if !b.names.contains(n) {
+                    b.names.push(n.clone());
+                }
+            }
+        }
+        self.settle();
+    }
+
+    fn settle(&mut self) {
+        loop {
+            let mut moved = None;
+            'sites: for (i, site) in self.sites.iter().enumerate() {
+                for host in std::iter::once(&site.name).chain(site.aliases.iter()) {
+                    if let Some(b) = self.broken_site(host.as_str()) {
+                        moved = Some((i, reserved_error(site, host.as_str(), b)));
+                        break 'sites;
+                    }
+                }
+            }
+            let Some((i, err)) = moved else { return };
+            let site = self.sites.remove(i);
+            let names = std::iter::once(&site.name)
+                .chain(site.aliases.iter())
+                .map(|h| h.to_string())
+                .collect();
+            self.broken.push(BrokenSite {
+                file: site.file.clone(),
+                names,
+                errors: vec![err],
+            });
+        }
+    }
+}
+
+fn reserved_error(site: &Site, host: &str, b: &BrokenSite) -> ConfigError {
+    ConfigError::new(
+        &site.file,
+        0,
+        0,
+        "name",
+        format!(
+            "`{host}` may belong to the invalid site file {}; fix that file first",
+            b.file.display()
+        ),
+    )
 }
 
 /// Turns a YAML parse error into a `ConfigError` at the place the parser reported, naming the
@@ -135,7 +262,102 @@ pub fn load(root: &Root, config_path: &Path) -> Result<Config> {
     if !errors.is_empty() {
         return Err(ConfigErrors(errors).into());
     }
-    Ok(Config { global, sites })
+    Ok(Config {
+        global,
+        sites,
+        broken: Vec::new(),
+    })
+}
+
+/// Like `load`, but a site file that does not load (or collides with another) is set aside in
+/// `Config::broken` instead of failing the whole load, so commands about other sites go on.
+/// Errors in the host configuration still fail.
+pub fn load_lenient(root: &Root, config_path: &Path) -> Result<Config> {
+    let mut errors = Vec::new();
+    let global = load_global(root, config_path, &mut errors)?;
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors).into());
+    }
+    let mut sites: Vec<Site> = Vec::new();
+    let mut broken = Vec::new();
+    for path in site_files(root, &global)? {
+        let mut errs = Vec::new();
+        match load_site_file(root, &global, &path, &mut errs)? {
+            Some(site) if errs.is_empty() => sites.push(site),
+            _ => broken.push(BrokenSite {
+                names: names_of_broken(&path),
+                file: path,
+                errors: errs,
+            }),
+        }
+    }
+    // Sites that collide are set aside together: neither may act under the shared name.
+    let mut clash = Vec::new();
+    check_unique(&sites, &mut clash);
+    let mut config = Config {
+        global,
+        sites,
+        broken,
+    };
+    for e in clash {
+        let involved: Vec<usize> = config
+            .sites
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.file == e.file
+                    || e.problem.contains(&*s.file.to_string_lossy())
+                    || e.problem.contains(&format!("site `{}`", s.name))
+                    || e.problem.contains(&format!("site {}", s.name))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for i in involved.into_iter().rev() {
+            let site = config.sites.remove(i);
+            let names = std::iter::once(&site.name)
+                .chain(site.aliases.iter())
+                .map(|h| h.to_string())
+                .collect();
+            config.broken.push(BrokenSite {
+                file: site.file.clone(),
+                names,
+                errors: Vec::new(),
+            });
+        }
+        if let Some(b) = config.broken.iter_mut().find(|b| b.file == e.file) {
+            b.errors.push(e);
+        } else if let Some(b) = config.broken.last_mut() {
+            b.errors.push(e);
+        }
+    }
+    config.settle();
+    Ok(config)
+}
+
+/// The site names a file that did not load may hold: its file name (`NAME.yaml`) and its
+/// top-level `name:` line, when they are valid site names.
+fn names_of_broken(path: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+        && let Ok(n) = Fqdn::parse(stem)
+    {
+        names.push(n.to_string());
+    }
+    if let Ok(text) = std::fs::read_to_string(path) {
+        for line in text.lines() {
+            let Some(v) = line.strip_prefix("name:") else {
+                continue;
+            };
+            let v = v.split(" #").next().unwrap_or("").trim();
+            let v = v.trim_matches(|c| c == '"' || c == '\'');
+            if let Ok(n) = Fqdn::parse(v)
+                && !names.contains(&n.to_string())
+            {
+                names.push(n.to_string());
+            }
+        }
+    }
+    names
 }
 
 /// Loads only the global configuration.

@@ -236,6 +236,9 @@ pub fn lock(root: &Root, g: &Global, wait: Duration) -> Result<super::lock::Lock
 pub fn find_site<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
     let fqdn = crate::config::Fqdn::parse(name)
         .map_err(|why| UsageError(format!("invalid site name `{name}`: {why}")))?;
+    if let Some(b) = config.broken_site(fqdn.as_str()) {
+        return Err(b.error());
+    }
     let site = config.site(&fqdn).ok_or_else(|| {
         UsageError(format!(
             "no site `{fqdn}` in {}",
@@ -962,6 +965,8 @@ pub struct RestoreResult {
     pub safety_run: Option<String>,
     /// Where `--to` put the files (and `lempctl/<site>/db.sql`).
     pub to: Option<PathBuf>,
+    /// Entries removed from the site's page cache after an in-place restore.
+    pub cache_entries_purged: usize,
 }
 
 /// Restores a run of a site, in place (after a safety snapshot) or into `to`.
@@ -1002,6 +1007,7 @@ pub fn restore(
         removed_since_backup: 0,
         safety_run: None,
         to: to.map(Path::to_path_buf),
+        cache_entries_purged: 0,
     };
     if spec.dry_run {
         result.files_restored = want_files;
@@ -1038,6 +1044,12 @@ pub fn restore(
         super::database::recreate_empty(&target, db)?;
         load_dump(repo, &target, id, name, &db.database, &mut |_| {})?;
         result.database_restored = true;
+    }
+    // Pages cached before the restore show what is no longer there (a hacked title).
+    if result.files_restored || result.database_restored {
+        result.cache_entries_purged = root
+            .clear_dir(&config.global.cache_dir.join(name))
+            .context("purging the page cache after the restore")?;
     }
     Ok(result)
 }
@@ -1096,6 +1108,9 @@ pub struct RestoreAsResult {
     pub files: usize,
     pub database: Option<String>,
     pub urls_rewritten: bool,
+    /// The copy's WordPress admin password was set to the one stored for the new site (the
+    /// dump carries the source's).
+    pub admin_password_set: bool,
 }
 
 /// Restores the run `entry` of `old` into `new` (a converged site): the document root (except
@@ -1117,6 +1132,7 @@ pub fn restore_as(
         files: 0,
         database: None,
         urls_rewritten: false,
+        admin_password_set: false,
     };
     if let Some(id) = entry.files_snapshot.as_deref() {
         let tag: String = hex::encode(Sha256::digest(format!(
@@ -1451,6 +1467,14 @@ pub struct SiteStatus {
     pub size_bytes: u64,
     pub added_bytes: u64,
     pub error: Option<String>,
+}
+
+/// The recorded outcome of the last backup runs, per site (empty before the first run).
+pub fn statuses(root: &Root, g: &Global) -> Result<BTreeMap<String, SiteStatus>> {
+    Ok(match root.read(&status_path(g))? {
+        Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
+        None => BTreeMap::new(),
+    })
 }
 
 /// Records the outcome of a run and rewrites `<textfile_dir>/lempctl_backup.prom` (atomically).

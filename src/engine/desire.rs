@@ -19,12 +19,15 @@ pub enum Scope {
     #[default]
     All,
     Sites(Vec<Fqdn>),
+    /// Every site that loaded while a site file is set aside as invalid (`status`'s plan): like
+    /// `Sites` with all of them, but without a linear search per resource.
+    Loaded,
 }
 
 impl Scope {
     pub fn includes(&self, site: &str) -> bool {
         match self {
-            Scope::All => true,
+            Scope::All | Scope::Loaded => true,
             Scope::Sites(s) => s.iter().any(|f| f.as_str() == site),
         }
     }

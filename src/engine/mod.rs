@@ -122,6 +122,13 @@ pub fn check_php_installed(config: &Config, scope: &Scope) -> Result<()> {
 pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
     check_php_installed(config, &opts.scope)?;
     let g = &config.global;
+    // With a site file set aside as invalid, only named sites converge: a run over everything
+    // or a prune of what is not configured would take its site for removed.
+    if let Some(errors) = config.broken_errors()
+        && (matches!(opts.scope, Scope::All) || opts.prune.all)
+    {
+        return Err(errors.into());
+    }
     let _lock = if opts.dry_run {
         None
     } else {
@@ -173,7 +180,7 @@ pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
         return Err(KindChangeError(kinds).into());
     }
     let db = database::plan(root, g, &desired.db_specs, &retired, &desired.wp_tables)?;
-    let plan = plan::plan(
+    let mut plan = plan::plan(
         root,
         config,
         &state,
@@ -184,6 +191,17 @@ pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
         &|s| scope.includes(s),
         opts.diffs || opts.dry_run,
     )?;
+    if !config.broken.is_empty() {
+        hold_back_host_wide(&mut plan, &state, config, &scope);
+    }
+    // A set-aside site is not a removed one.
+    plan.warnings.retain(|w| {
+        !config.broken.iter().any(|b| {
+            b.names
+                .iter()
+                .any(|n| w.starts_with(&format!("site `{n}` is no longer in the sites directory")))
+        })
+    });
     if !plan.conflicts.is_empty() {
         return Err(ConflictError(plan.conflicts).into());
     }
@@ -229,4 +247,82 @@ fn blocked_error(blocked: &[String]) -> Option<crate::report::ErrorReport> {
         kind: "failure",
         exit_code: 1,
     })
+}
+
+/// With a site file set aside as invalid, the host-wide files that list every site (the
+/// schedule of per-site jobs, opcache sizing, nginx's file limit) would be rendered without its
+/// site: its timers would stop. Such files are only created, never updated or deleted, and keep
+/// their state records; a per-site timer drop-in of a site in scope still changes.
+fn hold_back_host_wide(
+    plan: &mut plan::Plan,
+    state: &state::State,
+    config: &Config,
+    scope: &Scope,
+) {
+    use plan::{Action, Op};
+    let own_instance = |path: &std::path::Path| {
+        let p = path.to_string_lossy();
+        config
+            .sites
+            .iter()
+            .filter(|s| scope.includes(s.name.as_str()))
+            .any(|s| p.contains(&format!("@{}.timer.d/", s.name)))
+    };
+    let mut held = Vec::new();
+    plan.changes.retain(|c| {
+        if c.site.is_some() || c.action == Action::Create {
+            return true;
+        }
+        let path = match &c.op {
+            Op::Write { path, .. }
+            | Op::Dir { path, .. }
+            | Op::Link { path, .. }
+            | Op::LogFile { path, .. }
+            | Op::Remove { path } => path,
+            _ => return true,
+        };
+        if own_instance(path) {
+            return true;
+        }
+        held.push(path.clone());
+        false
+    });
+    if held.is_empty() {
+        return;
+    }
+    // Reloads asked for by held-back files alone are not needed.
+    if plan.changes.iter().all(|c| matches!(c.op, Op::Reload(_))) {
+        plan.changes.clear();
+    }
+    for path in &held {
+        match state.files.get(path) {
+            Some(r) => {
+                plan.new_state.files.insert(path.clone(), r.clone());
+            }
+            None => {
+                plan.new_state.files.remove(path);
+            }
+        }
+        match state.links.get(path) {
+            Some(r) => {
+                plan.new_state.links.insert(path.clone(), r.clone());
+            }
+            None => {
+                plan.new_state.links.remove(path);
+            }
+        }
+    }
+    let files: Vec<String> = config
+        .broken
+        .iter()
+        .map(|b| b.file.display().to_string())
+        .collect();
+    plan.warnings.push(format!(
+        "host-wide files left as they are while {} is invalid (run `lempctl apply` once it is fixed): {}",
+        files.join(", "),
+        held.iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
 }

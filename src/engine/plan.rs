@@ -633,6 +633,7 @@ pub fn plan(
                     site_dir: site.paths.site_dir.clone(),
                     database: site.db.as_ref().map(|d| d.database.clone()),
                     db_user: site.db.as_ref().map(|d| d.user.clone()),
+                    file: site.file.file_name().map(PathBuf::from),
                 },
             );
         }

@@ -36,6 +36,10 @@ pub struct SiteRecord {
     pub database: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db_user: Option<String>,
+    /// The name of the site file it was applied from (in the sites directory), so a file that no longer loads still
+    /// reserves its site's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -22,7 +22,13 @@ pub struct ApplyOptions {
 }
 
 pub fn apply(ctx: &Context, opts: &ApplyOptions) -> Result<Report> {
-    let config = ctx.load()?;
+    // Everything (or pruning what is not configured) needs every site file valid; one site
+    // needs only its own file valid.
+    let config = if opts.sites.is_empty() || opts.prune {
+        ctx.load_strict()?
+    } else {
+        ctx.load()?
+    };
     let scope = if opts.sites.is_empty() {
         Scope::All
     } else {
@@ -30,6 +36,9 @@ pub fn apply(ctx: &Context, opts: &ApplyOptions) -> Result<Report> {
         for s in &opts.sites {
             let name = Fqdn::parse(s)
                 .map_err(|why| UsageError(format!("invalid site name `{s}`: {why}")))?;
+            if let Some(b) = config.broken_site(name.as_str()) {
+                return Err(super::broken_error(b));
+            }
             if config.site(&name).is_none() {
                 return Err(UsageError(format!(
                     "no site `{name}` in {}",

@@ -224,7 +224,7 @@ pub fn restore_as(
         return Err(UsageError(ConfigErrors(errors).to_string()).into());
     };
     config.sites.push(site.clone());
-    config::check_unique(&config.sites, &mut errors);
+    config.check_unique(&mut errors);
     if !errors.is_empty() {
         return Err(UsageError(ConfigErrors(errors).to_string()).into());
     }
@@ -240,9 +240,21 @@ pub fn restore_as(
         || engine::run(&ctx.root, &config, &run),
     )?;
     let result = backup::restore_as(&ctx.root, &config, &repo, &old, &site, &entry)
-        .and_then(|r| {
+        .and_then(|mut r| {
             // Renders what the restored files must not carry over (wp-config.php).
             engine::run(&ctx.root, &config, &run)?;
+            // The dump carries the source's admin password: give the copy the one stored for it.
+            if let (Some(_), Some(_)) = (&r.database, &site.wordpress) {
+                let stored = crate::engine::secrets::load(
+                    &ctx.root,
+                    &crate::engine::secrets::path(&g, new.as_str()),
+                )?;
+                if let Some(pw) = stored.wp_admin_password {
+                    crate::services::wordpress::set_admin_password(&ctx.root, &g, &site, &pw)
+                        .with_context(|| format!("setting the stored admin password of `{new}` (`lempctl wp admin-password {new}` sets a new one)"))?;
+                    r.admin_password_set = true;
+                }
+            }
             Ok(r)
         })
         .with_context(|| {

@@ -69,7 +69,7 @@ pub fn create(
             *s = new.clone();
         }
     }
-    crate::config::check_unique(&config.sites, &mut errors);
+    config.check_unique(&mut errors);
     if !errors.is_empty() {
         return Err(UsageError(crate::config::ConfigErrors(errors).to_string()).into());
     }

@@ -22,6 +22,25 @@ use crate::host::Root;
 pub struct Context {
     pub root: Root,
     pub config_path: PathBuf,
+    /// Warnings of the load (site files set aside as invalid), printed with the command's output.
+    pub notes: Notes,
+}
+
+/// Warnings gathered while a command runs, shared with the printer.
+#[derive(Debug, Clone, Default)]
+pub struct Notes(std::rc::Rc<std::cell::RefCell<Vec<String>>>);
+
+impl Notes {
+    pub fn push(&self, warning: String) {
+        let mut v = self.0.borrow_mut();
+        if !v.contains(&warning) {
+            v.push(warning);
+        }
+    }
+
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
 }
 
 /// The configured site of that name; a bad or unknown name is invalid input (exit 2).
@@ -32,13 +51,31 @@ pub(crate) fn find_site<'a>(config: &'a Config, name: &str) -> Result<&'a crate:
             config::fqdn::ALLOWED
         ))
     })?;
+    if let Some(b) = config.broken_site(fqdn.as_str()) {
+        return Err(broken_error(b));
+    }
     config.site(&fqdn).ok_or_else(|| {
+        let unknown: Vec<String> = config
+            .broken
+            .iter()
+            .map(|b| b.file.display().to_string())
+            .collect();
+        let hint = if unknown.is_empty() {
+            String::new()
+        } else {
+            format!(" (invalid site files, not read: {})", unknown.join(", "))
+        };
         crate::config::UsageError(format!(
-            "no site `{fqdn}` in {}",
+            "no site `{fqdn}` in {}{hint}",
             config.global.paths.sites_dir.display()
         ))
         .into()
     })
+}
+
+/// The problems of the broken file of a site a command names (exit 2).
+pub(crate) fn broken_error(b: &crate::config::BrokenSite) -> anyhow::Error {
+    b.error()
 }
 
 /// Converges one site through the engine (host-wide files included).
@@ -59,7 +96,59 @@ pub(crate) fn converge_site(
 }
 
 impl Context {
+    /// The configuration with every site file that loads; a site file that does not is set
+    /// aside (`Config::broken`, its site names reserved) and named in a warning, so commands
+    /// about other sites and the scheduled per-site jobs go on. Errors in the host
+    /// configuration still fail. A command naming a set-aside site fails in `find_site`.
     pub fn load(&self) -> Result<Config> {
+        let mut config = config::load_lenient(&self.root, &self.config_path)?;
+        if config.broken.is_empty() {
+            return Ok(config);
+        }
+        // The state knows which file each applied site came from: a broken file keeps its
+        // site's name even when the file no longer says it.
+        let state =
+            crate::engine::state::State::load(&self.root, &config.global.paths.state_file())
+                .unwrap_or_default();
+        for (name, rec) in &state.sites {
+            let Some(f) = &rec.file else { continue };
+            let files: Vec<PathBuf> = config
+                .broken
+                .iter()
+                .filter(|b| b.file.file_name() == Some(f.as_os_str()))
+                .map(|b| b.file.clone())
+                .collect();
+            for file in files {
+                config.reserve(&file, std::slice::from_ref(name));
+            }
+        }
+        // A broken file whose site is still unknown may be any applied site that did not load.
+        let unknown: Vec<PathBuf> = config
+            .broken
+            .iter()
+            .filter(|b| b.names.is_empty())
+            .map(|b| b.file.clone())
+            .collect();
+        for file in unknown {
+            let missing: Vec<String> = state
+                .sites
+                .keys()
+                .filter(|n| {
+                    !config.sites.iter().any(|s| s.name.as_str() == n.as_str())
+                        && config.broken_site(n).is_none()
+                })
+                .cloned()
+                .collect();
+            config.reserve(&file, &missing);
+        }
+        for w in config.warnings() {
+            self.notes.push(w);
+        }
+        Ok(config)
+    }
+
+    /// The configuration with every site file valid (`apply` of everything): any problem fails.
+    pub fn load_strict(&self) -> Result<Config> {
         config::load(&self.root, &self.config_path)
     }
 }

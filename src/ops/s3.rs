@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::Context;
 use crate::config::global::Global;
 use crate::config::site::{S3Site, valid_bucket, valid_endpoint};
-use crate::config::{self, Fqdn, UsageError};
+use crate::config::{self, UsageError};
 use crate::engine::lock;
 use crate::report::{ErrorReport, Report};
 use crate::services::s3::{
@@ -146,14 +146,8 @@ pub fn sync(ctx: &Context, opts: &SyncOptions, progress: &Progress<'_>) -> Resul
         }
         Target::Site(name) => {
             let config = ctx.load()?;
-            let fqdn = Fqdn::parse(name)
-                .map_err(|why| UsageError(format!("invalid site name `{name}`: {why}")))?;
-            let site = config.site(&fqdn).ok_or_else(|| {
-                UsageError(format!(
-                    "no site `{fqdn}` in {}",
-                    config.global.paths.sites_dir.display()
-                ))
-            })?;
+            let site = super::find_site(&config, name)?;
+            let fqdn = site.name.clone();
             let s3 = site.s3.as_ref().ok_or_else(|| {
                 UsageError(format!(
                     "site `{fqdn}` has no `s3` section in {}",

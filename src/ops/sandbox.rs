@@ -226,6 +226,7 @@ fn global_config(ctx: &Context) -> Result<crate::config::Config> {
             crate::config::Config {
                 global,
                 sites: Vec::new(),
+                broken: Vec::new(),
             }
         }
         Err(e) => return Err(e),

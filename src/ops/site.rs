@@ -366,7 +366,7 @@ pub fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
     config.sites.push(site);
     engine::check_php_installed(&config, &Scope::Sites(vec![name.clone()]))?;
     let mut errors = Vec::new();
-    config::check_unique(&config.sites, &mut errors);
+    config.check_unique(&mut errors);
     if !errors.is_empty() {
         return Err(UsageError(ConfigErrors(errors).to_string()).into());
     }

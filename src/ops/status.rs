@@ -1,10 +1,14 @@
-//! `lempctl status`: the services, and for each site whether its files are in place and unedited.
+//! `lempctl status`: the services, and for each site whether the host matches its file — pending
+//! changes (the engine's plan, read-only), hand-edited files — with its PHP version, cache, TLS
+//! and last backup. Never "ok" while the host differs from the files.
 
 use anyhow::Result;
 use serde::Serialize;
 
 use super::Context;
+use crate::engine::plan::Action;
 use crate::engine::state::{State, sha256};
+use crate::engine::{RunOptions, Scope};
 use crate::host::service_manager::{self, Service};
 
 #[derive(Debug, Serialize)]
@@ -13,21 +17,62 @@ pub struct ServiceStatus {
     pub running: bool,
 }
 
+/// The last backup run of a site, from the backup status record.
+#[derive(Debug, Serialize)]
+pub struct LastBackup {
+    /// Unix time of the last run, successful or not.
+    pub last_run: i64,
+    pub success: bool,
+    /// Unix time of the last successful run.
+    pub last_success: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct SiteStatus {
     pub name: String,
     pub kind: &'static str,
     pub enabled: bool,
     pub applied: bool,
+    /// `ok`, or the first of `not applied`, `pending`, `drift`, `backup failed`.
+    pub state: &'static str,
+    /// What `apply SITE` would change (`update file /etc/…`); empty when the host matches.
+    pub pending: Vec<String>,
     pub drifted: Vec<String>,
+    /// PHP version of the pool, `null` for sites without PHP.
+    pub php: Option<String>,
+    pub cache: &'static str,
+    pub tls: bool,
+    /// Whether the site file has a `backup:` section.
+    pub backup_scheduled: bool,
+    pub last_backup: Option<LastBackup>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Status {
+    /// `true` when nothing needs attention (exit 0); else exit 1.
+    pub ok: bool,
     pub manager: String,
     pub services: Vec<ServiceStatus>,
     pub sites: Vec<SiteStatus>,
+    /// Host-wide changes `apply` would make (snippets, opcache, timers, cron).
+    pub pending_host: Vec<String>,
     pub removed_sites: Vec<String>,
+    /// Site files that do not load (`file:line:column: problem`); their sites are left alone.
+    pub invalid_files: Vec<String>,
+    /// Why the plan could not be computed (the database unreachable, a template error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_error: Option<String>,
+    /// The plan's warnings (drift, database drift).
+    pub warnings: Vec<String>,
+}
+
+impl Status {
+    /// Something needs a person: `status` then exits 1.
+    pub fn needs_attention(&self) -> bool {
+        !self.ok
+    }
 }
 
 pub fn status(ctx: &Context) -> Result<Status> {
@@ -44,13 +89,46 @@ pub fn status(ctx: &Context) -> Result<Status> {
     versions.sort();
     versions.dedup();
     services.extend(versions.into_iter().map(Service::PhpFpm));
-    let services = services
+    let services: Vec<ServiceStatus> = services
         .into_iter()
         .map(|s| ServiceStatus {
             running: service_manager::is_running(&ctx.root, g, &s).unwrap_or(false),
             service: s.unit(),
         })
         .collect();
+    // The very plan `apply --dry-run` prints: read-only, no lock, no PHP. With a site file set
+    // aside, only the sites that load are planned and host-wide files are left out (the engine
+    // holds them back).
+    let scope = if config.broken.is_empty() {
+        Scope::All
+    } else {
+        Scope::Loaded
+    };
+    let run = RunOptions {
+        scope,
+        dry_run: true,
+        ..RunOptions::default()
+    };
+    let (changes, warnings, plan_error) = match crate::engine::run(&ctx.root, &config, &run) {
+        Ok(r) => (r.changes, r.warnings, None),
+        Err(e) => (Vec::new(), Vec::new(), Some(format!("{e:#}"))),
+    };
+    let describe = |c: &crate::engine::plan::Change| {
+        let action = match c.action {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::Reload => "reload",
+            Action::Archive => "archive",
+        };
+        format!("{action} {} {}", c.kind, c.target)
+    };
+    let pending_host: Vec<String> = changes
+        .iter()
+        .filter(|c| c.site.is_none() && c.action != Action::Reload)
+        .map(describe)
+        .collect();
+    let backups = crate::engine::backup::statuses(&ctx.root, g).unwrap_or_default();
     let mut sites = Vec::new();
     for site in &config.sites {
         let mut drifted = Vec::new();
@@ -64,24 +142,77 @@ pub fn status(ctx: &Context) -> Result<Status> {
                 _ => drifted.push(path.display().to_string()),
             }
         }
+        let pending: Vec<String> = changes
+            .iter()
+            .filter(|c| c.site.as_deref() == Some(site.name.as_str()))
+            .map(describe)
+            .collect();
+        let applied = state.sites.contains_key(site.name.as_str());
+        let last_backup = backups.get(site.name.as_str()).map(|b| LastBackup {
+            last_run: b.last_run,
+            success: b.last_run_success,
+            last_success: b.last_success,
+            error: b.error.clone(),
+        });
+        let backup_failed = last_backup.as_ref().is_some_and(|b| !b.success);
+        let state = if !applied {
+            "not applied"
+        } else if !pending.is_empty() {
+            "pending"
+        } else if !drifted.is_empty() {
+            "drift"
+        } else if backup_failed {
+            "backup failed"
+        } else {
+            "ok"
+        };
         sites.push(SiteStatus {
             name: site.name.to_string(),
             kind: site.kind.as_str(),
             enabled: site.enabled,
-            applied: state.sites.contains_key(site.name.as_str()),
+            applied,
+            state,
+            pending,
             drifted,
+            php: site.php.as_ref().map(|p| p.version.clone()),
+            cache: match site.cache {
+                crate::config::site::Cache::None => "none",
+                crate::config::site::Cache::Fastcgi => "fastcgi",
+            },
+            tls: site.tls.is_some(),
+            backup_scheduled: site.backup.is_some(),
+            last_backup,
         });
     }
-    let removed_sites = state
+    let removed_sites: Vec<String> = state
         .sites
         .keys()
-        .filter(|k| !config.sites.iter().any(|s| s.name.as_str() == k.as_str()))
+        .filter(|k| {
+            !config.sites.iter().any(|s| s.name.as_str() == k.as_str())
+                && config.broken_site(k).is_none()
+        })
         .cloned()
         .collect();
+    let invalid_files: Vec<String> = config
+        .broken
+        .iter()
+        .flat_map(|b| b.errors.iter().map(ToString::to_string))
+        .collect();
+    let ok = invalid_files.is_empty()
+        && plan_error.is_none()
+        && pending_host.is_empty()
+        && removed_sites.is_empty()
+        && services.iter().all(|s| s.running)
+        && sites.iter().all(|s| s.state == "ok");
     Ok(Status {
+        ok,
         manager: format!("{:?}", g.manager).to_lowercase(),
         services,
         sites,
+        pending_host,
         removed_sites,
+        invalid_files,
+        plan_error,
+        warnings,
     })
 }

@@ -847,3 +847,31 @@ fn links_in_the_source_are_not_followed() {
     assert!(!String::from_utf8_lossy(&all).contains("secret"));
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "top secret");
 }
+
+/// The scheduled `s3 sync SITE` goes on while another site's file is invalid (issue #20), naming
+/// that file in a warning; `s3 sync --all` syncs the sites that load.
+#[test]
+fn sync_goes_on_while_another_site_file_is_invalid() {
+    let Some(e) = env() else { return };
+    e.make_bucket("other-broken");
+    e.site("other-broken", "");
+    make_site(&e.src());
+    e.sb.write_site(
+        "broken.example.test.yaml",
+        "name: broken.example.test\nkind: statik\n",
+    );
+    let (code, v, err) = e.sync(&[]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert!(n(&v, "uploaded") > 0, "{v}");
+    assert!(
+        v["warnings"]
+            .to_string()
+            .contains("broken.example.test.yaml:2:7"),
+        "{v}"
+    );
+    assert!(err.contains("broken.example.test.yaml:2:7"), "{err}");
+    let (code, v, err) = e.sb.json(&["s3", "sync", "--all"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let (code, v, _) = e.sb.json(&["s3", "sync", "broken.example.test"]);
+    assert_eq!(code, 2, "{v}");
+}
