@@ -250,7 +250,7 @@ pub enum DbCommand {
 pub enum BackupCommand {
     /// Create the repository and its password now (the first `backup run` does it otherwise).
     Init,
-    /// Back up sites now: files, database dump, site file and credentials (one restic run each).
+    /// Back up sites now: files (a snapshot written in-process), database dump (restic), site file and credentials.
     Run {
         #[arg(value_name = "SITE", required_unless_present = "all")]
         sites: Vec<String>,

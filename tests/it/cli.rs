@@ -461,3 +461,95 @@ fn a_wrong_root_is_refused_not_populated() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning: no lempctl configuration at"));
 }
+
+/// Every flag of every subcommand (as the binary's `--help` in docs/cli-help.md lists them) is
+/// described in the hand-written docs, and every flag a documented `lempctl …` command line
+/// uses exists.
+#[test]
+fn documented_flags_exist_and_real_flags_are_documented() {
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let help = std::fs::read_to_string(docs.join("cli-help.md")).unwrap();
+    let mut prose = String::new();
+    for e in std::fs::read_dir(&docs).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") && !p.ends_with("cli-help.md") {
+            prose.push_str(&std::fs::read_to_string(&p).unwrap());
+        }
+    }
+    let flag_of = |w: &str| -> Option<String> {
+        let w = w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-');
+        let name = w.strip_prefix("--")?;
+        let name = name.split('=').next().unwrap_or(name);
+        (name.len() > 1 && name.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+            .then(|| format!("--{name}"))
+    };
+    let global = [
+        "--config",
+        "--root",
+        "--json",
+        "--dry-run",
+        "--verbose",
+        "--quiet",
+        "--wait",
+        "--help",
+        "--version",
+    ];
+    let mut real = std::collections::BTreeSet::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        if line.starts_with("  ") && t.starts_with('-') {
+            for w in t.split([' ', ',']).take(3) {
+                if let Some(f) = flag_of(w) {
+                    real.insert(f);
+                }
+            }
+        }
+    }
+    let undocumented: Vec<&String> = real
+        .iter()
+        .filter(|f| !global.contains(&f.as_str()) && !prose.contains(f.as_str()))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "flags no page of docs/ describes: {undocumented:?}"
+    );
+    let mut unknown = std::collections::BTreeSet::new();
+    for line in prose.lines() {
+        let t = line.trim_start().trim_start_matches("$ ");
+        if let Some(rest) = t.strip_prefix("lempctl ") {
+            for w in rest.split_whitespace() {
+                if let Some(f) = flag_of(w)
+                    && !real.contains(&f)
+                {
+                    unknown.insert(f);
+                }
+            }
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "documented `lempctl` command lines use flags the binary lacks: {unknown:?}"
+    );
+}
+
+/// Every template a user can override is in configuration.md's override table.
+#[test]
+fn every_overridable_template_is_documented() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/configuration.md"
+    ))
+    .unwrap();
+    let table = &doc[doc.find("## Template overrides").unwrap()..];
+    let missing: Vec<&str> = lempctl::render::templates::EMBEDDED
+        .iter()
+        .map(|(name, _)| *name)
+        // the PHP programs lempctl runs are part of the binary, not configuration
+        .filter(|n| !n.ends_with(".php"))
+        .filter(|n| !table.contains(&format!("`{n}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "templates missing from the override table: {missing:?}"
+    );
+}

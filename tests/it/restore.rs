@@ -136,7 +136,7 @@ fn restore_as_password_logs_in_and_restore_in_place_purges_the_page_cache() {
     let (cache, body) = home(&sb, "blog.rs.test");
     assert_eq!(cache, "HIT");
     assert!(body.contains("Hacked Blog"), "{body}");
-    let (code, v, err) = sb.json(&["backup", "restore", "blog.rs.test", "--db-only"]);
+    let (code, v, err) = sb.json(&["backup", "restore", "blog.rs.test", "--db-only", "--yes"]);
     assert_eq!(code, 0, "{err}\n{v}");
     assert_eq!(v["database_restored"], true, "{v}");
     assert!(v["cache_entries_purged"].as_u64().unwrap() > 0, "{v}");
