@@ -243,6 +243,41 @@ pub fn field_at(text: &str, line: usize) -> String {
 }
 
 /// Parses YAML text into `T`, with errors located in `file`.
+/// `parse_yaml`, with every problem of the file rather than the first: after an error the
+/// offending line (and the lines nested under it) is set aside as a comment and the text parsed
+/// again, as long as each next error lies further down the file.
+pub fn parse_yaml_all<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    text: &str,
+) -> Result<T, Vec<ConfigError>> {
+    let first = match parse_yaml::<T>(file, text) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut errors = vec![first];
+    while errors.len() < 50 {
+        let at = errors.last().map_or(0, |e| e.line as usize);
+        if at == 0 || at > lines.len() {
+            break;
+        }
+        let indent = |l: &str| l.len() - l.trim_start().len();
+        let own = indent(&lines[at - 1]);
+        let mut end = at;
+        while end < lines.len() && (lines[end].trim().is_empty() || indent(&lines[end]) > own) {
+            end += 1;
+        }
+        for l in &mut lines[at - 1..end] {
+            *l = format!("#{l}");
+        }
+        match parse_yaml::<T>(file, &lines.join("\n")) {
+            Err(e) if e.line as usize > at => errors.push(e),
+            _ => break,
+        }
+    }
+    Err(errors)
+}
+
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     file: &Path,
     text: &str,
@@ -379,10 +414,10 @@ pub fn load_global(
                     "the file is not UTF-8",
                 )])
             })?;
-            match parse_yaml::<Option<file::GlobalFile>>(&shown, &text) {
+            match parse_yaml_all::<Option<file::GlobalFile>>(&shown, &text) {
                 Ok(f) => f.unwrap_or_default(),
                 Err(e) => {
-                    errors.push(e);
+                    errors.extend(e);
                     file::GlobalFile::default()
                 }
             }
@@ -432,10 +467,10 @@ pub fn load_site_file(
         errors.push(ConfigError::new(path, 0, 0, "", "the file is not UTF-8"));
         return Ok(None);
     };
-    match parse_yaml::<file::SiteFile>(path, &text) {
+    match parse_yaml_all::<file::SiteFile>(path, &text) {
         Ok(f) => Ok(site::validate(path, f, global, root, errors)),
         Err(e) => {
-            errors.push(e);
+            errors.extend(e);
             Ok(None)
         }
     }

@@ -402,6 +402,22 @@ fn errors_speak_the_users_language() {
     let out = sb.lempctl().arg("apply").output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("u32"));
 
+    // every problem of a file at once, not only the first
+    sb.write_site(
+        "a.yaml",
+        "name: a.example.test\nkind: php\nkind: static\nphp:\n  max_children: -3\n  memory_limit: [1]\nbogus: 1\n",
+    );
+    let out = sb.lempctl().arg("apply").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "a.yaml:3:1: `kind`",
+        "a.yaml:5:17: `php.max_children`",
+        "a.yaml:6:17: `php.memory_limit`",
+        "a.yaml:7:1: `bogus`: unknown field",
+    ] {
+        assert!(err.contains(want), "{want} in:\n{err}");
+    }
+
     sb.write_site(
         "a.yaml",
         "name: a.example.test\nkind: php\nphp:\n  version: \"8.9\"\n",
