@@ -553,3 +553,114 @@ fn every_overridable_template_is_documented() {
         "templates missing from the override table: {missing:?}"
     );
 }
+
+/// Every field the parser accepts (found by asking it: an unknown key's error lists the known
+/// ones, level by level) is described in docs/, and every dotted field the docs' tables name
+/// is one the parser accepts.
+#[test]
+fn documented_fields_exist_and_real_fields_are_documented() {
+    use lempctl::config::file::{GlobalFile, SiteFile};
+    use lempctl::config::parse_yaml;
+    /// The YAML of `path` (dotted) holding `leaf` as its innermost mapping.
+    fn nest(prefix: &str, path: &[String], leaf: &str) -> String {
+        let mut y = prefix.to_owned();
+        for (i, p) in path.iter().enumerate() {
+            y.push_str(&format!("{}{p}:\n", "  ".repeat(i)));
+        }
+        y.push_str(&format!("{}{leaf}\n", "  ".repeat(path.len())));
+        y
+    }
+    fn known(
+        parse: &dyn Fn(&str) -> Option<String>,
+        prefix: &str,
+        path: &[String],
+    ) -> Option<Vec<String>> {
+        for leaf in ["lempctl_no_such_field: 1", "- lempctl_no_such_field: 1"] {
+            let msg = parse(&nest(prefix, path, leaf))?;
+            if let Some(list) = msg.split("expected one of ").nth(1) {
+                return Some(
+                    list.split(", ")
+                        .map(|f| f.trim().trim_matches('`').to_owned())
+                        .collect(),
+                );
+            }
+            if let Some(one) = msg.split("expected `").nth(1) {
+                return Some(vec![one.split('`').next().unwrap_or("").to_owned()]);
+            }
+        }
+        None
+    }
+    fn walk(
+        parse: &dyn Fn(&str) -> Option<String>,
+        prefix: &str,
+        path: Vec<String>,
+        out: &mut Vec<String>,
+    ) {
+        if path.len() > 3 {
+            return;
+        }
+        let Some(fields) = known(parse, prefix, &path) else {
+            return;
+        };
+        for f in fields {
+            let mut p = path.clone();
+            p.push(f);
+            out.push(p.join("."));
+            walk(parse, prefix, p, out);
+        }
+    }
+    let file = std::path::Path::new("/x.yaml");
+    let site = |t: &str| parse_yaml::<SiteFile>(file, t).err().map(|e| e.problem);
+    let global = |t: &str| parse_yaml::<GlobalFile>(file, t).err().map(|e| e.problem);
+    let mut fields = Vec::new();
+    walk(&site, "", vec![], &mut fields);
+    let site_fields = fields.len();
+    walk(&global, "", vec![], &mut fields);
+    assert!(
+        site_fields > 30 && fields.len() > site_fields + 30,
+        "{fields:?}"
+    );
+
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut prose = String::new();
+    for e in std::fs::read_dir(&docs).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") && !p.ends_with("cli-help.md") {
+            prose.push_str(&std::fs::read_to_string(&p).unwrap());
+        }
+    }
+    let undocumented: Vec<&String> = fields
+        .iter()
+        .filter(|f| {
+            let leaf = f.rsplit('.').next().unwrap_or(f);
+            !prose.contains(&format!("`{f}`")) && !prose.contains(&format!("`{leaf}`"))
+        })
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "fields no page of docs/ describes: {undocumented:?}"
+    );
+
+    // the first column of the field tables in configuration.md: dotted names must exist
+    let conf = std::fs::read_to_string(docs.join("configuration.md")).unwrap();
+    let mut unknown = Vec::new();
+    for line in conf.lines() {
+        let Some(cell) = line.strip_prefix("| `") else {
+            continue;
+        };
+        let name = cell.split('`').next().unwrap_or("");
+        let plain = name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+        if !plain || !name.contains('.') || name.ends_with(".conf") || name.ends_with(".j2") {
+            continue;
+        }
+        if !fields.iter().any(|f| f == name) {
+            unknown.push(name.to_owned());
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "configuration.md documents fields the parser does not know: {unknown:?}"
+    );
+}
