@@ -242,8 +242,7 @@ pub fn execute(
             } = a
                 && let Some(dir) = p.parent()
             {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
+                root.create_dirs(&root.host_path(dir))?;
             }
         }
         match super::database::execute(target, db_actions) {
@@ -453,10 +452,7 @@ fn archive_tree(
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let archive = g.paths.archive_dir.join(format!("{site}-{stamp}.tar.zst"));
     let real_archive = root.path(&archive);
-    if let Some(parent) = real_archive.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
+    root.create_dirs(&g.paths.archive_dir)?;
     let real_dir = root.path(dir);
     let parent = real_dir
         .parent()

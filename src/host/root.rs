@@ -193,6 +193,37 @@ impl Root {
         Ok((fd, name))
     }
 
+    /// The host path of a real path under the root (`<root>/etc/x` → `/etc/x`).
+    pub fn host_path(&self, real: &Path) -> PathBuf {
+        match real.strip_prefix(&self.dir) {
+            Ok(rel) => Path::new("/").join(rel),
+            Err(_) => real.to_path_buf(),
+        }
+    }
+
+    /// Creates the directory `host_path` and its missing parents (root, 0755), walked without
+    /// following untrusted links; what exists is left as it is. Not journaled: for directories
+    /// that hold data lempctl keeps (archives, dumps, the sandbox itself).
+    pub fn create_dirs(&self, host_path: &Path) -> Result<()> {
+        let mut scratch = Journal::default();
+        let (dir, name) = match split(host_path) {
+            Ok(_) => self.parent_created(&mut scratch, host_path)?,
+            Err(_) => return Ok(()),
+        };
+        match rustix::fs::mkdirat(&dir, name.as_os_str(), Mode::from_raw_mode(0o755)) {
+            Ok(()) => {
+                let fd = walk::open_subdir(&dir, &name, &self.path(host_path))?;
+                rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o755))?;
+                Ok(())
+            }
+            Err(Errno::EXIST) => {
+                walk::open_subdir(&dir, &name, &self.path(host_path))?;
+                Ok(())
+            }
+            Err(e) => Err(e).with_context(|| format!("creating {}", self.path(host_path).display())),
+        }
+    }
+
     /// Contents of a file, `None` when it does not exist. A FIFO, device or directory in its
     /// place is an error, never a read that blocks.
     pub fn read(&self, host_path: &Path) -> Result<Option<Vec<u8>>> {

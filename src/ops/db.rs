@@ -275,16 +275,11 @@ pub fn dump(ctx: &Context, name: &str, output: Option<PathBuf>) -> Result<DumpRe
     let file = match output {
         Some(f) => f,
         None => {
-            let f = ctx.root.path(&database::archive_dump_path(
-                g,
-                site.name.as_str(),
-                &db.database,
-            ));
-            if let Some(dir) = f.parent() {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
+            let host = database::archive_dump_path(g, site.name.as_str(), &db.database);
+            if let Some(dir) = host.parent() {
+                ctx.root.create_dirs(dir)?;
             }
-            f
+            ctx.root.path(&host)
         }
     };
     let target = database::admin_target(&ctx.root, g)?;

@@ -64,7 +64,8 @@ pub fn init(o: &InitOptions) -> Result<InitReport> {
             check_traversable(&first)?;
         }
     }
-    std::fs::create_dir_all(&o.dir).with_context(|| format!("creating {}", o.dir.display()))?;
+    // the sandbox's own directory, on the host (no sandbox root exists yet)
+    Root::new(Path::new("/"))?.create_dirs(&wanted)?;
     let dir = o
         .dir
         .canonicalize()
@@ -374,6 +375,8 @@ fn start_mariadb(ctx: &Context, config: &crate::config::Config) -> Result<()> {
     }
     if !data.join("mysql").is_dir() {
         // Parallel bootstraps on one host are serialised: concurrent installs were seen to fail.
+        // a host-wide lock in /tmp, outside any root or site tree: only flock'ed, never written
+        #[allow(clippy::disallowed_methods)]
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
