@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::check::Ctx;
+pub use super::check::{safe_token, valid_php_version};
 use super::error::ConfigError;
 use super::file::{GlobalFile, S};
 use super::schedule::{self, Schedule};
@@ -373,7 +375,7 @@ pub struct BackupGlobal {
     pub restic: PathBuf,
     pub mariadb: PathBuf,
     /// `backup.sites`: the policy of sites without a `backup` section of their own.
-    pub site_default: Option<super::site::SiteBackup>,
+    pub site_default: Option<super::backup::SiteBackup>,
 }
 
 impl BackupGlobal {
@@ -481,93 +483,11 @@ fn backup(
             .sites
             .as_ref()
             .filter(|s| s.enabled != Some(false))
-            .and_then(|s| super::site::site_backup(ctx, s, "backup.sites")),
+            .and_then(|s| super::backup::site_backup(ctx, s, "backup.sites")),
     })
 }
 
 pub const DEFAULT_CONFIG: &str = "/etc/lempctl/lempctl.yaml";
-
-/// Checks a PHP version like `8.2`.
-pub fn valid_php_version(v: &str) -> bool {
-    let mut parts = v.split('.');
-    matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None)
-        if !a.is_empty() && !b.is_empty() && a.len() <= 2 && b.len() <= 2
-        && a.chars().all(|c| c.is_ascii_digit()) && b.chars().all(|c| c.is_ascii_digit()))
-}
-
-/// A value in a config file that becomes part of a rendered config: no whitespace or syntax chars.
-pub fn safe_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:@+%,=~".contains(c))
-}
-
-pub(super) struct Ctx<'a> {
-    pub file: &'a Path,
-    pub errors: &'a mut Vec<ConfigError>,
-}
-
-impl Ctx<'_> {
-    pub(super) fn err<T>(
-        &mut self,
-        v: &S<T>,
-        field: &str,
-        problem: impl Into<String>,
-        allowed: Option<&str>,
-    ) {
-        let mut e = ConfigError::new(
-            self.file,
-            v.referenced.line(),
-            v.referenced.column(),
-            field,
-            problem,
-        );
-        if let Some(a) = allowed {
-            e = e.allowed(a);
-        }
-        self.errors.push(e);
-    }
-
-    /// An absolute path without characters that would break a config file.
-    pub(super) fn path(&mut self, v: Option<&S<String>>, field: &str, default: &str) -> PathBuf {
-        let Some(v) = v else {
-            return PathBuf::from(default);
-        };
-        if !v.value.starts_with('/')
-            || !safe_token(&v.value)
-            || v.value.contains("/../")
-            || v.value.ends_with("/..")
-        {
-            self.err(
-                v,
-                field,
-                format!(
-                    "`{}` is not an absolute path without spaces or special characters",
-                    v.value
-                ),
-                Some("an absolute path of letters, digits and `-_./:@+%,=~`"),
-            );
-            return PathBuf::from(default);
-        }
-        PathBuf::from(&v.value)
-    }
-
-    pub(super) fn token(&mut self, v: Option<&S<String>>, field: &str, default: &str) -> String {
-        let Some(v) = v else {
-            return default.to_owned();
-        };
-        if !safe_token(&v.value) {
-            self.err(
-                v,
-                field,
-                format!("`{}` contains spaces or special characters", v.value),
-                Some("letters, digits and `-_./:@+%,=~`"),
-            );
-            return default.to_owned();
-        }
-        v.value.clone()
-    }
-}
 
 fn parse_listen(
     ctx: &mut Ctx<'_>,

@@ -1,6 +1,8 @@
 //! YAML → validated model. Reads files; writes nothing. Every problem of a load is collected and
 //! reported together (`ConfigErrors`), each with file, line, column and field.
 
+pub mod backup;
+pub mod check;
 pub mod edit;
 pub mod error;
 pub mod file;

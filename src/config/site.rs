@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::check::{Ctx, valid_php_version};
 use super::error::ConfigError;
 use super::file::{S, SiteFile};
 use super::fqdn::{self, Fqdn};
-use super::global::{Ctx, Global, valid_php_version};
+use super::global::Global;
 use super::names;
 use super::schedule::{self, Schedule};
 
@@ -200,63 +201,8 @@ pub struct Site {
     pub cache: Cache,
     pub s3: Option<S3Site>,
     /// Scheduled backups and retention (`backup:` section).
-    pub backup: Option<SiteBackup>,
+    pub backup: Option<super::backup::SiteBackup>,
     pub paths: SitePaths,
-}
-
-/// A site's backup schedule and retention policy.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct SiteBackup {
-    pub schedule: super::schedule::Schedule,
-    pub keep_last: u32,
-    pub keep_daily: u32,
-    pub keep_weekly: u32,
-    pub keep_monthly: u32,
-}
-
-pub const DEFAULT_BACKUP_SCHEDULE: &str = "30 3 * * *";
-
-/// A backup policy from a site's `backup` section (or lempctl.yaml's `backup.sites`, named by
-/// `field`).
-pub(super) fn site_backup(
-    ctx: &mut Ctx<'_>,
-    b: &super::file::SiteBackupFile,
-    field: &str,
-) -> Option<SiteBackup> {
-    let schedule = match &b.schedule {
-        Some(v) => match super::schedule::Schedule::parse(&v.value) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                ctx.err(
-                    v,
-                    &format!("{field}.schedule"),
-                    e,
-                    Some(super::schedule::ALLOWED),
-                );
-                None
-            }
-        },
-        None => super::schedule::Schedule::parse(DEFAULT_BACKUP_SCHEDULE).ok(),
-    };
-    let keep = |v: &Option<S<u32>>, d: u32| v.as_ref().map_or(d, |v| v.value);
-    let policy = SiteBackup {
-        schedule: schedule?,
-        keep_last: keep(&b.keep_last, 7),
-        keep_daily: keep(&b.keep_daily, 7),
-        keep_weekly: keep(&b.keep_weekly, 4),
-        keep_monthly: keep(&b.keep_monthly, 6),
-    };
-    if policy.keep_last + policy.keep_daily + policy.keep_weekly + policy.keep_monthly == 0 {
-        let v = [&b.keep_last, &b.keep_daily, &b.keep_weekly, &b.keep_monthly]
-            .into_iter()
-            .flatten()
-            .next();
-        if let Some(v) = v {
-            ctx.err(v, &format!("{field}.keep_last"), "a retention policy that keeps nothing would delete every backup", Some("at least one of `keep_last`, `keep_daily`, `keep_weekly`, `keep_monthly` above 0"));
-        }
-        return None;
-    }
-    Some(policy)
 }
 
 const SIZE_ALLOWED: &str = "a size like `128M`, `2G` or `512K`";
@@ -606,7 +552,7 @@ pub fn validate(
         // opted out of the host-wide default
         Some(b) if b.enabled == Some(false) => None,
         Some(b) => {
-            let v = site_backup(&mut Ctx { file, errors }, b, "backup");
+            let v = super::backup::site_backup(&mut Ctx { file, errors }, b, "backup");
             if v.is_some() && global.backup.is_none() {
                 ctx_err(
                     file,

@@ -280,20 +280,25 @@ pub fn execute(
             let Some(site) = config.sites.iter().find(|s| s.name.as_str() == site) else {
                 continue;
             };
-            if let Err(e) = crate::services::wordpress::install(root, g, site) {
-                return Err(fail_db(&mut undo, e, &[]));
-            }
-            if let (Some(wp), Ok(sec)) = (
-                &site.wordpress,
-                super::secrets::load(root, &super::secrets::path(g, site.name.as_str())),
-            ) {
+            let file = super::secrets::path(g, site.name.as_str());
+            let password = super::secrets::load(root, &file).and_then(|s| {
+                s.wp_admin_password
+                    .context("the admin password is stored before the install")
+            });
+            let installed = password
+                .and_then(|p| crate::services::wordpress::install(root, g, site, &p).map(|()| p));
+            let password = match installed {
+                Ok(p) => p,
+                Err(e) => return Err(fail_db(&mut undo, e, &[])),
+            };
+            if let Some(wp) = &site.wordpress {
                 outcome.secrets_shown_once.push(format!(
                     "WordPress {} installed: log in at {}/wp-login.php as `{}` with password {} (shown once; stored root-only in {})",
                     site.name,
                     wp.url,
                     wp.admin_user,
-                    sec.wp_admin_password.unwrap_or_default(),
-                    super::secrets::path(g, site.name.as_str()).display()
+                    password,
+                    file.display()
                 ));
             }
         }

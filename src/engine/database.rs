@@ -4,19 +4,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::config::global::{DbAdmin, Global};
 use crate::host::Root;
 use crate::services::mariadb::{self, Action, Admin, AdminTarget, DbSpec, Retire, Secret};
 
 /// A current-thread runtime for the database client (the rest of lempctl is synchronous).
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
+pub use crate::services::runtime;
 
 /// Runs `work` on an admin connection opened for it and closed after it. A failed disconnect after
 /// the work is ignored: the work is done.

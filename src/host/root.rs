@@ -220,7 +220,9 @@ impl Root {
                 walk::open_subdir(&dir, &name, &self.path(host_path))?;
                 Ok(())
             }
-            Err(e) => Err(e).with_context(|| format!("creating {}", self.path(host_path).display())),
+            Err(e) => {
+                Err(e).with_context(|| format!("creating {}", self.path(host_path).display()))
+            }
         }
     }
 

@@ -58,7 +58,7 @@ pub fn send(
         builder = builder.credentials(Credentials::new(user, password));
     }
     let transport = builder.build();
-    crate::engine::database::runtime()?
+    super::runtime()?
         .block_on(transport.send(msg))
         .with_context(|| {
             format!(

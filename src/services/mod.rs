@@ -22,3 +22,13 @@ pub struct ValidationError {
     pub program: String,
     pub message: String,
 }
+
+/// A current-thread tokio runtime for one call into an async client (MariaDB, S3, SMTP): the
+/// synchronous code around it keeps no async plumbing.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}

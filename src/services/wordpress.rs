@@ -12,7 +12,6 @@ use sha2::{Digest, Sha256};
 
 use crate::config::global::Global;
 use crate::config::site::Site;
-use crate::engine::secrets;
 use crate::host::exec::{Cmd, Confinement, DEFAULT_MAX_OUTPUT};
 use crate::host::{Journal, Links, Perms, Root, accounts};
 use crate::render::context::{self, PathMap};
@@ -125,13 +124,10 @@ fn php(root: &Root, g: &Global, site: &Site) -> Result<(Cmd, Confinement)> {
     Ok((cmd, confinement))
 }
 
-/// Runs what `wp core install` does. An already installed site is left alone.
-pub fn install(root: &Root, g: &Global, site: &Site) -> Result<()> {
+/// Runs what `wp core install` does, with the stored admin `password`. An already installed site
+/// is left alone.
+pub fn install(root: &Root, g: &Global, site: &Site, password: &str) -> Result<()> {
     let wp = site.wordpress.as_ref().context("a WordPress site")?;
-    let s = secrets::load(root, &secrets::path(g, site.name.as_str()))?;
-    let password = s
-        .wp_admin_password
-        .context("the admin password is stored before the install")?;
     let docroot = PathMap::new(root, g).show(&site.paths.document_root);
     let script = templates::embedded("wordpress/install.php").context("embedded installer")?;
     let (cmd, confinement) = php(root, g, site)?;
