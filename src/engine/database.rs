@@ -180,8 +180,8 @@ pub fn archive_dump_path(g: &Global, site: &str, database: &str) -> PathBuf {
 }
 
 /// Describes an action for the plan: (action, kind).
-pub fn describe(a: &Action) -> (super::plan::Action, &'static str, String) {
-    use super::plan::Action as P;
+pub fn describe(a: &Action) -> (super::resource::Action, &'static str, String) {
+    use super::resource::Action as P;
     match a {
         Action::CreateDatabase { site, .. } => (P::Create, "database", site.clone()),
         Action::CreateUser { site, .. } => (P::Create, "db-user", site.clone()),

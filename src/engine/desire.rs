@@ -38,14 +38,7 @@ pub fn acme_root(g: &Global) -> PathBuf {
     g.paths.www_root.join("_acme")
 }
 
-/// What the host should hold: files and users, and the databases of the sites in scope.
-#[derive(Debug, Default)]
-pub struct Desired {
-    pub resources: Vec<Resource>,
-    pub db_specs: Vec<crate::services::mariadb::DbSpec>,
-    /// `(database, table)` whose existence tells that a WordPress site is installed.
-    pub wp_tables: Vec<(String, String)>,
-}
+pub use super::resource::Desired;
 
 /// Every resource of the configuration, in the order they are created.
 pub fn desire(root: &Root, config: &Config, scope: &Scope) -> Result<Desired> {

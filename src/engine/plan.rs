@@ -14,15 +14,7 @@ use crate::config::Config;
 use crate::host::service_manager::Service;
 use crate::host::{Perms, Root, accounts};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Create,
-    Update,
-    Delete,
-    Reload,
-    Archive,
-}
+pub use super::resource::Action;
 
 /// What executing a change does.
 #[derive(Debug, Clone)]

@@ -97,3 +97,23 @@ impl Resource {
         }
     }
 }
+
+/// What the host should hold: files and users, and the databases of the sites in scope.
+#[derive(Debug, Default)]
+pub struct Desired {
+    pub resources: Vec<Resource>,
+    pub db_specs: Vec<crate::services::mariadb::DbSpec>,
+    /// `(database, table)` whose existence tells that a WordPress site is installed.
+    pub wp_tables: Vec<(String, String)>,
+}
+
+/// What a planned change does to its target (the plan's vocabulary, shown in reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    Reload,
+    Archive,
+}

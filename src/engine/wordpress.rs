@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use rand::distr::{Alphanumeric, SampleString};
 
-use super::desire::Desired;
+use super::resource::Desired;
 use super::resource::{Affects, Resource};
 use super::secrets::SiteSecrets;
 use crate::config::global::{DbAdmin, Global};

@@ -68,7 +68,7 @@ pub enum DbError {
 
     #[error("stopped after {} completed action(s): {failed}: {source}", done.len())]
     Incomplete {
-        done: Vec<super::provision::Action>,
+        done: Vec<super::action::Action>,
         failed: String,
         #[source]
         source: Box<DbError>,

@@ -2,6 +2,7 @@
 //! Invariant: SQL text is built only in `sql`, processes are started only in
 //! `host::exec`, and passwords only leave `Secret` through `expose()`.
 
+pub mod action;
 pub mod conn;
 pub mod dump;
 

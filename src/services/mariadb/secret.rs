@@ -6,8 +6,6 @@ use rand::TryRng;
 use rand::rngs::SysRng;
 use sha1::{Digest, Sha1};
 
-use super::error::DbError;
-
 /// Length of generated passwords: 40 * log2(62) ≈ 238 bits.
 pub const GENERATED_LEN: usize = 40;
 
@@ -23,13 +21,13 @@ impl Secret {
     }
 
     /// A fresh password straight from the OS CSPRNG (getrandom), no userspace RNG state.
-    pub fn generate() -> Result<Self, DbError> {
+    pub fn generate() -> std::io::Result<Self> {
         let mut out = String::with_capacity(GENERATED_LEN);
         let mut buf = [0u8; 64];
         while out.len() < GENERATED_LEN {
             SysRng
                 .try_fill_bytes(&mut buf)
-                .map_err(|e| DbError::Random(e.to_string()))?;
+                .map_err(|e| std::io::Error::other(format!("the OS random source failed: {e}")))?;
             for b in buf {
                 // Rejection sampling: 248 = 4 * 62, so `b % 62` is uniform for b < 248.
                 if b < 248 && out.len() < GENERATED_LEN {
