@@ -8,16 +8,7 @@ pub use super::check::{safe_token, valid_php_version};
 use super::error::ConfigError;
 use super::file::{GlobalFile, S};
 use super::schedule::{self, Schedule};
-
-/// How services are reloaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ManagerKind {
-    Systemd,
-    Sysv,
-    /// Private instances driven by pid files and signals (sandboxes, tests).
-    Direct,
-}
+pub use crate::host::machine::{Direct, Machine, ManagerKind, Programs};
 
 /// What runs scheduled jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -74,57 +65,6 @@ impl Paths {
     }
     pub fn lock_file(&self) -> PathBuf {
         self.state_dir.join("lock")
-    }
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Programs {
-    pub nginx: PathBuf,
-    /// May contain `{version}`.
-    pub php_fpm: String,
-    pub systemctl: PathBuf,
-    pub systemd_analyze: PathBuf,
-    pub service: PathBuf,
-    pub useradd: PathBuf,
-    pub userdel: PathBuf,
-    pub tar: PathBuf,
-    pub lempctl: PathBuf,
-    pub mariadbd: PathBuf,
-    pub mariadb_install_db: PathBuf,
-    /// PHP CLI; may contain `{version}`.
-    pub php: String,
-    pub runuser: PathBuf,
-}
-
-impl Programs {
-    pub fn php_cli(&self, version: &str) -> PathBuf {
-        PathBuf::from(self.php.replace("{version}", version))
-    }
-
-    pub fn php_fpm(&self, version: &str) -> PathBuf {
-        PathBuf::from(self.php_fpm.replace("{version}", version))
-    }
-}
-
-/// Files the `direct` manager uses to find private instances (host paths, under the root).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Direct {
-    pub nginx_conf: PathBuf,
-    pub nginx_pid: PathBuf,
-    /// May contain `{version}`.
-    pub php_fpm_conf: String,
-    pub php_fpm_pid: String,
-    /// A private MariaDB run by `sandbox start` (none when absent).
-    pub mariadb_datadir: Option<PathBuf>,
-    pub mariadb_port: u16,
-}
-
-impl Direct {
-    pub fn php_fpm_conf(&self, v: &str) -> PathBuf {
-        PathBuf::from(self.php_fpm_conf.replace("{version}", v))
-    }
-    pub fn php_fpm_pid(&self, v: &str) -> PathBuf {
-        PathBuf::from(self.php_fpm_pid.replace("{version}", v))
     }
 }
 
@@ -210,6 +150,17 @@ pub struct Global {
     pub s3: S3Global,
     /// Where failure alerts are mailed (none: no mail).
     pub alerts: Option<Alerts>,
+}
+
+impl Global {
+    /// What the service manager needs of this configuration.
+    pub fn machine(&self) -> Machine<'_> {
+        Machine {
+            manager: self.manager,
+            programs: &self.programs,
+            direct: &self.direct,
+        }
+    }
 }
 
 /// The SMTP relay and recipients of failure alerts.

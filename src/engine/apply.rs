@@ -48,7 +48,7 @@ impl Undo<'_> {
             }
         }
         for s in reloaded {
-            if let Err(e) = service_manager::reload(self.root, &self.config.global, s) {
+            if let Err(e) = service_manager::reload(self.root, &self.config.global.machine(), s) {
                 problems.push(format!("reloading {s} after rollback: {e:#}"));
             }
         }
@@ -114,7 +114,8 @@ pub fn execute(
             .map(|i| probes[i * (n - 1) / (max - 1).max(1)].clone())
             .collect();
     }
-    let nginx_running = service_manager::is_running(root, g, &Service::Nginx).unwrap_or(false);
+    let nginx_running =
+        service_manager::is_running(root, &g.machine(), &Service::Nginx).unwrap_or(false);
     let addr = health::address(&g.health.address, g.listen_http.port)?;
     let started = std::time::Instant::now();
     let before: BTreeMap<String, bool> = if nginx_running && !probes.is_empty() {
@@ -343,9 +344,9 @@ pub fn execute(
         if matches!(s, Service::PhpFpm(v) if !php_has_pools(root, config, v)) {
             continue;
         }
-        match service_manager::is_running(root, g, s) {
+        match service_manager::is_running(root, &g.machine(), s) {
             Ok(true) => {
-                if let Err(e) = service_manager::reload(root, g, s) {
+                if let Err(e) = service_manager::reload(root, &g.machine(), s) {
                     return Err(fail_db(
                         &mut undo,
                         e.context(format!("reloading {s}")),

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod exec;
+pub mod machine;
 pub mod root;
 pub mod service_manager;
 pub mod walk;

@@ -10,8 +10,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::exec::Cmd;
+use super::machine::{Machine, ManagerKind};
 use super::root::Root;
-use crate::config::global::{Global, ManagerKind};
 
 /// A service lempctl reloads.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -37,10 +37,10 @@ impl std::fmt::Display for Service {
 }
 
 /// Pid file of a direct-managed service (real path).
-pub fn pid_file(root: &Root, g: &Global, svc: &Service) -> std::path::PathBuf {
+pub fn pid_file(root: &Root, m: &Machine<'_>, svc: &Service) -> std::path::PathBuf {
     match svc {
-        Service::Nginx => root.path(&g.direct.nginx_pid),
-        Service::PhpFpm(v) => root.path(&g.direct.php_fpm_pid(v)),
+        Service::Nginx => root.path(&m.direct.nginx_pid),
+        Service::PhpFpm(v) => root.path(&m.direct.php_fpm_pid(v)),
     }
 }
 
@@ -52,16 +52,16 @@ pub fn running_pid(pid_file: &Path) -> Option<Pid> {
 }
 
 /// True when the service is up (so a reload makes sense).
-pub fn is_running(root: &Root, g: &Global, svc: &Service) -> Result<bool> {
-    Ok(match g.manager {
-        ManagerKind::Direct => running_pid(&pid_file(root, g, svc)).is_some(),
-        ManagerKind::Systemd => Cmd::new(&g.programs.systemctl)
+pub fn is_running(root: &Root, m: &Machine<'_>, svc: &Service) -> Result<bool> {
+    Ok(match m.manager {
+        ManagerKind::Direct => running_pid(&pid_file(root, m, svc)).is_some(),
+        ManagerKind::Systemd => Cmd::new(&m.programs.systemctl)
             .args(["is-active", "--quiet"])
             .arg(svc.unit())
             .output()?
             .status
             .success(),
-        ManagerKind::Sysv => Cmd::new(&g.programs.service)
+        ManagerKind::Sysv => Cmd::new(&m.programs.service)
             .arg(svc.unit())
             .arg("status")
             .output()?
@@ -71,9 +71,9 @@ pub fn is_running(root: &Root, g: &Global, svc: &Service) -> Result<bool> {
 }
 
 /// Reloads a running service gracefully and waits until it runs the new configuration.
-pub fn reload(root: &Root, g: &Global, svc: &Service) -> Result<()> {
+pub fn reload(root: &Root, m: &Machine<'_>, svc: &Service) -> Result<()> {
     let start = std::time::Instant::now();
-    reload_inner(root, g, svc)?;
+    reload_inner(root, m, svc)?;
     tracing::debug!(
         "reloaded {svc} in {:.1} ms",
         start.elapsed().as_secs_f64() * 1000.0
@@ -81,22 +81,22 @@ pub fn reload(root: &Root, g: &Global, svc: &Service) -> Result<()> {
     Ok(())
 }
 
-fn reload_inner(root: &Root, g: &Global, svc: &Service) -> Result<()> {
-    match g.manager {
+fn reload_inner(root: &Root, m: &Machine<'_>, svc: &Service) -> Result<()> {
+    match m.manager {
         ManagerKind::Systemd => {
-            Cmd::new(&g.programs.systemctl)
+            Cmd::new(&m.programs.systemctl)
                 .arg("reload")
                 .arg(svc.unit())
                 .run()?;
         }
         ManagerKind::Sysv => {
-            Cmd::new(&g.programs.service)
+            Cmd::new(&m.programs.service)
                 .arg(svc.unit())
                 .arg("reload")
                 .run()?;
         }
         ManagerKind::Direct => {
-            let pid = running_pid(&pid_file(root, g, svc))
+            let pid = running_pid(&pid_file(root, m, svc))
                 .with_context(|| format!("{svc} is not running"))?;
             match svc {
                 Service::Nginx => {
@@ -117,7 +117,7 @@ fn reload_inner(root: &Root, g: &Global, svc: &Service) -> Result<()> {
                     // with a fresh command line and its sockets accept.
                     std::thread::sleep(Duration::from_millis(50));
                     wait_until(Duration::from_secs(10), || {
-                        running_pid(&pid_file(root, g, svc)).is_some()
+                        running_pid(&pid_file(root, m, svc)).is_some()
                     })
                     .with_context(|| format!("{svc} did not come back after SIGUSR2"))?;
                 }

@@ -266,7 +266,7 @@ pub fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
     raise_nofile();
     start_mariadb(ctx, &config)?;
     for s in services(&config) {
-        let pid_file = service_manager::pid_file(&ctx.root, g, &s);
+        let pid_file = service_manager::pid_file(&ctx.root, &g.machine(), &s);
         if service_manager::running_pid(&pid_file).is_some() {
             continue;
         }
@@ -303,7 +303,7 @@ pub fn stop(ctx: &Context) -> Result<Vec<ServiceState>> {
         let _ = service_manager::wait_until(Duration::from_secs(30), || kill(pid, None).is_err());
     }
     for s in services(&config) {
-        let pid_file = service_manager::pid_file(&ctx.root, &config.global, &s);
+        let pid_file = service_manager::pid_file(&ctx.root, &config.global.machine(), &s);
         if let Some(pid) = service_manager::running_pid(&pid_file) {
             kill(pid, Signal::SIGQUIT).with_context(|| format!("stopping {s}"))?;
             if service_manager::wait_until(Duration::from_secs(10), || kill(pid, None).is_err())
@@ -334,7 +334,7 @@ pub fn status(ctx: &Context) -> Result<Vec<ServiceState>> {
             ServiceState {
                 pid: service_manager::running_pid(&service_manager::pid_file(
                     &ctx.root,
-                    &config.global,
+                    &config.global.machine(),
                     &s,
                 ))
                 .map(|p| p.as_raw()),

@@ -92,7 +92,7 @@ pub fn status(ctx: &Context) -> Result<Status> {
     let services: Vec<ServiceStatus> = services
         .into_iter()
         .map(|s| ServiceStatus {
-            running: service_manager::is_running(&ctx.root, g, &s).unwrap_or(false),
+            running: service_manager::is_running(&ctx.root, &g.machine(), &s).unwrap_or(false),
             service: s.unit(),
         })
         .collect();

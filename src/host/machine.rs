@@ -1,0 +1,74 @@
+//! What is on this machine: the programs lempctl runs, the service manager, and where the
+//! `direct` manager finds private instances. Values come from the configuration (config builds
+//! them); the host layer reads them without knowing the configuration.
+
+use std::path::PathBuf;
+
+/// How services are reloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagerKind {
+    Systemd,
+    Sysv,
+    /// Private instances driven by pid files and signals (sandboxes, tests).
+    Direct,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Programs {
+    pub nginx: PathBuf,
+    /// May contain `{version}`.
+    pub php_fpm: String,
+    pub systemctl: PathBuf,
+    pub systemd_analyze: PathBuf,
+    pub service: PathBuf,
+    pub useradd: PathBuf,
+    pub userdel: PathBuf,
+    pub tar: PathBuf,
+    pub lempctl: PathBuf,
+    pub mariadbd: PathBuf,
+    pub mariadb_install_db: PathBuf,
+    /// PHP CLI; may contain `{version}`.
+    pub php: String,
+    pub runuser: PathBuf,
+}
+
+impl Programs {
+    pub fn php_cli(&self, version: &str) -> PathBuf {
+        PathBuf::from(self.php.replace("{version}", version))
+    }
+
+    pub fn php_fpm(&self, version: &str) -> PathBuf {
+        PathBuf::from(self.php_fpm.replace("{version}", version))
+    }
+}
+
+/// Files the `direct` manager uses to find private instances (host paths, under the root).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Direct {
+    pub nginx_conf: PathBuf,
+    pub nginx_pid: PathBuf,
+    /// May contain `{version}`.
+    pub php_fpm_conf: String,
+    pub php_fpm_pid: String,
+    /// A private MariaDB run by `sandbox start` (none when absent).
+    pub mariadb_datadir: Option<PathBuf>,
+    pub mariadb_port: u16,
+}
+
+impl Direct {
+    pub fn php_fpm_conf(&self, v: &str) -> PathBuf {
+        PathBuf::from(self.php_fpm_conf.replace("{version}", v))
+    }
+    pub fn php_fpm_pid(&self, v: &str) -> PathBuf {
+        PathBuf::from(self.php_fpm_pid.replace("{version}", v))
+    }
+}
+
+/// The part of the configuration the service manager needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Machine<'a> {
+    pub manager: ManagerKind,
+    pub programs: &'a Programs,
+    pub direct: &'a Direct,
+}
