@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::resource::{Affects, Resource};
+use super::schedule::{self, Job};
 use crate::config::global::Global;
 use crate::config::site::{Site, SiteKind};
 use crate::config::{Config, Fqdn};
 use crate::host::service_manager::Service;
 use crate::host::{Perms, Root};
 use crate::render::{Renderer, context, templates};
-use crate::services::schedule::{self, Job};
 
 /// Which sites a run converges (`apply SITE…`); host-wide files are always included.
 #[derive(Debug, Clone, Default)]

@@ -12,6 +12,7 @@ pub mod repo_files;
 pub mod repo_key;
 pub mod repo_lock;
 pub mod resource;
+pub mod schedule;
 pub mod secrets;
 pub mod state;
 pub mod wordpress;

@@ -9,7 +9,6 @@ pub mod restic_key;
 pub mod restic_lock;
 pub mod rustic;
 pub mod s3;
-pub mod schedule;
 pub mod systemd;
 pub mod wordpress;
 

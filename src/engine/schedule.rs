@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use super::resource::{Affects, Resource};
 use crate::config::global::{Global, Scheduler};
 use crate::config::schedule::Schedule;
-use crate::engine::resource::{Affects, Resource};
 use crate::host::Perms;
 use crate::render::Renderer;
 
