@@ -826,3 +826,185 @@ pub fn kind_changes(
     }
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // the disk the planner observes is arranged directly
+mod tests {
+    use super::*;
+    use crate::engine::resource::Affects;
+    use crate::engine::state::{FileRecord, sha256};
+
+    const PATH: &str = "/etc/nginx/sites-available/a.test.conf";
+
+    fn config() -> Config {
+        let mut errors = Vec::new();
+        let global = crate::config::global::validate(
+            Path::new("/etc/lempctl/lempctl.yaml"),
+            crate::config::file::GlobalFile::default(),
+            &mut errors,
+        );
+        assert!(errors.is_empty());
+        Config {
+            global,
+            sites: Vec::new(),
+            broken: Vec::new(),
+        }
+    }
+
+    fn file(contents: &str) -> Resource {
+        Resource::File {
+            path: PathBuf::from(PATH),
+            contents: contents.as_bytes().to_vec(),
+            perms: Perms::root(0o644),
+            site: Some("a.test".into()),
+            affects: Affects::Nothing,
+        }
+    }
+
+    /// `on_disk`: the file's content (absent when `None`); `recorded`: what the state says lempctl
+    /// wrote (`Some((hash of, pending))`).
+    fn case(
+        on_disk: Option<&str>,
+        recorded: Option<(&str, bool)>,
+        desired: Vec<Resource>,
+        force: bool,
+        prune: Prune,
+    ) -> Plan {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path()).unwrap();
+        if let Some(text) = on_disk {
+            let p = root.path(Path::new(PATH));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, text).unwrap();
+            std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+                .unwrap();
+        }
+        let mut state = State::default();
+        if let Some((text, pending)) = recorded {
+            let hash = sha256(text.as_bytes());
+            state.files.insert(
+                PathBuf::from(PATH),
+                FileRecord {
+                    sha256: if pending {
+                        "older".into()
+                    } else {
+                        hash.clone()
+                    },
+                    pending: pending.then_some(hash),
+                    site: Some("a.test".into()),
+                },
+            );
+        }
+        plan(
+            &root,
+            &config(),
+            &state,
+            desired,
+            None,
+            &prune,
+            force,
+            &|_| true,
+            true,
+        )
+        .unwrap()
+    }
+
+    fn writes(p: &Plan) -> usize {
+        p.changes
+            .iter()
+            .filter(|c| matches!(c.op, Op::Write { .. }))
+            .count()
+    }
+
+    #[test]
+    fn the_planner_compares_desire_disk_and_state() {
+        // unchanged: nothing to do, no warning
+        let p = case(
+            Some("A"),
+            Some(("A", false)),
+            vec![file("A")],
+            false,
+            Prune::default(),
+        );
+        assert!(
+            p.changes.is_empty() && p.warnings.is_empty(),
+            "{:?}",
+            p.changes
+        );
+        // new: one create
+        let p = case(None, None, vec![file("A")], false, Prune::default());
+        assert_eq!((writes(&p), p.changes[0].action), (1, Action::Create));
+        // lempctl's own file, new content wanted: an update with a diff
+        let p = case(
+            Some("A"),
+            Some(("A", false)),
+            vec![file("B")],
+            false,
+            Prune::default(),
+        );
+        assert_eq!((writes(&p), p.changes[0].action), (1, Action::Update));
+        assert!(
+            p.changes[0]
+                .diff
+                .as_deref()
+                .is_some_and(|d| d.contains("+B"))
+        );
+        // drift alone: kept, warned, nothing blocked
+        let p = case(
+            Some("hand"),
+            Some(("A", false)),
+            vec![file("A")],
+            false,
+            Prune::default(),
+        );
+        assert_eq!(writes(&p), 0);
+        assert!(p.warnings[0].contains("drift") && p.blocked.is_empty());
+        // drift that blocks a wanted change
+        let p = case(
+            Some("hand"),
+            Some(("A", false)),
+            vec![file("B")],
+            false,
+            Prune::default(),
+        );
+        assert_eq!((writes(&p), p.blocked.len()), (0, 1));
+        // forced: overwritten, said so
+        let p = case(Some("hand"), None, vec![file("A")], true, Prune::default());
+        assert_eq!(writes(&p), 1);
+        assert!(p.warnings[0].contains("--force"));
+        // a foreign file in the way: a conflict
+        let p = case(
+            Some("theirs"),
+            None,
+            vec![file("A")],
+            false,
+            Prune::default(),
+        );
+        assert_eq!((writes(&p), p.conflicts.len()), (0, 1));
+        // a crashed run's file (recorded as pending): recognised, adopted, no drift
+        let p = case(
+            Some("A"),
+            Some(("A", true)),
+            vec![file("A")],
+            false,
+            Prune::default(),
+        );
+        assert!(
+            p.changes.is_empty() && p.warnings.is_empty(),
+            "{:?}",
+            p.warnings
+        );
+        assert_eq!(p.new_state.files[Path::new(PATH)].sha256, sha256(b"A"));
+        // no longer desired: removed when its site is pruned
+        let prune = Prune {
+            all: true,
+            ..Prune::default()
+        };
+        let p = case(Some("A"), Some(("A", false)), vec![], false, prune);
+        assert!(
+            p.changes
+                .iter()
+                .any(|c| matches!(&c.op, Op::Remove { path } if path == Path::new(PATH)))
+        );
+    }
+}
