@@ -167,7 +167,9 @@ fn perms_differ(root: &Root, path: &Path, perms: &Perms) -> bool {
     }
 }
 
-/// Compares `desired` with the host and `state`, producing the plan.
+/// Compares `desired` with the host and `state`, producing the plan: each resource against what
+/// is on disk (`Planner`'s methods, one per kind), then what is no longer desired, the sites'
+/// records, the database's actions and, last, one reload per affected service.
 #[allow(clippy::too_many_arguments)]
 pub fn plan(
     root: &Root,
@@ -180,82 +182,132 @@ pub fn plan(
     in_scope: &dyn Fn(&str) -> bool,
     diffs: bool,
 ) -> Result<Plan> {
-    // Diffs cost a text comparison per changed file: computed only when they are shown.
-    let show = |d: Option<String>| if diffs { d } else { None };
-    let mut p = Plan {
-        new_state: state.clone(),
-        ..Plan::default()
+    let mut pl = Planner {
+        root,
+        config,
+        state,
+        force,
+        diffs,
+        p: Plan {
+            new_state: state.clone(),
+            ..Plan::default()
+        },
+        affected: BTreeSet::new(),
+        desired_files: BTreeSet::new(),
+        desired_links: BTreeSet::new(),
+        orphans: BTreeSet::new(),
     };
-    let mut affected: BTreeSet<Service> = BTreeSet::new();
-    let mut desired_files: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut desired_links: BTreeSet<PathBuf> = BTreeSet::new();
-    let mut note = |p: &mut Plan, affects: &Affects, site: Option<&str>| {
+    for r in desired {
+        pl.resource(r, db.as_ref())?;
+    }
+    let configured: BTreeSet<&str> = config.sites.iter().map(|s| s.name.as_str()).collect();
+    let removable = |site: &Option<String>| -> bool {
+        match site {
+            None => true,
+            Some(s) if configured.contains(s.as_str()) => in_scope(s),
+            Some(s) => prune.all || prune.sites.iter().any(|x| x == s),
+        }
+    };
+    pl.removed_files(&removable)?;
+    pl.removed_links(&removable);
+    pl.removed_sites(&configured, &removable, prune.purge)?;
+    pl.orphan_warnings(&configured);
+    pl.record_sites(in_scope);
+    pl.database(db);
+    Ok(pl.finish())
+}
+
+/// The planner's working set while it walks the desired resources and the state.
+struct Planner<'a> {
+    root: &'a Root,
+    config: &'a Config,
+    state: &'a State,
+    force: bool,
+    /// Diffs cost a text comparison per changed file: computed only when they are shown.
+    diffs: bool,
+    p: Plan,
+    /// Services whose files change: reloaded once each, after everything is written.
+    affected: BTreeSet<Service>,
+    desired_files: BTreeSet<PathBuf>,
+    desired_links: BTreeSet<PathBuf>,
+    /// Sites whose leftovers stay because they are out of this run's scope.
+    orphans: BTreeSet<String>,
+}
+
+impl Planner<'_> {
+    fn show(&self, d: Option<String>) -> Option<String> {
+        if self.diffs { d } else { None }
+    }
+
+    /// A changed file of `site` that `affects` a service or unit.
+    fn note(&mut self, affects: &Affects, site: Option<&str>) {
         match affects {
             Affects::Service(s) => {
-                affected.insert(s.clone());
+                self.affected.insert(s.clone());
             }
             Affects::Unit(u) => {
-                p.units.insert(u.clone());
+                self.p.units.insert(u.clone());
             }
             Affects::Nothing => {}
         }
         if let Some(s) = site {
-            p.sites_changed.insert(s.to_owned());
+            self.p.sites_changed.insert(s.to_owned());
         }
-    };
-    for r in desired {
+    }
+
+    fn change(
+        &mut self,
+        action: Action,
+        kind: &'static str,
+        target: String,
+        site: Option<String>,
+        op: Op,
+    ) {
+        self.p.changes.push(Change {
+            action,
+            kind,
+            target,
+            site,
+            diff: None,
+            op,
+        });
+    }
+
+    fn resource(&mut self, r: Resource, db: Option<&super::database::DbObserved>) -> Result<()> {
         match r {
-            Resource::User { name, home, site } => {
-                if !accounts::user_exists(&name)? {
-                    p.changes.push(Change {
-                        action: Action::Create,
-                        kind: "user",
-                        target: name.clone(),
-                        site: Some(site.clone()),
-                        diff: None,
-                        op: Op::CreateUser {
-                            name: name.clone(),
-                            home,
-                        },
-                    });
-                    p.new_state.users.insert(name, site);
-                } else if !state.users.contains_key(&name) && !is_lempctl_user(&name) && !force {
-                    p.conflicts.push(format!("user `{name}` exists but was not created by lempctl (use --force to adopt it)"));
-                }
-            }
+            Resource::User { name, home, site } => self.user(name, home, site)?,
             Resource::Dir { path, perms, site } => {
-                let exists = root.path(&path).is_dir();
-                if !exists || perms_differ(root, &path, &perms) {
+                let exists = self.root.path(&path).is_dir();
+                if !exists || perms_differ(self.root, &path, &perms) {
                     let action = if exists {
                         Action::Update
                     } else {
                         Action::Create
                     };
-                    p.changes.push(Change {
+                    self.change(
                         action,
-                        kind: "dir",
-                        target: path.display().to_string(),
+                        "dir",
+                        path.display().to_string(),
                         site,
-                        diff: None,
-                        op: Op::Dir { path, perms },
-                    });
+                        Op::Dir { path, perms },
+                    );
                 }
             }
             Resource::LogFile { path, perms, site } => {
-                let exists = mode_owner(root, &path).is_some();
-                if !exists || perms_differ(root, &path, &perms) {
-                    p.changes.push(Change {
-                        action: if exists {
-                            Action::Update
-                        } else {
-                            Action::Create
-                        },
-                        kind: "log",
-                        target: path.display().to_string(),
+                let exists = mode_owner(self.root, &path).is_some();
+                if !exists || perms_differ(self.root, &path, &perms) {
+                    let action = if exists {
+                        Action::Update
+                    } else {
+                        Action::Create
+                    };
+                    self.change(
+                        action,
+                        "log",
+                        path.display().to_string(),
                         site,
-                        diff: None,
-                        op: Op::LogFile { path, perms },
-                    });
+                        Op::LogFile { path, perms },
+                    );
                 }
             }
             Resource::WpCore {
@@ -267,22 +319,21 @@ pub fn plan(
                 dir_perms,
                 file_perms,
             } => {
-                if !root.path(&dest.join("wp-includes/version.php")).is_file() {
-                    p.changes.push(Change {
-                        action: Action::Create,
-                        kind: "wordpress-core",
-                        target: format!("{} (from {})", dest.display(), source.display()),
-                        site: Some(site),
-                        diff: None,
-                        op: Op::CopyCore {
-                            source,
-                            sha256,
-                            dest,
-                            stage,
-                            dir_perms,
-                            file_perms,
-                        },
-                    });
+                if !self
+                    .root
+                    .path(&dest.join("wp-includes/version.php"))
+                    .is_file()
+                {
+                    let target = format!("{} (from {})", dest.display(), source.display());
+                    let op = Op::CopyCore {
+                        source,
+                        sha256,
+                        dest,
+                        stage,
+                        dir_perms,
+                        file_perms,
+                    };
+                    self.change(Action::Create, "wordpress-core", target, Some(site), op);
                 }
             }
             Resource::WpInstall {
@@ -290,19 +341,18 @@ pub fn plan(
                 database,
                 table,
             } => {
-                let installed = db
-                    .as_ref()
-                    .is_some_and(|d| d.tables.contains(&(database.clone(), table.clone())));
+                let installed =
+                    db.is_some_and(|d| d.tables.contains(&(database.clone(), table.clone())));
                 if !installed {
-                    p.sites_changed.insert(site.clone());
-                    p.changes.push(Change {
-                        action: Action::Create,
-                        kind: "wordpress",
-                        target: format!("install into {database}"),
-                        site: Some(site.clone()),
-                        diff: None,
-                        op: Op::WpInstall { site },
-                    });
+                    self.p.sites_changed.insert(site.clone());
+                    let target = format!("install into {database}");
+                    self.change(
+                        Action::Create,
+                        "wordpress",
+                        target,
+                        Some(site.clone()),
+                        Op::WpInstall { site },
+                    );
                 }
             }
             Resource::Secret {
@@ -310,24 +360,19 @@ pub fn plan(
                 contents,
                 site,
             } => {
-                if root.read(&path)?.as_deref() != Some(contents.as_slice()) {
-                    let action = if root.path(&path).exists() {
+                if self.root.read(&path)?.as_deref() != Some(contents.as_slice()) {
+                    let action = if self.root.path(&path).exists() {
                         Action::Update
                     } else {
                         Action::Create
                     };
-                    p.changes.push(Change {
-                        action,
-                        kind: "secret",
-                        target: path.display().to_string(),
-                        site: Some(site),
-                        diff: None,
-                        op: Op::Write {
-                            path,
-                            contents,
-                            perms: Perms::root(0o600),
-                        },
-                    });
+                    let target = path.display().to_string();
+                    let op = Op::Write {
+                        path,
+                        contents,
+                        perms: Perms::root(0o600),
+                    };
+                    self.change(action, "secret", target, Some(site), op);
                 }
             }
             Resource::Seed {
@@ -336,23 +381,18 @@ pub fn plan(
                 perms,
                 site,
             } => {
-                let dir = root.path(path.parent().unwrap_or(Path::new("/")));
+                let dir = self.root.path(path.parent().unwrap_or(Path::new("/")));
                 let empty = std::fs::read_dir(&dir)
                     .map(|mut d| d.next().is_none())
                     .unwrap_or(true);
                 if empty {
-                    p.changes.push(Change {
-                        action: Action::Create,
-                        kind: "file",
-                        target: path.display().to_string(),
-                        site: Some(site),
-                        diff: None,
-                        op: Op::Write {
-                            path,
-                            contents,
-                            perms,
-                        },
-                    });
+                    let target = path.display().to_string();
+                    let op = Op::Write {
+                        path,
+                        contents,
+                        perms,
+                    };
+                    self.change(Action::Create, "file", target, Some(site), op);
                 }
             }
             Resource::File {
@@ -361,263 +401,291 @@ pub fn plan(
                 perms,
                 site,
                 affects,
-            } => {
-                desired_files.insert(path.clone());
-                let hash = sha256(&contents);
-                let record = FileRecord {
-                    sha256: hash.clone(),
-                    pending: None,
-                    site: site.clone(),
-                };
-                let current = root.read(&path)?;
-                match current {
-                    None => {
-                        note(&mut p, &affects, site.as_deref());
-                        p.changes.push(Change {
-                            action: Action::Create,
-                            kind: "file",
-                            target: path.display().to_string(),
-                            site,
-                            diff: show(secret_diff(&perms, &path, b"", &contents)),
-                            op: Op::Write {
-                                path: path.clone(),
-                                contents,
-                                perms,
-                            },
-                        });
-                        p.new_state.files.insert(path, record);
-                    }
-                    Some(cur) if cur == contents => {
-                        if perms_differ(root, &path, &perms) {
-                            p.changes.push(Change {
-                                action: Action::Update,
-                                kind: "file",
-                                target: path.display().to_string(),
-                                site,
-                                diff: None,
-                                op: Op::Write {
-                                    path: path.clone(),
-                                    contents,
-                                    perms,
-                                },
-                            });
-                        }
-                        p.new_state.files.insert(path, record);
-                    }
-                    Some(cur) => {
-                        let cur_hash = sha256(&cur);
-                        let owned = state.owns_content(&path, &cur_hash);
-                        if owned || force {
-                            if !owned {
-                                p.warnings.push(format!(
-                                    "{}: overwriting a file lempctl did not write (--force)",
-                                    path.display()
-                                ));
-                            }
-                            note(&mut p, &affects, site.as_deref());
-                            p.changes.push(Change {
-                                action: Action::Update,
-                                kind: "file",
-                                target: path.display().to_string(),
-                                site,
-                                diff: show(secret_diff(&perms, &path, &cur, &contents)),
-                                op: Op::Write {
-                                    path: path.clone(),
-                                    contents,
-                                    perms,
-                                },
-                            });
-                            p.new_state.files.insert(path, record);
-                        } else if let Some(rec) = state.files.get(&path) {
-                            if rec.sha256 != record.sha256 {
-                                p.blocked.push(format!(
-                                    "{}: edited by hand, and the configuration now wants it changed; the change was not made. Either overwrite the edit with `lempctl apply --force`, or move the edit into a template override (or revert it) and apply again",
-                                    path.display()
-                                ));
-                            }
-                            p.warnings.push(format!(
-                                "{}: edited by hand since lempctl wrote it (drift); left as it is\n{}hint: move the change into a template override, or use --force to overwrite it",
-                                path.display(),
-                                indent(&secret_diff(&perms, &path, &contents, &cur).unwrap_or_default())
-                            ));
-                        } else {
-                            p.conflicts.push(format!("{}: exists and was not written by lempctl (use --force to overwrite it)", path.display()));
-                        }
-                    }
-                }
-            }
+            } => self.file(path, contents, perms, site, &affects)?,
             Resource::Link {
                 path,
                 target,
                 site,
                 affects,
-            } => {
-                desired_links.insert(path.clone());
-                let real = root.path(&path);
-                let current = std::fs::read_link(&real).ok();
-                if current.as_deref() == Some(target.as_path()) {
-                    p.new_state.links.insert(path, LinkRecord { target, site });
-                    continue;
+            } => self.link(path, target, site, &affects),
+        }
+        Ok(())
+    }
+
+    fn user(&mut self, name: String, home: PathBuf, site: String) -> Result<()> {
+        if !accounts::user_exists(&name)? {
+            let op = Op::CreateUser {
+                name: name.clone(),
+                home,
+            };
+            self.change(Action::Create, "user", name.clone(), Some(site.clone()), op);
+            self.p.new_state.users.insert(name, site);
+        } else if !self.state.users.contains_key(&name) && !is_lempctl_user(&name) && !self.force {
+            self.p.conflicts.push(format!(
+                "user `{name}` exists but was not created by lempctl (use --force to adopt it)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A file lempctl owns: created, updated, adopted when already right, or left alone when
+    /// edited by hand (drift; blocked when the configuration wants it changed) or foreign.
+    fn file(
+        &mut self,
+        path: PathBuf,
+        contents: Vec<u8>,
+        perms: Perms,
+        site: Option<String>,
+        affects: &Affects,
+    ) -> Result<()> {
+        self.desired_files.insert(path.clone());
+        let record = FileRecord {
+            sha256: sha256(&contents),
+            pending: None,
+            site: site.clone(),
+        };
+        let write = |action, diff| Change {
+            action,
+            kind: "file",
+            target: path.display().to_string(),
+            site: site.clone(),
+            diff,
+            op: Op::Write {
+                path: path.clone(),
+                contents: contents.clone(),
+                perms: perms.clone(),
+            },
+        };
+        match self.root.read(&path)? {
+            None => {
+                self.note(affects, site.as_deref());
+                let diff = self.show(secret_diff(&perms, &path, b"", &contents));
+                self.p.changes.push(write(Action::Create, diff));
+                self.p.new_state.files.insert(path.clone(), record);
+            }
+            Some(cur) if cur == contents => {
+                if perms_differ(self.root, &path, &perms) {
+                    self.p.changes.push(write(Action::Update, None));
                 }
-                let exists = real.symlink_metadata().is_ok();
-                if exists && !state.links.contains_key(&path) && !force {
-                    p.conflicts.push(format!(
-                        "{}: exists and was not created by lempctl (use --force to replace it)",
+                self.p.new_state.files.insert(path.clone(), record);
+            }
+            Some(cur) => {
+                let owned = self.state.owns_content(&path, &sha256(&cur));
+                if owned || self.force {
+                    if !owned {
+                        self.p.warnings.push(format!(
+                            "{}: overwriting a file lempctl did not write (--force)",
+                            path.display()
+                        ));
+                    }
+                    self.note(affects, site.as_deref());
+                    let diff = self.show(secret_diff(&perms, &path, &cur, &contents));
+                    self.p.changes.push(write(Action::Update, diff));
+                    self.p.new_state.files.insert(path.clone(), record);
+                } else if let Some(rec) = self.state.files.get(&path) {
+                    if rec.sha256 != record.sha256 {
+                        self.p.blocked.push(format!(
+                            "{}: edited by hand, and the configuration now wants it changed; the change was not made. Either overwrite the edit with `lempctl apply --force`, or move the edit into a template override (or revert it) and apply again",
+                            path.display()
+                        ));
+                    }
+                    self.p.warnings.push(format!(
+                        "{}: edited by hand since lempctl wrote it (drift); left as it is\n{}hint: move the change into a template override, or use --force to overwrite it",
+                        path.display(),
+                        indent(&secret_diff(&perms, &path, &contents, &cur).unwrap_or_default())
+                    ));
+                } else {
+                    self.p.conflicts.push(format!(
+                        "{}: exists and was not written by lempctl (use --force to overwrite it)",
+                        path.display()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn link(&mut self, path: PathBuf, target: PathBuf, site: Option<String>, affects: &Affects) {
+        self.desired_links.insert(path.clone());
+        let real = self.root.path(&path);
+        if std::fs::read_link(&real).ok().as_deref() == Some(target.as_path()) {
+            self.p
+                .new_state
+                .links
+                .insert(path, LinkRecord { target, site });
+            return;
+        }
+        let exists = real.symlink_metadata().is_ok();
+        if exists && !self.state.links.contains_key(&path) && !self.force {
+            self.p.conflicts.push(format!(
+                "{}: exists and was not created by lempctl (use --force to replace it)",
+                path.display()
+            ));
+            return;
+        }
+        self.note(affects, site.as_deref());
+        let action = if exists {
+            Action::Update
+        } else {
+            Action::Create
+        };
+        let shown = format!("{} -> {}", path.display(), target.display());
+        let op = Op::Link {
+            path: path.clone(),
+            target: target.clone(),
+        };
+        self.change(action, "link", shown, site.clone(), op);
+        self.p
+            .new_state
+            .links
+            .insert(path, LinkRecord { target, site });
+    }
+
+    /// Owned files that are no longer desired: deleted unless edited by hand (or out of scope).
+    fn removed_files(&mut self, removable: &dyn Fn(&Option<String>) -> bool) -> Result<()> {
+        let state = self.state;
+        for (path, rec) in &state.files {
+            if self.desired_files.contains(path) {
+                continue;
+            }
+            if !removable(&rec.site) {
+                if let Some(s) = &rec.site {
+                    self.orphans.insert(s.clone());
+                }
+                continue;
+            }
+            if let Some(cur) = self.root.read(path)? {
+                if !state.owns_content(path, &sha256(&cur)) && !self.force {
+                    self.p.warnings.push(format!(
+                        "{}: edited by hand since lempctl wrote it; not deleted (use --force)",
                         path.display()
                     ));
                     continue;
                 }
-                note(&mut p, &affects, site.as_deref());
-                let action = if exists {
-                    Action::Update
-                } else {
-                    Action::Create
-                };
-                p.changes.push(Change {
-                    action,
-                    kind: "link",
-                    target: format!("{} -> {}", path.display(), target.display()),
-                    site: site.clone(),
-                    diff: None,
-                    op: Op::Link {
-                        path: path.clone(),
-                        target: target.clone(),
-                    },
-                });
-                p.new_state.links.insert(path, LinkRecord { target, site });
-            }
-        }
-    }
-    // Owned files and links that are no longer desired.
-    let configured: BTreeSet<&str> = config.sites.iter().map(|s| s.name.as_str()).collect();
-    let removable = |site: &Option<String>| -> Option<bool> {
-        match site {
-            None => Some(true),
-            Some(s) if configured.contains(s.as_str()) => Some(in_scope(s)),
-            Some(s) => Some(prune.all || prune.sites.iter().any(|x| x == s))
-                .filter(|b| *b)
-                .or(Some(false)),
-        }
-    };
-    let mut orphans: BTreeSet<String> = BTreeSet::new();
-    for (path, rec) in &state.files {
-        if desired_files.contains(path) {
-            continue;
-        }
-        match removable(&rec.site) {
-            Some(true) => {
-                let current = root.read(path)?;
-                let affects = classify(config, path);
-                if let Some(cur) = current {
-                    if !state.owns_content(path, &sha256(&cur)) && !force {
-                        p.warnings.push(format!(
-                            "{}: edited by hand since lempctl wrote it; not deleted (use --force)",
-                            path.display()
-                        ));
-                        continue;
-                    }
-                    note(&mut p, &affects, rec.site.as_deref());
-                    p.changes.push(Change {
-                        action: Action::Delete,
-                        kind: "file",
-                        target: path.display().to_string(),
-                        site: rec.site.clone(),
-                        diff: show(secret_diff(
-                            &Perms::root(mode_owner(root, path).map_or(0o644, |m| m.0)),
-                            path,
-                            &cur,
-                            b"",
-                        )),
-                        op: Op::Remove { path: path.clone() },
-                    });
-                }
-                p.new_state.files.remove(path);
-            }
-            _ => {
-                if let Some(s) = &rec.site {
-                    orphans.insert(s.clone());
-                }
-            }
-        }
-    }
-    for (path, rec) in &state.links {
-        if desired_links.contains(path) {
-            continue;
-        }
-        if removable(&rec.site) == Some(true) {
-            if root.path(path).symlink_metadata().is_ok() {
-                note(&mut p, &classify(config, path), rec.site.as_deref());
-                p.changes.push(Change {
+                self.note(&classify(self.config, path), rec.site.as_deref());
+                let perms = Perms::root(mode_owner(self.root, path).map_or(0o644, |m| m.0));
+                let diff = self.show(secret_diff(&perms, path, &cur, b""));
+                self.p.changes.push(Change {
                     action: Action::Delete,
-                    kind: "link",
+                    kind: "file",
                     target: path.display().to_string(),
                     site: rec.site.clone(),
-                    diff: None,
+                    diff,
                     op: Op::Remove { path: path.clone() },
                 });
             }
-            p.new_state.links.remove(path);
-        } else if let Some(s) = &rec.site {
-            orphans.insert(s.clone());
+            self.p.new_state.files.remove(path);
+        }
+        Ok(())
+    }
+
+    fn removed_links(&mut self, removable: &dyn Fn(&Option<String>) -> bool) {
+        let state = self.state;
+        for (path, rec) in &state.links {
+            if self.desired_links.contains(path) {
+                continue;
+            }
+            if removable(&rec.site) {
+                if self.root.path(path).symlink_metadata().is_ok() {
+                    self.note(&classify(self.config, path), rec.site.as_deref());
+                    let op = Op::Remove { path: path.clone() };
+                    self.change(
+                        Action::Delete,
+                        "link",
+                        path.display().to_string(),
+                        rec.site.clone(),
+                        op,
+                    );
+                }
+                self.p.new_state.links.remove(path);
+            } else if let Some(s) = &rec.site {
+                self.orphans.insert(s.clone());
+            }
         }
     }
-    // Removed sites: their records go; data stays unless purged.
-    for (name, rec) in &state.sites {
-        if configured.contains(name.as_str()) {
-            continue;
-        }
-        if removable(&Some(name.clone())) == Some(true) {
-            p.sites_changed.remove(name);
-            if prune.purge {
-                if root.path(&rec.site_dir).exists() {
-                    p.changes.push(Change {
-                        action: Action::Archive,
-                        kind: "site-data",
-                        target: rec.site_dir.display().to_string(),
-                        site: Some(name.clone()),
-                        diff: None,
-                        op: Op::Purge {
-                            site: name.clone(),
-                            dir: rec.site_dir.clone(),
-                        },
-                    });
-                }
-                if root.is_host()
-                    && state.users.contains_key(&rec.user)
-                    && accounts::user_exists(&rec.user)?
-                {
-                    p.changes.push(Change {
-                        action: Action::Delete,
-                        kind: "user",
-                        target: rec.user.clone(),
-                        site: Some(name.clone()),
-                        diff: None,
-                        op: Op::RemoveUser {
-                            name: rec.user.clone(),
-                        },
-                    });
-                }
-                p.new_state.users.remove(&rec.user);
-            } else if root.path(&rec.site_dir).exists() {
+
+    /// Removed sites: their records go; data stays unless purged.
+    fn removed_sites(
+        &mut self,
+        configured: &BTreeSet<&str>,
+        removable: &dyn Fn(&Option<String>) -> bool,
+        purge: bool,
+    ) -> Result<()> {
+        let state = self.state;
+        for (name, rec) in &state.sites {
+            if configured.contains(name.as_str()) {
+                continue;
+            }
+            if !removable(&Some(name.clone())) {
+                self.orphans.insert(name.clone());
+                continue;
+            }
+            self.p.sites_changed.remove(name);
+            if purge {
+                self.purge(name, rec)?;
+            } else if self.root.path(&rec.site_dir).exists() {
                 // purging needs the site file (the final backup reads it): say how to get there
-                p.warnings.push(format!("site `{name}` removed; its data in {} and user `{}` are kept; to archive and delete them, put its site file back in the sites directory and run `lempctl site remove {name} --purge` (a final backup is taken first)", rec.site_dir.display(), rec.user));
+                self.p.warnings.push(format!("site `{name}` removed; its data in {} and user `{}` are kept; to archive and delete them, put its site file back in the sites directory and run `lempctl site remove {name} --purge` (a final backup is taken first)", rec.site_dir.display(), rec.user));
             }
-            p.new_state.sites.remove(name);
-        } else {
-            orphans.insert(name.clone());
+            self.p.new_state.sites.remove(name);
+        }
+        Ok(())
+    }
+
+    fn purge(&mut self, name: &str, rec: &SiteRecord) -> Result<()> {
+        if self.root.path(&rec.site_dir).exists() {
+            let op = Op::Purge {
+                site: name.to_owned(),
+                dir: rec.site_dir.clone(),
+            };
+            let target = rec.site_dir.display().to_string();
+            self.change(
+                Action::Archive,
+                "site-data",
+                target,
+                Some(name.to_owned()),
+                op,
+            );
+        }
+        if self.root.is_host()
+            && self.state.users.contains_key(&rec.user)
+            && accounts::user_exists(&rec.user)?
+        {
+            let op = Op::RemoveUser {
+                name: rec.user.clone(),
+            };
+            self.change(
+                Action::Delete,
+                "user",
+                rec.user.clone(),
+                Some(name.to_owned()),
+                op,
+            );
+        }
+        self.p.new_state.users.remove(&rec.user);
+        Ok(())
+    }
+
+    fn orphan_warnings(&mut self, configured: &BTreeSet<&str>) {
+        for s in std::mem::take(&mut self.orphans) {
+            if !configured.contains(s.as_str()) {
+                self.p.warnings.push(format!("site `{s}` is no longer in the sites directory; its files stay until `lempctl apply --prune`"));
+            }
         }
     }
-    for s in orphans {
-        if !configured.contains(s.as_str()) {
-            p.warnings.push(format!("site `{s}` is no longer in the sites directory; its files stay until `lempctl apply --prune`"));
-        }
-    }
-    for site in &config.sites {
-        if in_scope(site.name.as_str()) {
+
+    /// What the state remembers of each site in scope (and its deprecation notes).
+    fn record_sites(&mut self, in_scope: &dyn Fn(&str) -> bool) {
+        for site in self
+            .config
+            .sites
+            .iter()
+            .filter(|s| in_scope(s.name.as_str()))
+        {
             if let Some(php) = &site.php {
-                p.warnings.extend(php.deprecations.iter().cloned());
+                self.p.warnings.extend(php.deprecations.iter().cloned());
             }
-            p.new_state.sites.insert(
+            self.p.new_state.sites.insert(
                 site.name.to_string(),
                 SiteRecord {
                     kind: site.kind.as_str().into(),
@@ -630,41 +698,34 @@ pub fn plan(
             );
         }
     }
-    if let Some(super::database::DbObserved {
-        target, plan: dbp, ..
-    }) = db
-    {
+
+    fn database(&mut self, db: Option<super::database::DbObserved>) {
+        let Some(super::database::DbObserved {
+            target, plan: dbp, ..
+        }) = db
+        else {
+            return;
+        };
         for a in &dbp.actions {
             if a.is_drift() {
-                p.warnings.push(format!("database drift: {a}"));
+                self.p.warnings.push(format!("database drift: {a}"));
             }
             let (action, kind, site) = super::database::describe(a);
-            p.changes.push(Change {
-                action,
-                kind,
-                target: a.to_string(),
-                site: Some(site),
-                diff: None,
-                op: Op::Db(a.clone()),
-            });
+            self.change(action, kind, a.to_string(), Some(site), Op::Db(a.clone()));
         }
-        p.warnings.extend(dbp.warnings);
+        self.p.warnings.extend(dbp.warnings);
         if !dbp.actions.is_empty() {
-            p.db_target = Some(target);
+            self.p.db_target = Some(target);
         }
     }
-    // Only services whose files changed are reloaded, once each, after everything is written.
-    for s in affected {
-        p.changes.push(Change {
-            action: Action::Reload,
-            kind: "service",
-            target: s.unit(),
-            site: None,
-            diff: None,
-            op: Op::Reload(s),
-        });
+
+    /// Only services whose files changed are reloaded, once each, after everything is written.
+    fn finish(mut self) -> Plan {
+        for s in std::mem::take(&mut self.affected) {
+            self.change(Action::Reload, "service", s.unit(), None, Op::Reload(s));
+        }
+        self.p
     }
-    Ok(p)
 }
 
 /// Which service a managed path belongs to (for files being deleted).
