@@ -74,7 +74,7 @@ impl Undo<'_> {
     }
 }
 
-/// Runs the plan. The caller holds the lock.
+/// Runs the plan, as a sequence of named steps. The caller holds the lock.
 pub fn execute(
     root: &Root,
     config: &Config,
@@ -83,57 +83,99 @@ pub fn execute(
     health_on: bool,
 ) -> Result<Outcome> {
     let g = &config.global;
-    let mut outcome = Outcome::default();
-    let state_file = g.paths.state_file();
-    // Sites to probe: changed, enabled, with a vhost that will be served.
-    let mut probes: Vec<Probe> = if health_on && g.health.enabled {
-        config
-            .sites
-            .iter()
-            .filter(|s| {
-                s.enabled && s.health.enabled && plan.sites_changed.contains(s.name.as_str())
-            })
-            .map(|s| Probe {
-                site: s.name.to_string(),
-                path: s.health.path.clone(),
-                status: s.health.status,
-            })
-            .collect()
-    } else {
-        Vec::new()
+    let probes = probes(config, &plan, health_on);
+    let addr = health::address(&g.health.address, g.listen_http.port)?;
+    let before = health_before(root, config, addr, &probes);
+    record_pending(root, config, state, &plan)?;
+    let mut run = Run {
+        root,
+        config,
+        plan: &plan,
+        undo: Undo {
+            root,
+            config,
+            journal: Journal {
+                batch: true,
+                ..Journal::default()
+            },
+            users: Vec::new(),
+            old_state: state,
+        },
+        db_done: Vec::new(),
+        outcome: Outcome::default(),
     };
-    // A change to a shared template touches every site; probing all of them would start a PHP
-    // worker in each of a thousand pools. An even sample catches a template-wide breakage.
-    let max = g.health.max_sites as usize;
-    if max > 0 && probes.len() > max {
-        let n = probes.len();
-        tracing::info!(
-            "health-checking {max} of the {n} changed sites (an even sample; `health.max_sites`)"
-        );
-        probes = (0..max)
-            .map(|i| probes[i * (n - 1) / (max - 1).max(1)].clone())
-            .collect();
+    let purges = run.write_files()?;
+    run.databases()?;
+    run.install_wordpress()?;
+    run.validate()?;
+    let reloaded = run.reload()?;
+    run.health_after(addr, &probes, &before, &reloaded)?;
+    run.purge(purges)?;
+    let outcome = run.outcome;
+    commit(root, config, plan)?;
+    Ok(outcome)
+}
+
+/// Sites to probe: changed, enabled, with a vhost that will be served. A change to a shared
+/// template touches every site; probing all of them would start a PHP worker in each of a
+/// thousand pools, so an even sample (`health.max_sites`) stands for them.
+fn probes(config: &Config, plan: &Plan, health_on: bool) -> Vec<Probe> {
+    let g = &config.global;
+    if !health_on || !g.health.enabled {
+        return Vec::new();
     }
+    let probes: Vec<Probe> = config
+        .sites
+        .iter()
+        .filter(|s| s.enabled && s.health.enabled && plan.sites_changed.contains(s.name.as_str()))
+        .map(|s| Probe {
+            site: s.name.to_string(),
+            path: s.health.path.clone(),
+            status: s.health.status,
+        })
+        .collect();
+    let max = g.health.max_sites as usize;
+    if max == 0 || probes.len() <= max {
+        return probes;
+    }
+    let n = probes.len();
+    tracing::info!(
+        "health-checking {max} of the {n} changed sites (an even sample; `health.max_sites`)"
+    );
+    (0..max)
+        .map(|i| probes[i * (n - 1) / (max - 1).max(1)].clone())
+        .collect()
+}
+
+/// Which probed sites answer before the run (only those must answer after it).
+fn health_before(
+    root: &Root,
+    config: &Config,
+    addr: std::net::SocketAddr,
+    probes: &[Probe],
+) -> BTreeMap<String, bool> {
+    let g = &config.global;
     let nginx_running =
         service_manager::is_running(root, &g.machine(), &Service::Nginx).unwrap_or(false);
-    let addr = health::address(&g.health.address, g.listen_http.port)?;
+    if !nginx_running || probes.is_empty() {
+        return BTreeMap::new();
+    }
     let started = std::time::Instant::now();
-    let before: BTreeMap<String, bool> = if nginx_running && !probes.is_empty() {
-        probes
-            .iter()
-            .map(|p| p.site.clone())
-            .zip(health::check_once(addr, &probes))
-            .collect()
-    } else {
-        BTreeMap::new()
-    };
+    let before: BTreeMap<String, bool> = probes
+        .iter()
+        .map(|p| p.site.clone())
+        .zip(health::check_once(addr, probes))
+        .collect();
     tracing::debug!(
         "health-checked {} sites before the run in {:.1} ms",
         before.len(),
         started.elapsed().as_secs_f64() * 1000.0
     );
+    before
+}
 
-    // Record the intended content first: a run killed half-way is then recognised as ours.
+/// Records the intended content first: a run killed half-way is then recognised as ours.
+fn record_pending(root: &Root, config: &Config, state: &State, plan: &Plan) -> Result<()> {
     let mut pending = state.clone();
     for (path, rec) in &plan.new_state.files {
         let entry = pending
@@ -146,139 +188,160 @@ pub fn execute(
     }
     pending.links.extend(plan.new_state.links.clone());
     pending.users.extend(plan.new_state.users.clone());
-    pending.save(root, &state_file)?;
+    pending.save(root, &config.global.paths.state_file())
+}
 
-    let mut undo = Undo {
-        root,
-        config,
-        journal: Journal {
-            batch: true,
-            ..Journal::default()
-        },
-        users: Vec::new(),
-        old_state: state,
-    };
-    let mut purges = Vec::new();
-    for change in &plan.changes {
-        let step = match &change.op {
-            Op::CreateUser { name, home } => {
-                accounts::create_system_user(&g.programs.useradd, name, home, g.tuning.site_ids)
-                    .or_else(|e| {
-                        // Another run (a parallel sandbox) may have created the same shared user.
-                        if accounts::user_exists(name).unwrap_or(false) {
-                            Ok(())
-                        } else {
-                            Err(e)
-                        }
-                    })
-                    .map(|()| undo.users.push(name.clone()))
-            }
-            Op::Dir { path, perms } => root.ensure_dir(&mut undo.journal, path, perms),
-            Op::LogFile { path, perms } => root.ensure_log(&mut undo.journal, path, perms),
-            Op::Write {
-                path,
-                contents,
-                perms,
-            } => root.write_atomic(&mut undo.journal, path, contents, perms),
-            Op::Link { path, target } => root.symlink(&mut undo.journal, path, target),
-            Op::Remove { path } => root.remove(&mut undo.journal, path),
-            Op::RemoveUser { .. } | Op::Purge { .. } => {
-                purges.push(change.op.clone());
-                Ok(())
-            }
-            Op::CopyCore {
-                source,
-                sha256,
-                dest,
-                stage,
-                dir_perms,
-                file_perms,
-            } => crate::services::wordpress::copy_core(
-                root,
-                g,
-                &mut undo.journal,
-                source,
-                sha256.as_deref(),
-                dest,
-                stage,
-                dir_perms,
-                file_perms,
-            )
-            .map(|_| ()),
-            Op::Reload(_) | Op::Db(_) | Op::WpInstall { .. } => Ok(()),
-        };
-        if let Err(e) = step {
-            return Err(undo.fail(
-                e.context(format!(
-                    "{} {}",
-                    serde_json::to_string(&change.action)
-                        .unwrap_or_default()
-                        .trim_matches('"'),
-                    change.target
-                )),
-                &[],
-            ));
-        }
+/// The run succeeded: the new state, with nothing pending.
+fn commit(root: &Root, config: &Config, plan: Plan) -> Result<()> {
+    let mut final_state = plan.new_state;
+    for rec in final_state.files.values_mut() {
+        rec.pending = None;
     }
+    final_state.version = 1;
+    final_state.save(root, &config.global.paths.state_file())
+}
 
-    root.sync_dirs(&mut undo.journal);
+/// A run in progress: what it changed so far, to undo it on failure.
+struct Run<'a> {
+    root: &'a Root,
+    config: &'a Config,
+    plan: &'a Plan,
+    undo: Undo<'a>,
+    /// Database actions done, undone if a later step fails.
+    db_done: Vec<crate::services::mariadb::Action>,
+    outcome: Outcome,
+}
 
-    // Databases: one admin session for every action, after the files (secrets) are in place.
-    let db_actions: Vec<_> = plan
-        .changes
-        .iter()
-        .filter_map(|c| {
-            if let Op::Db(a) = &c.op {
-                Some(a.clone())
-            } else {
-                None
-            }
-        })
-        .collect();
-    let mut db_done = Vec::new();
-    if let (Some(target), false) = (&plan.db_target, db_actions.is_empty()) {
-        for a in &db_actions {
-            if let crate::services::mariadb::Action::DropDatabase {
-                dump_to: Some(p), ..
-            } = a
-                && let Some(dir) = p.parent()
-            {
-                root.create_dirs(&root.host_path(dir))?;
-            }
-        }
-        match super::database::execute(target, db_actions) {
-            Ok(done) => db_done = done,
-            Err(e) => {
-                if let Some(crate::services::mariadb::DbError::Incomplete { done, .. }) =
-                    e.downcast_ref()
-                {
-                    let problems = super::database::undo(target, done);
-                    let e = if problems.is_empty() {
-                        e
-                    } else {
-                        e.context(problems.join("; "))
-                    };
-                    return Err(undo.fail(e, &[]));
-                }
-                return Err(undo.fail(e, &[]));
-            }
-        }
-    }
-    let fail_db = |undo: &mut Undo<'_>, e: anyhow::Error, reloaded: &[Service]| -> anyhow::Error {
-        let mut e = undo.fail(e, reloaded);
-        if let Some(target) = &plan.db_target {
-            let problems = super::database::undo(target, &db_done);
+impl Run<'_> {
+    /// Undoes everything, the database actions too, and says what could not be undone.
+    fn fail(&mut self, e: anyhow::Error, reloaded: &[Service]) -> anyhow::Error {
+        let mut e = self.undo.fail(e, reloaded);
+        if let Some(target) = &self.plan.db_target {
+            let problems = super::database::undo(target, &self.db_done);
             if !problems.is_empty() {
                 e = e.context(problems.join("; "));
             }
         }
         e
-    };
+    }
 
-    // WordPress installs need the files and the database in place.
-    for change in &plan.changes {
-        if let Op::WpInstall { site } = &change.op {
-            let Some(site) = config.sites.iter().find(|s| s.name.as_str() == site) else {
+    /// Users, directories, files, links and WordPress core, in plan order; the destructive
+    /// steps (purges, user removal) are returned for the end of the run.
+    fn write_files(&mut self) -> Result<Vec<Op>> {
+        let (root, g) = (self.root, &self.config.global);
+        let mut purges = Vec::new();
+        for change in &self.plan.changes {
+            let undo = &mut self.undo;
+            let step = match &change.op {
+                Op::CreateUser { name, home } => {
+                    accounts::create_system_user(&g.programs.useradd, name, home, g.tuning.site_ids)
+                        .or_else(|e| {
+                            // Another run (a parallel sandbox) may have created the same shared user.
+                            if accounts::user_exists(name).unwrap_or(false) {
+                                Ok(())
+                            } else {
+                                Err(e)
+                            }
+                        })
+                        .map(|()| undo.users.push(name.clone()))
+                }
+                Op::Dir { path, perms } => root.ensure_dir(&mut undo.journal, path, perms),
+                Op::LogFile { path, perms } => root.ensure_log(&mut undo.journal, path, perms),
+                Op::Write {
+                    path,
+                    contents,
+                    perms,
+                } => root.write_atomic(&mut undo.journal, path, contents, perms),
+                Op::Link { path, target } => root.symlink(&mut undo.journal, path, target),
+                Op::Remove { path } => root.remove(&mut undo.journal, path),
+                Op::RemoveUser { .. } | Op::Purge { .. } => {
+                    purges.push(change.op.clone());
+                    Ok(())
+                }
+                Op::CopyCore {
+                    source,
+                    sha256,
+                    dest,
+                    stage,
+                    dir_perms,
+                    file_perms,
+                } => crate::services::wordpress::copy_core(
+                    root,
+                    g,
+                    &mut undo.journal,
+                    source,
+                    sha256.as_deref(),
+                    dest,
+                    stage,
+                    dir_perms,
+                    file_perms,
+                )
+                .map(|_| ()),
+                Op::Reload(_) | Op::Db(_) | Op::WpInstall { .. } => Ok(()),
+            };
+            if let Err(e) = step {
+                let action = serde_json::to_string(&change.action).unwrap_or_default();
+                let e = e.context(format!("{} {}", action.trim_matches('"'), change.target));
+                return Err(self.undo.fail(e, &[]));
+            }
+        }
+        root.sync_dirs(&mut self.undo.journal);
+        Ok(purges)
+    }
+
+    /// Databases: one admin session for every action, after the files (secrets) are in place.
+    fn databases(&mut self) -> Result<()> {
+        let actions: Vec<_> = self
+            .plan
+            .changes
+            .iter()
+            .filter_map(|c| match &c.op {
+                Op::Db(a) => Some(a.clone()),
+                _ => None,
+            })
+            .collect();
+        let Some(target) = self.plan.db_target.as_ref().filter(|_| !actions.is_empty()) else {
+            return Ok(());
+        };
+        for a in &actions {
+            if let crate::services::mariadb::Action::DropDatabase {
+                dump_to: Some(p), ..
+            } = a
+                && let Some(dir) = p.parent()
+            {
+                self.root.create_dirs(&self.root.host_path(dir))?;
+            }
+        }
+        match super::database::execute(target, actions) {
+            Ok(done) => {
+                self.db_done = done;
+                Ok(())
+            }
+            Err(e) => {
+                let e = match e.downcast_ref() {
+                    Some(crate::services::mariadb::DbError::Incomplete { done, .. }) => {
+                        let problems = super::database::undo(target, done);
+                        if problems.is_empty() {
+                            e
+                        } else {
+                            e.context(problems.join("; "))
+                        }
+                    }
+                    _ => e,
+                };
+                Err(self.undo.fail(e, &[]))
+            }
+        }
+    }
+
+    /// WordPress installs need the files and the database in place.
+    fn install_wordpress(&mut self) -> Result<()> {
+        let (root, g) = (self.root, &self.config.global);
+        for change in &self.plan.changes {
+            let Op::WpInstall { site } = &change.op else {
+                continue;
+            };
+            let Some(site) = self.config.sites.iter().find(|s| s.name.as_str() == site) else {
                 continue;
             };
             let file = super::secrets::path(g, site.name.as_str());
@@ -290,10 +353,10 @@ pub fn execute(
                 .and_then(|p| crate::services::wordpress::install(root, g, site, &p).map(|()| p));
             let password = match installed {
                 Ok(p) => p,
-                Err(e) => return Err(fail_db(&mut undo, e, &[])),
+                Err(e) => return Err(self.fail(e, &[])),
             };
             if let Some(wp) = &site.wordpress {
-                outcome.secrets_shown_once.push(format!(
+                self.outcome.secrets_shown_once.push(format!(
                     "WordPress {} installed: log in at {}/wp-login.php as `{}` with password {} (shown once; stored root-only in {})",
                     site.name,
                     wp.url,
@@ -303,79 +366,93 @@ pub fn execute(
                 ));
             }
         }
+        Ok(())
     }
 
-    // Validate with the real programs before anything is reloaded.
-    let reloads: Vec<Service> = plan.reloads().cloned().collect();
-    let validation = (|| -> Result<()> {
-        for s in &reloads {
-            match s {
-                Service::Nginx => nginx::check_config(root, g)?,
-                Service::PhpFpm(v) => {
-                    if php_has_pools(root, config, v) {
-                        php_fpm::check_config(root, g, v)?;
+    /// Validates with the real programs before anything is reloaded.
+    fn validate(&mut self) -> Result<()> {
+        let (root, config, g) = (self.root, self.config, &self.config.global);
+        let plan = self.plan;
+        let validation = (|| -> Result<()> {
+            for s in plan.reloads() {
+                match s {
+                    Service::Nginx => nginx::check_config(root, g)?,
+                    Service::PhpFpm(v) => {
+                        if php_has_pools(root, config, v) {
+                            php_fpm::check_config(root, g, v)?;
+                        }
                     }
                 }
             }
-        }
-        if g.scheduler == Scheduler::Systemd && !plan.units.is_empty() {
-            let mut units: Vec<String> = Vec::new();
-            for t in &plan.units {
-                if root.path(&g.paths.systemd_dir.join(t)).exists()
-                    || root
-                        .path(&g.paths.systemd_dir.join(format!("{t}.d")))
-                        .exists()
-                {
-                    units.push(t.clone());
-                    units.push(t.replace(".timer", ".service"));
+            if g.scheduler == Scheduler::Systemd && !plan.units.is_empty() {
+                let mut units: Vec<String> = Vec::new();
+                for t in &plan.units {
+                    if root.path(&g.paths.systemd_dir.join(t)).exists()
+                        || root
+                            .path(&g.paths.systemd_dir.join(format!("{t}.d")))
+                            .exists()
+                    {
+                        units.push(t.clone());
+                        units.push(t.replace(".timer", ".service"));
+                    }
                 }
+                systemd::verify(root, g, &units)?;
             }
-            systemd::verify(root, g, &units)?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = validation {
-        return Err(fail_db(&mut undo, e, &[]));
+            Ok(())
+        })();
+        validation.map_err(|e| self.fail(e, &[]))
     }
 
-    // Reload each affected service once; a service that is not running is left alone.
-    let mut reloaded = Vec::new();
-    for s in &reloads {
-        if matches!(s, Service::PhpFpm(v) if !php_has_pools(root, config, v)) {
-            continue;
-        }
-        match service_manager::is_running(root, &g.machine(), s) {
-            Ok(true) => {
-                if let Err(e) = service_manager::reload(root, &g.machine(), s) {
-                    return Err(fail_db(
-                        &mut undo,
-                        e.context(format!("reloading {s}")),
-                        &reloaded,
-                    ));
-                }
-                reloaded.push(s.clone());
+    /// Reloads each affected service once; a service that is not running is left alone.
+    fn reload(&mut self) -> Result<Vec<Service>> {
+        let (root, config, g) = (self.root, self.config, &self.config.global);
+        let mut reloaded = Vec::new();
+        for s in self.plan.reloads() {
+            if matches!(s, Service::PhpFpm(v) if !php_has_pools(root, config, v)) {
+                continue;
             }
-            _ => outcome.warnings.push(format!(
-                "{s} is not running; the new configuration takes effect when it starts"
-            )),
+            match service_manager::is_running(root, &g.machine(), s) {
+                Ok(true) => {
+                    if let Err(e) = service_manager::reload(root, &g.machine(), s) {
+                        return Err(self.fail(e.context(format!("reloading {s}")), &reloaded));
+                    }
+                    reloaded.push(s.clone());
+                }
+                _ => self.outcome.warnings.push(format!(
+                    "{s} is not running; the new configuration takes effect when it starts"
+                )),
+            }
         }
-    }
-    if g.scheduler == Scheduler::Systemd
-        && g.manager == ManagerKind::Systemd
-        && root.is_host()
-        && !plan.units.is_empty()
-    {
-        systemd::daemon_reload(g).map_err(|e| fail_db(&mut undo, e, &reloaded))?;
+        if g.scheduler == Scheduler::Systemd
+            && g.manager == ManagerKind::Systemd
+            && root.is_host()
+            && !self.plan.units.is_empty()
+            && let Err(e) = systemd::daemon_reload(g)
+        {
+            return Err(self.fail(e, &reloaded));
+        }
+        Ok(reloaded)
     }
 
-    // Sites that answered before must answer after; otherwise the run goes back.
-    if reloaded.contains(&Service::Nginx)
-        || reloaded.iter().any(|s| matches!(s, Service::PhpFpm(_)))
-    {
+    /// Sites that answered before must answer after; otherwise the run goes back.
+    fn health_after(
+        &mut self,
+        addr: std::net::SocketAddr,
+        probes: &[Probe],
+        before: &BTreeMap<String, bool>,
+        reloaded: &[Service],
+    ) -> Result<()> {
+        let g = &self.config.global;
+        let served = reloaded
+            .iter()
+            .any(|s| matches!(s, Service::Nginx | Service::PhpFpm(_)));
+        if !served {
+            return Ok(());
+        }
         let started = std::time::Instant::now();
         let results = health::wait_healthy(
             addr,
-            &probes,
+            probes,
             Duration::from_millis(u64::from(g.health.timeout_ms)),
         );
         tracing::debug!(
@@ -389,50 +466,45 @@ pub fn execute(
                 if before.get(&p.site).copied().unwrap_or(false) {
                     regressions.push(format!("  {}: {f}", p.site));
                 } else {
-                    outcome
+                    self.outcome
                         .warnings
                         .push(format!("{}: not healthy yet: {f}", p.site));
                 }
             }
         }
-        if !regressions.is_empty() {
-            return Err(undo.fail(
-                HealthError {
-                    failures: regressions,
-                }
-                .into(),
-                &reloaded,
-            ));
+        if regressions.is_empty() {
+            return Ok(());
         }
+        let e = HealthError {
+            failures: regressions,
+        };
+        Err(self.undo.fail(e.into(), reloaded))
     }
 
-    // Destructive steps last, once everything else is in place.
-    for op in purges {
-        match op {
-            Op::Purge { site, dir } => {
-                let archive = archive_tree(root, config, &site, &dir)
-                    .with_context(|| format!("archiving {}", dir.display()))?;
-                outcome.warnings.push(format!(
-                    "site `{site}`: data archived to {}; its credentials and page cache removed",
-                    archive.display()
-                ));
-                root.remove_tree(&dir)?;
-                // nothing uses them once the site and its database are gone (the final backup
-                // holds the credentials)
-                root.remove_tree(&super::secrets::path(g, &site))?;
-                root.remove_tree(&g.cache_dir.join(&site))?;
+    /// Destructive steps last, once everything else is in place.
+    fn purge(&mut self, purges: Vec<Op>) -> Result<()> {
+        let (root, config, g) = (self.root, self.config, &self.config.global);
+        for op in purges {
+            match op {
+                Op::Purge { site, dir } => {
+                    let archive = archive_tree(root, config, &site, &dir)
+                        .with_context(|| format!("archiving {}", dir.display()))?;
+                    self.outcome.warnings.push(format!(
+                        "site `{site}`: data archived to {}; its credentials and page cache removed",
+                        archive.display()
+                    ));
+                    root.remove_tree(&dir)?;
+                    // nothing uses them once the site and its database are gone (the final
+                    // backup holds the credentials)
+                    root.remove_tree(&super::secrets::path(g, &site))?;
+                    root.remove_tree(&g.cache_dir.join(&site))?;
+                }
+                Op::RemoveUser { name } => accounts::remove_user(&g.programs.userdel, &name)?,
+                _ => {}
             }
-            Op::RemoveUser { name } => accounts::remove_user(&g.programs.userdel, &name)?,
-            _ => {}
         }
+        Ok(())
     }
-    let mut final_state = plan.new_state;
-    for rec in final_state.files.values_mut() {
-        rec.pending = None;
-    }
-    final_state.version = 1;
-    final_state.save(root, &state_file)?;
-    Ok(outcome)
 }
 
 /// True when the version's pool directory holds at least one pool (php-fpm refuses to start or
