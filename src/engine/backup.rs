@@ -24,8 +24,10 @@ use crate::config::{Config, Site, SiteKind, UsageError};
 use crate::host::exec::{Cmd, pipe, pipe_with_trailer};
 use crate::host::{Journal, Perms, Root, walk};
 use crate::services::mariadb::{self, ClientOptions, RowCounter, sql};
+use crate::services::restic::excludes::{excluded, excluded_path, restic_excludes};
+use crate::services::restic::key::MasterKey;
+use crate::services::restic::tags as snapshot_tags;
 use crate::services::restic::{Keep, Restic, Snapshot, Summary};
-use crate::services::restic_key::MasterKey;
 use crate::services::rustic;
 
 /// How many files of a site are checksummed in the manifest (evenly spread over the sorted list).
@@ -289,18 +291,7 @@ fn run_id() -> Result<(String, String)> {
 }
 
 fn tags(site: &str, run: &str, part: &str, kind: RunKind) -> Vec<String> {
-    let mut t = vec![
-        "lempctl".to_owned(),
-        format!("site={site}"),
-        format!("run={run}"),
-        format!("part={part}"),
-    ];
-    match kind {
-        RunKind::Scheduled => {}
-        RunKind::Safety => t.push("safety".to_owned()),
-        RunKind::Final => t.push("reason=final".to_owned()),
-    }
-    t
+    snapshot_tags::of_run(site, run, part, kind.marker())
 }
 
 /// Why a run is taken: on demand or by the timer, before an in-place restore (`safety`), or
@@ -310,6 +301,17 @@ pub enum RunKind {
     Scheduled,
     Safety,
     Final,
+}
+
+impl RunKind {
+    /// The tag that tells this kind of run apart, if any.
+    fn marker(self) -> Option<&'static str> {
+        match self {
+            RunKind::Scheduled => None,
+            RunKind::Safety => Some(snapshot_tags::SAFETY),
+            RunKind::Final => Some(snapshot_tags::FINAL),
+        }
+    }
 }
 
 /// Path of the dump inside a `db` snapshot.
@@ -378,59 +380,6 @@ impl TrailerReader {
         self.hash.update(&self.held[..end]);
         (hex::encode(self.hash.finalize()), found.map(|(_, t)| t))
     }
-}
-
-/// Exclude patterns (restic's syntax, which the snapshot walker takes as `!` overrides) for a
-/// site's globs, anchored at its real directory.
-pub fn restic_excludes(site_dir: &Path, globs: &[String]) -> Result<Vec<String>> {
-    let dir = site_dir.to_string_lossy();
-    if dir.contains(['*', '?', '[', '\\']) {
-        bail!("the site directory {dir} contains glob characters; restic excludes cannot name it");
-    }
-    Ok(globs
-        .iter()
-        .map(|g| match g.strip_prefix('/') {
-            Some(anchored) => format!("{dir}/{anchored}"),
-            None => format!("{dir}/**/{g}"),
-        })
-        .collect())
-}
-
-/// `*` and `?` within one path component.
-fn glob_component(p: &[u8], s: &[u8]) -> bool {
-    match (p.first(), s.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            glob_component(&p[1..], s) || (!s.is_empty() && glob_component(p, &s[1..]))
-        }
-        (Some(b'?'), Some(_)) => glob_component(&p[1..], &s[1..]),
-        (Some(a), Some(b)) if a == b => glob_component(&p[1..], &s[1..]),
-        _ => false,
-    }
-}
-
-/// Whether `rel` (components relative to the site dir) is excluded, the way the snapshot walker
-/// matches the patterns of `restic_excludes` (checked against it in `services::rustic`).
-pub fn excluded(rel: &[&str], globs: &[String]) -> bool {
-    globs.iter().any(|g| {
-        let (anchored, body) = match g.strip_prefix('/') {
-            Some(b) => (true, b),
-            None => (false, g.as_str()),
-        };
-        let parts: Vec<&str> = body.split('/').collect();
-        let fits = |at: usize| {
-            rel.len() >= at + parts.len()
-                && parts
-                    .iter()
-                    .zip(&rel[at..])
-                    .all(|(p, s)| glob_component(p.as_bytes(), s.as_bytes()))
-        };
-        if anchored {
-            fits(0)
-        } else {
-            (0..rel.len()).any(fits)
-        }
-    })
 }
 
 /// SHA-256 of the regular file `rel` below `dir`, opened without following any link: the site
@@ -597,9 +546,7 @@ fn decide_database(
         .snapshot_tags(&p.snapshot)
         .ok()
         .flatten()
-        .is_some_and(|tags| {
-            tags.iter().any(|t| *t == format!("site={site}")) && tags.iter().any(|t| t == "part=db")
-        });
+        .is_some_and(|tags| snapshot_tags::is_dump_of(&tags, site));
     if still_there {
         DbDecision::Reuse(p)
     } else {
@@ -738,7 +685,7 @@ pub fn backup_site(
             manifest.dump_bytes = rec.dump_bytes;
             manifest.db_snapshot = Some(rec.snapshot.clone());
             // the run's dump is an earlier run's
-            files_tags.push(format!("db={}", rec.snapshot));
+            files_tags.push(snapshot_tags::dump_ref(&rec.snapshot));
             reused = Some(rec);
         }
         Some(DbDecision::Dump { before }) => fresh_before = Some(before),
@@ -846,18 +793,14 @@ pub struct Entry {
 
 /// Every run in the repository (of one site when given), oldest first.
 pub fn entries(repo: &Repo, site: Option<&str>) -> Result<Vec<Entry>> {
-    let mut tags = vec!["lempctl".to_owned()];
-    if let Some(s) = site {
-        tags.push(format!("site={s}"));
-    }
-    let snaps = repo.restic.snapshots(&tags)?;
+    let snaps = repo.restic.snapshots(&snapshot_tags::of_site(site))?;
     Ok(group(&snaps))
 }
 
 fn group(snaps: &[Snapshot]) -> Vec<Entry> {
     let mut runs: BTreeMap<(String, String), Entry> = BTreeMap::new();
     for s in snaps {
-        let (Some(site), Some(run)) = (s.tag("site"), s.tag("run")) else {
+        let (Some(site), Some(run)) = (s.site(), s.run()) else {
             continue;
         };
         let e = runs
@@ -868,15 +811,15 @@ fn group(snaps: &[Snapshot]) -> Vec<Entry> {
                 time: s.time.clone(),
                 files_snapshot: None,
                 db_snapshot: None,
-                safety: s.tags.iter().any(|t| t == "safety"),
-                final_run: s.tags.iter().any(|t| t == "reason=final"),
+                safety: s.is_safety(),
+                final_run: s.is_final(),
             });
-        match s.tag("part") {
+        match s.part() {
             Some("db") => e.db_snapshot = Some(s.id.clone()),
             _ => {
                 e.files_snapshot = Some(s.id.clone());
                 // restic's backup summary names the snapshot by its short id: resolve it
-                if let Some(db) = s.tag("db") {
+                if let Some(db) = s.dump_ref() {
                     let full = snaps.iter().find(|d| d.id.starts_with(db));
                     e.db_snapshot = Some(full.map_or(db, |d| d.id.as_str()).to_owned());
                 }
@@ -1083,14 +1026,7 @@ fn restore_files_in_place(
             if !delete {
                 return true;
             }
-            let parts: Vec<String> = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            excluded(
-                &parts.iter().map(String::as_str).collect::<Vec<_>>(),
-                excludes,
-            )
+            excluded_path(rel, excludes)
         })
     })();
     let cleaned = root.remove_tree(&stage);
@@ -1234,7 +1170,7 @@ pub struct PruneResult {
 
 /// Applies every site's retention (sites with a `backup` section), then prunes unused data.
 pub fn prune(config: &Config, repo: &Repo) -> Result<PruneResult> {
-    let before = repo.restic.snapshots(&["lempctl".to_owned()])?.len();
+    let before = repo.restic.snapshots(&snapshot_tags::of_site(None))?.len();
     let mut sites = Vec::new();
     for site in &config.sites {
         let Some(b) = &site.backup else { continue };
@@ -1246,27 +1182,21 @@ pub fn prune(config: &Config, repo: &Repo) -> Result<PruneResult> {
         };
         // the policy applies to runs (their files snapshots); a dump lives on while a kept run
         // refers to it, which may be a run later than the one that took it
-        repo.restic.forget(
-            &[
-                "lempctl".to_owned(),
-                format!("site={}", site.name),
-                "part=files".to_owned(),
-            ],
-            keep,
-        )?;
+        repo.restic
+            .forget(&snapshot_tags::files_of(site.name.as_str()), keep)?;
         sites.push(site.name.to_string());
     }
-    let snaps = repo.restic.snapshots(&["lempctl".to_owned()])?;
+    let snaps = repo.restic.snapshots(&snapshot_tags::of_site(None))?;
     let referenced = dumps_in_use(group(&snaps).iter());
     let unreferenced: Vec<String> = snaps
         .iter()
-        .filter(|s| s.tag("part") == Some("db") && !referenced.contains(&s.id))
-        .filter(|s| sites.iter().any(|n| s.tag("site") == Some(n.as_str())))
+        .filter(|s| s.part() == Some("db") && !referenced.contains(&s.id))
+        .filter(|s| sites.iter().any(|n| s.site() == Some(n.as_str())))
         .map(|s| s.id.clone())
         .collect();
     repo.restic.forget_ids(&unreferenced)?;
     repo.restic.prune()?;
-    let after = repo.restic.snapshots(&["lempctl".to_owned()])?.len();
+    let after = repo.restic.snapshots(&snapshot_tags::of_site(None))?.len();
     Ok(PruneResult {
         sites,
         snapshots_before: before,
@@ -1578,25 +1508,6 @@ pub fn prometheus(all: &BTreeMap<String, SiteStatus>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn globs(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    #[test]
-    fn excludes_match_like_restic() {
-        let g = globs(crate::config::global::DEFAULT_BACKUP_EXCLUDES);
-        assert!(excluded(&["tmp"], &g));
-        assert!(!excluded(&["htdocs", "tmp"], &g), "/tmp is anchored");
-        assert!(excluded(&["htdocs", "wp-content", "cache"], &g));
-        assert!(excluded(&["logs", "access.log"], &g));
-        assert!(!excluded(&["htdocs", "index.php"], &g));
-        assert!(!excluded(&["htdocs", "wp-content"], &g));
-        assert_eq!(
-            restic_excludes(Path::new("/srv/www/a"), &globs(&["/tmp", "*.log"])).unwrap(),
-            vec!["/srv/www/a/tmp", "/srv/www/a/**/*.log"]
-        );
-    }
 
     #[test]
     fn runs_group_and_select() {
