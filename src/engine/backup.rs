@@ -21,7 +21,7 @@ use super::repo_files::RepoFiles;
 use super::repo_lock;
 use crate::config::global::{BackupGlobal, Global};
 use crate::config::{Config, Site, SiteKind, UsageError};
-use crate::host::exec::{Cmd, pipe, pipe_with_trailer};
+use crate::host::exec::{pipe, pipe_with_trailer};
 use crate::host::{Journal, Perms, Root, walk};
 use crate::services::mariadb::{self, ClientOptions, RowCounter, sql};
 use crate::services::restic::excludes::{excluded, excluded_path, restic_excludes};
@@ -569,7 +569,7 @@ fn dump_database(
 ) -> Result<DbPart> {
     let target = super::database::admin_target(root, g)?;
     let opts = ClientOptions::write(&target)?;
-    let dump = Cmd::new("mariadb-dump").args(mariadb::backup_dump_args(&opts, database));
+    let dump = mariadb::backup_dump_cmd(&opts, database);
     let store = repo
         .restic
         .backup_stdin_cmd(&dump_name(site), &tags(site, run, "db", kind));
@@ -1146,10 +1146,7 @@ fn load_dump(
     tap: &mut dyn FnMut(&[u8]),
 ) -> Result<u64> {
     let opts = ClientOptions::write(target)?;
-    let client = Cmd::new(&repo.cfg.mariadb)
-        .arg(opts.arg())
-        .arg("--binary-mode")
-        .arg(database);
+    let client = mariadb::load_cmd(&repo.cfg.mariadb, &opts, database);
     let out = pipe(
         &repo
             .restic
