@@ -1,22 +1,22 @@
 //! A backup run of one site: the files snapshot, and the database dumped afresh or referred to.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use super::manifest::{Manifest, manifest_path, walk_site};
-use super::trailer::{DumpTrailer, trailer_bytes};
+use super::manifest::{Manifest, SiteWalk, manifest_path, walk_site};
+use super::trailer::{Describer, DumpTrailer, trailer_bytes};
 use super::{Repo, Writer, backup_dir, dump_name};
 use crate::config::global::Global;
 use crate::config::{Config, Site};
 use crate::engine::database::{self, with_admin};
 use crate::host::Root;
 use crate::host::exec::pipe_with_trailer;
-use crate::services::mariadb::{self, ClientOptions, RowCounter};
+use crate::services::mariadb::{self, ClientOptions};
 use crate::services::restic::Summary;
 use crate::services::restic::excludes::restic_excludes;
 use crate::services::restic::tags as snapshot_tags;
@@ -176,70 +176,212 @@ fn decide_database(
     }
 }
 
-/// Streams a fresh dump into restic (with its trailer); it is remembered only when the
-/// fingerprint did not move while it ran.
-#[allow(clippy::too_many_arguments)]
-fn dump_database(
-    root: &Root,
-    g: &Global,
-    repo: &Repo,
-    site: &str,
-    database: &str,
-    run: &str,
+/// One run in progress: where it writes and what it is called.
+struct Run<'a> {
+    root: &'a Root,
+    g: &'a Global,
+    repo: &'a Repo,
+    site: &'a Site,
+    run: String,
     kind: RunKind,
-    before: Option<String>,
-) -> Result<DbPart> {
-    let target = database::admin_target(root, g)?;
-    let opts = ClientOptions::write(&target)?;
-    let dump = mariadb::backup_dump_cmd(&opts, database);
-    let store = repo
-        .restic
-        .backup_stdin_cmd(&dump_name(site), &tags(site, run, "db", kind));
-    let counter = std::cell::RefCell::new(RowCounter::default());
-    let hash = std::cell::RefCell::new(Sha256::new());
-    let described = std::cell::RefCell::new(DumpTrailer::default());
-    let bytes = std::cell::Cell::new(0u64);
-    let out = pipe_with_trailer(
-        &dump,
-        &store,
-        &mut |b| {
-            counter.borrow_mut().feed(b);
-            hash.borrow_mut().update(b);
-            bytes.set(bytes.get() + b.len() as u64);
-        },
-        &mut || {
-            let t = DumpTrailer {
-                tables: std::mem::take(&mut *counter.borrow_mut()).finish(),
-                sha256: hex::encode(std::mem::take(&mut *hash.borrow_mut()).finalize()),
-                bytes: bytes.get(),
-            };
-            let line = trailer_bytes(&t);
-            *described.borrow_mut() = t;
-            line
-        },
-    )
-    .with_context(|| format!("backing up the database `{database}`"))?;
-    let summary = crate::services::restic::parse_summary(&out.stdout)?;
-    let t = described.into_inner();
-    let after = before.as_ref().and_then(|_| fingerprint(&target, database));
-    let record = match (before, after) {
-        (Some(b), Some(a)) if a == b => Some(DumpRecord {
-            repository: repo.restic.repository.clone(),
-            database: database.to_owned(),
-            fingerprint: a,
-            snapshot: summary.snapshot_id.clone(),
-            tables: t.tables.clone(),
-            dump_sha256: t.sha256.clone(),
+}
+
+impl Run<'_> {
+    fn name(&self) -> &str {
+        self.site.name.as_str()
+    }
+
+    /// Streams a fresh dump into restic (with its trailer); it is remembered only when the
+    /// fingerprint did not move while it ran.
+    fn dump_database(&self, database: &str, before: Option<String>) -> Result<DbPart> {
+        let target = database::admin_target(self.root, self.g)?;
+        let opts = ClientOptions::write(&target)?;
+        let dump = mariadb::backup_dump_cmd(&opts, database);
+        let store = self.repo.restic.backup_stdin_cmd(
+            &dump_name(self.name()),
+            &tags(self.name(), &self.run, "db", self.kind),
+        );
+        let describer = RefCell::new(Describer::default());
+        let described = RefCell::new(DumpTrailer::default());
+        let out = pipe_with_trailer(
+            &dump,
+            &store,
+            &mut |b| describer.borrow_mut().feed(b),
+            &mut || {
+                let t = describer.borrow_mut().finish();
+                let line = trailer_bytes(&t);
+                *described.borrow_mut() = t;
+                line
+            },
+        )
+        .with_context(|| format!("backing up the database `{database}`"))?;
+        let summary = crate::services::restic::parse_summary(&out.stdout)?;
+        let t = described.into_inner();
+        let after = before.as_ref().and_then(|_| fingerprint(&target, database));
+        let record = match (before, after) {
+            (Some(b), Some(a)) if a == b => Some(DumpRecord {
+                repository: self.repo.restic.repository.clone(),
+                database: database.to_owned(),
+                fingerprint: a,
+                snapshot: summary.snapshot_id.clone(),
+                tables: t.tables.clone(),
+                dump_sha256: t.sha256.clone(),
+                dump_bytes: t.bytes,
+            }),
+            _ => None,
+        };
+        Ok(DbPart {
+            snapshot: summary.snapshot_id,
             dump_bytes: t.bytes,
-        }),
-        _ => None,
-    };
-    Ok(DbPart {
-        snapshot: summary.snapshot_id,
-        dump_bytes: t.bytes,
-        added_bytes: summary.data_added,
-        record,
-    })
+            added_bytes: summary.data_added,
+            record,
+        })
+    }
+
+    /// Independent reads at once: the repository key, the database fingerprint, the site walk.
+    fn read(&self, site_dir: &Path) -> Reads<'_> {
+        let (root, g, repo) = (self.root, self.g, self.repo);
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| repo.writer(root));
+            let now = self.site.db.as_ref().map(|db| {
+                s.spawn(|| {
+                    let target = database::admin_target(root, g)?;
+                    Ok::<_, anyhow::Error>(fingerprint(&target, &db.database))
+                })
+            });
+            let walked = site_dir
+                .is_dir()
+                .then(|| walk_site(site_dir, &repo.cfg.exclude));
+            Reads {
+                writer: writer.join().expect("key thread"),
+                now: now.map(|h| h.join().expect("fingerprint thread")),
+                walked,
+            }
+        })
+    }
+
+    /// Writes the manifest and lists what the files snapshot holds: the site tree (when it
+    /// exists), the manifest, the site file and the site's credentials.
+    fn files_paths(
+        &self,
+        manifest: &mut Manifest,
+        walked: Option<Result<SiteWalk>>,
+        site_dir: &Path,
+    ) -> Result<Vec<PathBuf>> {
+        let (root, g, name) = (self.root, self.g, self.name());
+        let mut paths = Vec::new();
+        if let Some(walked) = walked {
+            let walked = walked?;
+            manifest.files = walked.files;
+            manifest.file_bytes = walked.bytes;
+            manifest.sample = walked.sample;
+            paths.push(site_dir.to_path_buf());
+        }
+        let mpath = manifest_path(g, name);
+        root.write_private(
+            &mpath,
+            &serde_json::to_vec_pretty(&*manifest).context("manifest")?,
+            0o600,
+        )?;
+        paths.push(root.path(&mpath));
+        paths.push(self.site.file.clone());
+        let creds = crate::engine::secrets::path(g, name);
+        if root.read(&creds)?.is_some() {
+            paths.push(root.path(&creds));
+        }
+        Ok(paths)
+    }
+
+    /// The files snapshot, with a fresh dump (linked to this run by its `run` tag) streaming
+    /// while the files are backed up.
+    fn snapshots(
+        &self,
+        writer: &Writer,
+        files: &Files,
+        fresh_before: Option<Option<String>>,
+    ) -> Result<(Summary, Option<DbPart>)> {
+        let name = self.name();
+        let (summary, fresh) = std::thread::scope(|s| {
+            let dumping = match (&self.site.db, fresh_before) {
+                (Some(db), Some(before)) => {
+                    Some(s.spawn(|| self.dump_database(&db.database, before)))
+                }
+                _ => None,
+            };
+            let summary = self
+                .repo
+                .snapshot_files(
+                    self.root,
+                    writer,
+                    &files.paths,
+                    &files.excludes,
+                    &files.tags,
+                )
+                .with_context(|| format!("backing up the files of `{name}`"));
+            (summary, dumping.map(|h| h.join().expect("dump thread")))
+        });
+        match (summary, fresh) {
+            (Ok(f), None) => Ok((f, None)),
+            (Ok(f), Some(Ok(d))) => Ok((f, Some(d))),
+            (summary, fresh) => Err(self.discard(summary, fresh)),
+        }
+    }
+
+    /// Half a run is no run: forgets what was written (best effort; prune would drop it too)
+    /// and returns the error.
+    fn discard(&self, summary: Result<Summary>, fresh: Option<Result<DbPart>>) -> anyhow::Error {
+        let written: Vec<String> = [
+            summary.as_ref().ok().map(|f| f.snapshot_id.clone()),
+            fresh
+                .as_ref()
+                .and_then(|d| d.as_ref().ok())
+                .map(|d| d.snapshot.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let _ = self.repo.restic.forget_ids(&written);
+        match (summary, fresh) {
+            (Err(e), _) | (_, Some(Err(e))) => e,
+            _ => anyhow::anyhow!("backup of `{}` failed", self.name()),
+        }
+    }
+}
+
+/// What a run reads before it writes anything.
+struct Reads<'a> {
+    writer: Result<Writer<'a>>,
+    now: Option<Result<Option<String>>>,
+    walked: Option<Result<SiteWalk>>,
+}
+
+/// What the files snapshot holds, and how it is tagged.
+struct Files {
+    paths: Vec<PathBuf>,
+    excludes: Vec<String>,
+    tags: Vec<String>,
+}
+
+/// What the manifest and the files snapshot say about a reused dump; returns it, or the
+/// fingerprint a fresh dump starts from.
+fn note_decision(
+    decision: Option<DbDecision>,
+    manifest: &mut Manifest,
+    files_tags: &mut Vec<String>,
+) -> (Option<DumpRecord>, Option<Option<String>>) {
+    match decision {
+        Some(DbDecision::Reuse(rec)) => {
+            manifest.tables = rec.tables.clone();
+            manifest.dump_sha256 = Some(rec.dump_sha256.clone());
+            manifest.dump_bytes = rec.dump_bytes;
+            manifest.db_snapshot = Some(rec.snapshot.clone());
+            // the run's dump is an earlier run's
+            files_tags.push(snapshot_tags::dump_ref(&rec.snapshot));
+            (Some(rec), None)
+        }
+        Some(DbDecision::Dump { before }) => (None, Some(before)),
+        None => (None, None),
+    }
 }
 
 /// Backs up one site: the files snapshot (site tree, site file, credentials, manifest) and the
@@ -253,7 +395,6 @@ pub fn backup_site(
     site: &Site,
     kind: RunKind,
 ) -> Result<RunResult> {
-    let safety = kind == RunKind::Safety;
     let g = &config.global;
     let start = Instant::now();
     let (run, time) = run_id()?;
@@ -266,110 +407,34 @@ pub fn backup_site(
     };
     let mut files_tags = tags(name, &run, "files", kind);
     let site_dir = root.path(&site.paths.site_dir);
-    // independent reads at once: the repository key, the database fingerprint, the site walk
     let previous = match &site.db {
         Some(db) => previous_dump(root, g, repo, name, &db.database, kind)?,
         None => None,
     };
-    let (writer, now, walked) = std::thread::scope(|s| {
-        let writer = s.spawn(|| repo.writer(root));
-        let now = site.db.as_ref().map(|db| {
-            s.spawn(|| {
-                let target = database::admin_target(root, g)?;
-                Ok::<_, anyhow::Error>(fingerprint(&target, &db.database))
-            })
-        });
-        let walked = if site_dir.is_dir() {
-            Some(walk_site(&site_dir, &repo.cfg.exclude))
-        } else {
-            None
-        };
-        (
-            writer.join().expect("key thread"),
-            now.map(|h| h.join().expect("fingerprint thread")),
-            walked,
-        )
-    });
-    let writer = writer?;
-    let decision = match (&site.db, now) {
+    let r = Run {
+        root,
+        g,
+        repo,
+        site,
+        run,
+        kind,
+    };
+    let reads = r.read(&site_dir);
+    let writer = reads.writer?;
+    let decision = match (&site.db, reads.now) {
         (Some(db), Some(now)) => {
             manifest.database = Some(db.database.clone());
             Some(decide_database(previous, now?, &writer, name))
         }
         _ => None,
     };
-    let mut fresh_before = None;
-    let mut reused = None;
-    match decision {
-        Some(DbDecision::Reuse(rec)) => {
-            manifest.tables = rec.tables.clone();
-            manifest.dump_sha256 = Some(rec.dump_sha256.clone());
-            manifest.dump_bytes = rec.dump_bytes;
-            manifest.db_snapshot = Some(rec.snapshot.clone());
-            // the run's dump is an earlier run's
-            files_tags.push(snapshot_tags::dump_ref(&rec.snapshot));
-            reused = Some(rec);
-        }
-        Some(DbDecision::Dump { before }) => fresh_before = Some(before),
-        None => {}
-    }
-    let mut paths = Vec::new();
-    if let Some(walked) = walked {
-        let walked = walked?;
-        manifest.files = walked.files;
-        manifest.file_bytes = walked.bytes;
-        manifest.sample = walked.sample;
-        paths.push(site_dir.clone());
-    }
-    let mpath = manifest_path(g, name);
-    root.write_private(
-        &mpath,
-        &serde_json::to_vec_pretty(&manifest).context("manifest")?,
-        0o600,
-    )?;
-    paths.push(root.path(&mpath));
-    paths.push(site.file.clone());
-    let creds = crate::engine::secrets::path(g, name);
-    if root.read(&creds)?.is_some() {
-        paths.push(root.path(&creds));
-    }
-    let excludes = restic_excludes(&site_dir, &repo.cfg.exclude)?;
-    // a fresh dump (linked to this run by its `run` tag) streams while the files are backed up
-    let (files, fresh) = std::thread::scope(|s| {
-        let dumping = match (&site.db, fresh_before) {
-            (Some(db), Some(before)) => Some(
-                s.spawn(|| dump_database(root, g, repo, name, &db.database, &run, kind, before)),
-            ),
-            _ => None,
-        };
-        let files = repo
-            .snapshot_files(root, &writer, &paths, &excludes, &files_tags)
-            .with_context(|| format!("backing up the files of `{name}`"));
-        let fresh = dumping.map(|h| h.join().expect("dump thread"));
-        (files, fresh)
-    });
-    let (summary, fresh): (Summary, Option<DbPart>) = match (files, fresh) {
-        (Ok(f), None) => (f, None),
-        (Ok(f), Some(Ok(d))) => (f, Some(d)),
-        // half a run is no run: forget what was written (best effort; prune would drop it too)
-        (files, fresh) => {
-            let written: Vec<String> = [
-                files.as_ref().ok().map(|f| f.snapshot_id.clone()),
-                fresh
-                    .as_ref()
-                    .and_then(|d| d.as_ref().ok())
-                    .map(|d| d.snapshot.clone()),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            let _ = repo.restic.forget_ids(&written);
-            return Err(match (files, fresh) {
-                (Err(e), _) | (_, Some(Err(e))) => e,
-                _ => anyhow::anyhow!("backup of `{name}` failed"),
-            });
-        }
+    let (reused, fresh_before) = note_decision(decision, &mut manifest, &mut files_tags);
+    let files = Files {
+        paths: r.files_paths(&mut manifest, reads.walked, &site_dir)?,
+        excludes: restic_excludes(&site_dir, &repo.cfg.exclude)?,
+        tags: files_tags,
     };
+    let (summary, fresh) = r.snapshots(&writer, &files, fresh_before)?;
     let mut size_bytes = summary.total_bytes_processed;
     let mut added_bytes = summary.data_added;
     let db_snapshot = match (&reused, &fresh) {
@@ -386,7 +451,7 @@ pub fn backup_site(
     };
     Ok(RunResult {
         site: name.to_owned(),
-        run,
+        run: r.run,
         time,
         files_snapshot: summary.snapshot_id,
         db_snapshot,
@@ -395,6 +460,6 @@ pub fn backup_site(
         size_bytes,
         added_bytes,
         duration_seconds: start.elapsed().as_secs_f64(),
-        safety,
+        safety: kind == RunKind::Safety,
     })
 }

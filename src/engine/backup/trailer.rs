@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::services::mariadb::RowCounter;
+
 /// The line lempctl appends to a dump in the repository (after a newline of its own): what the
 /// dump holds, known only once it has been read. An SQL comment, so loading the dump ignores it.
 const TRAILER: &str = "-- lempctl-dump ";
@@ -22,6 +24,31 @@ pub(super) struct DumpTrailer {
 pub(super) fn trailer_bytes(t: &DumpTrailer) -> Vec<u8> {
     let json = serde_json::to_string(t).unwrap_or_default();
     format!("\n{TRAILER}{json}\n").into_bytes()
+}
+
+/// Describes a dump as it streams into the repository: rows per table, checksum, size.
+#[derive(Default)]
+pub(super) struct Describer {
+    counter: RowCounter,
+    hash: Sha256,
+    bytes: u64,
+}
+
+impl Describer {
+    pub(super) fn feed(&mut self, b: &[u8]) {
+        self.counter.feed(b);
+        self.hash.update(b);
+        self.bytes += b.len() as u64;
+    }
+
+    /// The trailer of what went by.
+    pub(super) fn finish(&mut self) -> DumpTrailer {
+        DumpTrailer {
+            tables: std::mem::take(&mut self.counter).finish(),
+            sha256: hex::encode(std::mem::take(&mut self.hash).finalize()),
+            bytes: self.bytes,
+        }
+    }
 }
 
 /// Reads a restored dump as it streams by: hashes it, holding back its end until the trailer
