@@ -1,6 +1,7 @@
 //! Verification: `restic check`, then each site's latest run restored into scratch space and
 //! compared with its manifest and its dump's trailer.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -11,6 +12,7 @@ use super::manifest::{Manifest, manifest_path, sha256_file, site_files};
 use super::restore::load_dump;
 use super::trailer::TrailerReader;
 use super::{Repo, backup_dir, scratch_tag};
+use crate::config::global::Global;
 use crate::config::{Config, Site};
 use crate::engine::database::{self, with_admin};
 use crate::host::{Root, walk};
@@ -80,6 +82,14 @@ pub fn verify(
     Ok(out)
 }
 
+/// Where one site's verification works: a scratch directory and a scratch database named by `tag`.
+struct Scratch<'a> {
+    root: &'a Root,
+    g: &'a Global,
+    repo: &'a Repo,
+    tag: String,
+}
+
 fn verify_site(
     root: &Root,
     config: &Config,
@@ -90,8 +100,13 @@ fn verify_site(
 ) -> Result<()> {
     let g = &config.global;
     let name = site.name.as_str();
-    let tag = scratch_tag(&entry.run);
-    let scratch = backup_dir(g).join(format!("verify-{tag}"));
+    let s = Scratch {
+        root,
+        g,
+        repo,
+        tag: scratch_tag(&entry.run),
+    };
+    let scratch = backup_dir(g).join(format!("verify-{}", s.tag));
     let files_snap = entry
         .files_snapshot
         .as_deref()
@@ -102,12 +117,7 @@ fn verify_site(
             root.path(&scratch)
                 .join(real.strip_prefix("/").unwrap_or(real))
         };
-        let mpath = inside(&root.path(&manifest_path(g, name)));
-        let manifest: Manifest = serde_json::from_slice(
-            &std::fs::read(&mpath)
-                .with_context(|| format!("the backup holds no manifest ({})", mpath.display()))?,
-        )
-        .context("reading the manifest")?;
+        let manifest = read_manifest(&inside(&root.path(&manifest_path(g, name))))?;
         if manifest.run != entry.run {
             v.problems.push(format!(
                 "the manifest belongs to run {}, not {}",
@@ -116,80 +126,112 @@ fn verify_site(
         }
         let dir = inside(&root.path(&site.paths.site_dir));
         if manifest.files > 0 || dir.exists() {
-            let (files, _) = site_files(&dir, &[])?;
-            v.files = files.len() as u64;
-            if v.files != manifest.files {
-                v.problems.push(format!(
-                    "{} files restored, the manifest lists {}",
-                    v.files, manifest.files
-                ));
-            }
-            let dir_fd =
-                walk::open_start(&dir).with_context(|| format!("opening {}", dir.display()))?;
-            for (rel, sum) in &manifest.sample {
-                match sha256_file(&dir_fd, &dir, Path::new(rel)) {
-                    Ok(s) if &s == sum => {}
-                    Ok(_) => v
-                        .problems
-                        .push(format!("{rel}: checksum differs from the manifest")),
-                    Err(e) => v.problems.push(format!("{rel}: {e:#}")),
-                }
-            }
+            check_files(&dir, &manifest, v)?;
         }
         if let (Some(db_snap), Some(_)) = (entry.db_snapshot.as_deref(), &manifest.database) {
-            let scratch_db = format!("lempctl_verify_{tag}");
-            let target = database::admin_target(root, g)?;
-            with_admin(&target, async |admin| {
-                admin
-                    .exec(&sql::create_database(
-                        &scratch_db,
-                        &g.database.charset,
-                        &g.database.collation,
-                    )?)
-                    .await
-            })?;
-            let loaded = (|| -> Result<()> {
-                let mut reader = TrailerReader::new();
-                load_dump(repo, &target, db_snap, name, &scratch_db, &mut |b| {
-                    reader.feed(b)
-                })?;
-                // what the dump should hold: its own trailer, else (older runs) the manifest
-                let (sha, trailer) = reader.finish();
-                let (want_sha, want_tables) = match trailer {
-                    Some(t) => (Some(t.sha256), t.tables),
-                    None => (manifest.dump_sha256.clone(), manifest.tables.clone()),
-                };
-                if want_sha.as_deref() != Some(sha.as_str()) {
-                    v.problems.push(
-                        "the restored dump's checksum differs from the one recorded".to_owned(),
-                    );
-                }
-                let counts = with_admin(&target, async |admin| {
-                    mariadb::provision::row_counts(admin, &scratch_db, want_tables.keys()).await
-                })?;
-                v.tables = counts.len();
-                v.rows = counts.values().sum();
-                for (t, want) in &want_tables {
-                    match counts.get(t) {
-                        Some(n) if n == want => {}
-                        Some(n) => v
-                            .problems
-                            .push(format!("table `{t}`: {n} rows restored, {want} backed up")),
-                        None => v
-                            .problems
-                            .push(format!("table `{t}` missing after the restore")),
-                    }
-                }
-                Ok(())
-            })();
-            let dropped = with_admin(&target, async |admin| {
-                admin.exec(&sql::drop_database(&scratch_db)?).await
-            });
-            loaded?;
-            dropped?;
+            check_database(&s, db_snap, name, &manifest, v)?;
         }
         Ok(())
     })();
     root.remove_tree(&scratch)?;
     result
+}
+
+fn read_manifest(mpath: &Path) -> Result<Manifest> {
+    serde_json::from_slice(
+        &std::fs::read(mpath)
+            .with_context(|| format!("the backup holds no manifest ({})", mpath.display()))?,
+    )
+    .context("reading the manifest")
+}
+
+/// The restored site tree `dir` against the manifest: file count and sampled checksums.
+fn check_files(dir: &Path, manifest: &Manifest, v: &mut SiteVerify) -> Result<()> {
+    let (files, _) = site_files(dir, &[])?;
+    v.files = files.len() as u64;
+    if v.files != manifest.files {
+        v.problems.push(format!(
+            "{} files restored, the manifest lists {}",
+            v.files, manifest.files
+        ));
+    }
+    let dir_fd = walk::open_start(dir).with_context(|| format!("opening {}", dir.display()))?;
+    for (rel, sum) in &manifest.sample {
+        match sha256_file(&dir_fd, dir, Path::new(rel)) {
+            Ok(s) if &s == sum => {}
+            Ok(_) => v
+                .problems
+                .push(format!("{rel}: checksum differs from the manifest")),
+            Err(e) => v.problems.push(format!("{rel}: {e:#}")),
+        }
+    }
+    Ok(())
+}
+
+/// The dump of `db_snap` loaded into a scratch database (dropped after) and compared with what
+/// it should hold: its own trailer, else (older runs) the manifest.
+fn check_database(
+    s: &Scratch,
+    db_snap: &str,
+    name: &str,
+    manifest: &Manifest,
+    v: &mut SiteVerify,
+) -> Result<()> {
+    let scratch_db = format!("lempctl_verify_{}", s.tag);
+    let db = &s.g.database;
+    let target = database::admin_target(s.root, s.g)?;
+    with_admin(&target, async |admin| {
+        admin
+            .exec(&sql::create_database(
+                &scratch_db,
+                &db.charset,
+                &db.collation,
+            )?)
+            .await
+    })?;
+    let loaded = (|| -> Result<()> {
+        let mut reader = TrailerReader::new();
+        load_dump(s.repo, &target, db_snap, name, &scratch_db, &mut |b| {
+            reader.feed(b)
+        })?;
+        let (sha, trailer) = reader.finish();
+        let (want_sha, want_tables) = match trailer {
+            Some(t) => (Some(t.sha256), t.tables),
+            None => (manifest.dump_sha256.clone(), manifest.tables.clone()),
+        };
+        if want_sha.as_deref() != Some(sha.as_str()) {
+            v.problems
+                .push("the restored dump's checksum differs from the one recorded".to_owned());
+        }
+        let counts = with_admin(&target, async |admin| {
+            mariadb::provision::row_counts(admin, &scratch_db, want_tables.keys()).await
+        })?;
+        compare_tables(&want_tables, &counts, v);
+        Ok(())
+    })();
+    let dropped = with_admin(&target, async |admin| {
+        admin.exec(&sql::drop_database(&scratch_db)?).await
+    });
+    loaded?;
+    dropped
+}
+
+fn compare_tables(
+    want_tables: &BTreeMap<String, u64>,
+    counts: &BTreeMap<String, u64>,
+    v: &mut SiteVerify,
+) {
+    v.tables = counts.len();
+    v.rows = counts.values().sum();
+    for (t, want) in want_tables {
+        match counts.get(t) {
+            Some(n) if n == want => {}
+            Some(n) => v
+                .problems
+                .push(format!("table `{t}`: {n} rows restored, {want} backed up")),
+            None => v
+                .problems
+                .push(format!("table `{t}` missing after the restore")),
+        }
+    }
 }
