@@ -9,6 +9,8 @@ use serde::Serialize;
 use super::catalog::{Entry, entries, select};
 use super::run::{RunKind, backup_site};
 use super::{Repo, backup_dir, dump_name, scratch_tag};
+use crate::config::global::Global;
+use crate::config::site::SiteDb;
 use crate::config::{Config, Site, UsageError};
 use crate::engine::database::{self, with_admin};
 use crate::host::exec::pipe;
@@ -57,22 +59,18 @@ pub struct RestoreResult {
     pub cache_entries_purged: usize,
 }
 
-/// Restores a run of a site, in place (after a safety snapshot) or into `to`.
-pub fn restore(
-    root: &Root,
-    config: &Config,
-    repo: &Repo,
+/// The snapshots of `entry` a restore of `parts` takes, `(files, db)`; asking for a part the
+/// run or the site lacks is a usage error.
+fn chosen<'e>(
+    entry: &'e Entry,
     site: &Site,
-    spec: &RestoreSpec<'_>,
-) -> Result<RestoreResult> {
-    let (wanted, parts, to) = (spec.wanted, spec.parts, spec.to);
+    parts: Parts,
+) -> Result<(Option<&'e str>, Option<&'e str>)> {
     let name = site.name.as_str();
-    let entry = select(&entries(repo, Some(name))?, name, wanted)?;
     let want_files = parts != Parts::DbOnly;
     let want_db =
         parts != Parts::FilesOnly && (entry.db_snapshot.is_some() || parts == Parts::DbOnly);
-    let files_snap = entry.files_snapshot.clone();
-    if want_files && files_snap.is_none() {
+    if want_files && entry.files_snapshot.is_none() {
         return Err(UsageError(format!(
             "backup `{}` of `{name}` has no files snapshot",
             entry.run
@@ -86,6 +84,23 @@ pub fn restore(
         ))
         .into());
     }
+    Ok((
+        entry.files_snapshot.as_deref().filter(|_| want_files),
+        entry.db_snapshot.as_deref().filter(|_| want_db),
+    ))
+}
+
+/// Restores a run of a site, in place (after a safety snapshot) or into `to`.
+pub fn restore(
+    root: &Root,
+    config: &Config,
+    repo: &Repo,
+    site: &Site,
+    spec: &RestoreSpec<'_>,
+) -> Result<RestoreResult> {
+    let name = site.name.as_str();
+    let entry = select(&entries(repo, Some(name))?, name, spec.wanted)?;
+    let (files, db) = chosen(&entry, site, spec.parts)?;
     let mut result = RestoreResult {
         site: name.to_owned(),
         run: entry.run.clone(),
@@ -94,20 +109,20 @@ pub fn restore(
         database_restored: false,
         removed_since_backup: 0,
         safety_run: None,
-        to: to.map(Path::to_path_buf),
+        to: spec.to.map(Path::to_path_buf),
         cache_entries_purged: 0,
     };
     if spec.dry_run {
-        result.files_restored = want_files;
-        result.database_restored = want_db;
+        result.files_restored = files.is_some();
+        result.database_restored = db.is_some();
         return Ok(result);
     }
-    if let Some(dir) = to {
-        if let Some(id) = files_snap.as_deref().filter(|_| want_files) {
+    if let Some(dir) = spec.to {
+        if let Some(id) = files {
             repo.restic.restore(id, dir, &[])?;
             result.files_restored = true;
         }
-        if let Some(id) = entry.db_snapshot.as_deref().filter(|_| want_db) {
+        if let Some(id) = db {
             repo.restic.restore(id, dir, &[])?;
             result.database_restored = true;
         }
@@ -116,30 +131,66 @@ pub fn restore(
     let safety = backup_site(root, config, repo, site, RunKind::Safety)
         .context("taking the safety snapshot before restoring (nothing was restored)")?;
     result.safety_run = Some(safety.run);
-    if let Some(id) = files_snap.as_deref().filter(|_| want_files) {
+    restore_in_place(
+        root,
+        config,
+        repo,
+        site,
+        spec.delete,
+        (files, db),
+        &mut result,
+    )?;
+    Ok(result)
+}
+
+/// The in-place part of `restore`, after the safety snapshot: files, database, then the page
+/// cache (pages cached before the restore show what is no longer there, a hacked title).
+fn restore_in_place(
+    root: &Root,
+    config: &Config,
+    repo: &Repo,
+    site: &Site,
+    delete: bool,
+    (files, db): (Option<&str>, Option<&str>),
+    result: &mut RestoreResult,
+) -> Result<()> {
+    let name = site.name.as_str();
+    if let Some(id) = files {
         result.removed_since_backup = restore_files_in_place(
             root,
             repo,
             id,
             &site.paths.site_dir,
-            spec.delete,
+            delete,
             &repo.cfg.exclude,
         )?;
         result.files_restored = true;
     }
-    if let (Some(id), Some(db)) = (entry.db_snapshot.as_deref().filter(|_| want_db), &site.db) {
-        let target = database::admin_target(root, &config.global)?;
-        database::recreate_empty(&target, db)?;
-        load_dump(repo, &target, id, name, &db.database, &mut |_| {})?;
+    if let (Some(id), Some(d)) = (db, &site.db) {
+        reload_database(root, &config.global, repo, (id, name), d)?;
         result.database_restored = true;
     }
-    // Pages cached before the restore show what is no longer there (a hacked title).
     if result.files_restored || result.database_restored {
         result.cache_entries_purged = root
             .clear_dir(&config.global.cache_dir.join(name))
             .context("purging the page cache after the restore")?;
     }
-    Ok(result)
+    Ok(())
+}
+
+/// Empties the database `db` and loads into it the dump of `snapshot`, a run of the site
+/// `of_site`; returns the admin connection target for more work on it.
+fn reload_database(
+    root: &Root,
+    g: &Global,
+    repo: &Repo,
+    (snapshot, of_site): (&str, &str),
+    db: &SiteDb,
+) -> Result<mariadb::AdminTarget> {
+    let target = database::admin_target(root, g)?;
+    database::recreate_empty(&target, db)?;
+    load_dump(repo, &target, snapshot, of_site, &db.database, &mut |_| {})?;
+    Ok(target)
 }
 
 /// Restores the site directory of snapshot `id` beside the live one, in a fresh root-only
@@ -216,45 +267,13 @@ pub fn restore_as(
         admin_password_set: false,
     };
     if let Some(id) = entry.files_snapshot.as_deref() {
-        let tag = scratch_tag(&entry.run);
-        let scratch = backup_dir(g).join(format!("restore-as-{tag}"));
-        let copied = (|| -> Result<usize> {
-            let old_root = root.path(&old.paths.document_root);
-            repo.restic
-                .restore(id, &root.path(&scratch), std::slice::from_ref(&old_root))?;
-            let src = root
-                .path(&scratch)
-                .join(old_root.strip_prefix("/").unwrap_or(&old_root));
-            if !src.is_dir() {
-                return Ok(0);
-            }
-            root.clear_dir(&new.paths.document_root)?;
-            let mut journal = Journal::default();
-            let u = &new.user;
-            root.copy_tree(
-                &mut journal,
-                &src,
-                &new.paths.document_root,
-                &["wp-config.php"],
-                crate::host::Links::Recreate,
-                &crate::host::Perms::new(u, &g.web_group, 0o2750),
-                &crate::host::Perms::new(u, &g.web_group, 0o640),
-            )
-        })();
+        let scratch = backup_dir(g).join(format!("restore-as-{}", scratch_tag(&entry.run)));
+        let copied = copy_document_root(root, g, repo, (id, &scratch), old, new);
         root.remove_tree(&scratch)?;
         result.files = copied.context("restoring the files into the new site")?;
     }
     if let (Some(id), Some(db)) = (entry.db_snapshot.as_deref(), &new.db) {
-        let target = database::admin_target(root, g)?;
-        database::recreate_empty(&target, db)?;
-        load_dump(
-            repo,
-            &target,
-            id,
-            old.name.as_str(),
-            &db.database,
-            &mut |_| {},
-        )?;
+        let target = reload_database(root, g, repo, (id, old.name.as_str()), db)?;
         result.database = Some(db.database.clone());
         if let Some(wp) = &new.wordpress {
             let stmts = sql::wordpress_replace_url(
@@ -274,6 +293,39 @@ pub fn restore_as(
         }
     }
     Ok(result)
+}
+
+/// `old`'s document root of snapshot `id`, restored into `scratch`, copied into `new`'s with
+/// `new`'s owner (links recreated, never followed); returns how many entries were copied.
+fn copy_document_root(
+    root: &Root,
+    g: &Global,
+    repo: &Repo,
+    (id, scratch): (&str, &Path),
+    old: &Site,
+    new: &Site,
+) -> Result<usize> {
+    let old_root = root.path(&old.paths.document_root);
+    repo.restic
+        .restore(id, &root.path(scratch), std::slice::from_ref(&old_root))?;
+    let src = root
+        .path(scratch)
+        .join(old_root.strip_prefix("/").unwrap_or(&old_root));
+    if !src.is_dir() {
+        return Ok(0);
+    }
+    root.clear_dir(&new.paths.document_root)?;
+    let mut journal = Journal::default();
+    let u = &new.user;
+    root.copy_tree(
+        &mut journal,
+        &src,
+        &new.paths.document_root,
+        &["wp-config.php"],
+        crate::host::Links::Recreate,
+        &crate::host::Perms::new(u, &g.web_group, 0o2750),
+        &crate::host::Perms::new(u, &g.web_group, 0o640),
+    )
 }
 
 /// Streams the dump of a `db` snapshot into `database` through the `mariadb` client.
