@@ -1,11 +1,11 @@
 //! Site backups with restic: one run per site is a `files` snapshot (the site tree minus the
 //! exclude globs, the site file, the site's credentials and a manifest) and, for sites with a
 //! database, a `db` snapshot holding the dump streamed in as `lempctl/<site>/db.sql`. Both carry
-//! the tags `lempctl`, `site=<name>`, `run=<id>`, `part=files|db`; the files snapshot names its
-//! dump with `db=<id>`, which is an earlier run's when the database did not change. Retention
-//! applies to files snapshots (runs); a dump lives while a kept run refers to it. Snapshot times
-//! are restic's own (nanoseconds), so runs never tie. Runs on one repository never overlap
-//! (`<state_dir>/backup.lock`).
+//! the tags `lempctl`, `site=<name>`, `run=<id>`, `part=files|db` (`services::restic::tags`); the
+//! files snapshot names its dump with `db=<id>`, which is an earlier run's when the database did
+//! not change. Retention applies to files snapshots (runs); a dump lives while a kept run refers
+//! to it. Snapshot times are restic's own (nanoseconds), so runs never tie. Runs on one
+//! repository never overlap (`<state_dir>/backup.lock`).
 //!
 //! By topic: `run` (a backup run), `manifest` (what a run holds besides the data), `trailer` (the
 //! line a dump ends with), `catalog` (the runs in the repository), `restore`, `verify`, `prune`,
