@@ -1,4 +1,4 @@
-//! The fast key of a backup repository lempctl initialised (see `services::restic_key` for why):
+//! The fast key of a backup repository lempctl initialised (see `services::restic::key` for why):
 //! right after `restic init`, restic's calibrated key is re-sealed with cheap scrypt parameters and
 //! restic itself, opening the repository with the new key, removes the old one.
 //! Invariant: the repository always has a key that opens with the password. The new key is written
@@ -11,7 +11,7 @@ use super::repo_files::RepoFiles;
 use crate::config::global::BackupGlobal;
 use crate::host::Root;
 use crate::services::restic::Restic;
-use crate::services::restic_key::{self, FAST};
+use crate::services::restic::key::{self as restic_key, FAST};
 
 /// The repository password, as restic reads its password file (without the line end).
 pub fn password(root: &Root, cfg: &BackupGlobal) -> Result<String> {

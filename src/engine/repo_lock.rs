@@ -12,8 +12,8 @@ use std::sync::mpsc;
 use anyhow::{Context, Result, bail};
 
 use super::repo_files::RepoFiles;
-use crate::services::restic_key::{self, MasterKey};
-use crate::services::restic_lock::{self, Lock, REFRESH_EVERY};
+use crate::services::restic::key::{self as restic_key, MasterKey};
+use crate::services::restic::lock::{self as restic_lock, Lock, REFRESH_EVERY};
 
 const LOCKS: &str = "locks";
 

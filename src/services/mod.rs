@@ -5,8 +5,6 @@ pub mod mariadb;
 pub mod nginx;
 pub mod php_fpm;
 pub mod restic;
-pub mod restic_key;
-pub mod restic_lock;
 pub mod rustic;
 pub mod s3;
 pub mod systemd;

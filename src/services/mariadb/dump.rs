@@ -20,7 +20,7 @@ use rand::rngs::SysRng;
 use super::conn::AdminTarget;
 use super::error::DbError;
 use super::names::validate_database_name;
-use crate::host::exec::spawn_piped;
+use crate::host::exec::{Cmd, spawn_piped};
 
 pub const DUMP_PROGRAM: &str = "mariadb-dump";
 /// zstd level: 3 is zstd's default, fast enough to keep up with mariadb-dump.
@@ -165,6 +165,21 @@ pub fn backup_dump_args(opts: &ClientOptions, database: &str) -> Vec<OsString> {
         .map(OsString::from),
     );
     v
+}
+
+/// The dump of `database` a backup streams into its repository (`backup_dump_args`), by the
+/// same program as every other dump (`DUMP_PROGRAM`: no setting names it).
+pub fn backup_dump_cmd(opts: &ClientOptions, database: &str) -> Cmd {
+    Cmd::new(DUMP_PROGRAM).args(backup_dump_args(opts, database))
+}
+
+/// The `mariadb` client (`program`, from `backup.mariadb`) loading a dump from its stdin into
+/// `database`.
+pub fn load_cmd(program: &Path, opts: &ClientOptions, database: &str) -> Cmd {
+    Cmd::new(program)
+        .arg(opts.arg())
+        .arg("--binary-mode")
+        .arg(database)
 }
 
 /// Counts the rows of each table in a `--skip-extended-insert` dump as it streams by.

@@ -15,7 +15,8 @@ pub mod sql;
 
 pub use conn::{Admin, AdminCredentials, AdminTarget, Tls, read_admin_credentials};
 pub use dump::{
-    ClientOptions, DumpStats, RowCounter, backup_dump_args, dump_database, dump_to_file,
+    ClientOptions, DumpStats, RowCounter, backup_dump_args, backup_dump_cmd, dump_database,
+    dump_to_file, load_cmd,
 };
 pub use error::{DbError, NameKind};
 pub use names::{SiteDbNames, check_collisions, derive_names, resolve_names};

@@ -258,7 +258,7 @@ impl ReadSource for WithAncestors {
 #[allow(clippy::disallowed_methods)] // test fixtures are written directly, not through host::Root
 mod tests {
     use super::*;
-    use crate::engine::backup::{excluded, restic_excludes};
+    use crate::services::restic::excludes::{excluded, restic_excludes};
 
     /// What rustic's walker yields for the site excludes is what lempctl's own matcher (the
     /// manifest's file list, verify's count) calls not excluded, ancestors included.

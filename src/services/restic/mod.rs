@@ -2,6 +2,11 @@
 //! reaches restic only through `RESTIC_PASSWORD_FILE`; S3 credentials come from the environment
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
 
+pub mod excludes;
+pub mod key;
+pub mod lock;
+pub mod tags;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::restic_key::MasterKey;
+use super::key::MasterKey;
 
 /// A lock not refreshed for this long is stale to restic (`staleTimeout`).
 pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);

@@ -8,7 +8,7 @@
 //! whatever the KDF costs, so its key is re-sealed with cheap parameters. Stock restic reads the
 //! parameters from the file, so the repository stays a plain restic repository.
 //! Invariant: a key is only ever written after its MAC verified and a re-open with it succeeded
-//! (see `engine::backup`); decryption never returns unauthenticated plaintext.
+//! (see `engine::repo_key`); decryption never returns unauthenticated plaintext.
 
 use aes::cipher::{BlockCipherEncrypt, KeyInit, KeyIvInit, StreamCipher};
 use anyhow::{Context, Result, bail};

@@ -1,0 +1,351 @@
+//! Restores: in place (after a safety run), into a directory (`--to`), or into another site
+//! (`--as`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::catalog::{Entry, entries, select};
+use super::run::{RunKind, backup_site};
+use super::{Repo, backup_dir, dump_name, scratch_tag};
+use crate::config::global::Global;
+use crate::config::site::SiteDb;
+use crate::config::{Config, Site, UsageError};
+use crate::engine::database::{self, with_admin};
+use crate::host::exec::pipe;
+use crate::host::{Journal, Perms, Root};
+use crate::services::mariadb::{self, ClientOptions, sql};
+use crate::services::restic::excludes::excluded_path;
+
+/// What to restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parts {
+    All,
+    FilesOnly,
+    DbOnly,
+}
+
+/// How to restore (`backup restore`).
+#[derive(Debug, Clone, Copy)]
+pub struct RestoreSpec<'a> {
+    /// A run or snapshot id; `None`: the latest run.
+    pub wanted: Option<&'a str>,
+    pub parts: Parts,
+    /// Into this directory instead of in place.
+    pub to: Option<&'a Path>,
+    /// In place: files the site gained since the backup are removed, not kept.
+    pub delete: bool,
+    /// Only say what would be restored.
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreResult {
+    pub site: String,
+    pub run: String,
+    /// With `dry_run`: what would be restored; nothing was changed.
+    pub dry_run: bool,
+    pub files_restored: bool,
+    pub database_restored: bool,
+    /// In place with `--delete`: entries (files, links, whole new directories) the site gained
+    /// since the backup, removed.
+    pub removed_since_backup: u64,
+    /// The safety snapshot taken before an in-place restore.
+    pub safety_run: Option<String>,
+    /// Where `--to` put the files (and `lempctl/<site>/db.sql`).
+    pub to: Option<PathBuf>,
+    /// Entries removed from the site's page cache after an in-place restore.
+    pub cache_entries_purged: usize,
+}
+
+/// The snapshots of `entry` a restore of `parts` takes, `(files, db)`; asking for a part the
+/// run or the site lacks is a usage error.
+fn chosen<'e>(
+    entry: &'e Entry,
+    site: &Site,
+    parts: Parts,
+) -> Result<(Option<&'e str>, Option<&'e str>)> {
+    let name = site.name.as_str();
+    let want_files = parts != Parts::DbOnly;
+    let want_db =
+        parts != Parts::FilesOnly && (entry.db_snapshot.is_some() || parts == Parts::DbOnly);
+    if want_files && entry.files_snapshot.is_none() {
+        return Err(UsageError(format!(
+            "backup `{}` of `{name}` has no files snapshot",
+            entry.run
+        ))
+        .into());
+    }
+    if want_db && (entry.db_snapshot.is_none() || site.db.is_none()) {
+        return Err(UsageError(format!(
+            "backup `{}` of `{name}` has no database dump, or the site has no database",
+            entry.run
+        ))
+        .into());
+    }
+    Ok((
+        entry.files_snapshot.as_deref().filter(|_| want_files),
+        entry.db_snapshot.as_deref().filter(|_| want_db),
+    ))
+}
+
+/// Restores a run of a site, in place (after a safety snapshot) or into `to`.
+pub fn restore(
+    root: &Root,
+    config: &Config,
+    repo: &Repo,
+    site: &Site,
+    spec: &RestoreSpec<'_>,
+) -> Result<RestoreResult> {
+    let name = site.name.as_str();
+    let entry = select(&entries(repo, Some(name))?, name, spec.wanted)?;
+    let (files, db) = chosen(&entry, site, spec.parts)?;
+    let mut result = RestoreResult {
+        site: name.to_owned(),
+        run: entry.run.clone(),
+        dry_run: spec.dry_run,
+        files_restored: false,
+        database_restored: false,
+        removed_since_backup: 0,
+        safety_run: None,
+        to: spec.to.map(Path::to_path_buf),
+        cache_entries_purged: 0,
+    };
+    if spec.dry_run {
+        result.files_restored = files.is_some();
+        result.database_restored = db.is_some();
+        return Ok(result);
+    }
+    if let Some(dir) = spec.to {
+        if let Some(id) = files {
+            repo.restic.restore(id, dir, &[])?;
+            result.files_restored = true;
+        }
+        if let Some(id) = db {
+            repo.restic.restore(id, dir, &[])?;
+            result.database_restored = true;
+        }
+        return Ok(result);
+    }
+    let safety = backup_site(root, config, repo, site, RunKind::Safety)
+        .context("taking the safety snapshot before restoring (nothing was restored)")?;
+    result.safety_run = Some(safety.run);
+    restore_in_place(
+        root,
+        config,
+        repo,
+        site,
+        spec.delete,
+        (files, db),
+        &mut result,
+    )?;
+    Ok(result)
+}
+
+/// The in-place part of `restore`, after the safety snapshot: files, database, then the page
+/// cache (pages cached before the restore show what is no longer there, a hacked title).
+fn restore_in_place(
+    root: &Root,
+    config: &Config,
+    repo: &Repo,
+    site: &Site,
+    delete: bool,
+    (files, db): (Option<&str>, Option<&str>),
+    result: &mut RestoreResult,
+) -> Result<()> {
+    let name = site.name.as_str();
+    if let Some(id) = files {
+        result.removed_since_backup = restore_files_in_place(
+            root,
+            repo,
+            id,
+            &site.paths.site_dir,
+            delete,
+            &repo.cfg.exclude,
+        )?;
+        result.files_restored = true;
+    }
+    if let (Some(id), Some(d)) = (db, &site.db) {
+        reload_database(root, &config.global, repo, (id, name), d)?;
+        result.database_restored = true;
+    }
+    if result.files_restored || result.database_restored {
+        result.cache_entries_purged = root
+            .clear_dir(&config.global.cache_dir.join(name))
+            .context("purging the page cache after the restore")?;
+    }
+    Ok(())
+}
+
+/// Empties the database `db` and loads into it the dump of `snapshot`, a run of the site
+/// `of_site`; returns the admin connection target for more work on it.
+fn reload_database(
+    root: &Root,
+    g: &Global,
+    repo: &Repo,
+    (snapshot, of_site): (&str, &str),
+    db: &SiteDb,
+) -> Result<mariadb::AdminTarget> {
+    let target = database::admin_target(root, g)?;
+    database::recreate_empty(&target, db)?;
+    load_dump(repo, &target, snapshot, of_site, &db.database, &mut |_| {})?;
+    Ok(target)
+}
+
+/// Restores the site directory of snapshot `id` beside the live one, in a fresh root-only
+/// directory the site user cannot reach (restic writes through no link it planted), then
+/// exchanges each restored top-level entry with the live one. What the site gained since the
+/// backup is moved back beside the restored files, or with `delete` removed with the old entries
+/// (recovery from a hack; the safety snapshot still has it); returns how many entries that was.
+/// Entries the backup excludes (`tmp`, `sessions`) stay as they are.
+fn restore_files_in_place(
+    root: &Root,
+    repo: &Repo,
+    id: &str,
+    site_dir: &Path,
+    delete: bool,
+    excludes: &[String],
+) -> Result<u64> {
+    let parent = site_dir.parent().context("a site directory has a parent")?;
+    let stage = parent.join(format!(".lempctl-restore-{:016x}", rand::random::<u64>()));
+    root.ensure_dir(&mut Journal::default(), &stage, &Perms::root(0o700))?;
+    let done = (|| -> Result<u64> {
+        let real_site = root.path(site_dir);
+        repo.restic
+            .restore(id, &root.path(&stage), std::slice::from_ref(&real_site))?;
+        let restored = stage.join(real_site.strip_prefix("/").unwrap_or(&real_site));
+        root.exchange_entries(&restored, site_dir)?;
+        // the old entries are now where the restored ones were; what the backup never held
+        // (its excludes: caches, temporary files) is kept even with `delete`
+        root.merge_missing(&restored, site_dir, &|rel| {
+            if !delete {
+                return true;
+            }
+            excluded_path(rel, excludes)
+        })
+    })();
+    let cleaned = root.remove_tree(&stage);
+    let gained = done.context("restoring the files")?;
+    cleaned?;
+    Ok(gained)
+}
+
+/// What `backup restore SITE --as NEW` restored into the new site.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreAsResult {
+    pub site: String,
+    pub new_site: String,
+    pub run: String,
+    pub files: usize,
+    pub database: Option<String>,
+    pub urls_rewritten: bool,
+    /// The copy's WordPress admin password was set to the one stored for the new site (the
+    /// dump carries the source's).
+    pub admin_password_set: bool,
+}
+
+/// Restores the run `entry` of `old` into `new` (a converged site): the document root (except
+/// wp-config.php, which the new site renders itself) with the new site's owner, the dump into the
+/// new site's database, and for WordPress the URLs of the old name replaced by the new one.
+pub fn restore_as(
+    root: &Root,
+    config: &Config,
+    repo: &Repo,
+    old: &Site,
+    new: &Site,
+    entry: &Entry,
+) -> Result<RestoreAsResult> {
+    let g = &config.global;
+    let mut result = RestoreAsResult {
+        site: old.name.to_string(),
+        new_site: new.name.to_string(),
+        run: entry.run.clone(),
+        files: 0,
+        database: None,
+        urls_rewritten: false,
+        admin_password_set: false,
+    };
+    if let Some(id) = entry.files_snapshot.as_deref() {
+        let scratch = backup_dir(g).join(format!("restore-as-{}", scratch_tag(&entry.run)));
+        let copied = copy_document_root(root, g, repo, (id, &scratch), old, new);
+        root.remove_tree(&scratch)?;
+        result.files = copied.context("restoring the files into the new site")?;
+    }
+    if let (Some(id), Some(db)) = (entry.db_snapshot.as_deref(), &new.db) {
+        let target = reload_database(root, g, repo, (id, old.name.as_str()), db)?;
+        result.database = Some(db.database.clone());
+        if let Some(wp) = &new.wordpress {
+            let stmts = sql::wordpress_replace_url(
+                &db.database,
+                &wp.table_prefix,
+                &format!("//{}", old.name),
+                &format!("//{}", new.name),
+            )?;
+            with_admin(&target, async |admin| {
+                for st in &stmts {
+                    admin.exec(st).await?;
+                }
+                Ok(())
+            })
+            .context("rewriting the WordPress URLs")?;
+            result.urls_rewritten = true;
+        }
+    }
+    Ok(result)
+}
+
+/// `old`'s document root of snapshot `id`, restored into `scratch`, copied into `new`'s with
+/// `new`'s owner (links recreated, never followed); returns how many entries were copied.
+fn copy_document_root(
+    root: &Root,
+    g: &Global,
+    repo: &Repo,
+    (id, scratch): (&str, &Path),
+    old: &Site,
+    new: &Site,
+) -> Result<usize> {
+    let old_root = root.path(&old.paths.document_root);
+    repo.restic
+        .restore(id, &root.path(scratch), std::slice::from_ref(&old_root))?;
+    let src = root
+        .path(scratch)
+        .join(old_root.strip_prefix("/").unwrap_or(&old_root));
+    if !src.is_dir() {
+        return Ok(0);
+    }
+    root.clear_dir(&new.paths.document_root)?;
+    let mut journal = Journal::default();
+    let u = &new.user;
+    root.copy_tree(
+        &mut journal,
+        &src,
+        &new.paths.document_root,
+        &["wp-config.php"],
+        crate::host::Links::Recreate,
+        &crate::host::Perms::new(u, &g.web_group, 0o2750),
+        &crate::host::Perms::new(u, &g.web_group, 0o640),
+    )
+}
+
+/// Streams the dump of a `db` snapshot into `database` through the `mariadb` client.
+pub(super) fn load_dump(
+    repo: &Repo,
+    target: &mariadb::AdminTarget,
+    snapshot: &str,
+    site: &str,
+    database: &str,
+    tap: &mut dyn FnMut(&[u8]),
+) -> Result<u64> {
+    let opts = ClientOptions::write(target)?;
+    let client = mariadb::load_cmd(&repo.cfg.mariadb, &opts, database);
+    let out = pipe(
+        &repo
+            .restic
+            .dump_cmd(snapshot, &format!("/{}", dump_name(site))),
+        &client,
+        tap,
+    )
+    .with_context(|| format!("loading the dump into `{database}`"))?;
+    Ok(out.bytes)
+}
