@@ -27,31 +27,6 @@ fn configure(sb: &Sandbox) -> PathBuf {
     sb.path("/var/backups/lempctl")
 }
 
-/// restic on `repo` with the password file `password` of lempctl's backup directory.
-fn restic_command(
-    sb: &Sandbox,
-    repo: impl AsRef<std::ffi::OsStr>,
-    password: &str,
-    args: &[&str],
-) -> std::process::Command {
-    let mut c = std::process::Command::new("restic");
-    c.arg("-r")
-        .arg(repo)
-        .args(args)
-        .env(
-            "RESTIC_PASSWORD_FILE",
-            sb.path(&format!("/var/lib/lempctl/backup/{password}")),
-        )
-        .env("RESTIC_CACHE_DIR", sb.path("/tmp/restic-cache"));
-    c
-}
-
-fn restic(sb: &Sandbox, repo: &Path, args: &[&str]) -> std::process::Output {
-    restic_command(sb, repo, "lempctl.password", args)
-        .output()
-        .unwrap()
-}
-
 fn repo_bytes(repo: &Path) -> u64 {
     walkdir::WalkDir::new(repo)
         .into_iter()
@@ -572,58 +547,6 @@ fn purge_is_refused_when_the_final_backup_fails() {
     );
 }
 
-/// A real SMTP sink (aiosmtpd) on a free port; every message is printed to `out`. Killed on drop.
-struct SmtpSink {
-    child: std::process::Child,
-    out: PathBuf,
-    port: u16,
-}
-
-impl SmtpSink {
-    const PYTHON: &str = "/opt/lempctl-venv/bin/python";
-
-    fn start(dir: &Path) -> Need<SmtpSink> {
-        std::fs::create_dir_all(dir).unwrap();
-        if !Path::new(Self::PYTHON).is_file() {
-            return Err(missing(&format!(
-                "{} missing (scripts/install-deps)",
-                Self::PYTHON
-            )));
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let out = dir.join("smtp-sink.out");
-        let child = std::process::Command::new(Self::PYTHON)
-            .args(["-u", "-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Debugging", "stdout"])
-            .stdout(std::fs::File::create(&out).unwrap())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "SMTP sink not up");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Ok(SmtpSink { child, out, port })
-    }
-
-    fn received(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn a_failing_backup_mails_an_alert_and_records_the_failure() {
     let (sb, repo) = require!(setup());
@@ -815,7 +738,7 @@ fn restore_as_rewrites_the_wordpress_urls() {
 #[test]
 fn an_s3_repository_backs_up_restores_and_is_readable_by_restic() {
     require!(needs());
-    let moto = require!(crate::s3::start_moto());
+    let moto = require!(start_moto());
     // The bucket exists beforehand, as with a real provider.
     let mut s = std::net::TcpStream::connect(("127.0.0.1", moto.port)).unwrap();
     std::io::Write::write_all(&mut s, b"PUT /lempctl-backups HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();

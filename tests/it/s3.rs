@@ -3,98 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_s3::Client;
 
 use crate::support::*;
 
 const SITE: &str = "s3.example.test";
-
-pub(crate) struct Moto {
-    child: Child,
-    pub(crate) port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_binary() -> Option<PathBuf> {
-    [
-        std::env::var("MOTO_SERVER").ok().map(PathBuf::from),
-        Some(PathBuf::from("/opt/lempctl-venv/bin/moto_server")),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|p| p.is_file())
-    .or_else(|| {
-        std::env::var("PATH")
-            .unwrap_or_default()
-            .split(':')
-            .map(|d| Path::new(d).join("moto_server"))
-            .find(|p| p.is_file())
-    })
-}
-
-/// A moto S3 server on a free port, or [`missing`] without `moto_server`. Killed on drop.
-pub(crate) fn start_moto() -> Need<Moto> {
-    let Some(bin) = moto_binary() else {
-        return Err(missing(
-            "moto_server not found (set MOTO_SERVER or install /opt/lempctl-venv: python3 -m venv /opt/lempctl-venv && /opt/lempctl-venv/bin/pip install 'moto[s3]' flask flask-cors)",
-        ));
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("moto.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .env("PYTHONUNBUFFERED", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn moto_server");
-    let m = Moto {
-        child,
-        port,
-        log,
-        _dir: dir,
-    };
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "moto did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(m)
-}
-
-impl Moto {
-    pub(crate) fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-    pub(crate) fn log_len(&self) -> usize {
-        std::fs::read_to_string(&self.log).unwrap().len()
-    }
-    /// Request lines containing `needle` the server logged after byte offset `from`.
-    pub(crate) fn logged(&self, needle: &str, from: usize) -> usize {
-        std::thread::sleep(Duration::from_millis(300)); // let the server flush
-        let s = std::fs::read_to_string(&self.log).unwrap();
-        s[from..].lines().filter(|l| l.contains(needle)).count()
-    }
-    fn puts(&self, from: usize) -> usize {
-        self.logged("\"PUT /", from) + self.logged("\"POST /", from)
-    }
-}
 
 /// A sandbox whose global config names a 0600 credentials file, a moto server, a client.
 struct Env {
@@ -597,8 +512,7 @@ fn missing_bucket_server_down_and_bad_credentials_are_clear_errors() {
     let (code, _, err) = e.sync(&[]);
     assert_eq!(code, 0, "{err}");
     std::fs::remove_file(e.src().join("robots.txt")).unwrap();
-    let _ = e.moto.child.kill();
-    let _ = e.moto.child.wait();
+    e.moto.stop();
     let (code, _, err) = e.sync(&[]);
     assert_eq!(code, 1, "{err}");
     assert!(

@@ -12,6 +12,14 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 
+mod moto;
+mod restic;
+mod smtp;
+
+pub use moto::{Moto, start_moto};
+pub use restic::{restic, restic_command};
+pub use smtp::SmtpSink;
+
 /// Proof that a missing part was reported: made only by [`missing`], which fails the test under
 /// `CI=true` and prints a `SKIPPING TEST:` line otherwise.
 #[derive(Debug)]
