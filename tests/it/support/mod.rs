@@ -287,11 +287,47 @@ impl Drop for Sandbox {
     }
 }
 
+/// What a request got back, telling "nothing listens" from "no HTTP answer" from a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// An HTTP status line with this code.
+    Code(u16),
+    /// The connection was accepted, then closed without an HTTP status line (nginx's
+    /// `return 444` for a host it does not serve, or an empty reply).
+    Closed,
+    /// The connection was refused: nothing listens on the port (the error is in `body`).
+    Refused,
+}
+
+impl Status {
+    /// The HTTP status code, if there was an HTTP answer.
+    pub fn code(self) -> Option<u16> {
+        match self {
+            Status::Code(c) => Some(c),
+            Status::Closed | Status::Refused => None,
+        }
+    }
+}
+
+/// `r.status == 200` and `assert_eq!(r.status, 404)`: true only for an HTTP answer with that code.
+impl PartialEq<u16> for Status {
+    fn eq(&self, code: &u16) -> bool {
+        self.code() == Some(*code)
+    }
+}
+
 #[derive(Debug)]
 pub struct Response {
-    pub status: u16,
+    pub status: Status,
     pub headers: String,
     pub body: String,
+}
+
+impl Response {
+    /// The host is served: an HTTP answer with a 2xx or 3xx status.
+    pub fn is_served(&self) -> bool {
+        self.status.code().is_some_and(|c| (200..400).contains(&c))
+    }
 }
 
 pub fn http_get(port: u16, host: &str, path: &str, extra: &[&str]) -> Response {
@@ -299,7 +335,7 @@ pub fn http_get(port: u16, host: &str, path: &str, extra: &[&str]) -> Response {
         Ok(s) => s,
         Err(e) => {
             return Response {
-                status: 0,
+                status: Status::Refused,
                 headers: String::new(),
                 body: e.to_string(),
             };
@@ -318,10 +354,10 @@ pub fn http_get(port: u16, host: &str, path: &str, extra: &[&str]) -> Response {
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
-        .split_whitespace()
-        .nth(1)
+        .strip_prefix("HTTP/")
+        .and_then(|h| h.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+        .map_or(Status::Closed, Status::Code);
     Response {
         status,
         headers: head.to_owned(),
