@@ -2,6 +2,8 @@
 //! templates are embedded and overridable by files under the configured templates directory.
 
 pub mod context;
+#[cfg(test)]
+mod snapshot_tests;
 pub mod templates;
 
 use std::path::{Path, PathBuf};

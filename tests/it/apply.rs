@@ -2,9 +2,7 @@ use crate::support::*;
 
 #[test]
 fn php_and_static_sites_are_served_and_second_apply_changes_nothing() {
-    if !require(WEB) {
-        return;
-    }
+    require!(WEB);
     let sb = Sandbox::new()
         .site("php.example.test.yaml", PHP_SITE)
         .site("static.example.test.yaml", STATIC_SITE)
@@ -50,9 +48,7 @@ fn php_and_static_sites_are_served_and_second_apply_changes_nothing() {
 
 #[test]
 fn dry_run_changes_nothing_and_lists_exactly_what_apply_does() {
-    if !require(WEB) {
-        return;
-    }
+    require!(WEB);
     let sb = Sandbox::new()
         .site("php.example.test.yaml", PHP_SITE)
         .site("static.example.test.yaml", STATIC_SITE)
@@ -97,9 +93,7 @@ fn dry_run_changes_nothing_and_lists_exactly_what_apply_does() {
 
 #[test]
 fn php_of_one_site_cannot_read_another_site() {
-    if !require(WEB) {
-        return;
-    }
+    require!(WEB);
     let sb = Sandbox::new()
         .site("a.yaml", "name: a.isolation.test\nkind: php\n")
         .site("b.yaml", "name: b.isolation.test\nkind: php\n")
@@ -138,9 +132,7 @@ echo is_readable($t) ? "READ\n" : "denied-perms\n";
 
 #[test]
 fn concurrent_applies_take_turns_on_the_lock() {
-    if !require(WEB) {
-        return;
-    }
+    require!(WEB);
     let sb = Sandbox::new()
         .site("php.example.test.yaml", PHP_SITE)
         .site("static.example.test.yaml", STATIC_SITE)
@@ -198,9 +190,7 @@ fn concurrent_applies_take_turns_on_the_lock() {
 
 #[test]
 fn tls_site_redirects_to_https_and_sends_hsts() {
-    if !require(&["nginx", "php-fpm8.2", "openssl", "curl"]) {
-        return;
-    }
+    require!(&["nginx", "php-fpm8.2", "openssl", "curl"]);
     let sb = Sandbox::new();
     let certs = sb.path("/etc/ssl/tls.example.test");
     std::fs::create_dir_all(&certs).unwrap();

@@ -62,19 +62,17 @@ fn plant(link: &Path, target: &Path, owner: (u32, u32)) {
     std::os::unix::fs::lchown(link, Some(owner.0), Some(owner.1)).unwrap();
 }
 
-fn php_site() -> Option<Sandbox> {
-    if !require(WEB) {
-        return None;
-    }
+fn php_site() -> Need<Sandbox> {
+    programs(WEB)?;
     let sb = Sandbox::new().site("php.yaml", PHP_SITE).started();
     let (code, v, err) = sb.json(&["apply"]);
     assert_eq!(code, 0, "{err}\n{v}");
-    Some(sb)
+    Ok(sb)
 }
 
 #[test]
 fn a_site_directory_swapped_for_a_link_is_refused_not_followed() {
-    let Some(sb) = php_site() else { return };
+    let sb = require!(php_site());
     let (_, dir) = targets(&sb);
     let before = fingerprint(&dir);
     let owner = uid_of(&sb, PHP);
@@ -100,7 +98,7 @@ fn a_site_directory_swapped_for_a_link_is_refused_not_followed() {
 
 #[test]
 fn links_planted_while_apply_runs_are_never_followed() {
-    let Some(sb) = php_site() else { return };
+    let sb = require!(php_site());
     let (file, dir) = targets(&sb);
     let (before_file, before_dir) = (fingerprint(&file), fingerprint(&dir));
     let owner = uid_of(&sb, PHP);
@@ -152,7 +150,7 @@ fn links_planted_while_apply_runs_are_never_followed() {
 
 #[test]
 fn a_fifo_in_place_of_a_managed_file_fails_fast_and_releases_the_lock() {
-    let Some(sb) = php_site() else { return };
+    let sb = require!(php_site());
     let vhost = sb.path(&format!("/etc/nginx/sites-available/{PHP}.conf"));
     std::fs::remove_file(&vhost).unwrap();
     nix::unistd::mkfifo(&vhost, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
@@ -191,9 +189,7 @@ fn a_fifo_in_place_of_a_managed_file_fails_fast_and_releases_the_lock() {
 
 #[test]
 fn restore_in_place_writes_through_no_planted_link() {
-    let Some((sb, _repo)) = backup::setup() else {
-        return;
-    };
+    let (sb, _repo) = require!(backup::setup());
     let (file, dir) = targets(&sb);
     let (before_file, before_dir) = (fingerprint(&file), fingerprint(&dir));
     let (code, v, err) = sb.json(&["backup", "run", backup::NAME]);
@@ -223,9 +219,7 @@ fn restore_in_place_writes_through_no_planted_link() {
 
 #[test]
 fn links_in_a_backup_stay_links_in_restore_as_and_the_purge_archive() {
-    let Some((sb, _repo)) = backup::setup() else {
-        return;
-    };
+    let (sb, _repo) = require!(backup::setup());
     let (file, dir) = targets(&sb);
     let (before_file, before_dir) = (fingerprint(&file), fingerprint(&dir));
     let owner = uid_of(&sb, backup::NAME);
@@ -280,7 +274,7 @@ fn links_in_a_backup_stay_links_in_restore_as_and_the_purge_archive() {
 
 #[test]
 fn site_logs_are_readable_by_root_and_the_log_group_only() {
-    let Some(sb) = php_site() else { return };
+    let sb = require!(php_site());
     let adm = nix::unistd::Group::from_name("adm")
         .unwrap()
         .unwrap()

@@ -8,11 +8,11 @@ use crate::support::*;
 const SITE: &str = "name: shop.backup.test\nkind: php\ndb: {}\nbackup:\n  keep_last: 2\n  keep_daily: 0\n  keep_weekly: 0\n  keep_monthly: 0\n";
 pub(crate) const NAME: &str = "shop.backup.test";
 
-fn needs() -> bool {
+fn needs() -> Need<()> {
     let mut p = DB.to_vec();
     p.push("restic");
     p.push("mariadb");
-    require(&p)
+    programs(&p)
 }
 
 /// Adds a `backup:` section (repository inside the sandbox) to lempctl.yaml.
@@ -25,31 +25,6 @@ fn configure(sb: &Sandbox) -> PathBuf {
     )
     .unwrap();
     sb.path("/var/backups/lempctl")
-}
-
-/// restic on `repo` with the password file `password` of lempctl's backup directory.
-fn restic_command(
-    sb: &Sandbox,
-    repo: impl AsRef<std::ffi::OsStr>,
-    password: &str,
-    args: &[&str],
-) -> std::process::Command {
-    let mut c = std::process::Command::new("restic");
-    c.arg("-r")
-        .arg(repo)
-        .args(args)
-        .env(
-            "RESTIC_PASSWORD_FILE",
-            sb.path(&format!("/var/lib/lempctl/backup/{password}")),
-        )
-        .env("RESTIC_CACHE_DIR", sb.path("/tmp/restic-cache"));
-    c
-}
-
-fn restic(sb: &Sandbox, repo: &Path, args: &[&str]) -> std::process::Output {
-    restic_command(sb, repo, "lempctl.password", args)
-        .output()
-        .unwrap()
 }
 
 fn repo_bytes(repo: &Path) -> u64 {
@@ -80,10 +55,8 @@ fn db_name(sb: &Sandbox) -> String {
     sb.show(NAME)["database"].as_str().unwrap().to_owned()
 }
 
-pub(crate) fn setup() -> Option<(Sandbox, PathBuf)> {
-    if !needs() {
-        return None;
-    }
+pub(crate) fn setup() -> Need<(Sandbox, PathBuf)> {
+    needs()?;
     let sb = Sandbox::with_db();
     let repo = configure(&sb);
     let sb = sb.site("shop.yaml", SITE).started();
@@ -105,12 +78,12 @@ pub(crate) fn setup() -> Option<(Sandbox, PathBuf)> {
     }
     std::fs::create_dir_all(docroot.join("wp-content/cache")).unwrap();
     std::fs::write(docroot.join("wp-content/cache/page.html"), "cached").unwrap();
-    Some((sb, repo))
+    Ok((sb, repo))
 }
 
 #[test]
 fn backup_damage_restore_serves_again_and_second_backup_adds_little() {
-    let Some((sb, repo)) = setup() else { return };
+    let (sb, repo) = require!(setup());
     assert_eq!(sb.get(NAME, "/").body.trim(), "shop-3");
     let docroot = sb.path("/srv/www/shop.backup.test/htdocs");
     let before: Vec<(PathBuf, Vec<u8>)> = walkdir::WalkDir::new(&docroot)
@@ -263,7 +236,7 @@ fn backup_damage_restore_serves_again_and_second_backup_adds_little() {
 
 #[test]
 fn verify_detects_a_damaged_repository() {
-    let Some((sb, repo)) = setup() else { return };
+    let (sb, repo) = require!(setup());
     let (code, _, err) = sb.json(&["backup", "run", NAME]);
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = sb.json(&["backup", "verify"]);
@@ -301,7 +274,7 @@ fn listed(sb: &Sandbox) -> Vec<serde_json::Value> {
 
 #[test]
 fn retention_keeps_what_the_policy_says() {
-    let Some((sb, repo)) = setup() else { return };
+    let (sb, repo) = require!(setup());
     let db = db_name(&sb);
     // run 1 dumps; a row changes; run 2 dumps again; runs 3 and 4 find the database unchanged
     // and refer to run 2's dump
@@ -369,7 +342,7 @@ fn retention_keeps_what_the_policy_says() {
 
 #[test]
 fn an_unchanged_database_is_not_dumped_again_and_any_change_is() {
-    let Some((sb, _repo)) = setup() else { return };
+    let (sb, _repo) = require!(setup());
     let db = db_name(&sb);
     let first = run_json(&sb);
     assert_eq!(first["dump_reused"], false, "{first}");
@@ -418,7 +391,7 @@ fn an_unchanged_database_is_not_dumped_again_and_any_change_is() {
 
 #[test]
 fn bad_input_is_refused_and_changes_nothing() {
-    let Some((sb, _repo)) = setup() else { return };
+    let (sb, _repo) = require!(setup());
     let (code, _, err) = sb.json(&["backup", "run", NAME]);
     assert_eq!(code, 0, "{err}");
     let before = site_state(&sb);
@@ -456,9 +429,7 @@ fn bad_input_is_refused_and_changes_nothing() {
 
 #[test]
 fn backup_schedule_becomes_a_timer() {
-    if !require(&["systemd-analyze"]) {
-        return;
-    }
+    require!(&["systemd-analyze"]);
     let sb = Sandbox::new();
     configure(&sb);
     let sb = sb.site(
@@ -486,7 +457,7 @@ fn backup_schedule_becomes_a_timer() {
 
 #[test]
 fn purge_and_db_drop_take_a_final_backup_first() {
-    let Some((sb, repo)) = setup() else { return };
+    let (sb, repo) = require!(setup());
     let (code, v, err) = sb.json(&["db", "drop", NAME, "--yes"]);
     assert_eq!(code, 0, "{err}\n{v}");
     assert!(v["final_backup"]["db_snapshot"].is_string(), "{v}");
@@ -553,7 +524,7 @@ fn purge_and_db_drop_take_a_final_backup_first() {
 
 #[test]
 fn purge_is_refused_when_the_final_backup_fails() {
-    let Some((sb, repo)) = setup() else { return };
+    let (sb, repo) = require!(setup());
     // The repository path is a regular file: restic cannot create the repository.
     std::fs::create_dir_all(repo.parent().unwrap()).unwrap();
     std::fs::write(&repo, "not a repository").unwrap();
@@ -576,62 +547,10 @@ fn purge_is_refused_when_the_final_backup_fails() {
     );
 }
 
-/// A real SMTP sink (aiosmtpd) on a free port; every message is printed to `out`. Killed on drop.
-struct SmtpSink {
-    child: std::process::Child,
-    out: PathBuf,
-    port: u16,
-}
-
-impl SmtpSink {
-    const PYTHON: &str = "/opt/lempctl-venv/bin/python";
-
-    fn start(dir: &Path) -> Option<SmtpSink> {
-        std::fs::create_dir_all(dir).unwrap();
-        if !Path::new(Self::PYTHON).is_file() {
-            missing_part(&format!("{} missing (scripts/install-deps)", Self::PYTHON));
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let out = dir.join("smtp-sink.out");
-        let child = std::process::Command::new(Self::PYTHON)
-            .args(["-u", "-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Debugging", "stdout"])
-            .stdout(std::fs::File::create(&out).unwrap())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "SMTP sink not up");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Some(SmtpSink { child, out, port })
-    }
-
-    fn received(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn a_failing_backup_mails_an_alert_and_records_the_failure() {
-    let Some((sb, repo)) = setup() else { return };
-    let Some(sink) = SmtpSink::start(&sb.path("/tmp")) else {
-        return;
-    };
+    let (sb, repo) = require!(setup());
+    let sink = require!(SmtpSink::start(&sb.path("/tmp")));
     let path = sb.path("/etc/lempctl/lempctl.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
@@ -690,7 +609,7 @@ fn site_files_and_config(sb: &Sandbox) -> Vec<String> {
 
 #[test]
 fn restore_as_a_new_site_serves_with_its_own_database() {
-    let Some((sb, _repo)) = setup() else { return };
+    let (sb, _repo) = require!(setup());
     let (code, v, err) = sb.json(&["backup", "run", NAME]);
     assert_eq!(code, 0, "{err}\n{v}");
     let old_db = db_name(&sb);
@@ -737,12 +656,7 @@ fn restore_as_a_new_site_serves_with_its_own_database() {
 
 #[test]
 fn restore_as_rewrites_the_wordpress_urls() {
-    if !needs()
-        || !require(&["php8.2", "runuser", "openssl"])
-        || !Path::new("/usr/share/wordpress/wp-includes/version.php").exists()
-    {
-        return;
-    }
+    require!(needs(), &["php8.2", "runuser", "openssl"], wordpress());
     let sb = Sandbox::with_db();
     configure(&sb);
     // The original publishes: its own certificate, a bucket, an explicit URL and an alias.
@@ -823,12 +737,8 @@ fn restore_as_rewrites_the_wordpress_urls() {
 /// A repository on S3 (moto): backup, damage, restore, and plain restic reads it.
 #[test]
 fn an_s3_repository_backs_up_restores_and_is_readable_by_restic() {
-    if !needs() {
-        return;
-    }
-    let Some(moto) = crate::s3::start_moto() else {
-        return;
-    };
+    require!(needs());
+    let moto = require!(start_moto());
     // The bucket exists beforehand, as with a real provider.
     let mut s = std::net::TcpStream::connect(("127.0.0.1", moto.port)).unwrap();
     std::io::Write::write_all(&mut s, b"PUT /lempctl-backups HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
@@ -896,7 +806,7 @@ fn an_s3_repository_backs_up_restores_and_is_readable_by_restic() {
 
 #[test]
 fn a_vanished_repository_is_an_error_not_a_new_repository() {
-    let Some((sb, repo)) = setup() else { return };
+    let (sb, repo) = require!(setup());
     let (code, v, err) = sb.json(&["backup", "init"]);
     assert_eq!(
         (code, &v["created"]),
@@ -941,7 +851,7 @@ fn a_vanished_repository_is_an_error_not_a_new_repository() {
 
 #[test]
 fn a_run_whose_dump_fails_leaves_no_half_run() {
-    let Some((sb, repo)) = setup() else { return };
+    let (sb, repo) = require!(setup());
     let (code, _, err) = sb.json(&["backup", "run", NAME]);
     assert_eq!(code, 0, "{err}");
     let count = || {
@@ -999,7 +909,7 @@ fn signal(child: &std::process::Child, sig: nix::sys::signal::Signal) {
 #[test]
 fn the_repository_lock_is_restics_in_both_directions() {
     use nix::sys::signal::Signal;
-    let Some((sb, repo)) = setup() else { return };
+    let (sb, repo) = require!(setup());
     // a site without a database: its run takes exactly one lock, lempctl's own
     sb.write_site(
         "files.yaml",
@@ -1089,9 +999,7 @@ fn the_repository_lock_is_restics_in_both_directions() {
 /// random it looks, keeps restic's calibrated key.
 #[test]
 fn a_chosen_password_keeps_restics_calibrated_key() {
-    if !needs() {
-        return;
-    }
+    require!(needs());
     let sb = Sandbox::with_db();
     let repo = configure(&sb);
     let pw = sb.path("/var/lib/lempctl/backup/lempctl.password");
@@ -1113,7 +1021,7 @@ fn a_chosen_password_keeps_restics_calibrated_key() {
 /// since the backup unless `--delete` (recovery from a hack) removes it.
 #[test]
 fn restore_in_place_asks_first_and_deletes_only_with_delete() {
-    let Some((sb, _repo)) = setup() else { return };
+    let (sb, _repo) = require!(setup());
     let (code, v, err) = sb.json(&["backup", "run", NAME]);
     assert_eq!(code, 0, "{err}\n{v}");
     let docroot = sb.path("/srv/www/shop.backup.test/htdocs");
@@ -1177,9 +1085,7 @@ fn restore_in_place_asks_first_and_deletes_only_with_delete() {
 /// backup is announced and marked `final` in `backup list`.
 #[test]
 fn a_host_wide_backup_default_covers_sites_without_their_own() {
-    if !needs() {
-        return;
-    }
+    require!(needs());
     let sb = Sandbox::with_db();
     configure(&sb);
     let path = sb.path("/etc/lempctl/lempctl.yaml");

@@ -18,22 +18,18 @@ fn stderr(out: &std::process::Output) -> String {
 
 #[test]
 fn one_invalid_site_file_does_not_stop_the_other_sites() {
-    if !require(&[
-        "nginx",
-        "php-fpm8.2",
-        "php8.2",
-        "mariadbd",
-        "mariadb",
-        "restic",
-        "useradd",
-    ]) {
-        return;
-    }
-    if !std::path::Path::new("/usr/share/wordpress/wp-includes/version.php").exists()
-        && !require(&["wordpress-package-missing"])
-    {
-        return;
-    }
+    require!(
+        &[
+            "nginx",
+            "php-fpm8.2",
+            "php8.2",
+            "mariadbd",
+            "mariadb",
+            "restic",
+            "useradd",
+        ],
+        wordpress()
+    );
     let sb = Sandbox::with_db()
         .site("blog.ok.test.yaml", BLOG)
         .site("shop.yaml", SHOP)

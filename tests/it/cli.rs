@@ -61,9 +61,7 @@ fn site_show_and_list_json_carry_paths_and_derived_names() {
 
 #[test]
 fn site_show_in_a_sandbox_names_the_paths_the_vhost_uses() {
-    if !require(WEB) {
-        return;
-    }
+    require!(WEB);
     let sb = Sandbox::new()
         .site("static.example.test.yaml", STATIC_SITE)
         .started();
@@ -231,9 +229,7 @@ fn bash_completes_site_names() {
 
 #[test]
 fn every_example_site_in_the_repository_loads() {
-    if !require(DB) {
-        return;
-    }
+    require!(DB);
     let sb = Sandbox::with_db().started();
     for e in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/sites.d")).unwrap() {
         let p = e.unwrap().path();
@@ -294,9 +290,7 @@ fn cli_help_reference_is_up_to_date() {
 /// A broken site file must not keep the private servers running.
 #[test]
 fn sandbox_stop_works_with_a_broken_site_file() {
-    if !require(WEB) {
-        return;
-    }
+    require!(WEB);
     let sb = Sandbox::new().started();
     let pid: i32 = std::fs::read_to_string(sb.path("/run/nginx.pid"))
         .unwrap()
@@ -341,9 +335,7 @@ pub(crate) fn subcommands(text: &str) -> Vec<String> {
 /// `site show` reads as text by default and as JSON with --json.
 #[test]
 fn site_list_filters_and_site_show_reads_as_text() {
-    if !require(WEB) {
-        return;
-    }
+    require!(WEB);
     let sb = Sandbox::new()
         .site(
             "php.yaml",

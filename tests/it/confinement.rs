@@ -87,21 +87,17 @@ fn set_mode(tmp: &Path, mode: &str, owner: (u32, u32)) {
 
 #[test]
 fn site_php_run_by_wp_cron_is_confined_and_killed_after_the_timeout() {
-    if !require(&[
-        "nginx",
-        "php-fpm8.2",
-        "php8.2",
-        "mariadbd",
-        "script",
-        "useradd",
-    ]) {
-        return;
-    }
-    if !Path::new("/usr/share/wordpress/wp-includes/version.php").exists()
-        && !require(&["wordpress-package-missing"])
-    {
-        return;
-    }
+    require!(
+        &[
+            "nginx",
+            "php-fpm8.2",
+            "php8.2",
+            "mariadbd",
+            "script",
+            "useradd",
+        ],
+        wordpress()
+    );
     let sb = Sandbox::with_db().site("blog.yaml", WP).started();
     let (code, v, err) = sb.json(&["apply"]);
     assert_eq!(code, 0, "{err}\n{v}");
@@ -286,9 +282,7 @@ echo json_encode($r);
 
 #[test]
 fn one_site_cannot_reach_another_through_opcache_symlinks_or_the_pool_settings() {
-    if !require(&["nginx", "php-fpm8.2", "useradd", "runuser"]) {
-        return;
-    }
+    require!(&["nginx", "php-fpm8.2", "useradd", "runuser"]);
     let sb = Sandbox::new()
         .site("a.yaml", "name: a.example.test\nkind: php\n")
         .site("b.yaml", "name: b.example.test\nkind: php\n")

@@ -17,9 +17,7 @@ fn creds(sb: &Sandbox, site: &str) -> (String, String, String) {
 
 #[test]
 fn site_databases_are_isolated_idempotent_and_rotatable() {
-    if !require(DB) {
-        return;
-    }
+    require!(DB);
     let sb = Sandbox::with_db()
         .site("a.yaml", A)
         .site("b.yaml", B)
@@ -87,9 +85,7 @@ fn site_databases_are_isolated_idempotent_and_rotatable() {
 
 #[test]
 fn db_create_adds_a_db_section_to_a_site_without_one() {
-    if !require(DB) {
-        return;
-    }
+    require!(DB);
     let original = "# the shop\nname: c.db.test\nkind: php   # no database yet\n";
     let sb = Sandbox::with_db()
         .site("c.yaml", original)
@@ -149,9 +145,7 @@ fn db_create_adds_a_db_section_to_a_site_without_one() {
 
 #[test]
 fn dropping_takes_a_dump_that_restores_the_rows() {
-    if !require(DB) {
-        return;
-    }
+    require!(DB);
     let sb = Sandbox::with_db().site("a.yaml", A).started();
     sb.lempctl().arg("apply").assert().success();
     let (db, user, pw) = creds(&sb, "a.db.test");
@@ -204,9 +198,7 @@ fn dropping_takes_a_dump_that_restores_the_rows() {
 
 #[test]
 fn database_down_or_bad_admin_credentials_fail_without_writing_anything() {
-    if !require(DB) {
-        return;
-    }
+    require!(DB);
     let sb = Sandbox::with_db().started();
     sb.write_site("a.yaml", A);
     // Wrong admin credentials over TCP.
@@ -324,9 +316,7 @@ fn bad_database_names_are_refused() {
 
 #[test]
 fn a_remote_style_tcp_admin_with_a_password_works() {
-    if !require(DB) {
-        return;
-    }
+    require!(DB);
     let sb = Sandbox::with_db().started();
     sb.sql_root("CREATE USER 'lempadmin'@'127.0.0.1' IDENTIFIED BY 'Adm1n-pw'; GRANT ALL PRIVILEGES ON *.* TO 'lempadmin'@'127.0.0.1' WITH GRANT OPTION");
     sb.write(
@@ -383,9 +373,7 @@ fn a_remote_style_tcp_admin_with_a_password_works() {
 
 #[test]
 fn extra_grants_are_drift_that_apply_corrects_and_purge_dumps_then_drops() {
-    if !require(DB) {
-        return;
-    }
+    require!(DB);
     let sb = Sandbox::with_db()
         .site("a.yaml", A)
         .site("b.yaml", B)

@@ -78,12 +78,8 @@ fn leaves() -> Vec<String> {
 
 #[test]
 fn every_command_honours_or_refuses_dry_run_and_changes_nothing() {
-    let Some((sb, _repo)) = backup::setup() else {
-        return;
-    };
-    let Some(moto) = crate::s3::start_moto() else {
-        return;
-    };
+    let (sb, _repo) = require!(backup::setup());
+    let moto = require!(start_moto());
     // the site also publishes to a bucket, and has a backup to restore
     let creds = sb.path("/etc/lempctl/s3-credentials");
     std::fs::write(

@@ -1,7 +1,5 @@
 //! Changing a site's `kind`: a change that deletes files or strands a database needs --force.
 
-use std::path::Path;
-
 use crate::support::*;
 
 const BLOG: &str = "name: kind.wp.test\nkind: wordpress\nwordpress:\n  title: Kinds\n  admin_email: owner@wp.test\n";
@@ -17,14 +15,7 @@ fn stderr_of(sb: &Sandbox, args: &[&str]) -> (i32, String) {
 
 #[test]
 fn a_kind_change_that_deletes_or_strands_needs_force() {
-    if !require(&["nginx", "php-fpm8.2", "php8.2", "mariadbd"]) {
-        return;
-    }
-    if !Path::new("/usr/share/wordpress/wp-includes/version.php").exists()
-        && !require(&["wordpress-package-missing"])
-    {
-        return;
-    }
+    require!(&["nginx", "php-fpm8.2", "php8.2", "mariadbd"], wordpress());
     let sb = Sandbox::with_db()
         .site("blog.yaml", BLOG)
         .site("app.yaml", APP)

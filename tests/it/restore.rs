@@ -62,23 +62,19 @@ fn home(sb: &Sandbox, host: &str) -> (String, String) {
 
 #[test]
 fn restore_as_password_logs_in_and_restore_in_place_purges_the_page_cache() {
-    if !require(&[
-        "nginx",
-        "php-fpm8.2",
-        "php8.2",
-        "mariadbd",
-        "mariadb",
-        "restic",
-        "curl",
-        "useradd",
-    ]) {
-        return;
-    }
-    if !std::path::Path::new("/usr/share/wordpress/wp-includes/version.php").exists()
-        && !require(&["wordpress-package-missing"])
-    {
-        return;
-    }
+    require!(
+        &[
+            "nginx",
+            "php-fpm8.2",
+            "php8.2",
+            "mariadbd",
+            "mariadb",
+            "restic",
+            "curl",
+            "useradd",
+        ],
+        wordpress()
+    );
     let sb = Sandbox::with_db();
     let g = sb.path("/etc/lempctl/lempctl.yaml");
     let text = std::fs::read_to_string(&g).unwrap();

@@ -3,98 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_s3::Client;
 
 use crate::support::*;
 
 const SITE: &str = "s3.example.test";
-
-pub(crate) struct Moto {
-    child: Child,
-    pub(crate) port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_binary() -> Option<PathBuf> {
-    [
-        std::env::var("MOTO_SERVER").ok().map(PathBuf::from),
-        Some(PathBuf::from("/opt/lempctl-venv/bin/moto_server")),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|p| p.is_file())
-    .or_else(|| {
-        std::env::var("PATH")
-            .unwrap_or_default()
-            .split(':')
-            .map(|d| Path::new(d).join("moto_server"))
-            .find(|p| p.is_file())
-    })
-}
-
-/// Like `require`: skips loudly without moto, fails with `CI=true`.
-pub(crate) fn start_moto() -> Option<Moto> {
-    let Some(bin) = moto_binary() else {
-        let msg = "moto_server not found (set MOTO_SERVER or install /opt/lempctl-venv: python3 -m venv /opt/lempctl-venv && /opt/lempctl-venv/bin/pip install 'moto[s3]' flask flask-cors)";
-        crate::support::missing_part(msg);
-        return None;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("moto.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .env("PYTHONUNBUFFERED", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("spawn moto_server");
-    let m = Moto {
-        child,
-        port,
-        log,
-        _dir: dir,
-    };
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "moto did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Some(m)
-}
-
-impl Moto {
-    pub(crate) fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-    pub(crate) fn log_len(&self) -> usize {
-        std::fs::read_to_string(&self.log).unwrap().len()
-    }
-    /// Request lines containing `needle` the server logged after byte offset `from`.
-    pub(crate) fn logged(&self, needle: &str, from: usize) -> usize {
-        std::thread::sleep(Duration::from_millis(300)); // let the server flush
-        let s = std::fs::read_to_string(&self.log).unwrap();
-        s[from..].lines().filter(|l| l.contains(needle)).count()
-    }
-    fn puts(&self, from: usize) -> usize {
-        self.logged("\"PUT /", from) + self.logged("\"POST /", from)
-    }
-}
 
 /// A sandbox whose global config names a 0600 credentials file, a moto server, a client.
 struct Env {
@@ -104,7 +19,7 @@ struct Env {
     client: Client,
 }
 
-fn env() -> Option<Env> {
+fn env() -> Need<Env> {
     let moto = start_moto()?;
     let sb = Sandbox::new();
     let g = sb.path("/etc/lempctl/lempctl.yaml");
@@ -134,7 +49,7 @@ fn env() -> Option<Env> {
                 .build(),
         )
     });
-    Some(Env {
+    Ok(Env {
         moto,
         sb,
         rt,
@@ -303,7 +218,7 @@ fn n(v: &serde_json::Value, field: &str) -> u64 {
 
 #[test]
 fn first_sync_uploads_everything_with_metadata() {
-    let Some(e) = env() else { return };
+    let e = require!(env());
     e.make_bucket("first");
     e.site(
         "first",
@@ -370,7 +285,7 @@ fn first_sync_uploads_everything_with_metadata() {
 
 #[test]
 fn resync_noop_touch_and_modify_send_only_changes() {
-    let Some(e) = env() else { return };
+    let e = require!(env());
     e.make_bucket("resync");
     e.site("resync", CACHE_RULES);
     let r = e.src();
@@ -466,7 +381,7 @@ fn resync_noop_touch_and_modify_send_only_changes() {
 
 #[test]
 fn multipart_round_trip_and_no_reupload() {
-    let Some(e) = env() else { return };
+    let e = require!(env());
     e.make_bucket("mpu");
     e.site("mpu", "  prefix: p\n");
     let r = e.src();
@@ -505,7 +420,7 @@ fn multipart_round_trip_and_no_reupload() {
 
 #[test]
 fn refusals_leave_the_bucket_untouched_unless_forced() {
-    let Some(e) = env() else { return };
+    let e = require!(env());
     e.make_bucket("refuse");
     e.site("refuse", "");
     let r = e.src();
@@ -573,7 +488,7 @@ fn refusals_leave_the_bucket_untouched_unless_forced() {
 
 #[test]
 fn missing_bucket_server_down_and_bad_credentials_are_clear_errors() {
-    let Some(mut e) = env() else { return };
+    let mut e = require!(env());
     e.make_bucket("exists");
     make_site(&e.src());
 
@@ -597,8 +512,7 @@ fn missing_bucket_server_down_and_bad_credentials_are_clear_errors() {
     let (code, _, err) = e.sync(&[]);
     assert_eq!(code, 0, "{err}");
     std::fs::remove_file(e.src().join("robots.txt")).unwrap();
-    let _ = e.moto.child.kill();
-    let _ = e.moto.child.wait();
+    e.moto.stop();
     let (code, _, err) = e.sync(&[]);
     assert_eq!(code, 1, "{err}");
     assert!(
@@ -611,7 +525,7 @@ fn missing_bucket_server_down_and_bad_credentials_are_clear_errors() {
 
 #[test]
 fn excludes_apply_on_both_sides() {
-    let Some(e) = env() else { return };
+    let e = require!(env());
     e.make_bucket("excl");
     for k in ["wp-admin/old.php", ".git/config", "drafts/old.html"] {
         e.put("excl", k, b"old");
@@ -653,7 +567,8 @@ fn excludes_apply_on_both_sides() {
 
 #[test]
 fn adhoc_form_all_and_lock() {
-    let Some(e) = env() else { return };
+    require!(&["flock"]);
+    let e = require!(env());
     e.make_bucket("adhoc");
     let dir = tempfile::tempdir().unwrap();
     make_site(dir.path());
@@ -698,29 +613,22 @@ fn adhoc_form_all_and_lock() {
     // one sync per site at a time
     let lock = e.sb.path(&format!("/var/lib/lempctl/s3sync-{SITE}.lock"));
     assert!(lock.is_file());
-    if on_path_flock() {
-        let mut holder = std::process::Command::new("flock")
-            .arg(&lock)
-            .args(["sleep", "30"])
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        let (code, _, err) = e.sync(&["--wait", "0"]);
-        let _ = holder.kill();
-        let _ = holder.wait();
-        assert_eq!(code, 1, "{err}");
-        assert!(err.contains("holds the lock"), "{err}");
-    }
-}
-
-fn on_path_flock() -> bool {
-    ["/usr/bin/flock", "/bin/flock"]
-        .iter()
-        .any(|p| Path::new(p).is_file())
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "30"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, _, err) = e.sync(&["--wait", "0"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("holds the lock"), "{err}");
 }
 
 #[test]
 fn schedule_produces_a_timer_or_a_cron_line() {
+    require!(&["systemd-analyze"]);
     let sb = Sandbox::new();
     let g = sb.path("/etc/lempctl/lempctl.yaml");
     let base = std::fs::read_to_string(&g).unwrap();
@@ -741,18 +649,16 @@ fn schedule_produces_a_timer_or_a_cron_line() {
     assert_eq!(link, Path::new("/etc/systemd/system/lempctl-s3sync@.timer"));
     let service = std::fs::read_to_string(dir.join("lempctl-s3sync@.service")).unwrap();
     assert!(service.contains(" s3 sync %i"), "{service}");
-    if Path::new("/usr/bin/systemd-analyze").is_file() {
-        let out = std::process::Command::new("systemd-analyze")
-            .args(["verify", &timer, &timer.replace(".timer", ".service")])
-            .env("SYSTEMD_UNIT_PATH", format!("{}:", dir.display()))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["verify", &timer, &timer.replace(".timer", ".service")])
+        .env("SYSTEMD_UNIT_PATH", format!("{}:", dir.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // cron
     std::fs::write(&g, format!("{base}scheduler: cron\n")).unwrap();
@@ -823,7 +729,7 @@ fn bad_site_file_values_name_the_field() {
 /// followed: its target is not uploaded and is left as it was.
 #[test]
 fn links_in_the_source_are_not_followed() {
-    let Some(e) = env() else { return };
+    let e = require!(env());
     e.make_bucket("links");
     e.site("links", "");
     make_site(&e.src());
@@ -852,7 +758,7 @@ fn links_in_the_source_are_not_followed() {
 /// that file in a warning; `s3 sync --all` syncs the sites that load.
 #[test]
 fn sync_goes_on_while_another_site_file_is_invalid() {
-    let Some(e) = env() else { return };
+    let e = require!(env());
     e.make_bucket("other-broken");
     e.site("other-broken", "");
     make_site(&e.src());

@@ -2,9 +2,7 @@ use crate::support::*;
 
 #[test]
 fn create_then_remove_keeps_data_unless_purged() {
-    if !require(WEB) {
-        return;
-    }
+    require!(WEB);
     let sb = Sandbox::new()
         .site("static.example.test.yaml", STATIC_SITE)
         .started();
@@ -108,9 +106,7 @@ fn create_then_remove_keeps_data_unless_purged() {
 
 #[test]
 fn disable_stops_serving_and_enable_serves_again() {
-    if !require(WEB) {
-        return;
-    }
+    require!(WEB);
     let sb = Sandbox::new()
         .site("php.example.test.yaml", PHP_SITE)
         .started();
@@ -137,9 +133,7 @@ fn disable_stops_serving_and_enable_serves_again() {
 
 #[test]
 fn prune_removes_sites_deleted_from_sites_d() {
-    if !require(WEB) {
-        return;
-    }
+    require!(WEB);
     let sb = Sandbox::new()
         .site("php.example.test.yaml", PHP_SITE)
         .site("static.example.test.yaml", STATIC_SITE)

@@ -8,9 +8,7 @@ const SITE: &str = "# our shop\nname: php.example.test\nkind: php\n# keep this n
 
 #[test]
 fn update_edits_the_site_file_and_converges() {
-    if !require(WEB) {
-        return;
-    }
+    require!(WEB);
     let sb = Sandbox::new().site("php.yaml", SITE).started();
     let (code, v, err) = sb.json(&["apply"]);
     assert_eq!(code, 0, "{err}\n{v}");
@@ -96,9 +94,7 @@ fn update_edits_the_site_file_and_converges() {
 
 #[test]
 fn create_takes_the_same_settings() {
-    if !require(WEB) {
-        return;
-    }
+    require!(WEB);
     let sb = Sandbox::new().started();
     let (code, v, err) = sb.json(&[
         "site",

@@ -23,9 +23,7 @@ fn human(sb: &Sandbox) -> (i32, String) {
 
 #[test]
 fn status_is_ok_only_while_the_host_matches_the_site_files() {
-    if !require(&["nginx", "php-fpm8.2", "useradd", "restic"]) {
-        return;
-    }
+    require!(&["nginx", "php-fpm8.2", "useradd", "restic"]);
     let sb = Sandbox::new()
         .site("php.example.test.yaml", PHP_SITE)
         .site(

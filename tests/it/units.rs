@@ -10,9 +10,7 @@ fn set_global(sb: &Sandbox, extra: &str) {
 
 #[test]
 fn systemd_timer_units_are_written_enabled_and_verified() {
-    if !require(&["systemd-analyze"]) {
-        return;
-    }
+    require!(&["systemd-analyze"]);
     let sb = Sandbox::new();
     set_global(
         &sb,
@@ -64,9 +62,7 @@ fn systemd_timer_units_are_written_enabled_and_verified() {
 
 #[test]
 fn a_unit_systemd_rejects_fails_the_run_and_is_rolled_back() {
-    if !require(&["systemd-analyze"]) {
-        return;
-    }
+    require!(&["systemd-analyze"]);
     let sb = Sandbox::new();
     set_global(&sb, "scheduler: systemd\nschedule:\n  apply: \"@daily\"\n");
     sb.write(

@@ -46,9 +46,7 @@ const REPORT_FILES: &str = "<?php\nheader('Content-Type: text/plain');\n\
 
 #[test]
 fn nginx_and_php_agree_on_a_php_sites_upload_limit() {
-    if !require(&["nginx", "php-fpm8.2", "useradd", "curl"]) {
-        return;
-    }
+    require!(&["nginx", "php-fpm8.2", "useradd", "curl"]);
     // The fields of older site files still work (with a deprecation warning) and render the same
     // files as the new one.
     let sb = Sandbox::new()
@@ -144,14 +142,10 @@ const WP_SITE: &str = "name: up.wp.test\nkind: wordpress\nwordpress:\n  title: U
 
 #[test]
 fn a_20_mb_media_upload_through_wordpress_arrives() {
-    if !require(&["nginx", "php-fpm8.2", "php8.2", "mariadbd", "curl"]) {
-        return;
-    }
-    if !Path::new("/usr/share/wordpress/wp-includes/version.php").exists()
-        && !require(&["wordpress-package-missing"])
-    {
-        return;
-    }
+    require!(
+        &["nginx", "php-fpm8.2", "php8.2", "mariadbd", "curl"],
+        wordpress()
+    );
     let host = "up.wp.test";
     let sb = Sandbox::with_db().site("up.yaml", WP_SITE).started();
     let (code, v, err) = sb.json(&["apply"]);

@@ -49,21 +49,17 @@ fn wp_php(sb: &Sandbox, code: &str) -> String {
 
 #[test]
 fn a_wordpress_site_installs_serves_logs_in_caches_and_runs_cron() {
-    if !require(&[
-        "nginx",
-        "php-fpm8.2",
-        "php8.2",
-        "mariadbd",
-        "curl",
-        "runuser",
-    ]) {
-        return;
-    }
-    if !std::path::Path::new("/usr/share/wordpress/wp-includes/version.php").exists()
-        && !require(&["wordpress-package-missing"])
-    {
-        return;
-    }
+    require!(
+        &[
+            "nginx",
+            "php-fpm8.2",
+            "php8.2",
+            "mariadbd",
+            "curl",
+            "runuser",
+        ],
+        wordpress()
+    );
     let sb = Sandbox::with_db().site("blog.yaml", WP).started();
     let (code, v, err) = sb.json(&["apply"]);
     assert_eq!(code, 0, "{err}\n{v}");
@@ -277,9 +273,7 @@ fn a_wordpress_site_installs_serves_logs_in_caches_and_runs_cron() {
 
 #[test]
 fn bad_wordpress_input_is_refused_and_leaves_nothing_that_blocks_a_retry() {
-    if !require(&["nginx", "php-fpm8.2", "php8.2", "mariadbd"]) {
-        return;
-    }
+    require!(&["nginx", "php-fpm8.2", "php8.2", "mariadbd"]);
     let sb = Sandbox::with_db();
     for (yaml, field) in [
         (

@@ -12,27 +12,102 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 
-/// Skips a test (with a loud message) when a program is missing; with `CI=true` it fails instead.
-pub fn require(programs: &[&str]) -> bool {
-    let missing: Vec<&str> = programs.iter().copied().filter(|p| !on_path(p)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    missing_part(&format!(
-        "required programs not installed: {}",
-        missing.join(", ")
-    ));
-    false
+mod moto;
+mod restic;
+mod smtp;
+
+pub use moto::{Moto, start_moto};
+pub use restic::{restic, restic_command};
+pub use smtp::SmtpSink;
+
+/// Proof that a missing part was reported: made only by [`missing`], which fails the test under
+/// `CI=true` and prints a `SKIPPING TEST:` line otherwise.
+#[derive(Debug)]
+pub struct Missing {
+    _reported: (),
 }
+
+/// What a test or helper needs: the value, or the report that something is missing.
+pub type Need<T> = Result<T, Missing>;
 
 /// Something a test needs is not installed: with `CI=true` that fails the test, elsewhere the
 /// test is skipped with a line saying so.
-pub fn missing_part(msg: &str) {
+pub fn missing(msg: &str) -> Missing {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{msg} (CI=true: a missing server is a failure)");
     }
     eprintln!("SKIPPING TEST: {msg}");
+    Missing { _reported: () }
 }
+
+/// Every program on `$PATH`, `/usr/sbin` or `/sbin`, or [`missing`] naming the absent ones.
+pub fn programs(list: &[&str]) -> Need<()> {
+    let absent: Vec<&str> = list.iter().copied().filter(|p| !on_path(p)).collect();
+    if absent.is_empty() {
+        return Ok(());
+    }
+    Err(missing(&format!(
+        "required programs not installed: {}",
+        absent.join(", ")
+    )))
+}
+
+/// Debian's `wordpress` package, the source of the WordPress sites.
+pub fn wordpress() -> Need<()> {
+    if Path::new("/usr/share/wordpress/wp-includes/version.php").exists() {
+        return Ok(());
+    }
+    Err(missing(
+        "the wordpress package is not installed (/usr/share/wordpress, scripts/install-deps)",
+    ))
+}
+
+/// Anything `require!` accepts: a list of programs, or a helper's [`Need`].
+pub trait Requirement {
+    type Out;
+    fn check(self) -> Need<Self::Out>;
+}
+
+impl Requirement for &[&str] {
+    type Out = ();
+    fn check(self) -> Need<()> {
+        programs(self)
+    }
+}
+
+impl<const N: usize> Requirement for &[&str; N] {
+    type Out = ();
+    fn check(self) -> Need<()> {
+        programs(self)
+    }
+}
+
+impl<T> Requirement for Need<T> {
+    type Out = T;
+    fn check(self) -> Need<T> {
+        self
+    }
+}
+
+/// The one guard of a test: `require!(WEB);`, `require!(&["curl"], wordpress());`,
+/// `let (sb, repo) = require!(backup::setup());`. Each argument is a program list or a [`Need`];
+/// the first one missing returns from the test (a failure under `CI=true`, see [`missing`]).
+/// One argument gives its value, several a tuple of their values.
+macro_rules! require {
+    ($need:expr $(,)?) => {
+        match $crate::support::Requirement::check($need) {
+            Ok(v) => v,
+            Err(_) => return,
+        }
+    };
+    ($($need:expr),+ $(,)?) => {
+        ($(match $crate::support::Requirement::check($need) {
+            Ok(v) => v,
+            Err(_) => return,
+        }),+)
+    };
+}
+pub(crate) use require;
 
 fn on_path(p: &str) -> bool {
     let path = std::env::var("PATH").unwrap_or_default();
@@ -212,11 +287,47 @@ impl Drop for Sandbox {
     }
 }
 
+/// What a request got back, telling "nothing listens" from "no HTTP answer" from a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// An HTTP status line with this code.
+    Code(u16),
+    /// The connection was accepted, then closed without an HTTP status line (nginx's
+    /// `return 444` for a host it does not serve, or an empty reply).
+    Closed,
+    /// The connection was refused: nothing listens on the port (the error is in `body`).
+    Refused,
+}
+
+impl Status {
+    /// The HTTP status code, if there was an HTTP answer.
+    pub fn code(self) -> Option<u16> {
+        match self {
+            Status::Code(c) => Some(c),
+            Status::Closed | Status::Refused => None,
+        }
+    }
+}
+
+/// `r.status == 200` and `assert_eq!(r.status, 404)`: true only for an HTTP answer with that code.
+impl PartialEq<u16> for Status {
+    fn eq(&self, code: &u16) -> bool {
+        self.code() == Some(*code)
+    }
+}
+
 #[derive(Debug)]
 pub struct Response {
-    pub status: u16,
+    pub status: Status,
     pub headers: String,
     pub body: String,
+}
+
+impl Response {
+    /// The host is served: an HTTP answer with a 2xx or 3xx status.
+    pub fn is_served(&self) -> bool {
+        self.status.code().is_some_and(|c| (200..400).contains(&c))
+    }
 }
 
 pub fn http_get(port: u16, host: &str, path: &str, extra: &[&str]) -> Response {
@@ -224,7 +335,7 @@ pub fn http_get(port: u16, host: &str, path: &str, extra: &[&str]) -> Response {
         Ok(s) => s,
         Err(e) => {
             return Response {
-                status: 0,
+                status: Status::Refused,
                 headers: String::new(),
                 body: e.to_string(),
             };
@@ -243,10 +354,10 @@ pub fn http_get(port: u16, host: &str, path: &str, extra: &[&str]) -> Response {
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
-        .split_whitespace()
-        .nth(1)
+        .strip_prefix("HTTP/")
+        .and_then(|h| h.split_whitespace().nth(1))
         .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+        .map_or(Status::Closed, Status::Code);
     Response {
         status,
         headers: head.to_owned(),
