@@ -300,8 +300,15 @@ impl Cmd {
                 Err(_) => break,
             }
         }
+        // A reader reports on the channel just before it returns its buffer: one that reported
+        // is joined (it finishes at once); one held open by an escaped process is given up on.
+        let all_reported = streams_done >= 2;
         let take = |h: std::thread::JoinHandle<Vec<u8>>| {
-            if h.is_finished() {
+            let until = Instant::now() + Duration::from_millis(200);
+            while !all_reported && !h.is_finished() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if all_reported || h.is_finished() {
                 h.join().unwrap_or_default()
             } else {
                 Vec::new()
