@@ -3,11 +3,11 @@
 use crate::config::{ConfigErrors, UsageError};
 
 /// 2 when the error chain holds invalid input, else 1.
-pub fn exit_code(err: &anyhow::Error) -> u8 {
+pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     if is_invalid_input(err) { 2 } else { 1 }
 }
 
-pub fn is_invalid_input(err: &anyhow::Error) -> bool {
+pub(crate) fn is_invalid_input(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.is::<ConfigErrors>() || e.is::<UsageError>() || e.is::<crate::engine::KindChangeError>()
     })

@@ -16,13 +16,13 @@
 
 pub mod cli;
 pub mod config;
-pub mod engine;
-pub mod error;
-pub mod host;
-pub mod ops;
+pub(crate) mod engine;
+pub(crate) mod error;
+pub(crate) mod host;
+pub(crate) mod ops;
 pub mod render;
-pub mod report;
-pub mod services;
+pub(crate) mod report;
+pub(crate) mod services;
 
 /// Entry point of the binary.
 pub fn main() -> std::process::ExitCode {

@@ -20,13 +20,13 @@ use crate::services::{nginx, php_fpm, systemd};
 /// A site that served before the run stopped serving after it; the run was rolled back.
 #[derive(Debug, thiserror::Error)]
 #[error("health check failed after reload; every change of this run was rolled back\n{}", .failures.join("\n"))]
-pub struct HealthError {
+pub(crate) struct HealthError {
     pub failures: Vec<String>,
 }
 
 /// What happened, for the report.
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub warnings: Vec<String>,
     pub secrets_shown_once: Vec<String>,
 }
@@ -75,7 +75,7 @@ impl Undo<'_> {
 }
 
 /// Runs the plan, as a sequence of named steps. The caller holds the lock.
-pub fn execute(
+pub(crate) fn execute(
     root: &Root,
     config: &Config,
     state: &State,

@@ -11,11 +11,11 @@ use crate::host::Root;
 use crate::services::mariadb::{self, Action, Admin, AdminTarget, DbSpec, Retire, Secret};
 
 /// A current-thread runtime for the database client (the rest of lempctl is synchronous).
-pub use crate::services::runtime;
+pub(crate) use crate::services::runtime;
 
 /// Runs `work` on an admin connection opened for it and closed after it. A failed disconnect after
 /// the work is ignored: the work is done.
-pub fn with_admin<T>(
+pub(crate) fn with_admin<T>(
     target: &AdminTarget,
     work: impl AsyncFnOnce(&mut Admin) -> Result<T, mariadb::DbError>,
 ) -> Result<T> {
@@ -28,7 +28,7 @@ pub fn with_admin<T>(
 }
 
 /// Where the admin connection goes, with credentials read now (never from argv).
-pub fn admin_target(root: &Root, g: &Global) -> Result<AdminTarget> {
+pub(crate) fn admin_target(root: &Root, g: &Global) -> Result<AdminTarget> {
     Ok(match &g.database.admin {
         DbAdmin::Socket(p) => AdminTarget::Socket { path: root.path(p) },
         DbAdmin::Tcp {
@@ -55,7 +55,7 @@ pub fn admin_target(root: &Root, g: &Global) -> Result<AdminTarget> {
 /// What the database server holds for a run: the plan for site databases, and which of the
 /// asked-for tables exist (WordPress sites already installed).
 #[derive(Debug)]
-pub struct DbObserved {
+pub(crate) struct DbObserved {
     pub target: AdminTarget,
     pub plan: mariadb::Plan,
     pub tables: std::collections::BTreeSet<(String, String)>,
@@ -63,7 +63,7 @@ pub struct DbObserved {
 
 /// Connects, observes and plans; no change is made here. `tables` are `(database, table)` pairs
 /// to check for existence in the same session.
-pub fn plan(
+pub(crate) fn plan(
     root: &Root,
     g: &Global,
     specs: &[DbSpec],
@@ -88,7 +88,7 @@ pub fn plan(
 }
 
 /// Runs the actions; returns the ones done (also on failure, inside the error).
-pub fn execute(target: &AdminTarget, actions: Vec<Action>) -> Result<Vec<Action>> {
+pub(crate) fn execute(target: &AdminTarget, actions: Vec<Action>) -> Result<Vec<Action>> {
     let report = with_admin(target, async |admin| {
         mariadb::execute(
             admin,
@@ -103,7 +103,7 @@ pub fn execute(target: &AdminTarget, actions: Vec<Action>) -> Result<Vec<Action>
 }
 
 /// Drops what `done` created (databases created empty in this run, users created in this run).
-pub fn undo(target: &AdminTarget, done: &[Action]) -> Vec<String> {
+pub(crate) fn undo(target: &AdminTarget, done: &[Action]) -> Vec<String> {
     let mut problems = Vec::new();
     let Ok(rt) = runtime() else {
         return vec!["no runtime to undo database changes".into()];
@@ -137,7 +137,7 @@ pub fn undo(target: &AdminTarget, done: &[Action]) -> Vec<String> {
 
 /// Drops a site's database and creates it again, empty, with its charset and collation (before
 /// a dump is loaded into it).
-pub fn recreate_empty(target: &AdminTarget, db: &crate::config::site::SiteDb) -> Result<()> {
+pub(crate) fn recreate_empty(target: &AdminTarget, db: &crate::config::site::SiteDb) -> Result<()> {
     with_admin(target, async |admin| {
         admin
             .exec(&mariadb::sql::drop_database(&db.database)?)
@@ -153,7 +153,12 @@ pub fn recreate_empty(target: &AdminTarget, db: &crate::config::site::SiteDb) ->
 }
 
 /// The spec of one site's database with its stored or new password.
-pub fn spec(g: &Global, site: &str, db: &crate::config::site::SiteDb, password: &str) -> DbSpec {
+pub(crate) fn spec(
+    g: &Global,
+    site: &str,
+    db: &crate::config::site::SiteDb,
+    password: &str,
+) -> DbSpec {
     DbSpec {
         site: site.to_owned(),
         database: db.database.clone(),
@@ -167,12 +172,12 @@ pub fn spec(g: &Global, site: &str, db: &crate::config::site::SiteDb, password: 
 }
 
 /// A new password from the OS CSPRNG.
-pub fn new_password() -> Result<String> {
+pub(crate) fn new_password() -> Result<String> {
     Ok(Secret::generate()?.expose().to_owned())
 }
 
 /// Where a dump taken before a drop goes.
-pub fn archive_dump_path(g: &Global, site: &str, database: &str) -> PathBuf {
+pub(crate) fn archive_dump_path(g: &Global, site: &str, database: &str) -> PathBuf {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     g.paths
         .archive_dir
@@ -180,7 +185,7 @@ pub fn archive_dump_path(g: &Global, site: &str, database: &str) -> PathBuf {
 }
 
 /// Describes an action for the plan: (action, kind).
-pub fn describe(a: &Action) -> (super::resource::Action, &'static str, String) {
+pub(crate) fn describe(a: &Action) -> (super::resource::Action, &'static str, String) {
     use super::resource::Action as P;
     match a {
         Action::CreateDatabase { site, .. } => (P::Create, "database", site.clone()),

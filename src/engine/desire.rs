@@ -15,7 +15,7 @@ use crate::render::{Renderer, context, templates};
 
 /// Which sites a run converges (`apply SITE…`); host-wide files are always included.
 #[derive(Debug, Clone, Default)]
-pub enum Scope {
+pub(crate) enum Scope {
     #[default]
     All,
     Sites(Vec<Fqdn>),
@@ -25,7 +25,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub fn includes(&self, site: &str) -> bool {
+    pub(crate) fn includes(&self, site: &str) -> bool {
         match self {
             Scope::All | Scope::Loaded => true,
             Scope::Sites(s) => s.iter().any(|f| f.as_str() == site),
@@ -34,14 +34,14 @@ impl Scope {
 }
 
 /// Where HTTP-01 challenge files live (shared by all sites).
-pub fn acme_root(g: &Global) -> PathBuf {
+pub(crate) fn acme_root(g: &Global) -> PathBuf {
     g.paths.www_root.join("_acme")
 }
 
-pub use super::resource::Desired;
+pub(crate) use super::resource::Desired;
 
 /// Every resource of the configuration, in the order they are created.
-pub fn desire(root: &Root, config: &Config, scope: &Scope) -> Result<Desired> {
+pub(crate) fn desire(root: &Root, config: &Config, scope: &Scope) -> Result<Desired> {
     let g = &config.global;
     let renderer = Renderer::new(&root.path(&g.paths.templates_dir))?;
     let map = context::PathMap::new(root, g);

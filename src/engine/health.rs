@@ -9,14 +9,19 @@ use anyhow::{Context, Result};
 
 /// One site to check.
 #[derive(Debug, Clone)]
-pub struct Probe {
+pub(crate) struct Probe {
     pub site: String,
     pub path: String,
     pub status: u16,
 }
 
 /// Sends `GET path` with `Host: host` and returns the status code.
-pub fn get_status(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -> Result<u16> {
+pub(crate) fn get_status(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<u16> {
     let mut s = TcpStream::connect_timeout(&addr, timeout)
         .with_context(|| format!("connecting to {addr}"))?;
     s.set_read_timeout(Some(timeout))?;
@@ -42,7 +47,7 @@ pub fn get_status(addr: SocketAddr, host: &str, path: &str, timeout: Duration) -
 }
 
 /// Resolves `address:port`.
-pub fn address(addr: &str, port: u16) -> Result<SocketAddr> {
+pub(crate) fn address(addr: &str, port: u16) -> Result<SocketAddr> {
     (addr.trim_matches(['[', ']']), port)
         .to_socket_addrs()?
         .next()
@@ -50,7 +55,7 @@ pub fn address(addr: &str, port: u16) -> Result<SocketAddr> {
 }
 
 /// Checks every probe once (in parallel); true where the expected status came back.
-pub fn check_once(addr: SocketAddr, probes: &[Probe]) -> Vec<bool> {
+pub(crate) fn check_once(addr: SocketAddr, probes: &[Probe]) -> Vec<bool> {
     run_parallel(probes, |p| {
         get_status(addr, &p.site, &p.path, Duration::from_secs(3)).is_ok_and(|s| s == p.status)
     })
@@ -58,7 +63,11 @@ pub fn check_once(addr: SocketAddr, probes: &[Probe]) -> Vec<bool> {
 
 /// Polls each probe until it answers as expected or `limit` passes; returns the last status
 /// (or error) of the failures.
-pub fn wait_healthy(addr: SocketAddr, probes: &[Probe], limit: Duration) -> Vec<Option<String>> {
+pub(crate) fn wait_healthy(
+    addr: SocketAddr,
+    probes: &[Probe],
+    limit: Duration,
+) -> Vec<Option<String>> {
     run_parallel(probes, |p| {
         let start = Instant::now();
         loop {

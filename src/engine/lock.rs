@@ -14,7 +14,7 @@ use nix::fcntl::{Flock, FlockArg};
 #[error(
     "another lempctl run (pid {holder}) holds the lock {path}; waited {waited} s\n\nhint: wait for it to finish, or raise --wait"
 )]
-pub struct LockError {
+pub(crate) struct LockError {
     pub holder: String,
     pub path: String,
     pub waited: u64,
@@ -22,7 +22,7 @@ pub struct LockError {
 
 /// A held lock; released on drop.
 #[derive(Debug)]
-pub struct Lock {
+pub(crate) struct Lock {
     _file: Flock<File>,
 }
 
@@ -30,7 +30,7 @@ pub struct Lock {
 // The lock file is root's own, in the state directory (0700), opened without truncation so a
 // waiting run never empties the holder's pid: a named exception to "files through host::Root".
 #[allow(clippy::disallowed_methods)]
-pub fn acquire(path: &Path, wait: Duration) -> Result<Lock> {
+pub(crate) fn acquire(path: &Path, wait: Duration) -> Result<Lock> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

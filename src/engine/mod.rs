@@ -1,28 +1,28 @@
 //! The one code path that changes the system (design §4):
 //! `load → desire → observe → plan → apply → report`.
 
-pub mod apply;
-pub mod backup;
-pub mod database;
-pub mod desire;
-pub mod health;
-pub mod lock;
-pub mod plan;
-pub mod repo_files;
-pub mod repo_key;
-pub mod repo_lock;
-pub mod resource;
-pub mod schedule;
-pub mod secrets;
-pub mod state;
-pub mod wordpress;
+pub(crate) mod apply;
+pub(crate) mod backup;
+pub(crate) mod database;
+pub(crate) mod desire;
+pub(crate) mod health;
+pub(crate) mod lock;
+pub(crate) mod plan;
+pub(crate) mod repo_files;
+pub(crate) mod repo_key;
+pub(crate) mod repo_lock;
+pub(crate) mod resource;
+pub(crate) mod schedule;
+pub(crate) mod secrets;
+pub(crate) mod state;
+pub(crate) mod wordpress;
 
 use std::time::Duration;
 
 use anyhow::Result;
 
-pub use desire::Scope;
-pub use plan::Prune;
+pub(crate) use desire::Scope;
+pub(crate) use plan::Prune;
 
 use crate::config::Config;
 use crate::host::Root;
@@ -30,7 +30,7 @@ use crate::report::Report;
 
 /// How one run behaves.
 #[derive(Debug, Clone, Default)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     pub scope: Scope,
     pub prune: Prune,
     pub force: bool,
@@ -48,16 +48,16 @@ pub struct RunOptions {
 /// Refused because lempctl would overwrite files it does not own.
 #[derive(Debug, thiserror::Error)]
 #[error("refusing to overwrite what lempctl does not own; nothing was changed\n  {}\n\nhint: move the files away, or run again with --force", .0.join("\n  "))]
-pub struct ConflictError(pub Vec<String>);
+pub(crate) struct ConflictError(pub Vec<String>);
 
 /// Refused because a site's new `kind` would delete files or strand a database (exit 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{}\nnothing was changed\n\nhint: put the old `kind` back in the site file, or run again with --force to change it anyway (`apply --dry-run --force` lists every change first)", .0.iter().map(|k| format!("{}: {}", k.file.display(), k.describe(false))).collect::<Vec<_>>().join("\n"))]
-pub struct KindChangeError(pub Vec<plan::KindChange>);
+pub(crate) struct KindChangeError(pub Vec<plan::KindChange>);
 
 /// Every PHP version the sites in scope use has its `php-fpm` on this host; else exit 2 naming
 /// the versions that are installed (before anything is planned or written).
-pub fn check_php_installed(config: &Config, scope: &Scope) -> Result<()> {
+pub(crate) fn check_php_installed(config: &Config, scope: &Scope) -> Result<()> {
     let g = &config.global;
     let mut missing = Vec::new();
     let mut wanted = std::collections::BTreeSet::new();
@@ -120,7 +120,7 @@ pub fn check_php_installed(config: &Config, scope: &Scope) -> Result<()> {
 }
 
 /// Converges the host to `config` and reports what changed.
-pub fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
+pub(crate) fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
     check_php_installed(config, &opts.scope)?;
     let g = &config.global;
     // With a site file set aside as invalid, only named sites converge: a run over everything

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::host::service_manager::Service;
 use crate::host::{Perms, Root, accounts};
 
-pub use super::resource::Action;
+pub(crate) use super::resource::Action;
 
 /// What executing a change does.
 #[derive(Debug, Clone)]
@@ -86,7 +86,7 @@ pub struct Change {
 
 /// Which removed sites a run deletes the files of.
 #[derive(Debug, Clone, Default)]
-pub struct Prune {
+pub(crate) struct Prune {
     /// Remove every site that is in the state but no longer configured.
     pub all: bool,
     /// Remove these sites (`site remove`).
@@ -96,7 +96,7 @@ pub struct Prune {
 }
 
 #[derive(Debug, Default)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub changes: Vec<Change>,
     pub warnings: Vec<String>,
     /// Files lempctl would have to overwrite without owning them (refused unless `--force`).
@@ -114,7 +114,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn reloads(&self) -> impl Iterator<Item = &Service> {
+    pub(crate) fn reloads(&self) -> impl Iterator<Item = &Service> {
         self.changes.iter().filter_map(|c| {
             if let Op::Reload(s) = &c.op {
                 Some(s)
@@ -123,7 +123,7 @@ impl Plan {
             }
         })
     }
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
 }
@@ -171,7 +171,7 @@ fn perms_differ(root: &Root, path: &Path, perms: &Perms) -> bool {
 /// is on disk (`Planner`'s methods, one per kind), then what is no longer desired, the sites'
 /// records, the database's actions and, last, one reload per affected service.
 #[allow(clippy::too_many_arguments)]
-pub fn plan(
+pub(crate) fn plan(
     root: &Root,
     config: &Config,
     state: &State,
@@ -729,7 +729,7 @@ impl Planner<'_> {
 }
 
 /// Which service a managed path belongs to (for files being deleted).
-pub fn classify(config: &Config, path: &Path) -> Affects {
+pub(crate) fn classify(config: &Config, path: &Path) -> Affects {
     let g = &config.global;
     if path.starts_with(&g.paths.nginx_dir) {
         return Affects::Service(Service::Nginx);
@@ -764,7 +764,7 @@ fn indent(s: &str) -> String {
 /// and would delete (`wp-config.php`), a database the new kind no longer wants, or a document root
 /// that WordPress core would be copied over.
 #[derive(Debug, Clone)]
-pub struct KindChange {
+pub(crate) struct KindChange {
     pub site: String,
     pub file: PathBuf,
     pub old: String,
@@ -779,7 +779,7 @@ pub struct KindChange {
 impl KindChange {
     /// One sentence naming the site, both kinds and what is deleted, left or replaced: what the
     /// change would do (`done` false, refused) or did (`--force`).
-    pub fn describe(&self, done: bool) -> String {
+    pub(crate) fn describe(&self, done: bool) -> String {
         let verb = |would: &str, did: &str| {
             if done {
                 did.to_owned()
@@ -828,7 +828,7 @@ impl KindChange {
 
 /// The destructive kind changes among the sites in scope (`desired_files`: every file the new
 /// configuration renders).
-pub fn kind_changes(
+pub(crate) fn kind_changes(
     root: &Root,
     config: &Config,
     state: &State,

@@ -9,7 +9,7 @@ use crate::config::global::BackupGlobal;
 use crate::host::{Journal, Root};
 use crate::services::s3::Objects;
 
-pub enum RepoFiles<'a> {
+pub(crate) enum RepoFiles<'a> {
     Local {
         root: &'a Root,
         /// The repository directory (a host path).
@@ -22,7 +22,7 @@ pub enum RepoFiles<'a> {
 }
 
 impl<'a> RepoFiles<'a> {
-    pub fn open(root: &'a Root, cfg: &BackupGlobal) -> Result<Self> {
+    pub(crate) fn open(root: &'a Root, cfg: &BackupGlobal) -> Result<Self> {
         Ok(match cfg.local_path() {
             Some(dir) => RepoFiles::Local { root, dir },
             None => {
@@ -38,7 +38,7 @@ impl<'a> RepoFiles<'a> {
     }
 
     /// Names of the files in `dir` (`keys`, `locks`); none when it does not exist.
-    pub fn list(&self, dir: &str) -> Result<Vec<String>> {
+    pub(crate) fn list(&self, dir: &str) -> Result<Vec<String>> {
         match self {
             RepoFiles::Local { root, dir: repo } => {
                 let path = root.path(&repo.join(dir));
@@ -57,7 +57,7 @@ impl<'a> RepoFiles<'a> {
     }
 
     /// The file `dir/name`, `None` when it is gone.
-    pub fn get(&self, dir: &str, name: &str) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn get(&self, dir: &str, name: &str) -> Result<Option<Vec<u8>>> {
         match self {
             RepoFiles::Local { root, dir: repo } => root.read(&repo.join(dir).join(name)),
             RepoFiles::S3 { objects, rt } => {
@@ -66,7 +66,7 @@ impl<'a> RepoFiles<'a> {
         }
     }
 
-    pub fn put(&self, dir: &str, name: &str, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn put(&self, dir: &str, name: &str, bytes: &[u8]) -> Result<()> {
         match self {
             // restic keeps its files read-only
             RepoFiles::Local { root, dir: repo } => {
@@ -78,7 +78,7 @@ impl<'a> RepoFiles<'a> {
         }
     }
 
-    pub fn delete(&self, dir: &str, name: &str) -> Result<()> {
+    pub(crate) fn delete(&self, dir: &str, name: &str) -> Result<()> {
         match self {
             RepoFiles::Local { root, dir: repo } => {
                 root.remove(&mut Journal::default(), &repo.join(dir).join(name))
@@ -89,7 +89,7 @@ impl<'a> RepoFiles<'a> {
 
     /// Whether lock files need a wait between writing and re-reading the listing: restic waits
     /// 200 ms for backends whose listings may lag; a local directory's never does.
-    pub fn listing_may_lag(&self) -> bool {
+    pub(crate) fn listing_may_lag(&self) -> bool {
         matches!(self, RepoFiles::S3 { .. })
     }
 }

@@ -14,7 +14,7 @@ use crate::services::restic::Restic;
 use crate::services::restic::key::{self as restic_key, FAST};
 
 /// The repository password, as restic reads its password file (without the line end).
-pub fn password(root: &Root, cfg: &BackupGlobal) -> Result<String> {
+pub(crate) fn password(root: &Root, cfg: &BackupGlobal) -> Result<String> {
     let password = root
         .read(&cfg.password_file)?
         .context("the repository password")?;
@@ -26,7 +26,7 @@ pub fn password(root: &Root, cfg: &BackupGlobal) -> Result<String> {
 /// Where lempctl records that it generated the repository password itself: the password's
 /// SHA-256, beside it. Only such a password (CSPRNG, 48 characters) may have a cheap key; one an
 /// admin chose, however random it looks, keeps restic's calibrated key.
-pub fn generated_record(cfg: &BackupGlobal) -> std::path::PathBuf {
+pub(crate) fn generated_record(cfg: &BackupGlobal) -> std::path::PathBuf {
     let mut name = cfg
         .password_file
         .file_name()
@@ -36,7 +36,7 @@ pub fn generated_record(cfg: &BackupGlobal) -> std::path::PathBuf {
     cfg.password_file.with_file_name(name)
 }
 
-pub fn record_generated(root: &Root, cfg: &BackupGlobal, password: &str) -> Result<()> {
+pub(crate) fn record_generated(root: &Root, cfg: &BackupGlobal, password: &str) -> Result<()> {
     root.write_private(&generated_record(cfg), digest(password).as_bytes(), 0o600)
 }
 
@@ -47,7 +47,7 @@ fn digest(password: &str) -> String {
 
 /// Re-seals the single key of a freshly initialised repository with the fast parameters when
 /// lempctl generated the password (see `generated_record`). Returns whether it did.
-pub fn make_fast(root: &Root, cfg: &BackupGlobal, restic: &Restic) -> Result<bool> {
+pub(crate) fn make_fast(root: &Root, cfg: &BackupGlobal, restic: &Restic) -> Result<bool> {
     let password = password(root, cfg)?;
     let recorded = root.read(&generated_record(cfg))?;
     if !restic_key::generated_form(&password)

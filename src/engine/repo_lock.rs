@@ -19,7 +19,7 @@ const LOCKS: &str = "locks";
 
 /// The repository's master key, opened with the password from its key files (the fast key
 /// first: lempctl's repositories normally have only that one).
-pub fn master_key(files: &RepoFiles, password: &[u8]) -> Result<MasterKey> {
+pub(crate) fn master_key(files: &RepoFiles, password: &[u8]) -> Result<MasterKey> {
     let mut keyfiles = Vec::new();
     for id in files.list("keys")? {
         if let Some(bytes) = files.get("keys", &id)? {
@@ -83,7 +83,7 @@ fn survive_sighup() -> Result<()> {
 }
 
 /// Runs `work` holding a non-exclusive repository lock.
-pub fn with_shared_lock<T>(
+pub(crate) fn with_shared_lock<T>(
     files: &RepoFiles,
     master: &MasterKey,
     work: impl FnOnce() -> Result<T>,

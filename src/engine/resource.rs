@@ -8,7 +8,7 @@ use crate::host::service_manager::Service;
 
 /// What a changed file means for validation and reloads.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Affects {
+pub(crate) enum Affects {
     Nothing,
     Service(Service),
     /// A systemd unit or drop-in (`systemd-analyze verify`, daemon-reload).
@@ -16,7 +16,7 @@ pub enum Affects {
 }
 
 #[derive(Debug, Clone)]
-pub enum Resource {
+pub(crate) enum Resource {
     /// A system user (with its own group) a site's PHP runs as.
     User {
         name: String,
@@ -82,25 +82,9 @@ pub enum Resource {
     },
 }
 
-impl Resource {
-    pub fn site(&self) -> Option<&str> {
-        match self {
-            Resource::User { site, .. }
-            | Resource::Seed { site, .. }
-            | Resource::Secret { site, .. }
-            | Resource::WpCore { site, .. }
-            | Resource::WpInstall { site, .. } => Some(site),
-            Resource::Dir { site, .. }
-            | Resource::LogFile { site, .. }
-            | Resource::File { site, .. }
-            | Resource::Link { site, .. } => site.as_deref(),
-        }
-    }
-}
-
 /// What the host should hold: files and users, and the databases of the sites in scope.
 #[derive(Debug, Default)]
-pub struct Desired {
+pub(crate) struct Desired {
     pub resources: Vec<Resource>,
     pub db_specs: Vec<crate::services::mariadb::DbSpec>,
     /// `(database, table)` whose existence tells that a WordPress site is installed.

@@ -15,7 +15,7 @@ use crate::render::Renderer;
 /// One scheduled job: `unit` is the unit base name (`lempctl-apply`, `lempctl-s3sync`); per-site
 /// jobs are instances of a template unit (`lempctl-s3sync@shop.example.test`).
 #[derive(Debug, Clone)]
-pub struct Job {
+pub(crate) struct Job {
     pub unit: String,
     pub instance: Option<String>,
     pub schedule: Schedule,
@@ -25,14 +25,11 @@ pub struct Job {
 
 impl Job {
     /// `lempctl-apply.timer` or `lempctl-s3sync@site.timer`.
-    pub fn timer(&self) -> String {
+    pub(crate) fn timer(&self) -> String {
         match &self.instance {
             Some(i) => format!("{}@{i}.timer", self.unit),
             None => format!("{}.timer", self.unit),
         }
-    }
-    pub fn service(&self) -> String {
-        self.timer().replace(".timer", ".service")
     }
     /// The template file a unit comes from (`lempctl-s3sync@.timer`).
     fn template(&self, ext: &str) -> String {
@@ -45,7 +42,7 @@ impl Job {
 }
 
 /// Adds the files and links that schedule `jobs` to `out`.
-pub fn resources(
+pub(crate) fn resources(
     out: &mut Vec<Resource>,
     r: &Renderer,
     root_arg: String,

@@ -11,7 +11,7 @@ use crate::config::global::Global;
 use crate::host::Root;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SiteSecrets {
+pub(crate) struct SiteSecrets {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub db_password: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -21,14 +21,14 @@ pub struct SiteSecrets {
 }
 
 /// Host path of a site's secrets file.
-pub fn path(g: &Global, site: &str) -> PathBuf {
+pub(crate) fn path(g: &Global, site: &str) -> PathBuf {
     g.paths
         .state_dir
         .join("credentials")
         .join(format!("{site}.json"))
 }
 
-pub fn load(root: &Root, file: &Path) -> Result<SiteSecrets> {
+pub(crate) fn load(root: &Root, file: &Path) -> Result<SiteSecrets> {
     match root.read(file)? {
         None => Ok(SiteSecrets::default()),
         Some(bytes) => serde_json::from_slice(&bytes)
@@ -36,7 +36,7 @@ pub fn load(root: &Root, file: &Path) -> Result<SiteSecrets> {
     }
 }
 
-pub fn to_bytes(s: &SiteSecrets) -> Vec<u8> {
+pub(crate) fn to_bytes(s: &SiteSecrets) -> Vec<u8> {
     let mut v = serde_json::to_vec_pretty(s).unwrap_or_default();
     v.push(b'\n');
     v

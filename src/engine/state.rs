@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::host::Root;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct FileRecord {
+pub(crate) struct FileRecord {
     pub sha256: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<String>,
@@ -21,14 +21,14 @@ pub struct FileRecord {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct LinkRecord {
+pub(crate) struct LinkRecord {
     pub target: PathBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SiteRecord {
+pub(crate) struct SiteRecord {
     pub kind: String,
     pub user: String,
     pub site_dir: PathBuf,
@@ -43,7 +43,7 @@ pub struct SiteRecord {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct State {
+pub(crate) struct State {
     #[serde(default)]
     pub version: u32,
     #[serde(default)]
@@ -57,12 +57,12 @@ pub struct State {
     pub sites: BTreeMap<String, SiteRecord>,
 }
 
-pub fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
 impl State {
-    pub fn load(root: &Root, path: &Path) -> Result<Self> {
+    pub(crate) fn load(root: &Root, path: &Path) -> Result<Self> {
         match root.read(path)? {
             None => Ok(Self {
                 version: 1,
@@ -73,14 +73,14 @@ impl State {
         }
     }
 
-    pub fn save(&self, root: &Root, path: &Path) -> Result<()> {
+    pub(crate) fn save(&self, root: &Root, path: &Path) -> Result<()> {
         let mut text = serde_json::to_vec_pretty(self).context("serialising state")?;
         text.push(b'\n');
         root.write_private(path, &text, 0o600)
     }
 
     /// True when `hash` is what lempctl last wrote (or was about to write) at `path`.
-    pub fn owns_content(&self, path: &Path, hash: &str) -> bool {
+    pub(crate) fn owns_content(&self, path: &Path, hash: &str) -> bool {
         self.files
             .get(path)
             .is_some_and(|r| r.sha256 == hash || r.pending.as_deref() == Some(hash))

@@ -15,7 +15,7 @@ use crate::host::{Perms, Root};
 use crate::render::{Renderer, context::PathMap};
 
 /// The eight keys and salts of wp-config.php.
-pub const SALT_KEYS: [&str; 8] = [
+pub(crate) const SALT_KEYS: [&str; 8] = [
     "AUTH_KEY",
     "SECURE_AUTH_KEY",
     "LOGGED_IN_KEY",
@@ -33,7 +33,7 @@ fn random(len: usize) -> String {
 
 /// Fills in missing salts and the admin password (read from the configured file, or generated).
 /// Existing values are kept: changing salts would log every user out.
-pub fn ensure_secrets(root: &Root, wp: &Wordpress, s: &mut SiteSecrets) -> Result<()> {
+pub(crate) fn ensure_secrets(root: &Root, wp: &Wordpress, s: &mut SiteSecrets) -> Result<()> {
     for k in SALT_KEYS {
         s.wp_salts.entry(k.to_owned()).or_insert_with(|| random(64));
     }
@@ -66,7 +66,7 @@ fn db_host(map: &PathMap, g: &Global) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn resources(
+pub(crate) fn resources(
     out: &mut Desired,
     r: &Renderer,
     map: &PathMap,

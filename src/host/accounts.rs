@@ -41,14 +41,14 @@ fn forget(name: &str) {
 }
 
 /// The GECOS (comment) field of a user, when it exists.
-pub fn gecos(name: &str) -> Result<Option<String>> {
+pub(crate) fn gecos(name: &str) -> Result<Option<String>> {
     Ok(user(name)?.map(|(_, g)| g))
 }
 
 use super::exec::Cmd;
 
 /// uid and gid of a user and group name (numeric strings are taken as ids).
-pub fn resolve(user_name: &str, group_name: &str) -> Result<(u32, u32)> {
+pub(crate) fn resolve(user_name: &str, group_name: &str) -> Result<(u32, u32)> {
     let uid = match user_name.parse::<u32>() {
         Ok(n) => n,
         Err(_) => {
@@ -67,18 +67,13 @@ pub fn resolve(user_name: &str, group_name: &str) -> Result<(u32, u32)> {
 }
 
 /// True when a user of that name exists.
-pub fn user_exists(name: &str) -> Result<bool> {
+pub(crate) fn user_exists(name: &str) -> Result<bool> {
     Ok(user(name)?.is_some())
-}
-
-/// True when a group of that name exists.
-pub fn group_exists(name: &str) -> Result<bool> {
-    Ok(group(name)?.is_some())
 }
 
 /// Creates a locked user with its own group, no login shell and no home creation, with ids in
 /// `ids` (a range of its own: Debian's system range 100-999 holds fewer than 1,000 users).
-pub fn create_system_user(
+pub(crate) fn create_system_user(
     useradd: &std::path::Path,
     name: &str,
     home: &std::path::Path,
@@ -117,7 +112,7 @@ pub fn create_system_user(
 }
 
 /// Removes a user (and its private group) created by lempctl.
-pub fn remove_user(userdel: &std::path::Path, name: &str) -> Result<()> {
+pub(crate) fn remove_user(userdel: &std::path::Path, name: &str) -> Result<()> {
     if !user_exists(name)? {
         return Ok(());
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// A command line to run: program, arguments, extra environment.
 #[derive(Debug, Clone)]
-pub struct Cmd {
+pub(crate) struct Cmd {
     program: PathBuf,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
@@ -20,7 +20,7 @@ pub struct Cmd {
 
 /// How a process ended when it did not succeed.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     NotStarted(std::io::Error),
     Exited(Option<i32>),
     /// Killed (with its whole process group) when it ran longer than this many seconds.
@@ -44,14 +44,14 @@ impl fmt::Display for Outcome {
 /// A program failed; carries its command line and the tail of what it printed.
 #[derive(Debug, thiserror::Error)]
 #[error("`{command}` {outcome}{}", if stderr_tail.is_empty() { String::new() } else { format!("\n{stderr_tail}") })]
-pub struct ProcessError {
+pub(crate) struct ProcessError {
     pub command: String,
     pub outcome: Outcome,
     pub stderr_tail: String,
 }
 
 impl Cmd {
-    pub fn new(program: impl AsRef<Path>) -> Self {
+    pub(crate) fn new(program: impl AsRef<Path>) -> Self {
         Self {
             program: program.as_ref().to_path_buf(),
             args: Vec::new(),
@@ -60,29 +60,29 @@ impl Cmd {
         }
     }
 
-    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+    pub(crate) fn arg(mut self, arg: impl Into<OsString>) -> Self {
         self.args.push(arg.into());
         self
     }
 
-    pub fn args<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, args: I) -> Self {
+    pub(crate) fn args<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, args: I) -> Self {
         self.args.extend(args.into_iter().map(Into::into));
         self
     }
 
-    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+    pub(crate) fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.env.push((key.into(), value.into()));
         self
     }
 
     /// Bytes written to the program's stdin (secrets go here, never into argv).
-    pub fn stdin(mut self, data: Vec<u8>) -> Self {
+    pub(crate) fn stdin(mut self, data: Vec<u8>) -> Self {
         self.stdin = Some(data);
         self
     }
 
     /// Runs to completion; a non-zero exit is an error.
-    pub fn run(&self) -> Result<Output, ProcessError> {
+    pub(crate) fn run(&self) -> Result<Output, ProcessError> {
         let out = self.output()?;
         if out.status.success() {
             Ok(out)
@@ -92,7 +92,7 @@ impl Cmd {
     }
 
     /// Runs to completion and returns the status unjudged (`nginx -t`: failure is data).
-    pub fn output(&self) -> Result<Output, ProcessError> {
+    pub(crate) fn output(&self) -> Result<Output, ProcessError> {
         let start = std::time::Instant::now();
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args)
@@ -137,7 +137,7 @@ impl Cmd {
 
 /// How a command runs as an unprivileged (site) user: see `Cmd::output_confined`.
 #[derive(Debug, Clone)]
-pub struct Confinement {
+pub(crate) struct Confinement {
     pub uid: u32,
     /// The user's own group: the only group the process keeps.
     pub gid: u32,
@@ -150,9 +150,9 @@ pub struct Confinement {
 }
 
 /// `PATH` of a confined command.
-pub const CONFINED_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+pub(crate) const CONFINED_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// Default output cap of a confined command, per stream.
-pub const DEFAULT_MAX_OUTPUT: usize = 1 << 20;
+pub(crate) const DEFAULT_MAX_OUTPUT: usize = 1 << 20;
 
 impl Cmd {
     /// Runs as another user, confined, and returns the output with the exit status unjudged:
@@ -162,7 +162,7 @@ impl Cmd {
     /// variables set with `env` (nothing of the caller's). Running longer than `timeout` or
     /// printing more than `max_output` bytes on a stream kills the whole process group and is an
     /// error (`Outcome::TimedOut`, `Outcome::OutputOver`).
-    pub fn output_confined(&self, c: &Confinement) -> Result<Output, ProcessError> {
+    pub(crate) fn output_confined(&self, c: &Confinement) -> Result<Output, ProcessError> {
         use std::io::Read;
         use std::os::unix::ffi::OsStrExt;
         use std::os::unix::process::CommandExt;
@@ -337,7 +337,7 @@ impl Cmd {
     }
 
     /// `output_confined`; a non-zero exit is an error.
-    pub fn run_confined(&self, c: &Confinement) -> Result<Output, ProcessError> {
+    pub(crate) fn run_confined(&self, c: &Confinement) -> Result<Output, ProcessError> {
         let out = self.output_confined(c)?;
         if out.status.success() {
             Ok(out)
@@ -349,7 +349,7 @@ impl Cmd {
 
 /// Starts `program args…` with stdout and stderr piped and stdin closed, for callers that stream
 /// the output (database dumps). No secret is ever put in `args`.
-pub fn spawn_piped(
+pub(crate) fn spawn_piped(
     program: &std::ffi::OsStr,
     args: &[&std::ffi::OsStr],
 ) -> std::io::Result<std::process::Child> {
@@ -364,7 +364,7 @@ pub fn spawn_piped(
 
 /// What `pipe` moved: the consumer's stdout and the number of bytes that went through.
 #[derive(Debug)]
-pub struct PipeOutput {
+pub(crate) struct PipeOutput {
     pub stdout: Vec<u8>,
     pub bytes: u64,
 }
@@ -374,7 +374,7 @@ pub struct PipeOutput {
 /// dump into `restic backup --stdin`, `restic dump` into the `mariadb` client). Both programs must
 /// succeed; the first failure is returned with that program's stderr. When the producer fails,
 /// the consumer is killed rather than given a clean end of input.
-pub fn pipe(
+pub(crate) fn pipe(
     producer: &Cmd,
     consumer: &Cmd,
     tap: &mut dyn FnMut(&[u8]),
@@ -385,7 +385,7 @@ pub fn pipe(
 /// `pipe`, and once the producer has finished successfully, the bytes `trailer` returns are
 /// written to the consumer after the stream (not seen by `tap`, not counted in `bytes`): a
 /// description of the stream that only exists once it has been read.
-pub fn pipe_with_trailer(
+pub(crate) fn pipe_with_trailer(
     producer: &Cmd,
     consumer: &Cmd,
     tap: &mut dyn FnMut(&[u8]),
@@ -530,7 +530,7 @@ pub fn pipe_with_trailer(
 
 /// Starts a server that does not daemonize itself (mariadbd): own process group, no stdio, not
 /// waited for. Returns its pid.
-pub fn spawn_detached(cmd: &Cmd) -> Result<u32, ProcessError> {
+pub(crate) fn spawn_detached(cmd: &Cmd) -> Result<u32, ProcessError> {
     use std::os::unix::process::CommandExt;
     tracing::debug!("starting {cmd}");
     let mut c = Command::new(&cmd.program);
@@ -570,7 +570,7 @@ fn quote(s: &str) -> String {
 }
 
 /// The last `max` bytes of `s`, cut at a char boundary.
-pub fn tail(s: &str, max: usize) -> String {
+pub(crate) fn tail(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }

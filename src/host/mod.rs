@@ -1,10 +1,10 @@
 //! The machine, seen through `--root`: files (`Root`), processes (`exec`), accounts, services.
 
-pub mod accounts;
-pub mod exec;
-pub mod machine;
-pub mod root;
-pub mod service_manager;
-pub mod walk;
+pub(crate) mod accounts;
+pub(crate) mod exec;
+pub(crate) mod machine;
+pub(crate) mod root;
+pub(crate) mod service_manager;
+pub(crate) mod walk;
 
-pub use root::{Journal, Links, Perms, Root};
+pub(crate) use root::{Journal, Links, Perms, Root};

@@ -37,7 +37,7 @@ impl std::fmt::Display for Service {
 }
 
 /// Pid file of a direct-managed service (real path).
-pub fn pid_file(root: &Root, m: &Machine<'_>, svc: &Service) -> std::path::PathBuf {
+pub(crate) fn pid_file(root: &Root, m: &Machine<'_>, svc: &Service) -> std::path::PathBuf {
     match svc {
         Service::Nginx => root.path(&m.direct.nginx_pid),
         Service::PhpFpm(v) => root.path(&m.direct.php_fpm_pid(v)),
@@ -45,14 +45,14 @@ pub fn pid_file(root: &Root, m: &Machine<'_>, svc: &Service) -> std::path::PathB
 }
 
 /// The pid in a pid file if that process is alive.
-pub fn running_pid(pid_file: &Path) -> Option<Pid> {
+pub(crate) fn running_pid(pid_file: &Path) -> Option<Pid> {
     let text = std::fs::read_to_string(pid_file).ok()?;
     let pid = Pid::from_raw(text.trim().parse().ok()?);
     kill(pid, None).ok().map(|()| pid)
 }
 
 /// True when the service is up (so a reload makes sense).
-pub fn is_running(root: &Root, m: &Machine<'_>, svc: &Service) -> Result<bool> {
+pub(crate) fn is_running(root: &Root, m: &Machine<'_>, svc: &Service) -> Result<bool> {
     Ok(match m.manager {
         ManagerKind::Direct => running_pid(&pid_file(root, m, svc)).is_some(),
         ManagerKind::Systemd => Cmd::new(&m.programs.systemctl)
@@ -71,7 +71,7 @@ pub fn is_running(root: &Root, m: &Machine<'_>, svc: &Service) -> Result<bool> {
 }
 
 /// Reloads a running service gracefully and waits until it runs the new configuration.
-pub fn reload(root: &Root, m: &Machine<'_>, svc: &Service) -> Result<()> {
+pub(crate) fn reload(root: &Root, m: &Machine<'_>, svc: &Service) -> Result<()> {
     let start = std::time::Instant::now();
     reload_inner(root, m, svc)?;
     tracing::debug!(
@@ -128,7 +128,7 @@ fn reload_inner(root: &Root, m: &Machine<'_>, svc: &Service) -> Result<()> {
 }
 
 /// Children of a process, from /proc.
-pub fn children(pid: Pid) -> Vec<i32> {
+pub(crate) fn children(pid: Pid) -> Vec<i32> {
     let mut out = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
@@ -157,7 +157,7 @@ pub fn children(pid: Pid) -> Vec<i32> {
 }
 
 /// Polls `done` every 20 ms until it is true or `limit` passes.
-pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Result<()> {
+pub(crate) fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Result<()> {
     let start = Instant::now();
     loop {
         if done() {

@@ -18,7 +18,7 @@ use rustix::io::Errno;
 
 /// Opens the directory `path` as a trusted starting point (the `--root` directory, a site's
 /// source tree named in the configuration).
-pub fn open_start(path: &Path) -> io::Result<OwnedFd> {
+pub(crate) fn open_start(path: &Path) -> io::Result<OwnedFd> {
     Ok(rustix::fs::openat(
         rustix::fs::CWD,
         path,
@@ -65,7 +65,7 @@ impl WalkError {
 }
 
 /// A word for a file type in messages.
-pub fn kind_name(t: FileType) -> &'static str {
+pub(crate) fn kind_name(t: FileType) -> &'static str {
     match t {
         FileType::RegularFile => "regular file",
         FileType::Directory => "directory",
@@ -78,12 +78,12 @@ pub fn kind_name(t: FileType) -> &'static str {
     }
 }
 
-pub fn file_type(st: &Stat) -> FileType {
+pub(crate) fn file_type(st: &Stat) -> FileType {
     FileType::from_raw_mode(st.st_mode)
 }
 
 /// `lstat` of `name` in `dir`; `None` when absent.
-pub fn lstat_at(dir: impl AsFd, name: &OsStr) -> io::Result<Option<Stat>> {
+pub(crate) fn lstat_at(dir: impl AsFd, name: &OsStr) -> io::Result<Option<Stat>> {
     match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => Ok(Some(st)),
         Err(Errno::NOENT) => Ok(None),
@@ -93,13 +93,13 @@ pub fn lstat_at(dir: impl AsFd, name: &OsStr) -> io::Result<Option<Stat>> {
 
 /// True when `link` (an lstat) in the directory `dir` may be followed: root made it, in a
 /// directory no one but root can write to.
-pub fn trusted_link(dir: impl AsFd, link: &Stat) -> io::Result<bool> {
+pub(crate) fn trusted_link(dir: impl AsFd, link: &Stat) -> io::Result<bool> {
     let d = rustix::fs::fstat(dir)?;
     Ok(link.st_uid == 0 && d.st_uid == 0 && d.st_mode & 0o022 == 0)
 }
 
 /// The `Normal` components of a relative path; `..` refused, `.` and `/` skipped.
-pub fn components(shown: &Path, rel: &Path) -> Result<Vec<OsString>, WalkError> {
+pub(crate) fn components(shown: &Path, rel: &Path) -> Result<Vec<OsString>, WalkError> {
     let mut out = Vec::new();
     for c in rel.components() {
         match c {
@@ -116,7 +116,7 @@ pub fn components(shown: &Path, rel: &Path) -> Result<Vec<OsString>, WalkError> 
 }
 
 /// Opens the directory `name` in `dir` without following an untrusted link.
-pub fn open_subdir(dir: &OwnedFd, name: &OsStr, shown: &Path) -> Result<OwnedFd, WalkError> {
+pub(crate) fn open_subdir(dir: &OwnedFd, name: &OsStr, shown: &Path) -> Result<OwnedFd, WalkError> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     match rustix::fs::openat(dir, name, flags | OFlags::NOFOLLOW, Mode::empty()) {
         Ok(fd) => Ok(fd),
@@ -150,7 +150,7 @@ pub fn open_subdir(dir: &OwnedFd, name: &OsStr, shown: &Path) -> Result<OwnedFd,
 }
 
 /// Walks `rel` (all of it) from `start` to a directory.
-pub fn open_dir_at(start: &OwnedFd, shown: &Path, rel: &Path) -> Result<OwnedFd, WalkError> {
+pub(crate) fn open_dir_at(start: &OwnedFd, shown: &Path, rel: &Path) -> Result<OwnedFd, WalkError> {
     let mut fd = rustix::io::dup(start).map_err(|e| WalkError::io(shown, e))?;
     let mut so_far = PathBuf::from("/");
     for c in components(shown, rel)? {
@@ -162,7 +162,7 @@ pub fn open_dir_at(start: &OwnedFd, shown: &Path, rel: &Path) -> Result<OwnedFd,
 
 /// Opens the regular file `name` in `dir` for reading: no link is followed (unless trusted, see
 /// the module), and a FIFO or device is refused instead of blocking the run.
-pub fn open_regular(dir: &OwnedFd, name: &OsStr, shown: &Path) -> Result<File, WalkError> {
+pub(crate) fn open_regular(dir: &OwnedFd, name: &OsStr, shown: &Path) -> Result<File, WalkError> {
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
     let fd = match rustix::fs::openat(dir, name, flags | OFlags::NOFOLLOW, Mode::empty()) {
         Ok(fd) => fd,
@@ -204,7 +204,11 @@ fn require_regular(fd: OwnedFd, shown: &Path) -> Result<File, WalkError> {
 /// Opens the regular file `rel` below the directory `base` for reading, refusing every symbolic
 /// link on the way and any escape from `base` (`openat2` with `RESOLVE_BENEATH` and
 /// `RESOLVE_NO_SYMLINKS`). For readers of site trees: S3 sync, backups.
-pub fn open_beneath(base: &OwnedFd, rel: &Path, shown_base: &Path) -> Result<File, WalkError> {
+pub(crate) fn open_beneath(
+    base: &OwnedFd,
+    rel: &Path,
+    shown_base: &Path,
+) -> Result<File, WalkError> {
     let shown = &shown_base.join(rel);
     let fd = rustix::fs::openat2(
         base,

@@ -10,7 +10,7 @@ use crate::engine::{self, Prune, RunOptions, Scope};
 use crate::report::Report;
 
 #[derive(Debug, Clone, Default)]
-pub struct ApplyOptions {
+pub(crate) struct ApplyOptions {
     pub sites: Vec<String>,
     pub prune: bool,
     pub force: bool,
@@ -21,7 +21,7 @@ pub struct ApplyOptions {
     pub diffs: bool,
 }
 
-pub fn apply(ctx: &Context, opts: &ApplyOptions) -> Result<Report> {
+pub(crate) fn apply(ctx: &Context, opts: &ApplyOptions) -> Result<Report> {
     // Everything (or pruning what is not configured) needs every site file valid; one site
     // needs only its own file valid.
     let config = if opts.sites.is_empty() || opts.prune {

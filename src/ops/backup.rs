@@ -13,14 +13,14 @@ use crate::engine::backup::{
 };
 
 #[derive(Debug, Serialize)]
-pub struct RunReport {
+pub(crate) struct RunReport {
     pub runs: Vec<RunResult>,
     pub failed: Vec<(String, String)>,
 }
 
 /// Backs up the named sites (or every site with files when `all`); one failure does not stop the
 /// others, and every outcome is recorded for the Prometheus textfile.
-pub fn run(ctx: &Context, sites: &[String], all: bool, wait: Duration) -> Result<RunReport> {
+pub(crate) fn run(ctx: &Context, sites: &[String], all: bool, wait: Duration) -> Result<RunReport> {
     let config = ctx.load()?;
     let g = &config.global;
     let chosen: Vec<_> = if all {
@@ -96,7 +96,7 @@ fn run_sites(
 }
 
 #[derive(Debug, Serialize)]
-pub struct InitReport {
+pub(crate) struct InitReport {
     pub repository: String,
     /// Host path of the password file.
     pub password_file: PathBuf,
@@ -104,7 +104,7 @@ pub struct InitReport {
 }
 
 /// Creates the repository (and its password) unless it exists; safe to repeat.
-pub fn init(ctx: &Context, wait: Duration) -> Result<InitReport> {
+pub(crate) fn init(ctx: &Context, wait: Duration) -> Result<InitReport> {
     let config = ctx.load()?;
     let g = &config.global;
     let _lock = backup::lock(&ctx.root, g, wait)?;
@@ -126,7 +126,7 @@ pub fn init(ctx: &Context, wait: Duration) -> Result<InitReport> {
 }
 
 /// Backups in the repository, oldest first.
-pub fn list(ctx: &Context, site: Option<&str>) -> Result<Vec<Entry>> {
+pub(crate) fn list(ctx: &Context, site: Option<&str>) -> Result<Vec<Entry>> {
     let config = ctx.load()?;
     // a removed site's backups (its final one) are listed too
     let known = match site {
@@ -146,7 +146,7 @@ pub fn list(ctx: &Context, site: Option<&str>) -> Result<Vec<Entry>> {
 }
 
 #[derive(Debug)]
-pub struct RestoreOptions {
+pub(crate) struct RestoreOptions {
     pub site: String,
     pub snapshot: Option<String>,
     pub parts: Parts,
@@ -158,7 +158,7 @@ pub struct RestoreOptions {
 }
 
 /// Restores a backup in place (after a safety snapshot) or into a directory.
-pub fn restore(ctx: &Context, o: &RestoreOptions) -> Result<RestoreResult> {
+pub(crate) fn restore(ctx: &Context, o: &RestoreOptions) -> Result<RestoreResult> {
     let config = ctx.load()?;
     let site = backup::find_site(&config, &o.site)?;
     let _lock = if o.dry_run {
@@ -183,7 +183,7 @@ pub fn restore(ctx: &Context, o: &RestoreOptions) -> Result<RestoreResult> {
 }
 
 /// Restores a backup of a site into a new site `new_name` (created from a copy of the site file).
-pub fn restore_as(
+pub(crate) fn restore_as(
     ctx: &Context,
     o: &RestoreOptions,
     new_name: &str,
@@ -345,7 +345,7 @@ fn check_not_copied(
 }
 
 /// Applies retention and removes unused data.
-pub fn prune(ctx: &Context, wait: Duration) -> Result<PruneResult> {
+pub(crate) fn prune(ctx: &Context, wait: Duration) -> Result<PruneResult> {
     let config = ctx.load()?;
     alerting(ctx, &config.global, "prune", &[], |_| {
         let _lock = backup::lock(&ctx.root, &config.global, wait)?;
@@ -355,7 +355,7 @@ pub fn prune(ctx: &Context, wait: Duration) -> Result<PruneResult> {
 }
 
 /// Checks the repository and test-restores the latest backup of each site; a problem is exit 1.
-pub fn verify(
+pub(crate) fn verify(
     ctx: &Context,
     site: Option<&str>,
     read_data: bool,
@@ -479,7 +479,7 @@ fn send_alert(
 /// The last backup run of a site before its data is destroyed (`site remove --purge`, `db drop`),
 /// tagged `reason=final`; `None` when no repository is configured. An error means: do not destroy.
 /// Puts the final run into the report (`final_backup` in `--json`) and says where it is.
-pub fn announce_final(report: &mut crate::report::Report, run: Option<RunResult>) {
+pub(crate) fn announce_final(report: &mut crate::report::Report, run: Option<RunResult>) {
     if let Some(r) = run {
         report.warnings.push(format!(
             "the final backup of `{}` before the removal is run {} (`lempctl backup list {}` marks it `final`; docs/backups.md#manual-restore restores it with plain restic)",
@@ -489,7 +489,7 @@ pub fn announce_final(report: &mut crate::report::Report, run: Option<RunResult>
     }
 }
 
-pub fn final_run(
+pub(crate) fn final_run(
     ctx: &Context,
     config: &crate::config::Config,
     site: &crate::config::Site,

@@ -28,7 +28,7 @@ fn site_with_db<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
 /// Converges one site (its database included). A `php` site without a `db:` section gets one
 /// (`db: {}`, the default names) added to its site file first; the file is put back if the
 /// converge fails.
-pub fn create(
+pub(crate) fn create(
     ctx: &Context,
     name: &str,
     dry_run: bool,
@@ -110,7 +110,7 @@ fn with_db_section(text: &str) -> String {
 }
 
 /// Dumps (unless `no_backup`) and drops a site's database and user.
-pub fn drop_database(
+pub(crate) fn drop_database(
     ctx: &Context,
     name: &str,
     no_backup: bool,
@@ -166,7 +166,7 @@ pub fn drop_database(
 }
 
 #[derive(Debug, Serialize)]
-pub struct DbRow {
+pub(crate) struct DbRow {
     pub site: String,
     pub database: String,
     pub user: String,
@@ -176,7 +176,7 @@ pub struct DbRow {
 }
 
 /// Every managed database with its size and user (one query).
-pub fn list(ctx: &Context) -> Result<Vec<DbRow>> {
+pub(crate) fn list(ctx: &Context) -> Result<Vec<DbRow>> {
     let config = ctx.load()?;
     let g = &config.global;
     let specs: Vec<_> = config
@@ -208,7 +208,7 @@ pub fn list(ctx: &Context) -> Result<Vec<DbRow>> {
 }
 
 /// Sets a new password: stored first (so it is never lost), then set on the server.
-pub fn passwd(ctx: &Context, name: &str, wait: std::time::Duration) -> Result<Report> {
+pub(crate) fn passwd(ctx: &Context, name: &str, wait: std::time::Duration) -> Result<Report> {
     let config = ctx.load()?;
     let g = &config.global;
     let site = site_with_db(&config, name)?;
@@ -258,7 +258,7 @@ pub fn passwd(ctx: &Context, name: &str, wait: std::time::Duration) -> Result<Re
 }
 
 #[derive(Debug, Serialize)]
-pub struct DumpReport {
+pub(crate) struct DumpReport {
     pub site: String,
     pub database: String,
     pub file: PathBuf,
@@ -267,7 +267,7 @@ pub struct DumpReport {
 }
 
 /// `mariadb-dump | zstd` into a file (default: the archive directory).
-pub fn dump(ctx: &Context, name: &str, output: Option<PathBuf>) -> Result<DumpReport> {
+pub(crate) fn dump(ctx: &Context, name: &str, output: Option<PathBuf>) -> Result<DumpReport> {
     let config = ctx.load()?;
     let g = &config.global;
     let site = site_with_db(&config, name)?;

@@ -1,14 +1,14 @@
 //! One function per command: takes a `Context` and an options struct, returns a `Report` or data.
 //! Nothing here prints.
 
-pub mod apply;
-pub mod backup;
-pub mod db;
-pub mod s3;
-pub mod sandbox;
-pub mod site;
-pub mod status;
-pub mod wp;
+pub(crate) mod apply;
+pub(crate) mod backup;
+pub(crate) mod db;
+pub(crate) mod s3;
+pub(crate) mod sandbox;
+pub(crate) mod site;
+pub(crate) mod status;
+pub(crate) mod wp;
 
 use std::path::PathBuf;
 
@@ -19,7 +19,7 @@ use crate::host::Root;
 
 /// Where a command works: the root and the configuration file (a host path under the root).
 #[derive(Debug, Clone)]
-pub struct Context {
+pub(crate) struct Context {
     pub root: Root,
     pub config_path: PathBuf,
     /// Warnings of the load (site files set aside as invalid), printed with the command's output.
@@ -100,7 +100,7 @@ impl Context {
     /// aside (`Config::broken`, its site names reserved) and named in a warning, so commands
     /// about other sites and the scheduled per-site jobs go on. Errors in the host
     /// configuration still fail. A command naming a set-aside site fails in `find_site`.
-    pub fn load(&self) -> Result<Config> {
+    pub(crate) fn load(&self) -> Result<Config> {
         let mut config = config::load_lenient(&self.root, &self.config_path)?;
         if config.broken.is_empty() {
             return Ok(config);
@@ -148,7 +148,7 @@ impl Context {
     }
 
     /// The configuration with every site file valid (`apply` of everything): any problem fails.
-    pub fn load_strict(&self) -> Result<Config> {
+    pub(crate) fn load_strict(&self) -> Result<Config> {
         config::load(&self.root, &self.config_path)
     }
 }

@@ -20,7 +20,7 @@ use crate::services::s3::{
 
 /// What to sync.
 #[derive(Debug, Clone)]
-pub enum Target {
+pub(crate) enum Target {
     /// One site with an `s3` section.
     Site(String),
     /// Every site with an `s3` section.
@@ -36,7 +36,7 @@ pub enum Target {
 }
 
 #[derive(Debug, Clone)]
-pub struct SyncOptions {
+pub(crate) struct SyncOptions {
     pub target: Target,
     pub force: bool,
     pub dry_run: bool,
@@ -44,7 +44,7 @@ pub struct SyncOptions {
 }
 
 /// Progress of one sync: the label (site name or `s3://…` URL) and the module's event.
-pub type Progress<'a> = dyn Fn(&str, ProgressEvent) + Send + Sync + 'a;
+pub(crate) type Progress<'a> = dyn Fn(&str, ProgressEvent) + Send + Sync + 'a;
 
 /// The outcome of one sync (a site or the ad-hoc target).
 #[derive(Debug, Serialize)]
@@ -120,7 +120,7 @@ impl SyncRun {
 
 /// Runs the sync(s). Invalid input (unknown site, no `s3` section, bad URL) is an `Err` before
 /// anything is sent; failures of a sync are recorded in its outcome.
-pub fn sync(ctx: &Context, opts: &SyncOptions, progress: &Progress<'_>) -> Result<SyncRun> {
+pub(crate) fn sync(ctx: &Context, opts: &SyncOptions, progress: &Progress<'_>) -> Result<SyncRun> {
     let mut jobs: Vec<Job> = Vec::new();
     let global = match &opts.target {
         Target::AdHoc {

@@ -18,7 +18,7 @@ use crate::render::Renderer;
 use crate::services::php_fpm;
 
 #[derive(Debug, Clone)]
-pub struct InitOptions {
+pub(crate) struct InitOptions {
     pub dir: PathBuf,
     pub port: u16,
     pub php_version: String,
@@ -28,7 +28,7 @@ pub struct InitOptions {
 }
 
 #[derive(Debug, Serialize)]
-pub struct InitReport {
+pub(crate) struct InitReport {
     pub root: PathBuf,
     pub config: PathBuf,
     pub http: String,
@@ -37,7 +37,7 @@ pub struct InitReport {
 }
 
 /// Writes a sandbox root: lempctl.yaml, main nginx and php-fpm configs, and the directories they use.
-pub fn init(o: &InitOptions) -> Result<InitReport> {
+pub(crate) fn init(o: &InitOptions) -> Result<InitReport> {
     if !valid_php_version(&o.php_version) {
         return Err(UsageError(format!(
             "`{}` is not a PHP version (MAJOR.MINOR)",
@@ -260,7 +260,7 @@ fn services(config: &crate::config::Config) -> Vec<Service> {
 }
 
 /// Starts the private php-fpm master(s) and nginx; already running ones are left alone.
-pub fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
+pub(crate) fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
     let config = direct_config(ctx)?;
     let g = &config.global;
     raise_nofile();
@@ -294,7 +294,7 @@ pub fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
 }
 
 /// Stops the private instances gracefully (SIGQUIT) and waits for them to exit.
-pub fn stop(ctx: &Context) -> Result<Vec<ServiceState>> {
+pub(crate) fn stop(ctx: &Context) -> Result<Vec<ServiceState>> {
     let config = global_config(ctx)?;
     if config.global.direct.mariadb_datadir.is_some()
         && let Some(pid) = service_manager::running_pid(&ctx.root.path(Path::new(MARIADB_PID)))
@@ -316,7 +316,7 @@ pub fn stop(ctx: &Context) -> Result<Vec<ServiceState>> {
     status(ctx)
 }
 
-pub fn status(ctx: &Context) -> Result<Vec<ServiceState>> {
+pub(crate) fn status(ctx: &Context) -> Result<Vec<ServiceState>> {
     let config = global_config(ctx)?;
     let db = config
         .global
@@ -422,7 +422,7 @@ fn start_mariadb(ctx: &Context, config: &crate::config::Config) -> Result<()> {
 }
 
 /// nginx's master opens every per-site log file: lift the soft limit to the hard one for children.
-pub fn raise_nofile() {
+pub(crate) fn raise_nofile() {
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
     if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);

@@ -13,7 +13,7 @@ use crate::host::{Journal, Perms};
 use crate::report::Report;
 
 #[derive(Debug, Clone, Default)]
-pub struct CreateOptions {
+pub(crate) struct CreateOptions {
     pub name: String,
     pub kind: String,
     pub aliases: Vec<String>,
@@ -29,7 +29,7 @@ pub struct CreateOptions {
 /// The common changes a sysadmin makes by command (`site update`, `site create`): each one
 /// edits the site file (which stays the truth) and is validated as `apply` reads it.
 #[derive(Debug, Clone, Default)]
-pub struct SiteChanges {
+pub(crate) struct SiteChanges {
     pub php_version: Option<String>,
     pub memory_limit: Option<String>,
     pub max_children: Option<u32>,
@@ -44,7 +44,7 @@ pub struct SiteChanges {
 }
 
 impl SiteChanges {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.php_version.is_none()
             && self.memory_limit.is_none()
             && self.max_children.is_none()
@@ -56,7 +56,7 @@ impl SiteChanges {
     }
 
     /// The site file's text with these changes made; everything else stays as written.
-    pub fn edit(&self, text: &str) -> Result<String> {
+    pub(crate) fn edit(&self, text: &str) -> Result<String> {
         use config::edit::{quoted, set_nested, set_top};
         let mut t = text.to_owned();
         let php = [
@@ -151,7 +151,7 @@ pub struct RealPaths {
     pub access_log: PathBuf,
 }
 
-pub fn info(site: &Site, root: &crate::host::Root) -> SiteInfo {
+pub(crate) fn info(site: &Site, root: &crate::host::Root) -> SiteInfo {
     let tree = site.kind != SiteKind::Redirect;
     let real = |p: &Path| root.path(p);
     let real_paths = (!root.is_host()).then(|| RealPaths {
@@ -211,7 +211,7 @@ pub fn info(site: &Site, root: &crate::host::Root) -> SiteInfo {
 
 /// Which sites `site list` shows.
 #[derive(Debug, Clone, Default)]
-pub struct ListFilter {
+pub(crate) struct ListFilter {
     /// `Some(true)`: enabled ones only; `Some(false)`: disabled ones only.
     pub enabled: Option<bool>,
     pub kind: Option<String>,
@@ -231,7 +231,7 @@ fn find<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
     super::find_site(config, name)
 }
 
-pub fn list(ctx: &Context, filter: &ListFilter) -> Result<Vec<SiteInfo>> {
+pub(crate) fn list(ctx: &Context, filter: &ListFilter) -> Result<Vec<SiteInfo>> {
     let kind = match &filter.kind {
         Some(k) => Some(SiteKind::parse(k).ok_or_else(|| {
             UsageError(format!(
@@ -250,7 +250,7 @@ pub fn list(ctx: &Context, filter: &ListFilter) -> Result<Vec<SiteInfo>> {
         .collect())
 }
 
-pub fn show(ctx: &Context, name: &str) -> Result<SiteInfo> {
+pub(crate) fn show(ctx: &Context, name: &str) -> Result<SiteInfo> {
     let config = ctx.load()?;
     Ok(info(find(&config, name)?, &ctx.root))
 }
@@ -282,7 +282,7 @@ fn site_yaml(name: &Fqdn, kind: SiteKind, o: &CreateOptions) -> String {
 }
 
 /// `site update NAME`: the site file edited with `changes`, validated, written and converged.
-pub fn update(
+pub(crate) fn update(
     ctx: &Context,
     name: &str,
     changes: &SiteChanges,
@@ -318,7 +318,7 @@ pub fn update(
 }
 
 /// Creates `sites.d/NAME.yaml` and converges that site.
-pub fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
+pub(crate) fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
     let mut config = ctx.load()?;
     let name = parse_name(&o.name)?;
     let kind = SiteKind::parse(&o.kind).ok_or_else(|| {
@@ -389,7 +389,7 @@ pub fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct RemoveOptions {
+pub(crate) struct RemoveOptions {
     pub name: String,
     pub purge: bool,
     pub dry_run: bool,
@@ -397,7 +397,7 @@ pub struct RemoveOptions {
 }
 
 /// Removes a site's file and what lempctl created for it; data only with `purge` (archived first).
-pub fn remove(ctx: &Context, o: &RemoveOptions) -> Result<Report> {
+pub(crate) fn remove(ctx: &Context, o: &RemoveOptions) -> Result<Report> {
     let mut config = ctx.load()?;
     let site = find(&config, &o.name)?.clone();
     config.sites.retain(|s| s.name != site.name);
@@ -485,7 +485,7 @@ fn host_path(ctx: &Context, real: &Path) -> PathBuf {
 }
 
 /// Sets `enabled:` in the site's file and converges the site.
-pub fn set_enabled(
+pub(crate) fn set_enabled(
     ctx: &Context,
     name: &str,
     enabled: bool,

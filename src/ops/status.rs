@@ -75,7 +75,7 @@ impl Status {
     }
 }
 
-pub fn status(ctx: &Context) -> Result<Status> {
+pub(crate) fn status(ctx: &Context) -> Result<Status> {
     let config = ctx.load()?;
     let g = &config.global;
     let state = State::load(&ctx.root, &g.paths.state_file())?;

@@ -24,7 +24,7 @@ fn wp_site<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
 }
 
 /// Converges the site: core, wp-config.php, database and the install.
-pub fn install(
+pub(crate) fn install(
     ctx: &Context,
     name: &str,
     dry_run: bool,
@@ -36,20 +36,20 @@ pub fn install(
 }
 
 /// Runs the site's due cron events.
-pub fn cron(ctx: &Context, name: &str) -> Result<String> {
+pub(crate) fn cron(ctx: &Context, name: &str) -> Result<String> {
     let config = ctx.load()?;
     let site = wp_site(&config, name)?;
     wordpress::run_cron(&ctx.root, &config.global, site)
 }
 
 #[derive(Debug, Serialize)]
-pub struct Purged {
+pub(crate) struct Purged {
     pub site: String,
     pub entries_removed: usize,
 }
 
 /// Empties the site's page cache.
-pub fn purge(ctx: &Context, name: &str) -> Result<Purged> {
+pub(crate) fn purge(ctx: &Context, name: &str) -> Result<Purged> {
     let config = ctx.load()?;
     let site = wp_site(&config, name)?;
     let n = ctx
@@ -62,13 +62,13 @@ pub fn purge(ctx: &Context, name: &str) -> Result<Purged> {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Login {
+pub(crate) struct Login {
     pub url: String,
     pub admin_user: String,
     pub credentials_file: String,
 }
 
-pub fn login_url(ctx: &Context, name: &str) -> Result<Login> {
+pub(crate) fn login_url(ctx: &Context, name: &str) -> Result<Login> {
     let config = ctx.load()?;
     let site = wp_site(&config, name)?;
     let wp = site.wordpress.as_ref().context("a WordPress site")?;
@@ -82,14 +82,18 @@ pub fn login_url(ctx: &Context, name: &str) -> Result<Login> {
 }
 
 #[derive(Debug, Serialize)]
-pub struct NewPassword {
+pub(crate) struct NewPassword {
     pub site: String,
     pub admin_user: String,
     pub password: String,
 }
 
 /// Gives the admin user a new random password, stored (0600) and returned once.
-pub fn admin_password(ctx: &Context, name: &str, wait: std::time::Duration) -> Result<NewPassword> {
+pub(crate) fn admin_password(
+    ctx: &Context,
+    name: &str,
+    wait: std::time::Duration,
+) -> Result<NewPassword> {
     let config = ctx.load()?;
     let g = &config.global;
     let site = wp_site(&config, name)?;

@@ -11,7 +11,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use crate::config::global::Alerts;
 
 /// Parses a credentials file: `user:password` on one line, or `user` and `password` on two.
-pub fn parse_credentials(text: &str) -> Result<(String, String)> {
+pub(crate) fn parse_credentials(text: &str) -> Result<(String, String)> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     match lines.as_slice() {
         [one] => one
@@ -26,7 +26,7 @@ pub fn parse_credentials(text: &str) -> Result<(String, String)> {
 }
 
 /// Builds the message.
-pub fn message(a: &Alerts, subject: &str, body: &str) -> Result<Message> {
+pub(crate) fn message(a: &Alerts, subject: &str, body: &str) -> Result<Message> {
     let mut b = Message::builder()
         .from(a.from.parse().context("alerts.from")?)
         .subject(subject)
@@ -38,7 +38,7 @@ pub fn message(a: &Alerts, subject: &str, body: &str) -> Result<Message> {
 }
 
 /// Sends one mail to every recipient.
-pub fn send(
+pub(crate) fn send(
     a: &Alerts,
     credentials: Option<(String, String)>,
     subject: &str,

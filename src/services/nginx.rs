@@ -8,7 +8,7 @@ use crate::host::Root;
 use crate::host::exec::Cmd;
 
 /// `nginx -t` on the whole configuration; on failure the error quotes nginx (file and line).
-pub fn check_config(root: &Root, g: &Global) -> Result<()> {
+pub(crate) fn check_config(root: &Root, g: &Global) -> Result<()> {
     let mut cmd = Cmd::new(&g.programs.nginx).args(["-t", "-q"]);
     if g.manager == ManagerKind::Direct || !root.is_host() {
         cmd = cmd.arg("-c").arg(root.path(&g.direct.nginx_conf));

@@ -9,7 +9,7 @@ use crate::host::Root;
 use crate::host::exec::Cmd;
 
 /// `PHP_INI_SCAN_DIR` for a private master: the distribution's conf.d plus the sandbox's.
-pub fn ini_scan_dir(root: &Root, g: &Global, version: &str) -> String {
+pub(crate) fn ini_scan_dir(root: &Root, g: &Global, version: &str) -> String {
     format!(
         "{}:{}",
         g.paths.php_conf_d(version).display(),
@@ -18,7 +18,7 @@ pub fn ini_scan_dir(root: &Root, g: &Global, version: &str) -> String {
 }
 
 /// `php-fpmX.Y -t`; on failure the error quotes php-fpm (file and line).
-pub fn check_config(root: &Root, g: &Global, version: &str) -> Result<()> {
+pub(crate) fn check_config(root: &Root, g: &Global, version: &str) -> Result<()> {
     let mut cmd = Cmd::new(g.programs.php_fpm(version)).arg("-t");
     if g.manager == ManagerKind::Direct || !root.is_host() {
         cmd = cmd

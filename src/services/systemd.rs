@@ -10,7 +10,7 @@ use crate::host::exec::Cmd;
 
 /// Verifies units by name against the unit directory under the root. Warnings count as failures:
 /// systemd only warns about a bad `OnCalendar=` in some cases.
-pub fn verify(root: &Root, g: &Global, units: &[String]) -> Result<()> {
+pub(crate) fn verify(root: &Root, g: &Global, units: &[String]) -> Result<()> {
     if units.is_empty() {
         return Ok(());
     }
@@ -47,7 +47,7 @@ pub fn verify(root: &Root, g: &Global, units: &[String]) -> Result<()> {
 }
 
 /// `systemctl daemon-reload`, only on a real host run by systemd.
-pub fn daemon_reload(g: &Global) -> Result<()> {
+pub(crate) fn daemon_reload(g: &Global) -> Result<()> {
     Cmd::new(&g.programs.systemctl).arg("daemon-reload").run()?;
     Ok(())
 }

@@ -21,7 +21,7 @@ use crate::render::templates;
 /// when given and unpacked first, into `stage`: a root-only directory outside the site's tree.
 /// Debian's loader `wp-config.php` and `.htaccess` are left out.
 #[allow(clippy::too_many_arguments)]
-pub fn copy_core(
+pub(crate) fn copy_core(
     root: &Root,
     g: &Global,
     journal: &mut Journal,
@@ -126,7 +126,7 @@ fn php(root: &Root, g: &Global, site: &Site) -> Result<(Cmd, Confinement)> {
 
 /// Runs what `wp core install` does, with the stored admin `password`. An already installed site
 /// is left alone.
-pub fn install(root: &Root, g: &Global, site: &Site, password: &str) -> Result<()> {
+pub(crate) fn install(root: &Root, g: &Global, site: &Site, password: &str) -> Result<()> {
     let wp = site.wordpress.as_ref().context("a WordPress site")?;
     let docroot = PathMap::new(root, g).show(&site.paths.document_root);
     let script = templates::embedded("wordpress/install.php").context("embedded installer")?;
@@ -156,7 +156,7 @@ pub fn install(root: &Root, g: &Global, site: &Site, password: &str) -> Result<(
 }
 
 /// Runs due WordPress cron events (`wp-cron.php` with PHP CLI, as the site user).
-pub fn run_cron(root: &Root, g: &Global, site: &Site) -> Result<String> {
+pub(crate) fn run_cron(root: &Root, g: &Global, site: &Site) -> Result<String> {
     let wp = site.wordpress.as_ref().context("a WordPress site")?;
     let docroot = PathMap::new(root, g).show(&site.paths.document_root);
     let host = wp
@@ -176,7 +176,12 @@ pub fn run_cron(root: &Root, g: &Global, site: &Site) -> Result<String> {
 }
 
 /// Sets the admin user's password (from the environment of the PHP task).
-pub fn set_admin_password(root: &Root, g: &Global, site: &Site, password: &str) -> Result<()> {
+pub(crate) fn set_admin_password(
+    root: &Root,
+    g: &Global,
+    site: &Site,
+    password: &str,
+) -> Result<()> {
     let wp = site.wordpress.as_ref().context("a WordPress site")?;
     let docroot = PathMap::new(root, g).show(&site.paths.document_root);
     let script = templates::embedded("wordpress/tasks.php").context("embedded tasks")?;

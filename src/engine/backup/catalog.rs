@@ -12,7 +12,7 @@ use crate::services::restic::tags as snapshot_tags;
 
 /// One backup run of a site as listed: its snapshots grouped by the `run` tag.
 #[derive(Debug, Clone, Serialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub site: String,
     pub run: String,
     pub time: String,
@@ -25,7 +25,7 @@ pub struct Entry {
 }
 
 /// Every run in the repository (of one site when given), oldest first.
-pub fn entries(repo: &Repo, site: Option<&str>) -> Result<Vec<Entry>> {
+pub(crate) fn entries(repo: &Repo, site: Option<&str>) -> Result<Vec<Entry>> {
     let snaps = repo.restic.snapshots(&snapshot_tags::of_site(site))?;
     Ok(group(&snaps))
 }
@@ -82,7 +82,7 @@ pub(super) fn dumps_in_use<'a>(
 
 /// The run `wanted` names (a run id, or a prefix of one of its snapshot ids), else the latest
 /// run that is not a safety snapshot.
-pub fn select(entries: &[Entry], site: &str, wanted: Option<&str>) -> Result<Entry> {
+pub(crate) fn select(entries: &[Entry], site: &str, wanted: Option<&str>) -> Result<Entry> {
     let found = match wanted {
         Some(w) => entries.iter().find(|e| {
             e.run == w

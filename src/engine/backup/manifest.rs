@@ -19,7 +19,7 @@ const SAMPLE: usize = 24;
 
 /// What a backup holds besides the data, written before the files snapshot and stored in it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     pub site: String,
     pub run: String,
     pub time: String,

@@ -17,7 +17,7 @@ fn status_path(g: &Global) -> PathBuf {
 
 /// Per-site outcome of the last runs, for the Prometheus textfile.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SiteStatus {
+pub(crate) struct SiteStatus {
     pub last_success: Option<i64>,
     pub last_run: i64,
     pub last_run_success: bool,
@@ -28,7 +28,7 @@ pub struct SiteStatus {
 }
 
 /// The recorded outcome of the last backup runs, per site (empty before the first run).
-pub fn statuses(root: &Root, g: &Global) -> Result<BTreeMap<String, SiteStatus>> {
+pub(crate) fn statuses(root: &Root, g: &Global) -> Result<BTreeMap<String, SiteStatus>> {
     Ok(match root.read(&status_path(g))? {
         Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
         None => BTreeMap::new(),
@@ -36,7 +36,7 @@ pub fn statuses(root: &Root, g: &Global) -> Result<BTreeMap<String, SiteStatus>>
 }
 
 /// Records the outcome of a run and rewrites `<textfile_dir>/lempctl_backup.prom` (atomically).
-pub fn record(
+pub(crate) fn record(
     root: &Root,
     g: &Global,
     site: &str,
@@ -88,7 +88,7 @@ type Metric = (
 );
 
 /// node_exporter textfile format.
-pub fn prometheus(all: &BTreeMap<String, SiteStatus>) -> String {
+pub(crate) fn prometheus(all: &BTreeMap<String, SiteStatus>) -> String {
     let mut out = String::new();
     let metrics: [Metric; 5] = [
         (

@@ -38,17 +38,16 @@ use crate::services::restic::key::MasterKey;
 use crate::services::restic::{Restic, Summary};
 use crate::services::rustic;
 
-pub use catalog::{Entry, entries, select};
-pub use manifest::Manifest;
-pub use metrics::{SiteStatus, prometheus, record, statuses};
-pub use prune::{PruneResult, prune};
-pub use restore::{Parts, RestoreAsResult, RestoreResult, RestoreSpec, restore, restore_as};
-pub use run::{RunKind, RunResult, backup_site};
-pub use verify::{SiteVerify, VerifyResult, verify};
+pub(crate) use catalog::{Entry, entries, select};
+pub(crate) use metrics::{record, statuses};
+pub(crate) use prune::{PruneResult, prune};
+pub(crate) use restore::{Parts, RestoreAsResult, RestoreResult, RestoreSpec, restore, restore_as};
+pub(crate) use run::{RunKind, RunResult, backup_site};
+pub(crate) use verify::{VerifyResult, verify};
 
 /// The repository of the configuration, ready to use.
 #[derive(Debug, Clone)]
-pub struct Repo {
+pub(crate) struct Repo {
     pub restic: Restic,
     pub cfg: BackupGlobal,
     /// This call initialised the repository.
@@ -56,7 +55,7 @@ pub struct Repo {
 }
 
 /// The repository as lempctl reads and writes it itself: its files and its master key.
-pub struct Writer<'a> {
+pub(crate) struct Writer<'a> {
     files: RepoFiles<'a>,
     master: MasterKey,
 }
@@ -126,18 +125,18 @@ impl Writer<'_> {
 }
 
 /// Host path of lempctl's backup data (password, manifests, status, scratch dirs).
-pub fn backup_dir(g: &Global) -> PathBuf {
+pub(crate) fn backup_dir(g: &Global) -> PathBuf {
     g.paths.state_dir.join("backup")
 }
 
 /// Host path of the note naming the repository lempctl initialised or opened.
-pub fn repository_marker(g: &Global) -> PathBuf {
+pub(crate) fn repository_marker(g: &Global) -> PathBuf {
     backup_dir(g).join("repository")
 }
 
 /// The configured repository; the password is generated (CSPRNG, 0600) when absent, and the
 /// repository is initialised when `init` and it does not exist yet.
-pub fn open(root: &Root, g: &Global, init: bool) -> Result<Repo> {
+pub(crate) fn open(root: &Root, g: &Global, init: bool) -> Result<Repo> {
     let Some(cfg) = g.backup.clone() else {
         return Err(UsageError(format!(
             "no backup repository: add a `backup: {{ repository: … }}` section to {}",
@@ -214,12 +213,12 @@ pub fn open(root: &Root, g: &Global, init: bool) -> Result<Repo> {
 }
 
 /// Takes `<state_dir>/backup.lock` (runs of any site never overlap on the repository).
-pub fn lock(root: &Root, g: &Global, wait: Duration) -> Result<super::lock::Lock> {
+pub(crate) fn lock(root: &Root, g: &Global, wait: Duration) -> Result<super::lock::Lock> {
     super::lock::acquire(&root.path(&g.paths.state_dir.join("backup.lock")), wait)
 }
 
 /// A site from the command line: it must be in the sites directory and have files.
-pub fn find_site<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
+pub(crate) fn find_site<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
     let fqdn = crate::config::Fqdn::parse(name)
         .map_err(|why| UsageError(format!("invalid site name `{name}`: {why}")))?;
     if let Some(b) = config.broken_site(fqdn.as_str()) {
@@ -241,7 +240,7 @@ pub fn find_site<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
 }
 
 /// Path of the dump inside a `db` snapshot.
-pub fn dump_name(site: &str) -> String {
+pub(crate) fn dump_name(site: &str) -> String {
     format!("lempctl/{site}/db.sql")
 }
 

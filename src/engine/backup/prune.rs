@@ -10,14 +10,14 @@ use crate::services::restic::Keep;
 use crate::services::restic::tags as snapshot_tags;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct PruneResult {
+pub(crate) struct PruneResult {
     pub sites: Vec<String>,
     pub snapshots_before: usize,
     pub snapshots_after: usize,
 }
 
 /// Applies every site's retention (sites with a `backup` section), then prunes unused data.
-pub fn prune(config: &Config, repo: &Repo) -> Result<PruneResult> {
+pub(crate) fn prune(config: &Config, repo: &Repo) -> Result<PruneResult> {
     let before = repo.restic.snapshots(&snapshot_tags::of_site(None))?.len();
     let mut sites = Vec::new();
     for site in &config.sites {

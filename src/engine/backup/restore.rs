@@ -20,7 +20,7 @@ use crate::services::restic::excludes::excluded_path;
 
 /// What to restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Parts {
+pub(crate) enum Parts {
     All,
     FilesOnly,
     DbOnly,
@@ -28,7 +28,7 @@ pub enum Parts {
 
 /// How to restore (`backup restore`).
 #[derive(Debug, Clone, Copy)]
-pub struct RestoreSpec<'a> {
+pub(crate) struct RestoreSpec<'a> {
     /// A run or snapshot id; `None`: the latest run.
     pub wanted: Option<&'a str>,
     pub parts: Parts,
@@ -41,7 +41,7 @@ pub struct RestoreSpec<'a> {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct RestoreResult {
+pub(crate) struct RestoreResult {
     pub site: String,
     pub run: String,
     /// With `dry_run`: what would be restored; nothing was changed.
@@ -91,7 +91,7 @@ fn chosen<'e>(
 }
 
 /// Restores a run of a site, in place (after a safety snapshot) or into `to`.
-pub fn restore(
+pub(crate) fn restore(
     root: &Root,
     config: &Config,
     repo: &Repo,
@@ -233,7 +233,7 @@ fn restore_files_in_place(
 
 /// What `backup restore SITE --as NEW` restored into the new site.
 #[derive(Debug, Clone, Serialize)]
-pub struct RestoreAsResult {
+pub(crate) struct RestoreAsResult {
     pub site: String,
     pub new_site: String,
     pub run: String,
@@ -248,7 +248,7 @@ pub struct RestoreAsResult {
 /// Restores the run `entry` of `old` into `new` (a converged site): the document root (except
 /// wp-config.php, which the new site renders itself) with the new site's owner, the dump into the
 /// new site's database, and for WordPress the URLs of the old name replaced by the new one.
-pub fn restore_as(
+pub(crate) fn restore_as(
     root: &Root,
     config: &Config,
     repo: &Repo,

@@ -23,7 +23,7 @@ use crate::services::restic::tags as snapshot_tags;
 
 /// The result of backing up one site.
 #[derive(Debug, Clone, Serialize)]
-pub struct RunResult {
+pub(crate) struct RunResult {
     pub site: String,
     pub run: String,
     pub time: String,
@@ -62,7 +62,7 @@ pub(super) fn tags(site: &str, run: &str, part: &str, kind: RunKind) -> Vec<Stri
 /// Why a run is taken: on demand or by the timer, before an in-place restore (`safety`), or
 /// before data is destroyed (`reason=final`: `site remove --purge`, `db drop`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunKind {
+pub(crate) enum RunKind {
     Scheduled,
     Safety,
     Final,
@@ -388,7 +388,7 @@ fn note_decision(
 /// database — a reference to the previous dump when it is unchanged, else a fresh dump streamed
 /// into restic while the files are backed up (the dump carries its own description, so the
 /// manifest does not wait for it).
-pub fn backup_site(
+pub(crate) fn backup_site(
     root: &Root,
     config: &Config,
     repo: &Repo,

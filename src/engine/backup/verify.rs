@@ -19,7 +19,7 @@ use crate::host::{Root, walk};
 use crate::services::mariadb::{self, sql};
 
 #[derive(Debug, Clone, Serialize)]
-pub struct SiteVerify {
+pub(crate) struct SiteVerify {
     pub site: String,
     pub run: String,
     pub files: u64,
@@ -29,21 +29,21 @@ pub struct SiteVerify {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct VerifyResult {
+pub(crate) struct VerifyResult {
     pub repository_ok: bool,
     pub check_output: Option<String>,
     pub sites: Vec<SiteVerify>,
 }
 
 impl VerifyResult {
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.repository_ok && self.sites.iter().all(|s| s.problems.is_empty())
     }
 }
 
 /// `restic check`, then the latest backup of each site restored into a scratch directory and a
 /// scratch database and compared with its manifest.
-pub fn verify(
+pub(crate) fn verify(
     root: &Root,
     config: &Config,
     repo: &Repo,

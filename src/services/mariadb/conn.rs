@@ -16,14 +16,14 @@ use super::secret::Secret;
 use super::sql::Stmt;
 
 /// Debian's server socket, used when nothing else is configured.
-pub const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
+pub(crate) const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 // ER_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR, ER_DBACCESS_DENIED_ERROR
 // ER_HOST_NOT_PRIVILEGED (1130): the admin may not connect from here, also a credentials problem.
 const ACCESS_DENIED_CODES: &[u16] = &[1045, 1698, 1044, 1130];
 
 #[derive(Debug, Clone)]
-pub struct Tls {
+pub(crate) struct Tls {
     /// CA bundle to trust; `None` = the built-in web PKI roots.
     pub ca_file: Option<PathBuf>,
     /// `false` accepts any certificate (encryption without authentication).
@@ -31,7 +31,7 @@ pub struct Tls {
 }
 
 #[derive(Debug, Clone)]
-pub enum AdminTarget {
+pub(crate) enum AdminTarget {
     /// Unix socket, authenticating as root via unix_socket (the OS user must be root).
     Socket { path: PathBuf },
     Tcp {
@@ -53,7 +53,7 @@ impl Default for AdminTarget {
 
 impl AdminTarget {
     /// Human-readable destination for messages (no password).
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             AdminTarget::Socket { path } => format!("unix socket {}", path.display()),
             AdminTarget::Tcp {
@@ -100,16 +100,20 @@ impl AdminTarget {
 
 /// Credentials for a TCP admin connection, read from a private file.
 #[derive(Debug, Clone)]
-pub struct AdminCredentials {
+pub(crate) struct AdminCredentials {
     pub user: String,
     pub password: Secret,
+    // a my.cnf's host and port are read (and a bad port refused) so a full client file is
+    // accepted; the connection's own come from lempctl.yaml
+    #[allow(dead_code)]
     pub host: Option<String>,
+    #[allow(dead_code)]
     pub port: Option<u16>,
 }
 
 /// Reads `user=`/`password=` (and optional `host=`/`port=`) lines, or the `[client]`
 /// section of a my.cnf-style file. Refuses files readable or writable by group/others.
-pub fn read_admin_credentials(path: &Path) -> Result<AdminCredentials, DbError> {
+pub(crate) fn read_admin_credentials(path: &Path) -> Result<AdminCredentials, DbError> {
     let fail = |problem: String| DbError::Credentials {
         path: path.to_owned(),
         problem,
@@ -238,7 +242,7 @@ pub(crate) fn to_db_error(e: mysql_async::Error, context: &str) -> DbError {
 }
 
 /// An open admin connection that counts the statements it sends.
-pub struct Admin {
+pub(crate) struct Admin {
     conn: Conn,
     target: AdminTarget,
     queries: AtomicU64,
@@ -254,7 +258,7 @@ impl std::fmt::Debug for Admin {
 }
 
 impl Admin {
-    pub async fn connect(target: &AdminTarget) -> Result<Admin, DbError> {
+    pub(crate) async fn connect(target: &AdminTarget) -> Result<Admin, DbError> {
         if let AdminTarget::Socket { path } = target
             && !path.exists()
         {
@@ -278,12 +282,12 @@ impl Admin {
         })
     }
 
-    pub fn target(&self) -> &AdminTarget {
+    pub(crate) fn target(&self) -> &AdminTarget {
         &self.target
     }
 
     /// Statements sent on this connection so far.
-    pub fn query_count(&self) -> u64 {
+    pub(crate) fn query_count(&self) -> u64 {
         self.queries.load(Ordering::Relaxed)
     }
 
@@ -299,7 +303,7 @@ impl Admin {
             .map_err(|e| to_db_error(e, stmt.shown()))
     }
 
-    pub async fn exec(&mut self, stmt: &Stmt) -> Result<(), DbError> {
+    pub(crate) async fn exec(&mut self, stmt: &Stmt) -> Result<(), DbError> {
         self.queries.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(sql = stmt.shown(), "exec");
         self.conn
@@ -308,7 +312,7 @@ impl Admin {
             .map_err(|e| to_db_error(e, stmt.shown()))
     }
 
-    pub async fn disconnect(self) -> Result<(), DbError> {
+    pub(crate) async fn disconnect(self) -> Result<(), DbError> {
         self.conn
             .disconnect()
             .await

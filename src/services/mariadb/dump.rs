@@ -22,14 +22,14 @@ use super::error::DbError;
 use super::names::validate_database_name;
 use crate::host::exec::{Cmd, spawn_piped};
 
-pub const DUMP_PROGRAM: &str = "mariadb-dump";
+pub(crate) const DUMP_PROGRAM: &str = "mariadb-dump";
 /// zstd level: 3 is zstd's default, fast enough to keep up with mariadb-dump.
-pub const ZSTD_LEVEL: i32 = 3;
+pub(crate) const ZSTD_LEVEL: i32 = 3;
 /// How much of mariadb-dump's stderr is kept for the error message.
 const STDERR_KEEP: usize = 16 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DumpStats {
+pub(crate) struct DumpStats {
     /// Bytes of SQL produced by mariadb-dump.
     pub sql_bytes: u64,
     /// Bytes written to the destination after compression.
@@ -129,15 +129,15 @@ fn write_option_file(target: &AdminTarget) -> Result<OptionFile, DbError> {
 
 /// A private 0600 client option file holding the admin credentials, for `mariadb` and
 /// `mariadb-dump` started elsewhere (backups); removed on drop.
-pub struct ClientOptions(OptionFile);
+pub(crate) struct ClientOptions(OptionFile);
 
 impl ClientOptions {
-    pub fn write(target: &AdminTarget) -> Result<Self, DbError> {
+    pub(crate) fn write(target: &AdminTarget) -> Result<Self, DbError> {
         write_option_file(target).map(ClientOptions)
     }
 
     /// `--defaults-extra-file=…`: must be the first argument of the client program.
-    pub fn arg(&self) -> OsString {
+    pub(crate) fn arg(&self) -> OsString {
         let mut a = OsString::from("--defaults-extra-file=");
         a.push(&self.0.file);
         a
@@ -146,7 +146,7 @@ impl ClientOptions {
 
 /// Arguments of a consistent dump of `database` for backups: one `INSERT` per row (exact row
 /// counts from the stream, finer deduplication), one transaction per table on restore.
-pub fn backup_dump_args(opts: &ClientOptions, database: &str) -> Vec<OsString> {
+pub(crate) fn backup_dump_args(opts: &ClientOptions, database: &str) -> Vec<OsString> {
     let mut v = vec![opts.arg()];
     v.extend(
         [
@@ -169,13 +169,13 @@ pub fn backup_dump_args(opts: &ClientOptions, database: &str) -> Vec<OsString> {
 
 /// The dump of `database` a backup streams into its repository (`backup_dump_args`), by the
 /// same program as every other dump (`DUMP_PROGRAM`: no setting names it).
-pub fn backup_dump_cmd(opts: &ClientOptions, database: &str) -> Cmd {
+pub(crate) fn backup_dump_cmd(opts: &ClientOptions, database: &str) -> Cmd {
     Cmd::new(DUMP_PROGRAM).args(backup_dump_args(opts, database))
 }
 
 /// The `mariadb` client (`program`, from `backup.mariadb`) loading a dump from its stdin into
 /// `database`.
-pub fn load_cmd(program: &Path, opts: &ClientOptions, database: &str) -> Cmd {
+pub(crate) fn load_cmd(program: &Path, opts: &ClientOptions, database: &str) -> Cmd {
     Cmd::new(program)
         .arg(opts.arg())
         .arg("--binary-mode")
@@ -184,7 +184,7 @@ pub fn load_cmd(program: &Path, opts: &ClientOptions, database: &str) -> Cmd {
 
 /// Counts the rows of each table in a `--skip-extended-insert` dump as it streams by.
 #[derive(Debug, Default)]
-pub struct RowCounter {
+pub(crate) struct RowCounter {
     head: Vec<u8>,
     pub counts: std::collections::BTreeMap<String, u64>,
 }
@@ -192,7 +192,7 @@ pub struct RowCounter {
 impl RowCounter {
     const HEAD: usize = 512;
 
-    pub fn feed(&mut self, mut b: &[u8]) {
+    pub(crate) fn feed(&mut self, mut b: &[u8]) {
         while !b.is_empty() {
             let (seg, rest, ended) = match b.iter().position(|&c| c == b'\n') {
                 Some(i) => (&b[..i], &b[i + 1..], true),
@@ -225,7 +225,7 @@ impl RowCounter {
     }
 
     /// Rows per table; empty tables are listed (from their `CREATE TABLE` line) with 0.
-    pub fn finish(mut self) -> std::collections::BTreeMap<String, u64> {
+    pub(crate) fn finish(mut self) -> std::collections::BTreeMap<String, u64> {
         self.line_done();
         self.counts
     }
@@ -320,7 +320,7 @@ fn dump_blocking<W: Write>(
 }
 
 /// Dumps `database` as zstd-compressed SQL into `out`; returns the writer and byte counts.
-pub async fn dump_database<W: Write + Send + 'static>(
+pub(crate) async fn dump_database<W: Write + Send + 'static>(
     target: &AdminTarget,
     database: &str,
     out: W,
@@ -342,7 +342,7 @@ pub async fn dump_database<W: Write + Send + 'static>(
 
 /// Dumps into `path` (mode 0600) via `path.partial` + fsync + rename, so a file at `path`
 /// is always a complete dump.
-pub async fn dump_to_file(
+pub(crate) async fn dump_to_file(
     target: &AdminTarget,
     database: &str,
     path: &Path,

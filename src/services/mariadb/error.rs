@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 /// Which kind of name a validation error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NameKind {
+pub(crate) enum NameKind {
     Database,
     User,
 }
@@ -21,7 +21,7 @@ impl std::fmt::Display for NameKind {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum DbError {
+pub(crate) enum DbError {
     #[error("database server unreachable at {target}: {reason}")]
     Unreachable { target: String, reason: String },
 

@@ -26,7 +26,7 @@ fn feed(h: &mut Sha256, tag: &str, rows: &[Row]) {
 }
 
 /// The digest (hex) of database `db`; six statements plus one per table and view.
-pub async fn fingerprint(admin: &mut Admin, db: &str) -> Result<String, DbError> {
+pub(crate) async fn fingerprint(admin: &mut Admin, db: &str) -> Result<String, DbError> {
     let mut h = Sha256::new();
     let tables: Vec<(String, String)> = admin.fetch(&sql::show_full_tables(db)?).await?;
     let base: Vec<String> = tables

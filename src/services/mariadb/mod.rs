@@ -2,26 +2,22 @@
 //! Invariant: SQL text is built only in `sql`, processes are started only in
 //! `host::exec`, and passwords only leave `Secret` through `expose()`.
 
-pub mod action;
-pub mod conn;
-pub mod dump;
+pub(crate) mod action;
+pub(crate) mod conn;
+pub(crate) mod dump;
 
-pub mod error;
-pub mod fingerprint;
-pub mod names;
-pub mod provision;
-pub mod secret;
-pub mod sql;
+pub(crate) mod error;
+pub(crate) mod fingerprint;
+pub(crate) mod names;
+pub(crate) mod provision;
+pub(crate) mod secret;
+pub(crate) mod sql;
 
-pub use conn::{Admin, AdminCredentials, AdminTarget, Tls, read_admin_credentials};
-pub use dump::{
-    ClientOptions, DumpStats, RowCounter, backup_dump_args, backup_dump_cmd, dump_database,
-    dump_to_file, load_cmd,
+pub(crate) use conn::{Admin, AdminTarget, Tls, read_admin_credentials};
+pub(crate) use dump::{ClientOptions, RowCounter, backup_dump_cmd, dump_to_file, load_cmd};
+pub(crate) use error::DbError;
+pub(crate) use names::{SiteDbNames, check_collisions};
+pub(crate) use provision::{
+    Action, DbSpec, Plan, Retire, execute, list_databases, observe, plan, set_password,
 };
-pub use error::{DbError, NameKind};
-pub use names::{SiteDbNames, check_collisions, derive_names, resolve_names};
-pub use provision::{
-    Action, DbInfo, DbSpec, Observed, Plan, Report, Retire, converge, execute, list_databases,
-    observe, plan, set_password,
-};
-pub use secret::Secret;
+pub(crate) use secret::Secret;

@@ -9,11 +9,11 @@ use sha2::{Digest, Sha256};
 use super::error::{DbError, NameKind};
 
 /// MariaDB's identifier limit.
-pub const MAX_DATABASE_LEN: usize = 64;
+pub(crate) const MAX_DATABASE_LEN: usize = 64;
 /// MariaDB allows 80, MySQL ≥ 5.7 allows 32 (older MySQL 16): 32 keeps dumps/users portable.
-pub const MAX_USER_LEN: usize = 32;
+pub(crate) const MAX_USER_LEN: usize = 32;
 /// Hex digits of SHA-256(fqdn) appended to derived names (32 bits).
-pub const HASH_LEN: usize = 8;
+pub(crate) const HASH_LEN: usize = 8;
 
 const RESERVED_DATABASES: &[&str] = &["mysql", "information_schema", "performance_schema", "sys"];
 const RESERVED_USERS: &[&str] = &[
@@ -26,7 +26,7 @@ const RESERVED_USERS: &[&str] = &[
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SiteDbNames {
+pub(crate) struct SiteDbNames {
     pub database: String,
     pub user: String,
 }
@@ -52,7 +52,7 @@ fn with_hash(slug: &str, hash: &str, max: usize) -> String {
 /// The suffix is always added (not only when the mapping is lossy) so that one rule
 /// covers `a-b.c` vs `a.b-c`, truncation, and future changes of the slug rule; a
 /// remaining 32-bit hash collision is caught by `check_collisions`.
-pub fn derive_names(fqdn: &str) -> SiteDbNames {
+pub(crate) fn derive_names(fqdn: &str) -> SiteDbNames {
     let digest = Sha256::digest(fqdn.as_bytes());
     let hash = hex::encode(digest);
     let hash = &hash[..HASH_LEN];
@@ -101,7 +101,7 @@ fn validate(kind: NameKind, name: &str, max: usize, reserved: &[&str]) -> Result
 }
 
 /// Checks a database name override from a site file.
-pub fn validate_database_name(name: &str) -> Result<(), DbError> {
+pub(crate) fn validate_database_name(name: &str) -> Result<(), DbError> {
     validate(
         NameKind::Database,
         name,
@@ -111,12 +111,12 @@ pub fn validate_database_name(name: &str) -> Result<(), DbError> {
 }
 
 /// Checks a user name override from a site file.
-pub fn validate_user_name(name: &str) -> Result<(), DbError> {
+pub(crate) fn validate_user_name(name: &str) -> Result<(), DbError> {
     validate(NameKind::User, name, MAX_USER_LEN, RESERVED_USERS)
 }
 
 /// Names for a site: overrides (validated) where given, derived names otherwise.
-pub fn resolve_names(
+pub(crate) fn resolve_names(
     fqdn: &str,
     database: Option<&str>,
     user: Option<&str>,
@@ -141,7 +141,7 @@ pub fn resolve_names(
 
 /// Fails if two sites share a database or a user name; the error names both sites.
 /// Database names are compared case-insensitively (safe on any `lower_case_table_names`).
-pub fn check_collisions<'a>(
+pub(crate) fn check_collisions<'a>(
     sites: impl IntoIterator<Item = (&'a str, &'a SiteDbNames)>,
 ) -> Result<(), DbError> {
     let mut dbs: BTreeMap<String, &str> = BTreeMap::new();

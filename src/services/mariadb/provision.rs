@@ -8,20 +8,20 @@ use std::path::PathBuf;
 use super::conn::Admin;
 use super::dump::dump_to_file;
 use super::error::DbError;
-use super::names::{
-    SiteDbNames, check_collisions, derive_names, validate_database_name, validate_user_name,
-};
+#[cfg(test)]
+use super::names::derive_names;
+use super::names::{SiteDbNames, check_collisions, validate_database_name, validate_user_name};
 use super::secret::Secret;
 use super::sql;
 
-pub const DEFAULT_CHARSET: &str = "utf8mb4";
+pub(crate) const DEFAULT_CHARSET: &str = "utf8mb4";
 /// UCA 14.0 collation, available since MariaDB 10.10; dumps then need MariaDB ≥ 10.10 to load.
-pub const DEFAULT_COLLATION: &str = "utf8mb4_uca1400_ai_ci";
+pub(crate) const DEFAULT_COLLATION: &str = "utf8mb4_uca1400_ai_ci";
 const NATIVE_PLUGIN: &str = "mysql_native_password";
 
 /// What one site needs.
 #[derive(Debug, Clone)]
-pub struct DbSpec {
+pub(crate) struct DbSpec {
     pub site: String,
     pub database: String,
     pub user: String,
@@ -36,7 +36,8 @@ pub struct DbSpec {
 
 impl DbSpec {
     /// Derived names, host `localhost`, utf8mb4 with `DEFAULT_COLLATION`.
-    pub fn for_site(site: &str, password: Secret) -> Self {
+    #[cfg(test)]
+    pub(crate) fn for_site(site: &str, password: Secret) -> Self {
         let SiteDbNames { database, user } = derive_names(site);
         DbSpec {
             site: site.to_owned(),
@@ -50,7 +51,7 @@ impl DbSpec {
         }
     }
 
-    pub fn validate(&self) -> Result<(), DbError> {
+    pub(crate) fn validate(&self) -> Result<(), DbError> {
         validate_database_name(&self.database)?;
         validate_user_name(&self.user)?;
         if self.hosts.is_empty() {
@@ -70,7 +71,7 @@ impl DbSpec {
 
 /// A site that was removed: drop its database (after a dump when `dump_to` is set) and user.
 #[derive(Debug, Clone)]
-pub struct Retire {
+pub(crate) struct Retire {
     pub site: String,
     pub database: String,
     pub user: String,
@@ -78,13 +79,13 @@ pub struct Retire {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedDb {
+pub(crate) struct ObservedDb {
     pub charset: String,
     pub collation: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedAccount {
+pub(crate) struct ObservedAccount {
     pub plugin: String,
     pub auth_string: String,
     /// Global privilege bitmask from mysql.global_priv; 0 = USAGE only.
@@ -92,7 +93,7 @@ pub struct ObservedAccount {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObservedGrant {
+pub(crate) struct ObservedGrant {
     /// `db`, `table` or `routine`.
     pub level: String,
     pub user: String,
@@ -105,46 +106,39 @@ pub struct ObservedGrant {
 
 /// Server state for the managed names only.
 #[derive(Debug, Clone, Default)]
-pub struct Observed {
+pub(crate) struct Observed {
     pub databases: BTreeMap<String, ObservedDb>,
     pub accounts: BTreeMap<(String, String), ObservedAccount>,
     pub grants: Vec<ObservedGrant>,
 }
 
-pub use super::action::Action;
+pub(crate) use super::action::Action;
 
 #[derive(Debug, Clone, Default)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub actions: Vec<Action>,
     /// Things reported but deliberately not changed (charset, password mismatch).
     pub warnings: Vec<String>,
 }
 
+#[cfg(test)]
 impl Plan {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }
-    pub fn drift(&self) -> impl Iterator<Item = &Action> {
+    pub(crate) fn drift(&self) -> impl Iterator<Item = &Action> {
         self.actions.iter().filter(|a| a.is_drift())
     }
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Report {
+pub(crate) struct Report {
+    /// The actions done, in order (undone in reverse when a later step fails).
     pub done: Vec<Action>,
-    pub warnings: Vec<String>,
-    /// Statements sent for this run (observe + execute).
-    pub queries: u64,
-}
-
-impl Report {
-    pub fn changed(&self) -> bool {
-        !self.done.is_empty()
-    }
 }
 
 /// Checks every spec and that no two sites share a database or user name.
-pub fn validate_specs(desired: &[DbSpec]) -> Result<(), DbError> {
+pub(crate) fn validate_specs(desired: &[DbSpec]) -> Result<(), DbError> {
     for s in desired {
         s.validate()?;
     }
@@ -197,7 +191,7 @@ fn grant_drift(
 }
 
 /// The pure planner: what must run so that `observed` matches `desired` and `retired` is gone.
-pub fn plan(desired: &[DbSpec], retired: &[Retire], observed: &Observed) -> Plan {
+pub(crate) fn plan(desired: &[DbSpec], retired: &[Retire], observed: &Observed) -> Plan {
     let mut p = Plan::default();
     let mut grants_by_user: BTreeMap<&str, Vec<&ObservedGrant>> = BTreeMap::new();
     for g in &observed.grants {
@@ -323,7 +317,7 @@ fn managed_names<'a>(
 }
 
 /// Reads the state of the managed names with exactly three queries, whatever their number.
-pub async fn observe(
+pub(crate) async fn observe(
     admin: &mut Admin,
     desired: &[DbSpec],
     retired: &[Retire],
@@ -418,8 +412,7 @@ async fn apply(admin: &mut Admin, action: &Action) -> Result<(), DbError> {
 }
 
 /// Runs the plan in order; stops at the first failure with `DbError::Incomplete`.
-pub async fn execute(admin: &mut Admin, plan: Plan) -> Result<Report, DbError> {
-    let start = admin.query_count();
+pub(crate) async fn execute(admin: &mut Admin, plan: Plan) -> Result<Report, DbError> {
     let mut done = Vec::with_capacity(plan.actions.len());
     for action in plan.actions {
         tracing::debug!(%action, "apply");
@@ -432,35 +425,16 @@ pub async fn execute(admin: &mut Admin, plan: Plan) -> Result<Report, DbError> {
         }
         done.push(action);
     }
-    Ok(Report {
-        done,
-        warnings: plan.warnings,
-        queries: admin.query_count() - start,
-    })
-}
-
-/// Validate, observe, plan, execute. `Report::queries` counts observe + execute statements.
-pub async fn converge(
-    admin: &mut Admin,
-    desired: &[DbSpec],
-    retired: &[Retire],
-) -> Result<Report, DbError> {
-    validate_specs(desired)?;
-    for r in retired {
-        validate_database_name(&r.database)?;
-        validate_user_name(&r.user)?;
-    }
-    let start = admin.query_count();
-    let observed = observe(admin, desired, retired).await?;
-    let p = plan(desired, retired, &observed);
-    let mut report = execute(admin, p).await?;
-    report.queries = admin.query_count() - start;
-    Ok(report)
+    Ok(Report { done })
 }
 
 /// Rotation: sets `new` on every configured host of the site's user. Store `new` as the
 /// pending password before calling, so a crash in between cannot lose it.
-pub async fn set_password(admin: &mut Admin, spec: &DbSpec, new: &Secret) -> Result<(), DbError> {
+pub(crate) async fn set_password(
+    admin: &mut Admin,
+    spec: &DbSpec,
+    new: &Secret,
+) -> Result<(), DbError> {
     spec.validate()?;
     for host in &spec.hosts {
         admin
@@ -471,7 +445,7 @@ pub async fn set_password(admin: &mut Admin, spec: &DbSpec, new: &Secret) -> Res
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DbInfo {
+pub(crate) struct DbInfo {
     pub site: String,
     pub database: String,
     pub user: String,
@@ -483,7 +457,10 @@ pub struct DbInfo {
 }
 
 /// Managed databases with size (data + index) and grantees, in one query.
-pub async fn list_databases(admin: &mut Admin, specs: &[DbSpec]) -> Result<Vec<DbInfo>, DbError> {
+pub(crate) async fn list_databases(
+    admin: &mut Admin,
+    specs: &[DbSpec],
+) -> Result<Vec<DbInfo>, DbError> {
     let rows: Vec<(String, u64, u64, String)> = admin
         .fetch(&sql::list_databases(
             specs.iter().map(|s| s.database.as_str()),
@@ -518,7 +495,7 @@ pub async fn list_databases(admin: &mut Admin, specs: &[DbSpec]) -> Result<Vec<D
 }
 
 /// Rows of each of `tables` in `db` (one query); a missing table is an error.
-pub async fn row_counts<'a>(
+pub(crate) async fn row_counts<'a>(
     admin: &mut Admin,
     db: &str,
     tables: impl IntoIterator<Item = &'a String>,
@@ -532,7 +509,7 @@ pub async fn row_counts<'a>(
 }
 
 /// The `(schema, table)` pairs of `wanted` that exist (one query).
-pub async fn existing_tables(
+pub(crate) async fn existing_tables(
     admin: &mut Admin,
     wanted: &[(String, String)],
 ) -> Result<BTreeSet<(String, String)>, DbError> {

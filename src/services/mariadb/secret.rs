@@ -7,7 +7,7 @@ use rand::rngs::SysRng;
 use sha1::{Digest, Sha1};
 
 /// Length of generated passwords: 40 * log2(62) ≈ 238 bits.
-pub const GENERATED_LEN: usize = 40;
+pub(crate) const GENERATED_LEN: usize = 40;
 
 const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 

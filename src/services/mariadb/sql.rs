@@ -9,7 +9,7 @@ use super::secret::Secret;
 
 /// One SQL statement plus a printable form with secrets replaced.
 #[derive(Clone)]
-pub struct Stmt {
+pub(crate) struct Stmt {
     text: String,
     shown: String,
 }
@@ -22,12 +22,12 @@ impl Stmt {
         }
     }
 
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         &self.text
     }
 
     /// The statement with passwords replaced by `'[redacted]'` (for logs and errors).
-    pub fn shown(&self) -> &str {
+    pub(crate) fn shown(&self) -> &str {
         &self.shown
     }
 }
@@ -49,7 +49,7 @@ fn refuse_nul(s: &str) -> Result<(), DbError> {
 }
 
 /// `` `name` `` with embedded backticks doubled. Refuses empty names, NUL and > 64 chars.
-pub fn quote_ident(name: &str) -> Result<String, DbError> {
+pub(crate) fn quote_ident(name: &str) -> Result<String, DbError> {
     refuse_nul(name)?;
     if name.is_empty() || name.chars().count() > 64 {
         return Err(DbError::invalid_value(
@@ -61,7 +61,7 @@ pub fn quote_ident(name: &str) -> Result<String, DbError> {
 }
 
 /// `'text'` with `'` doubled and `\` doubled (MariaDB's default sql_mode treats `\` as an escape).
-pub fn quote_str(s: &str) -> Result<String, DbError> {
+pub(crate) fn quote_str(s: &str) -> Result<String, DbError> {
     refuse_nul(s)?;
     let mut out = String::with_capacity(s.len() + 2);
     out.push('\'');
@@ -78,7 +78,7 @@ pub fn quote_str(s: &str) -> Result<String, DbError> {
 
 /// The database part of a GRANT: `_` and `%` are wildcards there, so escape them to match
 /// exactly one database (this is also the form stored in `mysql.db.Db`).
-pub fn grant_db_pattern(database: &str) -> String {
+pub(crate) fn grant_db_pattern(database: &str) -> String {
     let mut out = String::with_capacity(database.len() + 8);
     for c in database.chars() {
         if matches!(c, '_' | '%' | '\\') {
@@ -104,7 +104,7 @@ fn is_hostname(h: &str) -> bool {
 
 /// Account host part: `localhost`, an IP, `IP/NETMASK`, or a lowercase hostname.
 /// A pattern containing `%` or `_` is accepted only when `allow_patterns` is set explicitly.
-pub fn validate_host(host: &str, allow_patterns: bool) -> Result<(), DbError> {
+pub(crate) fn validate_host(host: &str, allow_patterns: bool) -> Result<(), DbError> {
     let bad = |problem: &str| Err(DbError::invalid_value(host, problem));
     if host.is_empty() || host.len() > 255 {
         return bad("host must be 1 to 255 characters");
@@ -134,7 +134,7 @@ pub fn validate_host(host: &str, allow_patterns: bool) -> Result<(), DbError> {
 }
 
 /// `'user'@'host'` (the host must already be validated; it is escaped anyway).
-pub fn account(user: &str, host: &str) -> Result<String, DbError> {
+pub(crate) fn account(user: &str, host: &str) -> Result<String, DbError> {
     Ok(format!("{}@{}", quote_str(user)?, quote_str(host)?))
 }
 
@@ -153,7 +153,7 @@ fn charset_word(s: &str) -> Result<&str, DbError> {
     Ok(s)
 }
 
-pub fn create_database(db: &str, charset: &str, collation: &str) -> Result<Stmt, DbError> {
+pub(crate) fn create_database(db: &str, charset: &str, collation: &str) -> Result<Stmt, DbError> {
     Ok(Stmt::plain(format!(
         "CREATE DATABASE {} CHARACTER SET {} COLLATE {}",
         quote_ident(db)?,
@@ -164,7 +164,7 @@ pub fn create_database(db: &str, charset: &str, collation: &str) -> Result<Stmt,
 
 /// Replaces `from` by `to` in a WordPress database: `siteurl`/`home` in `<prefix>options`,
 /// `guid` and `post_content` in `<prefix>posts` (plain text; serialized values are not adjusted).
-pub fn wordpress_replace_url(
+pub(crate) fn wordpress_replace_url(
     db: &str,
     prefix: &str,
     from: &str,
@@ -190,7 +190,7 @@ pub fn wordpress_replace_url(
     ])
 }
 
-pub fn drop_database(db: &str) -> Result<Stmt, DbError> {
+pub(crate) fn drop_database(db: &str) -> Result<Stmt, DbError> {
     Ok(Stmt::plain(format!(
         "DROP DATABASE IF EXISTS {}",
         quote_ident(db)?
@@ -205,15 +205,15 @@ fn with_password(prefix: &str, user: &str, host: &str, pw: &Secret) -> Result<St
     })
 }
 
-pub fn create_user(user: &str, host: &str, pw: &Secret) -> Result<Stmt, DbError> {
+pub(crate) fn create_user(user: &str, host: &str, pw: &Secret) -> Result<Stmt, DbError> {
     with_password("CREATE USER", user, host, pw)
 }
 
-pub fn alter_user_password(user: &str, host: &str, pw: &Secret) -> Result<Stmt, DbError> {
+pub(crate) fn alter_user_password(user: &str, host: &str, pw: &Secret) -> Result<Stmt, DbError> {
     with_password("ALTER USER", user, host, pw)
 }
 
-pub fn drop_user(user: &str, host: &str) -> Result<Stmt, DbError> {
+pub(crate) fn drop_user(user: &str, host: &str) -> Result<Stmt, DbError> {
     Ok(Stmt::plain(format!(
         "DROP USER IF EXISTS {}",
         account(user, host)?
@@ -221,7 +221,7 @@ pub fn drop_user(user: &str, host: &str) -> Result<Stmt, DbError> {
 }
 
 /// All privileges on exactly one database, without GRANT OPTION.
-pub fn grant_all_on_db(db: &str, user: &str, host: &str) -> Result<Stmt, DbError> {
+pub(crate) fn grant_all_on_db(db: &str, user: &str, host: &str) -> Result<Stmt, DbError> {
     Ok(Stmt::plain(format!(
         "GRANT ALL PRIVILEGES ON {}.* TO {}",
         quote_ident(&grant_db_pattern(db))?,
@@ -230,7 +230,7 @@ pub fn grant_all_on_db(db: &str, user: &str, host: &str) -> Result<Stmt, DbError
 }
 
 /// Removes every global, database, table, column and routine privilege of the account.
-pub fn revoke_everything(user: &str, host: &str) -> Result<Stmt, DbError> {
+pub(crate) fn revoke_everything(user: &str, host: &str) -> Result<Stmt, DbError> {
     Ok(Stmt::plain(format!(
         "REVOKE ALL PRIVILEGES, GRANT OPTION FROM {}",
         account(user, host)?
@@ -238,7 +238,7 @@ pub fn revoke_everything(user: &str, host: &str) -> Result<Stmt, DbError> {
 }
 
 /// `('a','b')`; an empty set becomes `(NULL)`, which matches nothing.
-pub fn in_list<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<String, DbError> {
+pub(crate) fn in_list<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<String, DbError> {
     let quoted = values
         .into_iter()
         .map(quote_str)
@@ -250,7 +250,9 @@ pub fn in_list<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<String, 
 }
 
 /// Observation 1/3: existing databases among `names` with their defaults.
-pub fn observe_schemata<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Stmt, DbError> {
+pub(crate) fn observe_schemata<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<Stmt, DbError> {
     Ok(Stmt::plain(format!(
         "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME \
          FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN {}",
@@ -260,7 +262,9 @@ pub fn observe_schemata<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<
 
 /// Observation 2/3: accounts with the given user names, their auth plugin/hash and
 /// global privilege bitmask (MariaDB ≥ 10.4 stores these as JSON in mysql.global_priv).
-pub fn observe_accounts<'a>(users: impl IntoIterator<Item = &'a str>) -> Result<Stmt, DbError> {
+pub(crate) fn observe_accounts<'a>(
+    users: impl IntoIterator<Item = &'a str>,
+) -> Result<Stmt, DbError> {
     Ok(Stmt::plain(format!(
         "SELECT User, Host, \
          COALESCE(JSON_VALUE(Priv, '$.plugin'), ''), \
@@ -273,7 +277,7 @@ pub fn observe_accounts<'a>(users: impl IntoIterator<Item = &'a str>) -> Result<
 
 /// Observation 3/3: every database-level grant of the users (with a flag "exactly ALL
 /// PRIVILEGES without GRANT OPTION") plus any table/column/routine grant, in one result.
-pub fn observe_grants<'a>(
+pub(crate) fn observe_grants<'a>(
     users: impl IntoIterator<Item = &'a str> + Clone,
 ) -> Result<Stmt, DbError> {
     let list = in_list(users)?;
@@ -294,7 +298,9 @@ pub fn observe_grants<'a>(
 }
 
 /// Sizes of the given databases plus the accounts holding database grants on them.
-pub fn list_databases<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Stmt, DbError> {
+pub(crate) fn list_databases<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<Stmt, DbError> {
     Ok(Stmt::plain(format!(
         "SELECT s.SCHEMA_NAME, \
          CAST(COALESCE(SUM(t.DATA_LENGTH + t.INDEX_LENGTH), 0) AS UNSIGNED), \
@@ -309,7 +315,7 @@ pub fn list_databases<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<St
 }
 
 /// Tables and views of `db` with their type.
-pub fn show_full_tables(db: &str) -> Result<Stmt, DbError> {
+pub(crate) fn show_full_tables(db: &str) -> Result<Stmt, DbError> {
     Ok(Stmt::plain(format!(
         "SHOW FULL TABLES FROM {}",
         quote_ident(db)?
@@ -317,7 +323,7 @@ pub fn show_full_tables(db: &str) -> Result<Stmt, DbError> {
 }
 
 /// `SHOW CREATE TABLE` (also answers for a view).
-pub fn show_create(db: &str, table: &str) -> Result<Stmt, DbError> {
+pub(crate) fn show_create(db: &str, table: &str) -> Result<Stmt, DbError> {
     Ok(Stmt::plain(format!(
         "SHOW CREATE TABLE {}.{}",
         quote_ident(db)?,
@@ -326,7 +332,7 @@ pub fn show_create(db: &str, table: &str) -> Result<Stmt, DbError> {
 }
 
 /// One `CHECKSUM TABLE` over `tables` of `db` (a full read of each: EXTENDED is the default).
-pub fn checksum_tables<'a>(
+pub(crate) fn checksum_tables<'a>(
     db: &str,
     tables: impl IntoIterator<Item = &'a String>,
 ) -> Result<Stmt, DbError> {
@@ -340,7 +346,7 @@ pub fn checksum_tables<'a>(
 
 /// Routines, triggers and events of `db` (what a dump with `--routines --triggers --events`
 /// holds besides tables), every column as text.
-pub fn schema_objects(db: &str) -> Result<Stmt, DbError> {
+pub(crate) fn schema_objects(db: &str) -> Result<Stmt, DbError> {
     let d = quote_str(db)?;
     Ok(Stmt::plain(format!(
         "SELECT 'routine', ROUTINE_NAME, CAST(LAST_ALTERED AS CHAR), ROUTINE_DEFINITION \
@@ -353,7 +359,7 @@ pub fn schema_objects(db: &str) -> Result<Stmt, DbError> {
 }
 
 /// InnoDB's per-table count of row changes (since its statistics were last recalculated).
-pub fn innodb_modified(db: &str) -> Result<Stmt, DbError> {
+pub(crate) fn innodb_modified(db: &str) -> Result<Stmt, DbError> {
     let pattern = format!(
         "{}/%",
         db.replace('\\', "\\\\")
@@ -369,7 +375,7 @@ pub fn innodb_modified(db: &str) -> Result<Stmt, DbError> {
 
 /// `SELECT name, COUNT(*)` for each table of `db` (one statement). Table names are quoted with
 /// doubled backticks; control characters are refused.
-pub fn count_rows<'a>(
+pub(crate) fn count_rows<'a>(
     db: &str,
     tables: impl IntoIterator<Item = &'a String>,
 ) -> Result<Stmt, DbError> {
@@ -394,7 +400,7 @@ pub fn count_rows<'a>(
 }
 
 /// Which of `(schema, table)` exist (e.g. each WordPress site's `<prefix>options`), in one query.
-pub fn existing_tables<'a>(
+pub(crate) fn existing_tables<'a>(
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<Stmt, DbError> {
     let mut schemas = Vec::new();

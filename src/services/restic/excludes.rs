@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 
 /// Exclude patterns (restic's syntax, which the snapshot walker takes as `!` overrides) for a
 /// site's globs, anchored at its real directory.
-pub fn restic_excludes(site_dir: &Path, globs: &[String]) -> Result<Vec<String>> {
+pub(crate) fn restic_excludes(site_dir: &Path, globs: &[String]) -> Result<Vec<String>> {
     let dir = site_dir.to_string_lossy();
     if dir.contains(['*', '?', '[', '\\']) {
         bail!("the site directory {dir} contains glob characters; restic excludes cannot name it");
@@ -36,7 +36,7 @@ fn glob_component(p: &[u8], s: &[u8]) -> bool {
 
 /// Whether `rel` (components relative to the site dir) is excluded, the way the snapshot walker
 /// matches the patterns of `restic_excludes` (checked against it in `services::rustic`).
-pub fn excluded(rel: &[&str], globs: &[String]) -> bool {
+pub(crate) fn excluded(rel: &[&str], globs: &[String]) -> bool {
     globs.iter().any(|g| {
         let (anchored, body) = match g.strip_prefix('/') {
             Some(b) => (true, b),
@@ -59,7 +59,7 @@ pub fn excluded(rel: &[&str], globs: &[String]) -> bool {
 }
 
 /// `excluded` for a relative path.
-pub fn excluded_path(rel: &Path, globs: &[String]) -> bool {
+pub(crate) fn excluded_path(rel: &Path, globs: &[String]) -> bool {
     let parts: Vec<String> = rel
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())

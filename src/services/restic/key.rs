@@ -20,14 +20,14 @@ use sha2::{Digest, Sha256};
 type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
 
 /// scrypt parameters of the keys lempctl writes: 4 MiB and a few milliseconds.
-pub const FAST: Kdf = Kdf {
+pub(crate) const FAST: Kdf = Kdf {
     n: 1 << 12,
     r: 8,
     p: 1,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Kdf {
+pub(crate) struct Kdf {
     pub n: u32,
     pub r: u32,
     pub p: u32,
@@ -48,7 +48,7 @@ struct KeyFile {
 }
 
 /// A key file as stored: its id (SHA-256 of the bytes, the file name) and bytes.
-pub struct Sealed {
+pub(crate) struct Sealed {
     pub id: String,
     pub bytes: Vec<u8>,
 }
@@ -68,7 +68,7 @@ impl KeyFile {
 }
 
 /// The scrypt parameters a key file declares.
-pub fn kdf_of(keyfile: &[u8]) -> Result<Kdf> {
+pub(crate) fn kdf_of(keyfile: &[u8]) -> Result<Kdf> {
     Ok(KeyFile::parse(keyfile)?.kdf())
 }
 
@@ -150,7 +150,7 @@ fn decrypt(d: &Derived, data: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// A repository's master key: what encrypts every file but the key files (lock files, for one).
-pub struct MasterKey {
+pub(crate) struct MasterKey {
     keys: Derived,
     json: Vec<u8>,
 }
@@ -169,7 +169,7 @@ struct MacJson {
 
 impl MasterKey {
     /// From restic's JSON form (`{"mac":{"k","r"},"encrypt"}`, base64), as `open` returns it.
-    pub fn from_json(json: &[u8]) -> Result<Self> {
+    pub(crate) fn from_json(json: &[u8]) -> Result<Self> {
         let m: MasterJson = serde_json::from_slice(json).context("reading a master key")?;
         let field = |name: &str, b64: &str, out: &mut [u8]| -> Result<()> {
             let v = B64
@@ -200,21 +200,21 @@ impl MasterKey {
     }
 
     /// restic's JSON form.
-    pub fn json(&self) -> &[u8] {
+    pub(crate) fn json(&self) -> &[u8] {
         &self.json
     }
 
-    pub fn encrypt(&self, plain: &[u8]) -> Result<Vec<u8>> {
+    pub(crate) fn encrypt(&self, plain: &[u8]) -> Result<Vec<u8>> {
         encrypt(&self.keys, plain)
     }
 
-    pub fn decrypt(&self, data: &[u8]) -> Result<Vec<u8>> {
+    pub(crate) fn decrypt(&self, data: &[u8]) -> Result<Vec<u8>> {
         decrypt(&self.keys, data).context("decrypting with the repository's master key")
     }
 
     /// The JSON of a repository file that is not a pack (lock, snapshot): decrypted, and
     /// decompressed when restic compressed it (0x02 then zstd; plain JSON starts with `{` or `[`).
-    pub fn decrypt_unpacked(&self, data: &[u8]) -> Result<Vec<u8>> {
+    pub(crate) fn decrypt_unpacked(&self, data: &[u8]) -> Result<Vec<u8>> {
         let plain = self.decrypt(data)?;
         Ok(match plain.first() {
             Some(2) => zstd::decode_all(&plain[1..]).context("decompressing a repository file")?,
@@ -225,7 +225,7 @@ impl MasterKey {
 
 /// The master key (restic's JSON, as bytes) of a key file, with `password`. A wrong password and a
 /// damaged file both fail the MAC.
-pub fn open(keyfile: &[u8], password: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn open(keyfile: &[u8], password: &[u8]) -> Result<Vec<u8>> {
     let k = KeyFile::parse(keyfile)?;
     if k.kdf != "scrypt" {
         bail!("restic key file with KDF `{}`, expected scrypt", k.kdf);
@@ -238,7 +238,7 @@ pub fn open(keyfile: &[u8], password: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// Seals `master` (restic's master key JSON) for `password` with `kdf`, fresh salt and IV.
-pub fn seal(
+pub(crate) fn seal(
     master: &[u8],
     password: &[u8],
     kdf: Kdf,
@@ -268,7 +268,7 @@ pub fn seal(
 
 /// Whether a password has the form lempctl generates (letters and digits, 40 or more), the only
 /// passwords whose keys get the fast parameters.
-pub fn generated_form(password: &str) -> bool {
+pub(crate) fn generated_form(password: &str) -> bool {
     password.len() >= 40 && password.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 

@@ -16,13 +16,13 @@ use sha2::{Digest, Sha256};
 use super::key::MasterKey;
 
 /// A lock not refreshed for this long is stale to restic (`staleTimeout`).
-pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
+pub(crate) const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
 /// How often a held lock is rewritten with a new time (restic's `refreshInterval`).
-pub const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
+pub(crate) const REFRESH_EVERY: Duration = Duration::from_secs(5 * 60);
 
 /// restic's `Lock` as JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Lock {
+pub(crate) struct Lock {
     pub time: DateTime<Utc>,
     pub exclusive: bool,
     pub hostname: String,
@@ -40,7 +40,7 @@ fn is_zero(v: &u32) -> bool {
 
 impl Lock {
     /// A non-exclusive lock of this process, now.
-    pub fn shared_of_this_process() -> Self {
+    pub(crate) fn shared_of_this_process() -> Self {
         let uid = nix::unistd::getuid();
         Self {
             time: Utc::now(),
@@ -58,7 +58,7 @@ impl Lock {
     }
 
     /// restic's rule: older than 30 minutes, or taken on this host by a process that is gone.
-    pub fn stale(&self, now: DateTime<Utc>) -> bool {
+    pub(crate) fn stale(&self, now: DateTime<Utc>) -> bool {
         let age = now.signed_duration_since(self.time);
         if age.to_std().is_ok_and(|a| a > STALE_AFTER) {
             return true;
@@ -74,7 +74,7 @@ impl Lock {
     }
 
     /// How restic describes a lock holder.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!(
             "{} lock by PID {} on {} by {} since {}",
             if self.exclusive { "an exclusive" } else { "a" },
@@ -93,12 +93,12 @@ fn hostname() -> String {
 }
 
 /// A lock file as stored: its name and bytes.
-pub struct SealedLock {
+pub(crate) struct SealedLock {
     pub id: String,
     pub bytes: Vec<u8>,
 }
 
-pub fn seal(master: &MasterKey, lock: &Lock) -> Result<SealedLock> {
+pub(crate) fn seal(master: &MasterKey, lock: &Lock) -> Result<SealedLock> {
     let json = serde_json::to_vec(lock).context("lock file")?;
     let bytes = master.encrypt(&json)?;
     Ok(SealedLock {
@@ -108,7 +108,7 @@ pub fn seal(master: &MasterKey, lock: &Lock) -> Result<SealedLock> {
 }
 
 /// The lock in a lock file, written by restic (compressed or not) or by lempctl.
-pub fn open(master: &MasterKey, bytes: &[u8]) -> Result<Lock> {
+pub(crate) fn open(master: &MasterKey, bytes: &[u8]) -> Result<Lock> {
     serde_json::from_slice(&master.decrypt_unpacked(bytes)?).context("reading a lock file")
 }
 

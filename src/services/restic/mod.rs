@@ -2,10 +2,10 @@
 //! reaches restic only through `RESTIC_PASSWORD_FILE`; S3 credentials come from the environment
 //! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`).
 
-pub mod excludes;
-pub mod key;
-pub mod lock;
-pub mod tags;
+pub(crate) mod excludes;
+pub(crate) mod key;
+pub(crate) mod lock;
+pub(crate) mod tags;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use crate::host::exec::Cmd;
 
 /// One repository: the program, the repository (a real path or URL) and its password file.
 #[derive(Debug, Clone)]
-pub struct Restic {
+pub(crate) struct Restic {
     pub program: PathBuf,
     pub repository: String,
     pub password_file: PathBuf,
@@ -26,7 +26,7 @@ pub struct Restic {
 
 /// `message_type: summary` of `restic backup --json`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub snapshot_id: String,
     #[serde(default)]
     pub data_added: u64,
@@ -37,7 +37,7 @@ pub struct Summary {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub id: String,
     pub short_id: String,
     pub time: String,
@@ -51,7 +51,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The value of a `key=value` tag.
-    pub fn tag(&self, key: &str) -> Option<&str> {
+    pub(crate) fn tag(&self, key: &str) -> Option<&str> {
         self.tags
             .iter()
             .find_map(|t| t.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
@@ -60,7 +60,7 @@ impl Snapshot {
 
 /// How many snapshots of each kind a `forget` keeps.
 #[derive(Debug, Clone, Copy)]
-pub struct Keep {
+pub(crate) struct Keep {
     pub last: u32,
     pub daily: u32,
     pub weekly: u32,
@@ -68,7 +68,7 @@ pub struct Keep {
 }
 
 impl Restic {
-    pub fn cmd(&self) -> Cmd {
+    pub(crate) fn cmd(&self) -> Cmd {
         Cmd::new(&self.program)
             .arg("--repo")
             .arg(&self.repository)
@@ -78,14 +78,14 @@ impl Restic {
 
     /// Whether the repository exists (its config can be read with the password). Read-only
     /// listings run without a repository lock: taking one costs restic a fixed 200 ms wait.
-    pub fn exists(&self) -> bool {
+    pub(crate) fn exists(&self) -> bool {
         self.cmd()
             .args(["--no-lock", "cat", "config", "--quiet"])
             .run()
             .is_ok()
     }
 
-    pub fn init(&self) -> Result<()> {
+    pub(crate) fn init(&self) -> Result<()> {
         self.cmd().args(["init", "--quiet"]).run()?;
         Ok(())
     }
@@ -97,7 +97,7 @@ impl Restic {
     }
 
     /// The consumer of a stream stored as one file `name` (`restic backup --stdin`).
-    pub fn backup_stdin_cmd(&self, name: &str, tags: &[String]) -> Cmd {
+    pub(crate) fn backup_stdin_cmd(&self, name: &str, tags: &[String]) -> Cmd {
         self.cmd()
             .args([
                 "backup",
@@ -111,7 +111,7 @@ impl Restic {
     }
 
     /// Snapshots carrying every tag of `tags`.
-    pub fn snapshots(&self, tags: &[String]) -> Result<Vec<Snapshot>> {
+    pub(crate) fn snapshots(&self, tags: &[String]) -> Result<Vec<Snapshot>> {
         let mut filter = Vec::new();
         if !tags.is_empty() {
             filter = vec![OsString::from("--tag"), OsString::from(tags.join(","))];
@@ -132,7 +132,7 @@ impl Restic {
     }
 
     /// Forgets the snapshots `ids` (data is removed by the next `prune`).
-    pub fn forget_ids(&self, ids: &[String]) -> Result<()> {
+    pub(crate) fn forget_ids(&self, ids: &[String]) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -144,7 +144,7 @@ impl Restic {
     }
 
     /// Applies a retention policy to the snapshots carrying every tag of `tags` (one group per host).
-    pub fn forget(&self, tags: &[String], keep: Keep) -> Result<()> {
+    pub(crate) fn forget(&self, tags: &[String], keep: Keep) -> Result<()> {
         self.cmd()
             .args(["forget", "--quiet", "--group-by", "host", "--tag"])
             .arg(tags.join(","))
@@ -157,13 +157,13 @@ impl Restic {
     }
 
     /// Removes the data no snapshot refers to any more.
-    pub fn prune(&self) -> Result<()> {
+    pub(crate) fn prune(&self) -> Result<()> {
         self.cmd().args(["prune", "--quiet"]).run()?;
         Ok(())
     }
 
     /// Restores a snapshot under `target`, only the `includes` (real paths) when given.
-    pub fn restore(&self, id: &str, target: &Path, includes: &[PathBuf]) -> Result<()> {
+    pub(crate) fn restore(&self, id: &str, target: &Path, includes: &[PathBuf]) -> Result<()> {
         let mut c = self
             .cmd()
             .args(["restore", id, "--quiet", "--target"])
@@ -176,12 +176,12 @@ impl Restic {
     }
 
     /// The producer of one file of a snapshot (`restic dump ID PATH`).
-    pub fn dump_cmd(&self, id: &str, path: &str) -> Cmd {
+    pub(crate) fn dump_cmd(&self, id: &str, path: &str) -> Cmd {
         self.cmd().args(["dump", "--quiet", id, path])
     }
 
     /// `restic check`: `Ok(None)` when the repository is sound, else what restic said.
-    pub fn check(&self, read_data: bool) -> Result<Option<String>> {
+    pub(crate) fn check(&self, read_data: bool) -> Result<Option<String>> {
         let mut c = self.cmd().args(["check", "--quiet"]);
         if read_data {
             c = c.arg("--read-data");
@@ -200,7 +200,7 @@ impl Restic {
 }
 
 /// The summary line of `restic backup --json` output.
-pub fn parse_summary(stdout: &[u8]) -> Result<Summary> {
+pub(crate) fn parse_summary(stdout: &[u8]) -> Result<Summary> {
     String::from_utf8_lossy(stdout)
         .lines()
         .filter(|l| l.contains("\"summary\""))

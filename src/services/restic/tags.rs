@@ -5,14 +5,14 @@
 use super::Snapshot;
 
 /// Every snapshot lempctl takes carries it.
-pub const LEMPCTL: &str = "lempctl";
+pub(crate) const LEMPCTL: &str = "lempctl";
 /// A run taken before an in-place restore.
-pub const SAFETY: &str = "safety";
+pub(crate) const SAFETY: &str = "safety";
 /// A run taken before data is destroyed.
-pub const FINAL: &str = "reason=final";
+pub(crate) const FINAL: &str = "reason=final";
 
 /// The tags of one part of a run; `marker` is `SAFETY`, `FINAL` or none.
-pub fn of_run(site: &str, run: &str, part: &str, marker: Option<&str>) -> Vec<String> {
+pub(crate) fn of_run(site: &str, run: &str, part: &str, marker: Option<&str>) -> Vec<String> {
     let mut t = vec![
         LEMPCTL.to_owned(),
         format!("site={site}"),
@@ -24,14 +24,14 @@ pub fn of_run(site: &str, run: &str, part: &str, marker: Option<&str>) -> Vec<St
 }
 
 /// The filter of every lempctl snapshot, of one site when given.
-pub fn of_site(site: Option<&str>) -> Vec<String> {
+pub(crate) fn of_site(site: Option<&str>) -> Vec<String> {
     let mut t = vec![LEMPCTL.to_owned()];
     t.extend(site.map(|s| format!("site={s}")));
     t
 }
 
 /// The filter of a site's files snapshots (its runs).
-pub fn files_of(site: &str) -> Vec<String> {
+pub(crate) fn files_of(site: &str) -> Vec<String> {
     vec![
         LEMPCTL.to_owned(),
         format!("site={site}"),
@@ -40,38 +40,38 @@ pub fn files_of(site: &str) -> Vec<String> {
 }
 
 /// The tag of a files snapshot naming the dump its run refers to.
-pub fn dump_ref(snapshot: &str) -> String {
+pub(crate) fn dump_ref(snapshot: &str) -> String {
     format!("db={snapshot}")
 }
 
 /// Whether `tags` are those of a dump of `site`.
-pub fn is_dump_of(tags: &[String], site: &str) -> bool {
+pub(crate) fn is_dump_of(tags: &[String], site: &str) -> bool {
     tags.iter().any(|t| *t == format!("site={site}")) && tags.iter().any(|t| t == "part=db")
 }
 
 impl Snapshot {
-    pub fn site(&self) -> Option<&str> {
+    pub(crate) fn site(&self) -> Option<&str> {
         self.tag("site")
     }
 
-    pub fn run(&self) -> Option<&str> {
+    pub(crate) fn run(&self) -> Option<&str> {
         self.tag("run")
     }
 
-    pub fn part(&self) -> Option<&str> {
+    pub(crate) fn part(&self) -> Option<&str> {
         self.tag("part")
     }
 
     /// The dump a files snapshot refers to (a prefix of its id).
-    pub fn dump_ref(&self) -> Option<&str> {
+    pub(crate) fn dump_ref(&self) -> Option<&str> {
         self.tag("db")
     }
 
-    pub fn is_safety(&self) -> bool {
+    pub(crate) fn is_safety(&self) -> bool {
         self.tags.iter().any(|t| t == SAFETY)
     }
 
-    pub fn is_final(&self) -> bool {
+    pub(crate) fn is_final(&self) -> bool {
         self.tags.iter().any(|t| t == FINAL)
     }
 }

@@ -24,7 +24,7 @@ use super::restic::Summary;
 use crate::host::walk;
 
 /// Where the repository is.
-pub enum Location<'a> {
+pub(crate) enum Location<'a> {
     /// A real directory.
     Local(&'a Path),
     /// restic's `s3:` URL without the scheme prefix (`http(s)://host[:port]/bucket[/prefix]`).
@@ -38,7 +38,7 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
 
 /// Backs up `paths` (real paths) with `excludes` (restic patterns: absolute, `*` and `?` within
 /// a component, `**` across) and `tags`, as the next snapshot of the same host and paths.
-pub fn backup(
+pub(crate) fn backup(
     location: &Location<'_>,
     master_json: &[u8],
     cache_dir: &Path,
@@ -90,7 +90,7 @@ type Entry = RusticResult<ReadSourceEntry<SafeOpen>>;
 /// Opens a file of the walk below its backup path's descriptor, with every link refused
 /// (`walk::open_beneath`): rustic's own open re-resolves the walked path, and the site user may
 /// have swapped a name for a link to a root-only file in between. A FIFO is refused, not read.
-pub struct SafeOpen {
+pub(crate) struct SafeOpen {
     base: Arc<std::os::fd::OwnedFd>,
     base_path: PathBuf,
     rel: PathBuf,

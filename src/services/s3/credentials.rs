@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Where the S3 client gets its credentials.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub enum Credentials {
+pub(crate) enum Credentials {
     /// Standard AWS chain: environment, shared profile files, web identity, instance role.
     #[default]
     Chain,
@@ -34,7 +34,7 @@ impl std::fmt::Debug for Credentials {
 
 /// Read static credentials from `path`: plain `key = value` lines, or the AWS shared-credentials
 /// INI format (section `profile`, default `default`). Refused if group/world-accessible.
-pub fn parse_credentials_file(path: &Path, profile: Option<&str>) -> Result<Credentials> {
+pub(crate) fn parse_credentials_file(path: &Path, profile: Option<&str>) -> Result<Credentials> {
     let meta = std::fs::metadata(path)
         .with_context(|| format!("reading credentials file {}", path.display()))?;
     #[cfg(unix)]
@@ -59,7 +59,7 @@ pub fn parse_credentials_file(path: &Path, profile: Option<&str>) -> Result<Cred
 }
 
 /// Parse the file content (see `parse_credentials_file`).
-pub fn parse_credentials_str(text: &str, profile: Option<&str>) -> Result<Credentials> {
+pub(crate) fn parse_credentials_str(text: &str, profile: Option<&str>) -> Result<Credentials> {
     let want = profile.unwrap_or("default");
     let mut section: Option<String> = None;
     let mut saw_section = false;

@@ -12,10 +12,10 @@ mod remote;
 mod rules;
 mod upload;
 
-pub use credentials::{Credentials, parse_credentials_file, parse_credentials_str};
-pub use objects::Objects;
-pub use plan::UploadReason;
-pub use rules::{CacheRule, check_pattern, default_excludes};
+pub(crate) use credentials::{Credentials, parse_credentials_file};
+pub(crate) use objects::Objects;
+pub(crate) use plan::UploadReason;
+pub(crate) use rules::{CacheRule, check_pattern, default_excludes};
 
 use anyhow::Context;
 use serde::Serialize;
@@ -26,7 +26,7 @@ use std::time::Instant;
 
 /// Where to sync from and to.
 #[derive(Debug, Clone)]
-pub struct SyncSpec {
+pub(crate) struct SyncSpec {
     pub bucket: String,
     /// Key prefix (`site/` or `site`); `None` or empty = bucket root.
     pub prefix: Option<String>,
@@ -40,7 +40,7 @@ pub struct SyncSpec {
 
 /// How to sync.
 #[derive(Debug, Clone)]
-pub struct SyncOptions {
+pub(crate) struct SyncOptions {
     /// Gitignore-like globs, relative to the source root / prefix; see `default_excludes()`.
     pub excludes: Vec<String>,
     /// Delete remote objects matching `excludes` (default: excluded keys are ignored on both sides).
@@ -122,7 +122,7 @@ pub struct SyncReport {
 
 /// Classified failures, so the caller can choose exit codes.
 #[derive(Debug, thiserror::Error)]
-pub enum SyncError {
+pub(crate) enum SyncError {
     #[error("refused: {reason}")]
     Refused { reason: String },
     #[error("access denied / invalid credentials for bucket `{bucket}`: {detail}")]
@@ -185,10 +185,10 @@ pub enum ProgressEvent {
     },
 }
 
-pub type ProgressFn<'a> = dyn Fn(ProgressEvent) + Send + Sync + 'a;
+pub(crate) type ProgressFn<'a> = dyn Fn(ProgressEvent) + Send + Sync + 'a;
 
 /// `site`, `/site/` → `site/`; empty → ``.
-pub fn normalize_prefix(prefix: Option<&str>) -> String {
+pub(crate) fn normalize_prefix(prefix: Option<&str>) -> String {
     let p = prefix.unwrap_or("").trim_matches('/');
     if p.is_empty() {
         String::new()
@@ -198,7 +198,7 @@ pub fn normalize_prefix(prefix: Option<&str>) -> String {
 }
 
 /// Mirror `spec.source` to `s3://bucket/prefix`.
-pub async fn sync(
+pub(crate) async fn sync(
     spec: &SyncSpec,
     opts: &SyncOptions,
     progress: Option<&ProgressFn<'_>>,

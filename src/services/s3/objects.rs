@@ -8,7 +8,7 @@ use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 
 /// `bucket` and a key prefix (no leading or trailing slash) at an S3 endpoint.
-pub struct Objects {
+pub(crate) struct Objects {
     client: Client,
     bucket: String,
     prefix: String,
@@ -16,7 +16,7 @@ pub struct Objects {
 
 impl Objects {
     /// From `http(s)://host[:port]/bucket[/prefix]`, the form of restic's `s3:` URLs lempctl accepts.
-    pub async fn from_url(url: &str) -> Result<Self> {
+    pub(crate) async fn from_url(url: &str) -> Result<Self> {
         let (scheme, rest) = url.split_once("://").context("an http(s) URL")?;
         let mut parts = rest.splitn(3, '/');
         let host = parts.next().unwrap_or_default();
@@ -59,7 +59,7 @@ impl Objects {
     }
 
     /// Names of the objects under `dir` (relative to it, at any depth).
-    pub async fn list(&self, dir: &str) -> Result<Vec<String>> {
+    pub(crate) async fn list(&self, dir: &str) -> Result<Vec<String>> {
         Ok(self
             .list_sized(dir)
             .await?
@@ -69,7 +69,7 @@ impl Objects {
     }
 
     /// Names (relative to `dir`, at any depth) and sizes of the objects under `dir`.
-    pub async fn list_sized(&self, dir: &str) -> Result<Vec<(String, u64)>> {
+    pub(crate) async fn list_sized(&self, dir: &str) -> Result<Vec<(String, u64)>> {
         let base = format!("{}/", self.key(dir));
         let mut out = Vec::new();
         let mut pages = self
@@ -93,14 +93,14 @@ impl Objects {
     }
 
     /// `length` bytes of `name` from `offset`.
-    pub async fn get_range(&self, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
+    pub(crate) async fn get_range(&self, name: &str, offset: u64, length: u64) -> Result<Vec<u8>> {
         let end = (offset + length).saturating_sub(1);
         self.fetch(name, Some(format!("bytes={offset}-{end}")))
             .await
     }
 
     /// The size of `name`, `None` when there is no such object.
-    pub async fn size_of(&self, name: &str) -> Result<Option<u64>> {
+    pub(crate) async fn size_of(&self, name: &str) -> Result<Option<u64>> {
         let key = self.key(name);
         match self
             .client
@@ -120,7 +120,7 @@ impl Objects {
         }
     }
 
-    pub async fn get(&self, name: &str) -> Result<Vec<u8>> {
+    pub(crate) async fn get(&self, name: &str) -> Result<Vec<u8>> {
         self.fetch(name, None).await
     }
 
@@ -143,7 +143,7 @@ impl Objects {
             .to_vec())
     }
 
-    pub async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+    pub(crate) async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
         let key = self.key(name);
         self.client
             .put_object()
@@ -156,7 +156,7 @@ impl Objects {
         Ok(())
     }
 
-    pub async fn delete(&self, name: &str) -> Result<()> {
+    pub(crate) async fn delete(&self, name: &str) -> Result<()> {
         let key = self.key(name);
         self.client
             .delete_object()

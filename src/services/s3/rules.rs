@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 /// Patterns that must never be published from a WordPress static export.
-pub fn default_excludes() -> Vec<String> {
+pub(crate) fn default_excludes() -> Vec<String> {
     [
         ".git/",
         ".github/",
@@ -23,7 +23,7 @@ pub fn default_excludes() -> Vec<String> {
 }
 
 /// Checks one exclude or Cache-Control pattern the way the sync compiles it (for config validation).
-pub fn check_pattern(pattern: &str) -> Result<(), String> {
+pub(crate) fn check_pattern(pattern: &str) -> Result<(), String> {
     let Some(p) = parse(pattern) else {
         return Err("an empty pattern".into());
     };
@@ -99,13 +99,13 @@ impl Excludes {
 
 /// One Cache-Control rule: first matching glob wins.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CacheRule {
+pub(crate) struct CacheRule {
     pub glob: String,
     pub value: String,
 }
 
 impl CacheRule {
-    pub fn new(glob: &str, value: &str) -> Self {
+    pub(crate) fn new(glob: &str, value: &str) -> Self {
         CacheRule {
             glob: glob.to_string(),
             value: value.to_string(),
