@@ -1,0 +1,232 @@
+//! `lempctl site …`: its arguments, their conversion into options and its human output.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+use super::GlobalArgs;
+use super::printer::{self, Printer};
+use crate::config::UsageError;
+use crate::ops::{self, Context};
+
+/// Settings `site create` and `site update` both take.
+#[derive(Debug, Args)]
+pub struct SiteSettingsArgs {
+    /// PHP `memory_limit` (e.g. 256M).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<String>,
+    /// PHP-FPM `pm.max_children`.
+    #[arg(long, value_name = "N")]
+    pub max_children: Option<u32>,
+    /// Largest upload (e.g. 128M): sets nginx's body limit and PHP's upload limits together.
+    #[arg(long, value_name = "SIZE")]
+    pub upload_max_size: Option<String>,
+    /// Page cache: `fastcgi` or `none` (WordPress sites).
+    #[arg(long, value_name = "CACHE")]
+    pub cache: Option<String>,
+    /// Serve TLS with this certificate (full chain) file; needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_certificate: Option<PathBuf>,
+    /// The certificate's private key file; needs --tls-certificate.
+    #[arg(long, value_name = "FILE", requires = "tls_certificate")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl SiteSettingsArgs {
+    fn changes(&self) -> ops::site::SiteChanges {
+        ops::site::SiteChanges {
+            memory_limit: self.memory_limit.clone(),
+            max_children: self.max_children,
+            upload_max_size: self.upload_max_size.clone(),
+            cache: self.cache.clone(),
+            tls_files: self.tls_certificate.clone().zip(self.tls_key.clone()),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Write sites.d/NAME.yaml and converge the new site.
+    Create {
+        name: String,
+        /// php, static, wordpress or redirect.
+        #[arg(long)]
+        kind: String,
+        /// Another host name served by the site (repeatable).
+        #[arg(long = "alias", value_name = "NAME")]
+        aliases: Vec<String>,
+        /// PHP version of the site's pool (php and wordpress sites).
+        #[arg(long, value_name = "V")]
+        php_version: Option<String>,
+        /// Target URL of a redirect site.
+        #[arg(long, value_name = "URL")]
+        to: Option<String>,
+        /// Create the site disabled (files only, not served).
+        #[arg(long)]
+        disabled: bool,
+        #[command(flatten)]
+        settings: SiteSettingsArgs,
+    },
+    /// Change a site's common settings: edits its site file (which stays the truth) and converges.
+    Update {
+        name: String,
+        /// PHP version of the site's pool.
+        #[arg(long, value_name = "V")]
+        php_version: Option<String>,
+        /// Replace the aliases with these host names (repeatable).
+        #[arg(long = "alias", value_name = "NAME", conflicts_with = "no_aliases")]
+        aliases: Vec<String>,
+        /// Remove every alias.
+        #[arg(long)]
+        no_aliases: bool,
+        /// Serve no TLS (removes the `tls` section).
+        #[arg(long, conflicts_with = "tls_certificate")]
+        no_tls: bool,
+        #[command(flatten)]
+        settings: SiteSettingsArgs,
+    },
+    /// Remove a site's configuration; its data stays unless --purge (then archived first).
+    Remove {
+        name: String,
+        /// Archive the site's tree, then delete it and the site's user (with a backup repository: a final backup run first).
+        #[arg(long)]
+        purge: bool,
+        /// Do not ask (required when stdin is not a terminal).
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// List sites: kind, PHP, cache, TLS, state (with --json: their paths and derived names).
+    List {
+        /// Only enabled sites.
+        #[arg(long, conflicts_with = "disabled")]
+        enabled: bool,
+        /// Only disabled sites.
+        #[arg(long)]
+        disabled: bool,
+        /// Only sites of this kind (php, static, wordpress, redirect).
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        /// Only the names, one per line (for scripts and shell completion).
+        #[arg(long)]
+        names: bool,
+    },
+    /// Show one site: kind, PHP and its limits, cache, TLS, paths, logs, database, backups.
+    Show { name: String },
+    /// Serve a site again.
+    Enable { name: String },
+    /// Stop serving a site (its files and data stay).
+    Disable { name: String },
+}
+
+/// Runs `lempctl site …`.
+pub(super) fn run(
+    ctx: &Context,
+    s: &SiteCommand,
+    p: &Printer,
+    g: &GlobalArgs,
+    wait: Duration,
+) -> Result<()> {
+    match s {
+        SiteCommand::Create {
+            name,
+            kind,
+            aliases,
+            php_version,
+            to,
+            disabled,
+            settings,
+        } => {
+            let o = ops::site::CreateOptions {
+                settings: settings.changes(),
+                name: name.clone(),
+                kind: kind.clone(),
+                aliases: aliases.clone(),
+                php_version: php_version.clone(),
+                redirect_to: to.clone(),
+                disabled: *disabled,
+                dry_run: g.dry_run,
+                wait,
+            };
+            p.report(&ops::site::create(ctx, &o)?);
+        }
+        SiteCommand::Remove { name, purge, yes } => {
+            if !yes && !g.dry_run {
+                if !std::io::stdin().is_terminal() {
+                    return Err(UsageError(format!(
+                        "`site remove {name}` needs --yes when stdin is not a terminal"
+                    ))
+                    .into());
+                }
+                let what = if *purge {
+                    "its configuration, user and data (archived first)"
+                } else {
+                    "its configuration (data is kept)"
+                };
+                if !p.confirm(&format!("Remove site `{name}`: {what}?")) {
+                    return Err(UsageError("not confirmed; nothing was changed".into()).into());
+                }
+            }
+            let o = ops::site::RemoveOptions {
+                name: name.clone(),
+                purge: *purge,
+                dry_run: g.dry_run,
+                wait,
+            };
+            p.report(&ops::site::remove(ctx, &o)?);
+        }
+        SiteCommand::List {
+            enabled,
+            disabled,
+            kind,
+            names,
+        } => {
+            let filter = ops::site::ListFilter {
+                enabled: match (enabled, disabled) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
+                kind: kind.clone(),
+            };
+            let sites = ops::site::list(ctx, &filter)?;
+            if *names {
+                let names: Vec<&str> = sites.iter().map(|s| s.name.as_str()).collect();
+                p.data(&names, |n| n.join("\n"));
+            } else {
+                p.data(&sites, printer::sites_table);
+            }
+        }
+        SiteCommand::Show { name } => p.data(&ops::site::show(ctx, name)?, printer::site_text),
+        SiteCommand::Update {
+            name,
+            php_version,
+            aliases,
+            no_aliases,
+            no_tls,
+            settings,
+        } => {
+            let changes = ops::site::SiteChanges {
+                php_version: php_version.clone(),
+                aliases: if *no_aliases {
+                    Some(Vec::new())
+                } else {
+                    (!aliases.is_empty()).then(|| aliases.clone())
+                },
+                no_tls: *no_tls,
+                ..settings.changes()
+            };
+            p.report(&ops::site::update(ctx, name, &changes, g.dry_run, wait)?)
+        }
+        SiteCommand::Enable { name } => {
+            p.report(&ops::site::set_enabled(ctx, name, true, g.dry_run, wait)?)
+        }
+        SiteCommand::Disable { name } => {
+            p.report(&ops::site::set_enabled(ctx, name, false, g.dry_run, wait)?)
+        }
+    }
+    Ok(())
+}
