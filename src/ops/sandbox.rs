@@ -397,8 +397,12 @@ fn start_mariadb(ctx: &Context, config: &crate::config::Config) -> Result<()> {
             .arg(format!("--datadir={}", data.display()))
             .run()?;
     }
-    let log = ctx.root.path(Path::new("/var/log/mysql-error.log"));
-    crate::host::exec::spawn_detached(
+    // mariadbd opens its log as mysql, which cannot create files in the root-owned /var/log.
+    let log_path = Path::new("/var/log/mysql-error.log");
+    ctx.root
+        .ensure_log(&mut j, log_path, &Perms::new("mysql", "adm", 0o640))?;
+    let log = ctx.root.path(log_path);
+    let pid = crate::host::exec::spawn_detached(
         &Cmd::new(&g.programs.mariadbd)
             .args([
                 "--no-defaults",
@@ -415,10 +419,46 @@ fn start_mariadb(ctx: &Context, config: &crate::config::Config) -> Result<()> {
             .arg(format!("--log-error={}", log.display()))
             .arg(format!("--port={}", g.direct.mariadb_port)),
     )?;
-    service_manager::wait_until(Duration::from_secs(30), || {
+    // A mariadbd that exits (a port in use, a damaged datadir) is reported at once with its log,
+    // not after the whole wait; a slow first start on a loaded machine gets a minute.
+    let mut exited = None;
+    let waited = service_manager::wait_until(Duration::from_secs(60), || {
+        use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+        match waitpid(
+            nix::unistd::Pid::from_raw(pid as i32),
+            Some(WaitPidFlag::WNOHANG),
+        ) {
+            Ok(WaitStatus::StillAlive) => {}
+            Ok(WaitStatus::Exited(_, code)) => {
+                exited = Some(format!("exit status {code}"));
+                return true;
+            }
+            Ok(WaitStatus::Signaled(_, sig, _)) => {
+                exited = Some(format!("killed by {sig}"));
+                return true;
+            }
+            Ok(_) => {}
+            Err(_) => {}
+        }
         std::os::unix::net::UnixStream::connect(&socket).is_ok() && pid_file.exists()
-    })
-    .with_context(|| format!("mariadbd did not start (see {})", log.display()))
+    });
+    let tail = || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(8)..].join("\n")
+    };
+    match (waited, exited) {
+        (Ok(()), None) => Ok(()),
+        (Ok(()), Some(status)) => Err(anyhow::anyhow!("{}", tail()).context(format!(
+            "mariadbd exited ({status}); the end of {}:",
+            log.display()
+        ))),
+        (Err(e), _) => Err(e.context(format!(
+            "mariadbd did not start (see {}); its last lines:\n{}",
+            log.display(),
+            tail()
+        ))),
+    }
 }
 
 /// nginx's master opens every per-site log file: lift the soft limit to the hard one for children.

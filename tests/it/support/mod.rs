@@ -123,21 +123,29 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lempctl"))
 }
 
-/// A free port `p` with `p + 1` free too (HTTP and HTTPS of a sandbox).
+/// A free port `p` with `p + 1` and `p + 2` free too (HTTP, HTTPS and MariaDB of a sandbox).
+///
+/// Ports come from below Linux's ephemeral range (32768 and up), where outgoing connections
+/// take their local ports, and from a counter shared by the tests of this process, so two
+/// sandboxes started at once never draw the same ports.
 pub fn free_port() -> u16 {
     use std::net::TcpListener;
-    for _ in 0..200 {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos() as u16;
-        let p = 20000 + (seed ^ (std::process::id() as u16).wrapping_mul(7919)) % 40000;
-        if TcpListener::bind(("127.0.0.1", p)).is_ok()
-            && TcpListener::bind(("127.0.0.1", p + 1)).is_ok()
-        {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    const LOW: u16 = 20000;
+    const SLOTS: u16 = 4000; // 3 ports each: 20000..32000
+    let _ = NEXT.compare_exchange(
+        0,
+        1 + (std::process::id() as u16).wrapping_mul(7919) % SLOTS,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SLOTS {
+        let slot = NEXT.fetch_add(1, Ordering::SeqCst) % SLOTS;
+        let p = LOW + slot * 3;
+        if (p..p + 3).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
             return p;
         }
-        std::thread::sleep(Duration::from_millis(3));
     }
     panic!("no free port");
 }
