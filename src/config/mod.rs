@@ -3,14 +3,17 @@
 
 pub mod backup;
 pub mod check;
+pub(crate) mod db_names;
 pub mod edit;
 pub mod error;
 pub mod file;
 pub mod fqdn;
 pub mod global;
 pub mod names;
+pub(crate) mod pattern;
 pub mod schedule;
 pub mod site;
+pub mod values;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -122,6 +125,25 @@ impl Config {
                 }
             }
         }
+        self.settle();
+    }
+
+    /// Sets the site `name` aside as broken with `errors` (a problem found after it loaded, like
+    /// a file it names that is missing on the host); its names stay reserved.
+    pub fn set_aside(&mut self, name: &Fqdn, errors: Vec<ConfigError>) {
+        let Some(i) = self.sites.iter().position(|s| &s.name == name) else {
+            return;
+        };
+        let site = self.sites.remove(i);
+        let names = std::iter::once(&site.name)
+            .chain(site.aliases.iter())
+            .map(|h| h.to_string())
+            .collect();
+        self.broken.push(BrokenSite {
+            file: site.file.clone(),
+            names,
+            errors,
+        });
         self.settle();
     }
 
@@ -319,7 +341,7 @@ pub fn load_lenient(root: &Root, config_path: &Path) -> Result<Config> {
     let mut broken = Vec::new();
     for path in site_files(root, &global)? {
         let mut errs = Vec::new();
-        match load_site_file(root, &global, &path, &mut errs)? {
+        match load_site_file(&global, &path, &mut errs)? {
             Some(site) if errs.is_empty() => sites.push(site),
             _ => broken.push(BrokenSite {
                 names: names_of_broken(&path),
@@ -459,7 +481,6 @@ pub fn site_files(root: &Root, global: &Global) -> Result<Vec<PathBuf>> {
 
 /// Parses and validates one site file (real path).
 pub fn load_site_file(
-    root: &Root,
     global: &Global,
     path: &Path,
     errors: &mut Vec<ConfigError>,
@@ -470,7 +491,7 @@ pub fn load_site_file(
         return Ok(None);
     };
     match parse_yaml_all::<file::SiteFile>(path, &text) {
-        Ok(f) => Ok(site::validate(path, f, global, root, errors)),
+        Ok(f) => Ok(site::validate(path, f, global, errors)),
         Err(e) => {
             errors.extend(e);
             Ok(None)
@@ -481,7 +502,7 @@ pub fn load_site_file(
 fn load_sites(root: &Root, global: &Global, errors: &mut Vec<ConfigError>) -> Result<Vec<Site>> {
     let mut sites: Vec<Site> = Vec::new();
     for path in site_files(root, global)? {
-        if let Some(site) = load_site_file(root, global, &path, errors)? {
+        if let Some(site) = load_site_file(global, &path, errors)? {
             sites.push(site);
         }
     }
@@ -492,13 +513,13 @@ fn load_sites(root: &Root, global: &Global, errors: &mut Vec<ConfigError>) -> Re
 /// Refuses two sites with one name, a host name (name or alias) claimed twice, and two sites
 /// with one database or database user.
 pub fn check_unique(sites: &[Site], errors: &mut Vec<ConfigError>) {
-    let dbs: Vec<(&str, crate::services::mariadb::SiteDbNames)> = sites
+    let dbs: Vec<(&str, db_names::SiteDbNames)> = sites
         .iter()
         .filter_map(|s| {
             s.db.as_ref().map(|d| {
                 (
                     s.name.as_str(),
-                    crate::services::mariadb::SiteDbNames {
+                    db_names::SiteDbNames {
                         database: d.database.clone(),
                         user: d.user.clone(),
                     },
@@ -506,7 +527,7 @@ pub fn check_unique(sites: &[Site], errors: &mut Vec<ConfigError>) {
             })
         })
         .collect();
-    if let Err(e) = crate::services::mariadb::check_collisions(dbs.iter().map(|(n, d)| (*n, d))) {
+    if let Err(e) = db_names::check_collisions(dbs.iter().map(|(n, d)| (*n, d))) {
         let file = sites
             .iter()
             .find(|s| e.to_string().contains(&format!("site {}", s.name)))

@@ -8,6 +8,7 @@ pub(crate) mod desire;
 pub(crate) mod health;
 pub(crate) mod lock;
 pub(crate) mod plan;
+pub(crate) mod preflight;
 pub(crate) mod repo_files;
 pub(crate) mod repo_key;
 pub(crate) mod repo_lock;
@@ -23,6 +24,7 @@ use anyhow::Result;
 
 pub(crate) use desire::Scope;
 pub(crate) use plan::Prune;
+pub(crate) use preflight::check_php_installed;
 
 use crate::config::Config;
 use crate::host::Root;
@@ -54,70 +56,6 @@ pub(crate) struct ConflictError(pub Vec<String>);
 #[derive(Debug, thiserror::Error)]
 #[error("{}\nnothing was changed\n\nhint: put the old `kind` back in the site file, or run again with --force to change it anyway (`apply --dry-run --force` lists every change first)", .0.iter().map(|k| format!("{}: {}", k.file.display(), k.describe(false))).collect::<Vec<_>>().join("\n"))]
 pub(crate) struct KindChangeError(pub Vec<plan::KindChange>);
-
-/// Every PHP version the sites in scope use has its `php-fpm` on this host; else exit 2 naming
-/// the versions that are installed (before anything is planned or written).
-pub(crate) fn check_php_installed(config: &Config, scope: &Scope) -> Result<()> {
-    let g = &config.global;
-    let mut missing = Vec::new();
-    let mut wanted = std::collections::BTreeSet::new();
-    for site in config
-        .sites
-        .iter()
-        .filter(|s| s.enabled && scope.includes(s.name.as_str()))
-    {
-        if let Some(php) = &site.php {
-            let bin = g.programs.php_fpm(&php.version);
-            if !bin.exists() {
-                wanted.insert(format!("php{}-fpm", php.version));
-                missing.push(format!(
-                    "{}: `php.version: {}`: PHP {} is not installed here ({} does not exist)",
-                    site.file.display(),
-                    php.version,
-                    php.version,
-                    bin.display()
-                ));
-            }
-        }
-    }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    // the installed ones: the same program name with any other version
-    let template = g.programs.php_fpm("{version}");
-    let (dir, name) = (
-        template.parent().unwrap_or(std::path::Path::new("/")),
-        template
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    );
-    let (prefix, suffix) = name.split_once("{version}").unwrap_or((&name, ""));
-    let mut installed: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    let v = n.strip_prefix(prefix)?.strip_suffix(suffix)?.to_owned();
-                    (!v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.'))
-                        .then_some(v)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    installed.sort();
-    Err(crate::config::UsageError(format!(
-        "{}\n  installed: {} (install {}, or choose an installed version)",
-        missing.join("\n"),
-        if installed.is_empty() {
-            "none".to_owned()
-        } else {
-            installed.join(", ")
-        },
-        wanted.into_iter().collect::<Vec<_>>().join(" ")
-    ))
-    .into())
-}
 
 /// Converges the host to `config` and reports what changed.
 pub(crate) fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {

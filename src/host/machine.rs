@@ -14,6 +14,17 @@ pub enum ManagerKind {
     Direct,
 }
 
+impl ManagerKind {
+    /// systemd when it is PID 1, else SysV init scripts (`service_manager: auto`).
+    pub fn detect() -> Self {
+        if std::path::Path::new("/run/systemd/system").is_dir() {
+            Self::Systemd
+        } else {
+            Self::Sysv
+        }
+    }
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Programs {
     pub nginx: PathBuf,

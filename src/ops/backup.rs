@@ -219,7 +219,7 @@ pub(crate) fn restore_as(
     let file: config::file::SiteFile =
         config::parse_yaml(&real_file, &text).map_err(|e| UsageError(e.to_string()))?;
     check_not_copied(&file, &old.file)?;
-    let site = config::site::validate(&real_file, file, &g, &ctx.root, &mut errors);
+    let site = ctx.validate_site(&real_file, file, &g, &mut errors);
     let Some(site) = site.filter(|_| errors.is_empty()) else {
         return Err(UsageError(ConfigErrors(errors).to_string()).into());
     };

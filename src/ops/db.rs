@@ -59,8 +59,7 @@ pub(crate) fn create(
     let mut errors = Vec::new();
     let file: crate::config::file::SiteFile =
         crate::config::parse_yaml(&site.file, &text).map_err(|e| UsageError(e.to_string()))?;
-    let new =
-        crate::config::site::validate(&site.file, file, &config.global, &ctx.root, &mut errors);
+    let new = ctx.validate_site(&site.file, file, &config.global, &mut errors);
     let Some(new) = new.filter(|s| errors.is_empty() && s.db.is_some()) else {
         return Err(UsageError(crate::config::ConfigErrors(errors).to_string()).into());
     };

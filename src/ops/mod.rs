@@ -102,6 +102,20 @@ impl Context {
     /// configuration still fail. A command naming a set-aside site fails in `find_site`.
     pub(crate) fn load(&self) -> Result<Config> {
         let mut config = config::load_lenient(&self.root, &self.config_path)?;
+        let unmet: Vec<_> = config
+            .sites
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    crate::engine::preflight::site_errors(&self.root, s),
+                )
+            })
+            .filter(|(_, e)| !e.is_empty())
+            .collect();
+        for (name, errors) in unmet {
+            config.set_aside(&name, errors);
+        }
         if config.broken.is_empty() {
             return Ok(config);
         }
@@ -149,6 +163,33 @@ impl Context {
 
     /// The configuration with every site file valid (`apply` of everything): any problem fails.
     pub(crate) fn load_strict(&self) -> Result<Config> {
-        config::load(&self.root, &self.config_path)
+        let config = config::load(&self.root, &self.config_path)?;
+        let errors: Vec<_> = config
+            .sites
+            .iter()
+            .flat_map(|s| crate::engine::preflight::site_errors(&self.root, s))
+            .collect();
+        if !errors.is_empty() {
+            return Err(config::ConfigErrors(errors).into());
+        }
+        Ok(config)
+    }
+
+    /// A site file validated as `apply` will read it: its values, then what it needs on the
+    /// host (the preflight step). `None` when `errors` got a problem.
+    pub(crate) fn validate_site(
+        &self,
+        file: &std::path::Path,
+        parsed: config::file::SiteFile,
+        global: &config::Global,
+        errors: &mut Vec<config::ConfigError>,
+    ) -> Option<config::Site> {
+        let site = config::site::validate(file, parsed, global, errors)?;
+        let unmet = crate::engine::preflight::site_errors(&self.root, &site);
+        if unmet.is_empty() {
+            return Some(site);
+        }
+        errors.extend(unmet);
+        None
     }
 }

@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use super::Context;
 use crate::config::global::Global;
-use crate::config::site::{S3Site, valid_bucket, valid_endpoint};
+use crate::config::site::{S3Site, valid_bucket};
+use crate::config::values::valid_endpoint;
 use crate::config::{self, UsageError};
 use crate::engine::lock;
 use crate::report::{ErrorReport, Report};

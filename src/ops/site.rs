@@ -359,7 +359,7 @@ pub(crate) fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
     let mut errors: Vec<ConfigError> = Vec::new();
     let file: config::file::SiteFile =
         config::parse_yaml(&real_file, &text).map_err(|e| UsageError(e.to_string()))?;
-    let site = config::site::validate(&real_file, file, &g, &ctx.root, &mut errors);
+    let site = ctx.validate_site(&real_file, file, &g, &mut errors);
     let Some(site) = site.filter(|_| errors.is_empty()) else {
         return Err(as_flags(errors).into());
     };
@@ -524,7 +524,8 @@ fn rewrite(
     let mut errors = Vec::new();
     let file: config::file::SiteFile =
         config::parse_yaml(&site.file, &new_text).map_err(|e| ConfigErrors(vec![e]))?;
-    let updated = config::site::validate(&site.file, file, &config.global, &ctx.root, &mut errors)
+    let updated = ctx
+        .validate_site(&site.file, file, &config.global, &mut errors)
         .filter(|_| errors.is_empty());
     let Some(updated) = updated else {
         return Err(as_flags(errors).into());

@@ -267,7 +267,7 @@ mod tests {
         )
         .unwrap();
         let mut errors = Vec::new();
-        let site = crate::config::site::validate(file, parsed, &g, &root, &mut errors).unwrap();
+        let site = crate::config::site::validate(file, parsed, &g, &mut errors).unwrap();
         let php = site.php.clone().unwrap();
         let pool = pool(&map, &g, &site, &php);
         let cli = php_cli_settings(&map, &site);

@@ -28,23 +28,15 @@ fn global(wp: &Path) -> Global {
 
 /// Renders the vhost and (for PHP kinds) the pool of the site `yaml`, with host paths.
 fn render(yaml: &str) -> (String, Option<String>) {
-    // The files validation looks for (TLS certificate and key, WordPress core) exist under a
-    // scratch root; the rendered files name host paths (root `/`), the same on every machine.
+    // Validation reads nothing from the host (the preflight step checks the TLS files and the
+    // WordPress source), so none need exist; the rendered files name host paths (root `/`).
     let scratch = tempfile::tempdir().unwrap();
-    for f in ["etc/ssl/shop/cert.pem", "etc/ssl/shop/key.pem"] {
-        let p = scratch.path().join(f);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, "PEM\n").unwrap();
-    }
     let wp = scratch.path().join("wordpress");
-    std::fs::create_dir_all(wp.join("wp-includes")).unwrap();
-    std::fs::write(wp.join("wp-includes/version.php"), "<?php\n").unwrap();
     let g = global(&wp);
     let file = Path::new("/etc/lempctl/sites.d/site.yaml");
     let parsed = crate::config::parse_yaml(file, yaml).unwrap();
     let mut errors = Vec::new();
-    let scratch_root = Root::new(scratch.path()).unwrap();
-    let site: Site = crate::config::site::validate(file, parsed, &g, &scratch_root, &mut errors)
+    let site: Site = crate::config::site::validate(file, parsed, &g, &mut errors)
         .unwrap_or_else(|| panic!("{errors:?}"));
     assert!(errors.is_empty(), "{errors:?}");
 

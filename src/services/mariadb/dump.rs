@@ -19,7 +19,7 @@ use rand::rngs::SysRng;
 
 use super::conn::AdminTarget;
 use super::error::DbError;
-use super::names::validate_database_name;
+use crate::config::db_names::{NameError, validate_database_name};
 use crate::host::exec::{Cmd, spawn_piped};
 
 pub(crate) const DUMP_PROGRAM: &str = "mariadb-dump";
@@ -327,7 +327,7 @@ pub(crate) async fn dump_database<W: Write + Send + 'static>(
 ) -> Result<(W, DumpStats), DbError> {
     validate_database_name(database).or_else(|e| match e {
         // reserved names (e.g. mysql) may still be dumped; only the character set matters
-        DbError::InvalidName { ref problem, .. } if problem.contains("reserved") => Ok(()),
+        NameError::InvalidName { ref problem, .. } if problem.contains("reserved") => Ok(()),
         e => Err(e),
     })?;
     let target = target.clone();

@@ -4,22 +4,6 @@
 
 use std::path::PathBuf;
 
-/// Which kind of name a validation error is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NameKind {
-    Database,
-    User,
-}
-
-impl std::fmt::Display for NameKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            NameKind::Database => "database name",
-            NameKind::User => "database user name",
-        })
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DbError {
     #[error("database server unreachable at {target}: {reason}")]
@@ -42,23 +26,11 @@ pub(crate) enum DbError {
     #[error("database driver error while {context}: {message}")]
     Driver { context: String, message: String },
 
-    #[error("invalid {kind} {value:?}: {problem}")]
-    InvalidName {
-        kind: NameKind,
-        value: String,
-        problem: String,
-    },
-
     #[error("invalid value {value:?}: {problem}")]
     InvalidValue { value: String, problem: String },
 
-    #[error("{kind} {name:?} is used by both site {first} and site {second}")]
-    Collision {
-        kind: NameKind,
-        name: String,
-        first: String,
-        second: String,
-    },
+    #[error(transparent)]
+    Name(#[from] crate::config::db_names::NameError),
 
     #[error("admin credentials file {path}: {problem}")]
     Credentials { path: PathBuf, problem: String },

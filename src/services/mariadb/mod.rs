@@ -8,7 +8,6 @@ pub(crate) mod dump;
 
 pub(crate) mod error;
 pub(crate) mod fingerprint;
-pub(crate) mod names;
 pub(crate) mod provision;
 pub(crate) mod secret;
 pub(crate) mod sql;
@@ -16,7 +15,6 @@ pub(crate) mod sql;
 pub(crate) use conn::{Admin, AdminTarget, Tls, read_admin_credentials};
 pub(crate) use dump::{ClientOptions, RowCounter, backup_dump_cmd, dump_to_file, load_cmd};
 pub(crate) use error::DbError;
-pub(crate) use names::{SiteDbNames, check_collisions};
 pub(crate) use provision::{
     Action, DbSpec, Plan, Retire, execute, list_databases, observe, plan, set_password,
 };

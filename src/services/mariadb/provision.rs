@@ -8,15 +8,16 @@ use std::path::PathBuf;
 use super::conn::Admin;
 use super::dump::dump_to_file;
 use super::error::DbError;
-#[cfg(test)]
-use super::names::derive_names;
-use super::names::{SiteDbNames, check_collisions, validate_database_name, validate_user_name};
 use super::secret::Secret;
 use super::sql;
+#[cfg(test)]
+use crate::config::db_names::derive_names;
+use crate::config::db_names::{
+    SiteDbNames, check_collisions, validate_database_name, validate_user_name,
+};
+#[cfg(test)]
+use crate::config::global::{DEFAULT_CHARSET, DEFAULT_COLLATION};
 
-pub(crate) const DEFAULT_CHARSET: &str = "utf8mb4";
-/// UCA 14.0 collation, available since MariaDB 10.10; dumps then need MariaDB ≥ 10.10 to load.
-pub(crate) const DEFAULT_COLLATION: &str = "utf8mb4_uca1400_ai_ci";
 const NATIVE_PLUGIN: &str = "mysql_native_password";
 
 /// What one site needs.
@@ -154,7 +155,7 @@ pub(crate) fn validate_specs(desired: &[DbSpec]) -> Result<(), DbError> {
             )
         })
         .collect();
-    check_collisions(names.iter().map(|(s, n)| (*s, n)))
+    Ok(check_collisions(names.iter().map(|(s, n)| (*s, n)))?)
 }
 
 fn grant_drift(

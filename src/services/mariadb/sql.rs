@@ -2,8 +2,6 @@
 //! Invariant: every identifier goes through `quote_ident`, every literal through `quote_str`,
 //! every account host through `validate_host`; a `Stmt`'s `Debug` never shows a password.
 
-use std::net::IpAddr;
-
 use super::error::DbError;
 use super::secret::Secret;
 
@@ -89,48 +87,11 @@ pub(crate) fn grant_db_pattern(database: &str) -> String {
     out
 }
 
-fn is_hostname(h: &str) -> bool {
-    h.len() <= 253
-        && h.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        })
-}
-
-/// Account host part: `localhost`, an IP, `IP/NETMASK`, or a lowercase hostname.
-/// A pattern containing `%` or `_` is accepted only when `allow_patterns` is set explicitly.
+/// Account host part: `localhost`, an IP, `IP/NETMASK`, or a lowercase hostname; `%`/`_`
+/// patterns only with `allow_patterns` (`config::values::valid_db_host`).
 pub(crate) fn validate_host(host: &str, allow_patterns: bool) -> Result<(), DbError> {
-    let bad = |problem: &str| Err(DbError::invalid_value(host, problem));
-    if host.is_empty() || host.len() > 255 {
-        return bad("host must be 1 to 255 characters");
-    }
-    if host == "localhost" || host.parse::<IpAddr>().is_ok() || is_hostname(host) {
-        return Ok(());
-    }
-    if let Some((ip, mask)) = host.split_once('/')
-        && ip.parse::<IpAddr>().is_ok()
-        && mask.parse::<IpAddr>().is_ok()
-    {
-        return Ok(());
-    }
-    let pattern_chars = host
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'%' | b'_'));
-    if pattern_chars && (host.contains('%') || host.contains('_')) {
-        if allow_patterns {
-            return Ok(());
-        }
-        return bad(
-            "host patterns with % or _ are wildcards and must be enabled explicitly \
-             (allow_host_patterns); use localhost, an IP address or a hostname",
-        );
-    }
-    bad("allowed: localhost, an IP address, IP/NETMASK, or a lowercase hostname [a-z0-9.-]")
+    crate::config::values::valid_db_host(host, allow_patterns)
+        .map_err(|problem| DbError::invalid_value(host, problem))
 }
 
 /// `'user'@'host'` (the host must already be validated; it is escaped anyway).

@@ -15,7 +15,7 @@ mod upload;
 pub(crate) use credentials::{Credentials, parse_credentials_file};
 pub(crate) use objects::Objects;
 pub(crate) use plan::UploadReason;
-pub(crate) use rules::{CacheRule, check_pattern, default_excludes};
+pub(crate) use rules::{CacheRule, default_excludes};
 
 use anyhow::Context;
 use serde::Serialize;

@@ -3,7 +3,9 @@
 //! depth, one with an inner `/` is anchored at the root, a trailing `/` means "this directory".
 
 use anyhow::{Context, Result};
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{GlobSet, GlobSetBuilder};
+
+use crate::config::pattern::{glob, parse};
 
 /// Patterns that must never be published from a WordPress static export.
 pub(crate) fn default_excludes() -> Vec<String> {
@@ -20,45 +22,6 @@ pub(crate) fn default_excludes() -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-/// Checks one exclude or Cache-Control pattern the way the sync compiles it (for config validation).
-pub(crate) fn check_pattern(pattern: &str) -> Result<(), String> {
-    let Some(p) = parse(pattern) else {
-        return Err("an empty pattern".into());
-    };
-    glob(&format!("{}/**", p.base))
-        .and_then(|_| glob(&p.base))
-        .map(|_| ())
-        .map_err(|e| format!("{:#}", e))
-}
-
-struct Parsed {
-    base: String,
-    dir_only: bool,
-}
-
-fn parse(pattern: &str) -> Option<Parsed> {
-    let p = pattern.trim();
-    let dir_only = p.ends_with('/');
-    let rooted = p.starts_with('/');
-    let p = p.trim_matches('/');
-    if p.is_empty() {
-        return None;
-    }
-    let base = if rooted || p.contains('/') || p.starts_with("**") {
-        p.to_string()
-    } else {
-        format!("**/{p}")
-    };
-    Some(Parsed { base, dir_only })
-}
-
-fn glob(s: &str) -> Result<globset::Glob> {
-    GlobBuilder::new(s)
-        .literal_separator(true)
-        .build()
-        .with_context(|| format!("invalid glob pattern `{s}`"))
 }
 
 /// Compiled exclude patterns.

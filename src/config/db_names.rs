@@ -1,4 +1,4 @@
-//! Database and user names for a site: derived from the FQDN, or validated overrides.
+//! MariaDB database and user names for a site: derived from the FQDN, or validated overrides.
 //! Invariant: every name returned is [A-Za-z0-9_], non-empty, db ≤ 64 and user ≤ 32 chars,
 //! not reserved; derived names are `slug_hhhhhhhh` (always suffixed, see `derive_names`).
 
@@ -6,7 +6,40 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use super::error::{DbError, NameKind};
+/// Which kind of name a validation error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameKind {
+    Database,
+    User,
+}
+
+impl std::fmt::Display for NameKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NameKind::Database => "database name",
+            NameKind::User => "database user name",
+        })
+    }
+}
+
+/// A site's database or user name that MariaDB would refuse, or that two sites share.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NameError {
+    #[error("invalid {kind} {value:?}: {problem}")]
+    InvalidName {
+        kind: NameKind,
+        value: String,
+        problem: String,
+    },
+
+    #[error("{kind} {name:?} is used by both site {first} and site {second}")]
+    Collision {
+        kind: NameKind,
+        name: String,
+        first: String,
+        second: String,
+    },
+}
 
 /// MariaDB's identifier limit.
 pub(crate) const MAX_DATABASE_LEN: usize = 64;
@@ -63,8 +96,8 @@ pub(crate) fn derive_names(fqdn: &str) -> SiteDbNames {
     }
 }
 
-fn validate(kind: NameKind, name: &str, max: usize, reserved: &[&str]) -> Result<(), DbError> {
-    let err = |problem: String| DbError::InvalidName {
+fn validate(kind: NameKind, name: &str, max: usize, reserved: &[&str]) -> Result<(), NameError> {
+    let err = |problem: String| NameError::InvalidName {
         kind,
         value: name.to_owned(),
         problem,
@@ -101,7 +134,7 @@ fn validate(kind: NameKind, name: &str, max: usize, reserved: &[&str]) -> Result
 }
 
 /// Checks a database name override from a site file.
-pub(crate) fn validate_database_name(name: &str) -> Result<(), DbError> {
+pub(crate) fn validate_database_name(name: &str) -> Result<(), NameError> {
     validate(
         NameKind::Database,
         name,
@@ -111,7 +144,7 @@ pub(crate) fn validate_database_name(name: &str) -> Result<(), DbError> {
 }
 
 /// Checks a user name override from a site file.
-pub(crate) fn validate_user_name(name: &str) -> Result<(), DbError> {
+pub(crate) fn validate_user_name(name: &str) -> Result<(), NameError> {
     validate(NameKind::User, name, MAX_USER_LEN, RESERVED_USERS)
 }
 
@@ -120,7 +153,7 @@ pub(crate) fn resolve_names(
     fqdn: &str,
     database: Option<&str>,
     user: Option<&str>,
-) -> Result<SiteDbNames, DbError> {
+) -> Result<SiteDbNames, NameError> {
     let derived = derive_names(fqdn);
     let database = match database {
         Some(d) => {
@@ -143,12 +176,12 @@ pub(crate) fn resolve_names(
 /// Database names are compared case-insensitively (safe on any `lower_case_table_names`).
 pub(crate) fn check_collisions<'a>(
     sites: impl IntoIterator<Item = (&'a str, &'a SiteDbNames)>,
-) -> Result<(), DbError> {
+) -> Result<(), NameError> {
     let mut dbs: BTreeMap<String, &str> = BTreeMap::new();
     let mut users: BTreeMap<&str, &str> = BTreeMap::new();
     for (site, names) in sites {
         if let Some(first) = dbs.insert(names.database.to_ascii_lowercase(), site) {
-            return Err(DbError::Collision {
+            return Err(NameError::Collision {
                 kind: NameKind::Database,
                 name: names.database.clone(),
                 first: first.to_owned(),
@@ -156,7 +189,7 @@ pub(crate) fn check_collisions<'a>(
             });
         }
         if let Some(first) = users.insert(&names.user, site) {
-            return Err(DbError::Collision {
+            return Err(NameError::Collision {
                 kind: NameKind::User,
                 name: names.user.clone(),
                 first: first.to_owned(),

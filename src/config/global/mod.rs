@@ -1,0 +1,212 @@
+//! `Global`: the validated host configuration. Debian defaults for every path and program; each
+//! can be overridden in `lempctl.yaml`. Paths are host paths (`/etc/nginx`), mapped by `Root`.
+//!
+//! One file per section of `lempctl.yaml`; this one holds `Global` and the top-level fields.
+
+mod alerts;
+mod backup;
+mod database;
+mod health;
+mod listen;
+mod paths;
+mod programs;
+mod s3;
+mod tuning;
+mod wordpress;
+
+pub use alerts::{Alerts, valid_mail_address};
+pub use backup::{BackupGlobal, DEFAULT_BACKUP_EXCLUDES, valid_exclude};
+pub use database::{DEFAULT_CHARSET, DEFAULT_COLLATION, Database, DbAdmin, DbTls};
+pub use health::HealthGlobal;
+pub use listen::Listen;
+pub use paths::Paths;
+pub use s3::S3Global;
+pub use tuning::Tuning;
+
+use std::path::{Path, PathBuf};
+
+use super::check::Ctx;
+pub use super::check::{safe_token, valid_php_version};
+use super::error::ConfigError;
+use super::file::GlobalFile;
+use super::schedule::{self, Schedule};
+pub use crate::host::machine::{Direct, Machine, ManagerKind, Programs};
+
+/// What runs scheduled jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduler {
+    /// Timer units, drop-ins and `timers.target.wants` links.
+    Systemd,
+    /// `/etc/cron.d/lempctl`.
+    Cron,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Global {
+    /// The configuration file as found (a real path, for messages).
+    pub file: PathBuf,
+    /// The directory of `lempctl.yaml` (a host path, e.g. `/etc/lempctl`).
+    pub config_dir: PathBuf,
+    pub php_version: String,
+    pub web_user: String,
+    pub web_group: String,
+    /// Group of the per-site nginx and PHP-FPM logs (0640): the admin and log readers, no site.
+    pub log_group: String,
+    pub manager: ManagerKind,
+    pub scheduler: Scheduler,
+    pub listen_http: Listen,
+    pub listen_https: Listen,
+    pub paths: Paths,
+    pub programs: Programs,
+    pub direct: Direct,
+    pub health: HealthGlobal,
+    pub apply_schedule: Option<Schedule>,
+    pub tuning: Tuning,
+    pub database: Database,
+    pub wordpress_source: PathBuf,
+    /// Roots a site's `wordpress.source` must be under (always includes `wordpress_source`).
+    pub wordpress_allowed_sources: Vec<PathBuf>,
+    /// Seconds site PHP run by lempctl (install, cron, tasks) may take before it is killed.
+    pub wordpress_php_timeout: u32,
+    /// Where nginx keeps page caches (one directory per site).
+    pub cache_dir: PathBuf,
+    /// The backup repository (none: backups are not configured).
+    pub backup: Option<BackupGlobal>,
+    pub s3: S3Global,
+    /// Where failure alerts are mailed (none: no mail).
+    pub alerts: Option<Alerts>,
+}
+
+impl Global {
+    /// What the service manager needs of this configuration.
+    pub fn machine(&self) -> Machine<'_> {
+        Machine {
+            manager: self.manager,
+            programs: &self.programs,
+            direct: &self.direct,
+        }
+    }
+}
+
+pub const DEFAULT_CONFIG: &str = "/etc/lempctl/lempctl.yaml";
+
+/// Validates a parsed `lempctl.yaml`; problems are appended to `errors`.
+pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Global {
+    let mut ctx = Ctx { file, errors };
+    let php_version = match &g.php_version {
+        Some(v) if !valid_php_version(&v.value) => {
+            ctx.err(
+                v,
+                "php_version",
+                format!("`{}` is not a PHP version", v.value),
+                Some("`MAJOR.MINOR`, e.g. `8.2`"),
+            );
+            "8.2".to_owned()
+        }
+        Some(v) => v.value.clone(),
+        None => "8.2".to_owned(),
+    };
+    let manager = match &g.service_manager {
+        None => ManagerKind::detect(),
+        Some(v) => match v.value.as_str() {
+            "auto" => ManagerKind::detect(),
+            "systemd" => ManagerKind::Systemd,
+            "sysv" => ManagerKind::Sysv,
+            "direct" => ManagerKind::Direct,
+            other => {
+                ctx.err(
+                    v,
+                    "service_manager",
+                    format!("unknown value `{other}`"),
+                    Some("`auto`, `systemd`, `sysv`, `direct`"),
+                );
+                ManagerKind::Sysv
+            }
+        },
+    };
+    let scheduler = match g.scheduler.as_ref().map(|v| (v, v.value.as_str())) {
+        None | Some((_, "auto")) => {
+            if manager == ManagerKind::Systemd {
+                Scheduler::Systemd
+            } else {
+                Scheduler::Cron
+            }
+        }
+        Some((_, "systemd")) => Scheduler::Systemd,
+        Some((_, "cron")) => Scheduler::Cron,
+        Some((v, other)) => {
+            ctx.err(
+                v,
+                "scheduler",
+                format!("unknown value `{other}`"),
+                Some("`auto`, `systemd`, `cron`"),
+            );
+            Scheduler::Cron
+        }
+    };
+    let listen = g.listen.as_ref();
+    let listen_http = listen::section(
+        &mut ctx,
+        listen.and_then(|l| l.http.as_ref()),
+        "listen.http",
+        80,
+    );
+    let listen_https = listen::section(
+        &mut ctx,
+        listen.and_then(|l| l.https.as_ref()),
+        "listen.https",
+        443,
+    );
+    let paths = paths::section(&mut ctx, g.paths.unwrap_or_default());
+    let programs = programs::programs(&mut ctx, g.programs.unwrap_or_default());
+    let direct = programs::direct(&mut ctx, g.direct.unwrap_or_default());
+    let health = health::section(&mut ctx, g.health.unwrap_or_default());
+    let apply_schedule =
+        g.schedule
+            .and_then(|s| s.apply)
+            .and_then(|v| match Schedule::parse(&v.value) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    ctx.err(&v, "schedule.apply", e, Some(schedule::ALLOWED));
+                    None
+                }
+            });
+    let tuning = tuning::section(&mut ctx, g.tuning.unwrap_or_default());
+    let database = database::section(&mut ctx, g.database.unwrap_or_default());
+    let wp = wordpress::section(&mut ctx, g.wordpress.unwrap_or_default(), &paths.state_dir);
+    let s3 = s3::section(&mut ctx, g.s3.unwrap_or_default());
+    let backup = backup::section(&mut ctx, g.backup.unwrap_or_default(), &paths.state_dir);
+    let alerts = alerts::section(&mut ctx, g.alerts.unwrap_or_default());
+    let web_user = ctx.token(g.web_user.as_ref(), "web_user", "www-data");
+    let web_group = ctx.token(g.web_group.as_ref(), "web_group", "www-data");
+    let log_group = ctx.token(g.log_group.as_ref(), "log_group", "adm");
+    Global {
+        file: file.to_path_buf(),
+        config_dir: PathBuf::from(DEFAULT_CONFIG)
+            .parent()
+            .map_or_else(|| PathBuf::from("/etc/lempctl"), Path::to_path_buf),
+        php_version,
+        web_user,
+        web_group,
+        log_group,
+        manager,
+        scheduler,
+        listen_http,
+        listen_https,
+        paths,
+        programs,
+        direct,
+        health,
+        apply_schedule,
+        tuning,
+        database,
+        wordpress_source: wp.source,
+        wordpress_allowed_sources: wp.allowed_sources,
+        wordpress_php_timeout: wp.php_timeout,
+        cache_dir: wp.cache_dir,
+        s3,
+        backup,
+        alerts,
+    }
+}
