@@ -73,14 +73,6 @@ impl Ctx<'_> {
     }
 }
 
-/// Checks a PHP version like `8.2`.
-pub fn valid_php_version(v: &str) -> bool {
-    let mut parts = v.split('.');
-    matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None)
-        if !a.is_empty() && !b.is_empty() && a.len() <= 2 && b.len() <= 2
-        && a.chars().all(|c| c.is_ascii_digit()) && b.chars().all(|c| c.is_ascii_digit()))
-}
-
 /// A value in a config file that becomes part of a rendered config: no whitespace or syntax chars.
 pub fn safe_token(s: &str) -> bool {
     !s.is_empty()

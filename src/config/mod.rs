@@ -77,6 +77,31 @@ impl BrokenSite {
 }
 
 impl Config {
+    /// The PHP versions of the sites, and the default one: one PHP-FPM master each.
+    pub fn php_versions(&self) -> Vec<global::PhpVersion> {
+        let mut v: Vec<global::PhpVersion> = self
+            .sites
+            .iter()
+            .filter_map(|s| s.php.as_ref().map(|p| p.version.clone()))
+            .chain([self.global.php_version.clone()])
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The services lempctl manages on this host: each PHP-FPM master, then nginx.
+    pub fn services(&self) -> Vec<crate::host::service_manager::Service> {
+        use crate::host::service_manager::Service;
+        let mut out: Vec<Service> = self
+            .php_versions()
+            .into_iter()
+            .map(Service::PhpFpm)
+            .collect();
+        out.push(Service::Nginx);
+        out
+    }
+
     pub fn site(&self, name: &Fqdn) -> Option<&Site> {
         self.sites.iter().find(|s| &s.name == name)
     }

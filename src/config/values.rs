@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::fqdn::Fqdn;
 
-pub use super::check::{safe_token, valid_php_version};
+pub use super::check::safe_token;
 
 pub(crate) const SIZE_ALLOWED: &str = "a size like `128M`, `2G` or `512K`";
 

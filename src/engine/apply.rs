@@ -11,7 +11,7 @@ use super::health::{self, Probe};
 use super::plan::{Op, Plan};
 use super::state::State;
 use crate::config::Config;
-use crate::config::global::{ManagerKind, Scheduler};
+use crate::config::global::{ManagerKind, PhpVersion, Scheduler};
 use crate::host::exec::Cmd;
 use crate::host::service_manager::{self, Service};
 use crate::host::{Journal, Root, accounts};
@@ -197,7 +197,7 @@ fn commit(root: &Root, config: &Config, plan: Plan) -> Result<()> {
     for rec in final_state.files.values_mut() {
         rec.pending = None;
     }
-    final_state.version = 1;
+    final_state.version = super::state::VERSION;
     final_state.save(root, &config.global.paths.state_file())
 }
 
@@ -509,12 +509,12 @@ impl Run<'_> {
 
 /// True when the version's pool directory holds at least one pool (php-fpm refuses to start or
 /// test without one unless its main config defines a pool itself).
-fn php_has_pools(root: &Root, config: &Config, version: &str) -> bool {
+fn php_has_pools(root: &Root, config: &Config, version: &PhpVersion) -> bool {
     let g = &config.global;
     if g.manager == ManagerKind::Direct {
         return true;
     }
-    std::fs::read_dir(root.path(&g.paths.pool_dir(version)))
+    std::fs::read_dir(root.path(&g.fpm(version).pool_dir()))
         .map(|mut d| d.next().is_some())
         .unwrap_or(false)
 }

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::resource::{Affects, Resource};
 use super::schedule::{self, Job};
-use crate::config::global::Global;
+use crate::config::global::{Global, PhpVersion};
 use crate::config::site::{Site, SiteKind};
 use crate::config::{Config, Fqdn};
 use crate::host::service_manager::Service;
@@ -130,20 +130,22 @@ fn host_wide(
         });
     }
     // Opcache is shared by every pool of a PHP version's master: size it to the sites it carries.
-    let mut versions: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    let mut versions: std::collections::BTreeMap<&PhpVersion, usize> =
+        std::collections::BTreeMap::new();
     for s in config.sites.iter().filter(|s| s.enabled) {
         if let Some(php) = &s.php {
-            *versions.entry(php.version.as_str()).or_default() += 1;
+            *versions.entry(&php.version).or_default() += 1;
         }
     }
     for (v, n) in &versions {
-        let text = r.render("php/opcache.ini.j2", &context::opcache(g, v, *n))?;
+        let fpm = g.fpm(v);
+        let text = r.render("php/opcache.ini.j2", &context::opcache(g, v.as_str(), *n))?;
         out.push(Resource::File {
-            path: g.paths.php_conf_d(v).join("90-lempctl-opcache.ini"),
+            path: fpm.conf_d().join("90-lempctl-opcache.ini"),
             contents: text.into_bytes(),
             perms: Perms::root(0o644),
             site: None,
-            affects: Affects::Service(Service::PhpFpm((*v).to_owned())),
+            affects: Affects::Service(fpm.service()),
         });
     }
     // nginx's master opens two log files per site: raise its limit before it runs out.

@@ -255,6 +255,18 @@ impl Planner<'_> {
         }
     }
 
+    /// A recorded file or link is deleted: the service the state says reads it is reloaded. A
+    /// state older than version 2 does not say, so every service in use is reloaded (once).
+    fn note_removed(&mut self, service: Option<&Service>, site: Option<&str>) {
+        if self.state.version < super::state::VERSION {
+            for s in self.config.services() {
+                self.note(&Affects::Service(s), None);
+            }
+        }
+        let affects = service.map_or(Affects::Nothing, |s| Affects::Service(s.clone()));
+        self.note(&affects, site);
+    }
+
     fn change(
         &mut self,
         action: Action,
@@ -443,6 +455,7 @@ impl Planner<'_> {
             sha256: sha256(&contents),
             pending: None,
             site: site.clone(),
+            service: affects.service(),
         };
         let write = |action, diff| Change {
             action,
@@ -508,11 +521,13 @@ impl Planner<'_> {
     fn link(&mut self, path: PathBuf, target: PathBuf, site: Option<String>, affects: &Affects) {
         self.desired_links.insert(path.clone());
         let real = self.root.path(&path);
+        let record = LinkRecord {
+            target: target.clone(),
+            site: site.clone(),
+            service: affects.service(),
+        };
         if std::fs::read_link(&real).ok().as_deref() == Some(target.as_path()) {
-            self.p
-                .new_state
-                .links
-                .insert(path, LinkRecord { target, site });
+            self.p.new_state.links.insert(path, record);
             return;
         }
         let exists = real.symlink_metadata().is_ok();
@@ -534,11 +549,8 @@ impl Planner<'_> {
             path: path.clone(),
             target: target.clone(),
         };
-        self.change(action, "link", shown, site.clone(), op);
-        self.p
-            .new_state
-            .links
-            .insert(path, LinkRecord { target, site });
+        self.change(action, "link", shown, site, op);
+        self.p.new_state.links.insert(path, record);
     }
 
     /// Owned files that are no longer desired: deleted unless edited by hand (or out of scope).
@@ -562,7 +574,7 @@ impl Planner<'_> {
                     ));
                     continue;
                 }
-                self.note(&classify(self.config, path), rec.site.as_deref());
+                self.note_removed(rec.service.as_ref(), rec.site.as_deref());
                 let perms = Perms::root(mode_owner(self.root, path).map_or(0o644, |m| m.0));
                 let diff = self.show(secret_diff(&perms, path, &cur, b""));
                 self.p.changes.push(Change {
@@ -587,7 +599,7 @@ impl Planner<'_> {
             }
             if removable(&rec.site) {
                 if self.root.path(path).symlink_metadata().is_ok() {
-                    self.note(&classify(self.config, path), rec.site.as_deref());
+                    self.note_removed(rec.service.as_ref(), rec.site.as_deref());
                     let op = Op::Remove { path: path.clone() };
                     self.change(
                         Action::Delete,
@@ -726,25 +738,6 @@ impl Planner<'_> {
         }
         self.p
     }
-}
-
-/// Which service a managed path belongs to (for files being deleted).
-pub(crate) fn classify(config: &Config, path: &Path) -> Affects {
-    let g = &config.global;
-    if path.starts_with(&g.paths.nginx_dir) {
-        return Affects::Service(Service::Nginx);
-    }
-    if let Ok(rest) = path.strip_prefix(&g.paths.php_dir)
-        && let Some(v) = rest.components().next()
-    {
-        return Affects::Service(Service::PhpFpm(
-            v.as_os_str().to_string_lossy().into_owned(),
-        ));
-    }
-    if path.starts_with(&g.paths.systemd_dir) {
-        return Affects::Nothing;
-    }
-    Affects::Nothing
 }
 
 /// A user made by lempctl carries its marker in the GECOS field (shared by sandboxes on one host).
@@ -931,6 +924,18 @@ mod tests {
         force: bool,
         prune: Prune,
     ) -> Plan {
+        case_with(on_disk, recorded, desired, force, prune, &|_| {})
+    }
+
+    /// `case`, with the recorded state changed by `tweak` first.
+    fn case_with(
+        on_disk: Option<&str>,
+        recorded: Option<(&str, bool)>,
+        desired: Vec<Resource>,
+        force: bool,
+        prune: Prune,
+        tweak: &dyn Fn(&mut State),
+    ) -> Plan {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(dir.path()).unwrap();
         if let Some(text) = on_disk {
@@ -953,9 +958,12 @@ mod tests {
                     },
                     pending: pending.then_some(hash),
                     site: Some("a.test".into()),
+                    service: None,
                 },
             );
         }
+        state.version = crate::engine::state::VERSION;
+        tweak(&mut state);
         plan(
             &root,
             &config(),
@@ -1066,6 +1074,63 @@ mod tests {
             p.changes
                 .iter()
                 .any(|c| matches!(&c.op, Op::Remove { path } if path == Path::new(PATH)))
+        );
+    }
+
+    fn reloads(p: &Plan) -> Vec<String> {
+        p.changes
+            .iter()
+            .filter_map(|c| match &c.op {
+                Op::Reload(s) => Some(s.unit()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_deleted_file_reloads_the_service_its_record_names() {
+        let prune = || Prune {
+            all: true,
+            ..Prune::default()
+        };
+        let v74 = crate::config::global::PhpVersion::parse("7.4").unwrap();
+        // the record decides, not where the file is (PATH is under nginx's directory)
+        let p = case_with(
+            Some("A"),
+            Some(("A", false)),
+            vec![],
+            false,
+            prune(),
+            &|s| {
+                s.files.get_mut(Path::new(PATH)).unwrap().service =
+                    Some(Service::PhpFpm(v74.clone()));
+            },
+        );
+        assert_eq!(reloads(&p), ["php7.4-fpm"]);
+        // a file no service reads: nothing reloaded
+        let p = case(Some("A"), Some(("A", false)), vec![], false, prune());
+        assert!(reloads(&p).is_empty(), "{:?}", reloads(&p));
+        // a state from before services were recorded: every service in use, once
+        let p = case_with(
+            Some("A"),
+            Some(("A", false)),
+            vec![],
+            false,
+            prune(),
+            &|s| {
+                s.version = 1;
+            },
+        );
+        assert_eq!(reloads(&p), ["nginx", "php8.2-fpm"]);
+        // what is written records its service
+        let mut f = file("A");
+        if let Resource::File { affects, .. } = &mut f {
+            *affects = Affects::Service(Service::Nginx);
+        }
+        let p = case(None, None, vec![f], false, Prune::default());
+        assert_eq!(
+            p.new_state.files[Path::new(PATH)].service,
+            Some(Service::Nginx)
         );
     }
 }

@@ -67,9 +67,10 @@ pub(crate) fn check_php_installed(config: &Config, scope: &Scope) -> Result<()> 
         .filter(|s| s.enabled && scope.includes(s.name.as_str()))
     {
         if let Some(php) = &site.php {
-            let bin = g.programs.php_fpm(&php.version);
+            let fpm = g.fpm(&php.version);
+            let bin = fpm.program();
             if !bin.exists() {
-                wanted.insert(format!("php{}-fpm", php.version));
+                wanted.insert(fpm.package());
                 missing.push(format!(
                     "{}: `php.version: {}`: PHP {} is not installed here ({} does not exist)",
                     site.file.display(),
@@ -84,7 +85,7 @@ pub(crate) fn check_php_installed(config: &Config, scope: &Scope) -> Result<()> 
         return Ok(());
     }
     // the installed ones: the same program name with any other version
-    let template = g.programs.php_fpm("{version}");
+    let template = std::path::PathBuf::from(&g.programs.php_fpm);
     let (dir, name) = (
         template.parent().unwrap_or(std::path::Path::new("/")),
         template
@@ -120,6 +121,7 @@ pub(crate) fn check_php_installed(config: &Config, scope: &Scope) -> Result<()> 
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // test fixtures are written directly, not through host::Root
 mod tests {
     use super::*;
 
@@ -135,7 +137,10 @@ mod tests {
         let file = Path::new("/etc/lempctl/sites.d/a.yaml");
         let parsed = crate::config::parse_yaml(file, yaml).unwrap();
         let site = crate::config::site::validate(file, parsed, &g, &mut errors);
-        assert!(errors.is_empty(), "validation reads nothing from the host: {errors:?}");
+        assert!(
+            errors.is_empty(),
+            "validation reads nothing from the host: {errors:?}"
+        );
         site.unwrap()
     }
 
@@ -150,7 +155,10 @@ mod tests {
         let errs = site_errors(&root, &s);
         assert_eq!(errs.len(), 2, "{errs:?}");
         let first = errs[0].to_string();
-        assert!(first.starts_with("/etc/lempctl/sites.d/a.yaml:4:"), "{first}");
+        assert!(
+            first.starts_with("/etc/lempctl/sites.d/a.yaml:4:"),
+            "{first}"
+        );
         assert!(first.contains("`tls.certificate`"), "{first}");
         assert!(first.contains("does not exist"), "{first}");
         assert!(errs[1].to_string().contains("`tls.key`"));

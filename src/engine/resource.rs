@@ -15,6 +15,16 @@ pub(crate) enum Affects {
     Unit(String),
 }
 
+impl Affects {
+    /// The service to record with a file (`state::FileRecord::service`).
+    pub(crate) fn service(&self) -> Option<Service> {
+        match self {
+            Affects::Service(s) => Some(s.clone()),
+            Affects::Nothing | Affects::Unit(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) enum Resource {
     /// A system user (with its own group) a site's PHP runs as.

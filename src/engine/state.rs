@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::host::Root;
+use crate::host::service_manager::Service;
+
+/// The state file's format. 2: records name the service that reads each file.
+pub(crate) const VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct FileRecord {
@@ -18,6 +22,10 @@ pub(crate) struct FileRecord {
     pub pending: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
+    /// The service that reads it (reloaded when it changes or is deleted); none for files no
+    /// service reads, and in states older than `VERSION` 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -25,6 +33,8 @@ pub(crate) struct LinkRecord {
     pub target: PathBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -65,7 +75,7 @@ impl State {
     pub(crate) fn load(root: &Root, path: &Path) -> Result<Self> {
         match root.read(path)? {
             None => Ok(Self {
-                version: 1,
+                version: VERSION,
                 ..Self::default()
             }),
             Some(bytes) => serde_json::from_slice(&bytes)

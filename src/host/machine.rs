@@ -2,7 +2,9 @@
 //! `direct` manager finds private instances. Values come from the configuration (config builds
 //! them); the host layer reads them without knowing the configuration.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use super::php::{FpmMaster, PhpVersion};
 
 /// How services are reloaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -44,16 +46,6 @@ pub struct Programs {
     pub runuser: PathBuf,
 }
 
-impl Programs {
-    pub fn php_cli(&self, version: &str) -> PathBuf {
-        PathBuf::from(self.php.replace("{version}", version))
-    }
-
-    pub fn php_fpm(&self, version: &str) -> PathBuf {
-        PathBuf::from(self.php_fpm.replace("{version}", version))
-    }
-}
-
 /// Files the `direct` manager uses to find private instances (host paths, under the root).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Direct {
@@ -67,19 +59,24 @@ pub struct Direct {
     pub mariadb_port: u16,
 }
 
-impl Direct {
-    pub fn php_fpm_conf(&self, v: &str) -> PathBuf {
-        PathBuf::from(self.php_fpm_conf.replace("{version}", v))
-    }
-    pub fn php_fpm_pid(&self, v: &str) -> PathBuf {
-        PathBuf::from(self.php_fpm_pid.replace("{version}", v))
-    }
-}
-
 /// The part of the configuration the service manager needs.
 #[derive(Debug, Clone, Copy)]
 pub struct Machine<'a> {
     pub manager: ManagerKind,
     pub programs: &'a Programs,
     pub direct: &'a Direct,
+    /// `paths.php_dir` (`/etc/php`).
+    pub php_dir: &'a Path,
+}
+
+impl<'a> Machine<'a> {
+    /// The PHP-FPM master of version `v`.
+    pub fn fpm(&self, v: &'a PhpVersion) -> FpmMaster<'a> {
+        FpmMaster {
+            version: v,
+            php_dir: self.php_dir,
+            programs: self.programs,
+            direct: self.direct,
+        }
+    }
 }

@@ -3,6 +3,7 @@
 pub(crate) mod accounts;
 pub(crate) mod exec;
 pub(crate) mod machine;
+pub(crate) mod php;
 pub(crate) mod root;
 pub(crate) mod service_manager;
 pub(crate) mod walk;

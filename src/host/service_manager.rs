@@ -11,13 +11,17 @@ use nix::unistd::Pid;
 
 use super::exec::Cmd;
 use super::machine::{Machine, ManagerKind};
+use super::php::PhpVersion;
 use super::root::Root;
 
 /// A service lempctl reloads.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Service {
     Nginx,
-    PhpFpm(String),
+    PhpFpm(PhpVersion),
 }
 
 impl Service {
@@ -40,7 +44,7 @@ impl std::fmt::Display for Service {
 pub(crate) fn pid_file(root: &Root, m: &Machine<'_>, svc: &Service) -> std::path::PathBuf {
     match svc {
         Service::Nginx => root.path(&m.direct.nginx_pid),
-        Service::PhpFpm(v) => root.path(&m.direct.php_fpm_pid(v)),
+        Service::PhpFpm(v) => root.path(&m.fpm(v).pid_file()),
     }
 }
 

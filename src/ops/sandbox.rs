@@ -10,12 +10,11 @@ use serde::Serialize;
 
 use super::Context;
 use crate::config::UsageError;
-use crate::config::global::{ManagerKind, valid_php_version};
+use crate::config::global::{ManagerKind, PhpVersion};
 use crate::host::exec::Cmd;
 use crate::host::service_manager::{self, Service};
 use crate::host::{Journal, Perms, Root};
 use crate::render::Renderer;
-use crate::services::php_fpm;
 
 #[derive(Debug, Clone)]
 pub(crate) struct InitOptions {
@@ -38,7 +37,7 @@ pub(crate) struct InitReport {
 
 /// Writes a sandbox root: lempctl.yaml, main nginx and php-fpm configs, and the directories they use.
 pub(crate) fn init(o: &InitOptions) -> Result<InitReport> {
-    if !valid_php_version(&o.php_version) {
+    if PhpVersion::parse(&o.php_version).is_none() {
         return Err(UsageError(format!(
             "`{}` is not a PHP version (MAJOR.MINOR)",
             o.php_version
@@ -245,27 +244,13 @@ fn direct_only(ctx: &Context, config: crate::config::Config) -> Result<crate::co
     Ok(config)
 }
 
-fn services(config: &crate::config::Config) -> Vec<Service> {
-    let mut v: Vec<String> = config
-        .sites
-        .iter()
-        .filter_map(|s| s.php.as_ref().map(|p| p.version.clone()))
-        .collect();
-    v.push(config.global.php_version.clone());
-    v.sort();
-    v.dedup();
-    let mut out: Vec<Service> = v.into_iter().map(Service::PhpFpm).collect();
-    out.push(Service::Nginx);
-    out
-}
-
 /// Starts the private php-fpm master(s) and nginx; already running ones are left alone.
 pub(crate) fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
     let config = direct_config(ctx)?;
     let g = &config.global;
     raise_nofile();
     start_mariadb(ctx, &config)?;
-    for s in services(&config) {
+    for s in config.services() {
         let pid_file = service_manager::pid_file(&ctx.root, &g.machine(), &s);
         if service_manager::running_pid(&pid_file).is_some() {
             continue;
@@ -278,11 +263,7 @@ pub(crate) fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
                     .run()?;
             }
             Service::PhpFpm(v) => {
-                Cmd::new(g.programs.php_fpm(v))
-                    .arg("-y")
-                    .arg(ctx.root.path(&g.direct.php_fpm_conf(v)))
-                    .env("PHP_INI_SCAN_DIR", php_fpm::ini_scan_dir(&ctx.root, g, v))
-                    .run()?;
+                g.fpm(v).start_cmd(&ctx.root).run()?;
             }
         }
         service_manager::wait_until(Duration::from_secs(10), || {
@@ -302,7 +283,7 @@ pub(crate) fn stop(ctx: &Context) -> Result<Vec<ServiceState>> {
         kill(pid, Signal::SIGTERM).context("stopping mariadbd")?;
         let _ = service_manager::wait_until(Duration::from_secs(30), || kill(pid, None).is_err());
     }
-    for s in services(&config) {
+    for s in config.services() {
         let pid_file = service_manager::pid_file(&ctx.root, &config.global.machine(), &s);
         if let Some(pid) = service_manager::running_pid(&pid_file) {
             kill(pid, Signal::SIGQUIT).with_context(|| format!("stopping {s}"))?;
@@ -330,7 +311,7 @@ pub(crate) fn status(ctx: &Context) -> Result<Vec<ServiceState>> {
         });
     Ok(db
         .into_iter()
-        .chain(services(&config).into_iter().map(|s| {
+        .chain(config.services().into_iter().map(|s| {
             ServiceState {
                 pid: service_manager::running_pid(&service_manager::pid_file(
                     &ctx.root,

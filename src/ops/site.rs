@@ -172,7 +172,7 @@ pub(crate) fn info(site: &Site, root: &crate::host::Root) -> SiteInfo {
         aliases: site.aliases.iter().map(ToString::to_string).collect(),
         file: site.file.clone(),
         user: tree.then(|| site.user.clone()),
-        php_version: site.php.as_ref().map(|p| p.version.clone()),
+        php_version: site.php.as_ref().map(|p| p.version.to_string()),
         site_dir: tree.then(|| site.paths.site_dir.clone()),
         document_root: tree.then(|| site.paths.document_root.clone()),
         pool: site.paths.pool.clone(),

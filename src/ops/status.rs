@@ -9,7 +9,7 @@ use super::Context;
 use crate::engine::plan::Action;
 use crate::engine::state::{State, sha256};
 use crate::engine::{RunOptions, Scope};
-use crate::host::service_manager::{self, Service};
+use crate::host::service_manager;
 
 #[derive(Debug, Serialize)]
 pub struct ServiceStatus {
@@ -79,16 +79,9 @@ pub(crate) fn status(ctx: &Context) -> Result<Status> {
     let config = ctx.load()?;
     let g = &config.global;
     let state = State::load(&ctx.root, &g.paths.state_file())?;
-    let mut services = vec![Service::Nginx];
-    let mut versions: Vec<String> = config
-        .sites
-        .iter()
-        .filter_map(|s| s.php.as_ref().map(|p| p.version.clone()))
-        .collect();
-    versions.push(g.php_version.clone());
-    versions.sort();
-    versions.dedup();
-    services.extend(versions.into_iter().map(Service::PhpFpm));
+    // nginx first, as before
+    let mut services = config.services();
+    services.rotate_right(1);
     let services: Vec<ServiceStatus> = services
         .into_iter()
         .map(|s| ServiceStatus {
@@ -174,7 +167,7 @@ pub(crate) fn status(ctx: &Context) -> Result<Status> {
             state,
             pending,
             drifted,
-            php: site.php.as_ref().map(|p| p.version.clone()),
+            php: site.php.as_ref().map(|p| p.version.to_string()),
             cache: match site.cache {
                 crate::config::site::Cache::None => "none",
                 crate::config::site::Cache::Fastcgi => "fastcgi",

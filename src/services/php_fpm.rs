@@ -1,32 +1,17 @@
-//! PHP-FPM: testing the configuration of one version's master with the real binary, and the ini
-//! scan directories a private (sandbox) master needs.
+//! PHP-FPM: testing the configuration of one version's master with the real binary
+//! (`host::php::FpmMaster` owns its paths and command lines).
 
 use anyhow::Result;
 
 use super::ValidationError;
-use crate::config::global::{Global, ManagerKind};
+use crate::config::global::{Global, ManagerKind, PhpVersion};
 use crate::host::Root;
-use crate::host::exec::Cmd;
-
-/// `PHP_INI_SCAN_DIR` for a private master: the distribution's conf.d plus the sandbox's.
-pub(crate) fn ini_scan_dir(root: &Root, g: &Global, version: &str) -> String {
-    format!(
-        "{}:{}",
-        g.paths.php_conf_d(version).display(),
-        root.path(&g.paths.php_conf_d(version)).display()
-    )
-}
 
 /// `php-fpmX.Y -t`; on failure the error quotes php-fpm (file and line).
-pub(crate) fn check_config(root: &Root, g: &Global, version: &str) -> Result<()> {
-    let mut cmd = Cmd::new(g.programs.php_fpm(version)).arg("-t");
-    if g.manager == ManagerKind::Direct || !root.is_host() {
-        cmd = cmd
-            .arg("-y")
-            .arg(root.path(&g.direct.php_fpm_conf(version)))
-            .env("PHP_INI_SCAN_DIR", ini_scan_dir(root, g, version));
-    }
-    let out = cmd.output()?;
+pub(crate) fn check_config(root: &Root, g: &Global, version: &PhpVersion) -> Result<()> {
+    let fpm = g.fpm(version);
+    let private = g.manager == ManagerKind::Direct || !root.is_host();
+    let out = fpm.test_cmd(root, private).output()?;
     if out.status.success() {
         return Ok(());
     }
@@ -38,7 +23,10 @@ pub(crate) fn check_config(root: &Root, g: &Global, version: &str) -> Result<()>
         .collect::<Vec<_>>()
         .join("\n");
     Err(ValidationError {
-        program: format!("php-fpm{version}"),
+        program: fpm.program().file_name().map_or_else(
+            || fpm.program().display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
         message,
     }
     .into())

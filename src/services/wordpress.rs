@@ -99,12 +99,9 @@ pub(crate) fn copy_core(
 /// site user in a session of its own, with a fixed environment, `wordpress.php_timeout` and an
 /// output cap (`host::exec::Cmd::output_confined`).
 fn php(root: &Root, g: &Global, site: &Site) -> Result<(Cmd, Confinement)> {
-    let version = site
-        .php
-        .as_ref()
-        .map_or(g.php_version.as_str(), |p| p.version.as_str());
+    let version = site.php.as_ref().map_or(&g.php_version, |p| &p.version);
     let map = PathMap::new(root, g);
-    let mut cmd = Cmd::new(g.programs.php_cli(version)).args([
+    let mut cmd = Cmd::new(g.fpm(version).cli()).args([
         "-d",
         "memory_limit=512M",
         "-d",

@@ -26,11 +26,12 @@ pub use tuning::Tuning;
 use std::path::{Path, PathBuf};
 
 use super::check::Ctx;
-pub use super::check::{safe_token, valid_php_version};
+pub use super::check::safe_token;
 use super::error::ConfigError;
 use super::file::GlobalFile;
 use super::schedule::{self, Schedule};
 pub use crate::host::machine::{Direct, Machine, ManagerKind, Programs};
+pub use crate::host::php::{FpmMaster, PhpVersion};
 
 /// What runs scheduled jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -48,7 +49,7 @@ pub struct Global {
     pub file: PathBuf,
     /// The directory of `lempctl.yaml` (a host path, e.g. `/etc/lempctl`).
     pub config_dir: PathBuf,
-    pub php_version: String,
+    pub php_version: PhpVersion,
     pub web_user: String,
     pub web_group: String,
     /// Group of the per-site nginx and PHP-FPM logs (0640): the admin and log readers, no site.
@@ -85,7 +86,13 @@ impl Global {
             manager: self.manager,
             programs: &self.programs,
             direct: &self.direct,
+            php_dir: &self.paths.php_dir,
         }
+    }
+
+    /// The PHP-FPM master of version `v`.
+    pub fn fpm<'a>(&'a self, v: &'a PhpVersion) -> FpmMaster<'a> {
+        self.machine().fpm(v)
     }
 }
 
@@ -94,18 +101,18 @@ pub const DEFAULT_CONFIG: &str = "/etc/lempctl/lempctl.yaml";
 /// Validates a parsed `lempctl.yaml`; problems are appended to `errors`.
 pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Global {
     let mut ctx = Ctx { file, errors };
+    let default_php = PhpVersion::parse("8.2").expect("a valid version");
     let php_version = match &g.php_version {
-        Some(v) if !valid_php_version(&v.value) => {
+        None => default_php,
+        Some(v) => PhpVersion::parse(&v.value).unwrap_or_else(|| {
             ctx.err(
                 v,
                 "php_version",
                 format!("`{}` is not a PHP version", v.value),
-                Some("`MAJOR.MINOR`, e.g. `8.2`"),
+                Some(PhpVersion::ALLOWED),
             );
-            "8.2".to_owned()
-        }
-        Some(v) => v.value.clone(),
-        None => "8.2".to_owned(),
+            default_php
+        }),
     };
     let manager = match &g.service_manager {
         None => ManagerKind::detect(),

@@ -21,12 +21,6 @@ pub struct Paths {
 }
 
 impl Paths {
-    pub fn pool_dir(&self, php_version: &str) -> PathBuf {
-        self.php_dir.join(php_version).join("fpm/pool.d")
-    }
-    pub fn php_conf_d(&self, php_version: &str) -> PathBuf {
-        self.php_dir.join(php_version).join("fpm/conf.d")
-    }
     pub fn state_file(&self) -> PathBuf {
         self.state_dir.join("state.json")
     }

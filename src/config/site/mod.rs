@@ -394,7 +394,7 @@ pub fn site_paths(
         upload_tmp_dir: site_dir.join("upload-tmp"),
         vhost: p.nginx_dir.join("sites-available").join(&conf),
         vhost_enabled: p.nginx_dir.join("sites-enabled").join(&conf),
-        pool: php.map(|php| p.pool_dir(&php.version).join(&conf)),
+        pool: php.map(|php| global.fpm(&php.version).pool_dir().join(&conf)),
         pool_socket: php.map(|_| p.run_dir.join("php").join(format!("{user}.sock"))),
         access_log: p.nginx_log_dir.join(format!("{name}.access.log")),
         error_log: p.nginx_log_dir.join(format!("{name}.error.log")),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::config::check::Ctx;
 use crate::config::file::PhpFile;
-use crate::config::global::Global;
+use crate::config::global::{Global, PhpVersion};
 
 use super::SiteKind;
 use crate::config::values::*;
@@ -20,7 +20,7 @@ pub enum Pm {
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Php {
-    pub version: String,
+    pub version: PhpVersion,
     pub pm: Pm,
     pub max_children: u32,
     pub process_idle_timeout: u32,
@@ -112,15 +112,14 @@ fn settings(ctx: &mut Ctx<'_>, f: Option<&PhpFile>, global: &Global) -> Php {
     let Some(f) = f else { return php };
     upload_settings(ctx, f, &mut php);
     if let Some(v) = &f.version {
-        if valid_php_version(&v.value) {
-            php.version = v.value.clone();
-        } else {
-            ctx.err(
+        match PhpVersion::parse(&v.value) {
+            Some(version) => php.version = version,
+            None => ctx.err(
                 v,
                 "php.version",
                 format!("`{}` is not a PHP version", printable(&v.value)),
-                Some("`MAJOR.MINOR`, e.g. `8.2`"),
-            );
+                Some(PhpVersion::ALLOWED),
+            ),
         }
     }
     if let Some(v) = &f.pm {
