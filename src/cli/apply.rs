@@ -7,13 +7,15 @@ use clap::Args;
 
 use super::GlobalArgs;
 use super::printer::Printer;
+use super::site::site_name;
+use crate::config::Fqdn;
 use crate::ops::{self, Context};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     /// Only these sites (host-wide files are always converged).
-    #[arg(value_name = "SITE")]
-    pub sites: Vec<String>,
+    #[arg(value_name = "SITE", value_parser = site_name)]
+    pub sites: Vec<Fqdn>,
     /// Remove the files of sites that are no longer in the sites directory (data is kept).
     #[arg(long)]
     pub prune: bool,
@@ -35,7 +37,7 @@ pub(super) fn run(
     wait: Duration,
 ) -> Result<()> {
     let opts = ops::apply::ApplyOptions {
-        sites: a.sites.clone(),
+        sites: a.sites.iter().map(ToString::to_string).collect(),
         prune: a.prune,
         force: a.force,
         dry_run: g.dry_run,

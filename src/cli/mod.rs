@@ -15,7 +15,7 @@ pub use backup::BackupCommand;
 pub use db::DbCommand;
 pub use s3::{S3Command, S3SyncArgs};
 pub use sandbox::SandboxCommand;
-pub use site::{SiteCommand, SiteSettingsArgs};
+pub use site::{KindArg, SiteCommand, SiteSettingsArgs};
 pub use wp::WpCommand;
 
 use std::path::PathBuf;
