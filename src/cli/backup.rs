@@ -8,7 +8,8 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use super::printer::{self, Printer};
-use crate::config::UsageError;
+use super::site::site_name;
+use crate::config::{Fqdn, UsageError};
 use crate::ops::{self, Context};
 
 #[derive(Debug, Subcommand)]
@@ -17,17 +18,25 @@ pub enum BackupCommand {
     Init,
     /// Back up sites now: files (a snapshot written in-process), database dump (restic), site file and credentials.
     Run {
-        #[arg(value_name = "SITE", required_unless_present = "all")]
-        sites: Vec<String>,
+        #[arg(
+            value_name = "SITE",
+            required_unless_present = "all",
+            value_parser = site_name
+        )]
+        sites: Vec<Fqdn>,
         /// Every site that has files (not redirects).
         #[arg(long, conflicts_with = "sites")]
         all: bool,
     },
     /// Backups in the repository (of one site).
-    List { site: Option<String> },
+    List {
+        #[arg(value_parser = site_name)]
+        site: Option<Fqdn>,
+    },
     /// Restore a backup in place (after a safety snapshot), or into a directory with --to.
     Restore {
-        site: String,
+        #[arg(value_parser = site_name)]
+        site: Fqdn,
         /// A run id or a snapshot id (prefix) from `backup list`; default: the latest backup.
         #[arg(long, value_name = "ID")]
         snapshot: Option<String>,
@@ -41,8 +50,13 @@ pub enum BackupCommand {
         #[arg(long, value_name = "DIR")]
         to: Option<PathBuf>,
         /// Restore into a new site NEW_SITE (its own user, directory and database); SITE is not touched.
-        #[arg(long = "as", value_name = "NEW_SITE", conflicts_with_all = ["to", "files_only", "db_only", "delete"])]
-        as_site: Option<String>,
+        #[arg(
+            long = "as",
+            value_name = "NEW_SITE",
+            conflicts_with_all = ["to", "files_only", "db_only", "delete"],
+            value_parser = site_name
+        )]
+        as_site: Option<Fqdn>,
         /// In place: also remove the files created since the backup (recovery from a hack);
         /// without it they are kept beside the restored ones.
         #[arg(long, conflicts_with_all = ["to", "db_only"])]
@@ -55,7 +69,8 @@ pub enum BackupCommand {
     Prune,
     /// Check the repository and test-restore the latest backups into a scratch dir and database.
     Verify {
-        site: Option<String>,
+        #[arg(value_parser = site_name)]
+        site: Option<Fqdn>,
         /// Also read every pack file of the repository (slow).
         #[arg(long)]
         read_data: bool,
@@ -73,7 +88,7 @@ pub(super) fn run(
     use crate::engine::backup::Parts;
     match b {
         BackupCommand::Run { sites, all } => {
-            p.data(&ops::backup::run(ctx, sites, *all, wait)?, |r| {
+            p.data(&ops::backup::run(ctx, &names(sites), *all, wait)?, |r| {
                 r.runs
                     .iter()
                     .map(|r| {
@@ -96,33 +111,36 @@ pub(super) fn run(
                     .join("\n")
             })
         }
-        BackupCommand::List { site } => p.data(&ops::backup::list(ctx, site.as_deref())?, |v| {
-            let short = |s: &Option<String>| {
-                s.as_deref()
-                    .map_or("-".to_owned(), |s| s.get(..8).unwrap_or(s).to_owned())
-            };
-            let rows: Vec<Vec<String>> = v
-                .iter()
-                .map(|e| {
-                    vec![
-                        e.time.get(..19).unwrap_or(&e.time).replace('T', " "),
-                        e.run.clone(),
-                        e.site.clone(),
-                        short(&e.files_snapshot),
-                        short(&e.db_snapshot),
-                        if e.safety {
-                            "safety"
-                        } else if e.final_run {
-                            "final (before removal)"
-                        } else {
-                            ""
-                        }
-                        .to_owned(),
-                    ]
-                })
-                .collect();
-            printer::table(&["TIME (UTC)", "RUN", "SITE", "FILES", "DATABASE", "NOTE"], &rows)
-        }),
+        BackupCommand::List { site } => {
+            let site = site.as_ref().map(Fqdn::as_str);
+            p.data(&ops::backup::list(ctx, site)?, |v| {
+                let short = |s: &Option<String>| {
+                    s.as_deref()
+                        .map_or("-".to_owned(), |s| s.get(..8).unwrap_or(s).to_owned())
+                };
+                let rows: Vec<Vec<String>> = v
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.time.get(..19).unwrap_or(&e.time).replace('T', " "),
+                            e.run.clone(),
+                            e.site.clone(),
+                            short(&e.files_snapshot),
+                            short(&e.db_snapshot),
+                            if e.safety {
+                                "safety"
+                            } else if e.final_run {
+                                "final (before removal)"
+                            } else {
+                                ""
+                            }
+                            .to_owned(),
+                        ]
+                    })
+                    .collect();
+                printer::table(&["TIME (UTC)", "RUN", "SITE", "FILES", "DATABASE", "NOTE"], &rows)
+            })
+        }
         BackupCommand::Restore {
             site,
             snapshot,
@@ -135,7 +153,7 @@ pub(super) fn run(
         } => {
             if let Some(new) = as_site {
                 let o = ops::backup::RestoreOptions {
-                    site: site.clone(),
+                    site: site.to_string(),
                     snapshot: snapshot.clone(),
                     parts: Parts::All,
                     to: None,
@@ -143,7 +161,7 @@ pub(super) fn run(
                     dry_run,
                     wait,
                 };
-                p.data(&ops::backup::restore_as(ctx, &o, new)?, |r| {
+                p.data(&ops::backup::restore_as(ctx, &o, new.as_str())?, |r| {
                     format!(
                         "{}: restored backup {} of {} ({} files, database: {}{})",
                         r.new_site,
@@ -183,7 +201,7 @@ pub(super) fn run(
                 }
             }
             let o = ops::backup::RestoreOptions {
-                site: site.clone(),
+                site: site.to_string(),
                 snapshot: snapshot.clone(),
                 parts: if *files_only {
                     Parts::FilesOnly
@@ -257,7 +275,7 @@ pub(super) fn run(
             )
         }),
         BackupCommand::Verify { site, read_data } => p.data(
-            &ops::backup::verify(ctx, site.as_deref(), *read_data, wait)?,
+            &ops::backup::verify(ctx, site.as_ref().map(Fqdn::as_str), *read_data, wait)?,
             |r| {
                 let mut lines = vec!["repository: ok".to_owned()];
                 for s in &r.sites {
@@ -271,4 +289,9 @@ pub(super) fn run(
         ),
     }
     Ok(())
+}
+
+/// The site names as `ops` takes them.
+fn names(sites: &[Fqdn]) -> Vec<String> {
+    sites.iter().map(ToString::to_string).collect()
 }

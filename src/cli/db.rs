@@ -9,17 +9,22 @@ use clap::Subcommand;
 
 use super::GlobalArgs;
 use super::printer::{self, Printer};
-use crate::config::UsageError;
+use super::site::site_name;
+use crate::config::{Fqdn, UsageError};
 use crate::ops::{self, Context};
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Create the site's database and user (converges the site). A `php` site without a `db:`
     /// section gets `db: {}` added to its site file.
-    Create { site: String },
+    Create {
+        #[arg(value_parser = site_name)]
+        site: Fqdn,
+    },
     /// Dump the site's database to the archive directory, then drop it and its user.
     Drop {
-        site: String,
+        #[arg(value_parser = site_name)]
+        site: Fqdn,
         /// Drop without a dump (and without the final backup run) first.
         #[arg(long)]
         no_backup: bool,
@@ -30,10 +35,14 @@ pub enum DbCommand {
     /// Managed databases with size and user.
     List,
     /// Give the site's database user a new random password (stored 0600, files updated).
-    Passwd { site: String },
+    Passwd {
+        #[arg(value_parser = site_name)]
+        site: Fqdn,
+    },
     /// Write a compressed dump (`mariadb-dump | zstd`).
     Dump {
-        site: String,
+        #[arg(value_parser = site_name)]
+        site: Fqdn,
         /// Where to write it (default: the archive directory).
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -49,7 +58,9 @@ pub(super) fn run(
     wait: Duration,
 ) -> Result<()> {
     match d {
-        DbCommand::Create { site } => p.report(&ops::db::create(ctx, site, g.dry_run, wait)?),
+        DbCommand::Create { site } => {
+            p.report(&ops::db::create(ctx, site.as_str(), g.dry_run, wait)?)
+        }
         DbCommand::Drop {
             site,
             no_backup,
@@ -74,7 +85,11 @@ pub(super) fn run(
                 }
             }
             p.report(&ops::db::drop_database(
-                ctx, site, *no_backup, g.dry_run, wait,
+                ctx,
+                site.as_str(),
+                *no_backup,
+                g.dry_run,
+                wait,
             )?);
         }
         DbCommand::List => p.data(&ops::db::list(ctx)?, |rows| {
@@ -96,9 +111,9 @@ pub(super) fn run(
                 .collect();
             printer::table(&["SITE", "DATABASE", "USER", "SIZE", "NOTE"], &rows)
         }),
-        DbCommand::Passwd { site } => p.report(&ops::db::passwd(ctx, site, wait)?),
+        DbCommand::Passwd { site } => p.report(&ops::db::passwd(ctx, site.as_str(), wait)?),
         DbCommand::Dump { site, output } => {
-            p.data(&ops::db::dump(ctx, site, output.clone())?, |r| {
+            p.data(&ops::db::dump(ctx, site.as_str(), output.clone())?, |r| {
                 format!(
                     "{} → {} ({} bytes of SQL, {} compressed)",
                     r.database,

@@ -1,16 +1,21 @@
 //! The only layer that reads argv or prints: clap definitions, dispatch to `ops`, output.
 
+mod apply;
 mod backup;
 mod db;
 pub mod printer;
+mod s3;
 mod sandbox;
 mod site;
+mod status;
 mod wp;
 
+pub use apply::ApplyArgs;
 pub use backup::BackupCommand;
 pub use db::DbCommand;
+pub use s3::{S3Command, S3SyncArgs};
 pub use sandbox::SandboxCommand;
-pub use site::{SiteCommand, SiteSettingsArgs};
+pub use site::{KindArg, SiteCommand, SiteSettingsArgs};
 pub use wp::WpCommand;
 
 use std::path::PathBuf;
@@ -101,59 +106,6 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Args)]
-pub struct ApplyArgs {
-    /// Only these sites (host-wide files are always converged).
-    #[arg(value_name = "SITE")]
-    pub sites: Vec<String>,
-    /// Remove the files of sites that are no longer in the sites directory (data is kept).
-    #[arg(long)]
-    pub prune: bool,
-    /// Overwrite hand-edited (drifted) or foreign files; allow a kind change that deletes files or
-    /// leaves a database unused.
-    #[arg(long)]
-    pub force: bool,
-    /// Skip the HTTP health check after the reload.
-    #[arg(long)]
-    pub no_health_check: bool,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum S3Command {
-    /// Mirror a site's static export (its `s3` section), every such site (--all), or a directory
-    /// (--source DIR s3://BUCKET[/PREFIX]) to S3. With --dry-run: the uploads and deletes it would do.
-    Sync(S3SyncArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct S3SyncArgs {
-    /// A site with an `s3` section; with --source, the target `s3://BUCKET[/PREFIX]`.
-    #[arg(
-        value_name = "SITE|s3://BUCKET[/PREFIX]",
-        required_unless_present = "all"
-    )]
-    pub target: Option<String>,
-    /// Every site with an `s3` section (what the timers run).
-    #[arg(long, conflicts_with_all = ["target", "source"])]
-    pub all: bool,
-    /// Ad-hoc sync of this directory (a real path) to the s3:// URL given as the target.
-    #[arg(long, value_name = "DIR")]
-    pub source: Option<PathBuf>,
-    /// S3-compatible endpoint of an ad-hoc sync (default: AWS).
-    #[arg(long, value_name = "URL", requires = "source")]
-    pub endpoint: Option<String>,
-    /// Region of an ad-hoc sync (default `us-east-1`).
-    #[arg(long, value_name = "REGION", requires = "source")]
-    pub region: Option<String>,
-    /// Path-style addressing for an ad-hoc sync (most self-hosted servers need it).
-    #[arg(long, requires = "source")]
-    pub path_style: bool,
-    /// Sync even from an empty or missing source, or when more than the allowed share of the
-    /// bucket would be deleted.
-    #[arg(long)]
-    pub force: bool,
-}
-
 /// A `--root` that does not exist is an error; with no configuration file there, a command that
 /// would change something refuses (a mistyped `--root` must not build a new host in a stray
 /// directory) and a read-only one says why it shows nothing.
@@ -188,6 +140,16 @@ fn check_root(cli: &Cli, ctx: &Context, p: &Printer) -> Result<()> {
         return Ok(());
     }
     Err(UsageError(why).into())
+}
+
+/// The completion script for `shell`; bash's also completes site names (`sites.bash`).
+fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "lempctl", &mut out);
+    if shell == clap_complete::Shell::Bash {
+        out.extend_from_slice(include_bytes!("sites.bash"));
+    }
+    out
 }
 
 /// The man page of `lempctl WORDS…`, named `lempctl-site-create` as git and cargo name theirs.
@@ -298,68 +260,15 @@ fn dispatch(cli: &Cli, p: &Printer, notes: ops::Notes) -> Result<u8> {
         .into());
     }
     match &cli.command {
-        Command::Apply(a) => {
-            let opts = ops::apply::ApplyOptions {
-                sites: a.sites.clone(),
-                prune: a.prune,
-                force: a.force,
-                dry_run: g.dry_run,
-                wait,
-                skip_health: a.no_health_check,
-                diffs: g.verbose > 0,
-            };
-            p.report(&ops::apply::apply(&ctx, &opts)?);
-        }
+        Command::Apply(a) => apply::run(&ctx, a, p, g, wait)?,
         Command::Site(s) => site::run(&ctx, s, p, g, wait)?,
         Command::Db(d) => db::run(&ctx, d, p, g, wait)?,
         Command::Wp(w) => wp::run(&ctx, w, p, g, wait)?,
-        Command::S3(S3Command::Sync(a)) => {
-            let target = match (&a.source, a.all, &a.target) {
-                (_, true, _) => ops::s3::Target::All,
-                (Some(src), false, Some(url)) => ops::s3::Target::AdHoc {
-                    source: src.clone(),
-                    url: url.clone(),
-                    endpoint: a.endpoint.clone(),
-                    region: a.region.clone(),
-                    path_style: a.path_style,
-                },
-                (None, false, Some(site)) if site.starts_with("s3://") => {
-                    return Err(UsageError(format!(
-                        "`{site}` is an S3 URL: an ad-hoc sync needs --source DIR"
-                    ))
-                    .into());
-                }
-                (None, false, Some(site)) => ops::s3::Target::Site(site.clone()),
-                (_, false, None) => {
-                    return Err(UsageError("name a SITE, or use --all".into()).into());
-                }
-            };
-            let opts = ops::s3::SyncOptions {
-                target,
-                force: a.force,
-                dry_run: g.dry_run,
-                wait,
-            };
-            let progress = p.s3_progress();
-            let run = ops::s3::sync(&ctx, &opts, &|label, e| progress.event(label, e));
-            progress.finish();
-            return Ok(p.s3_sync(&run?));
-        }
+        Command::S3(s) => return s3::run(&ctx, s, p, g, wait),
         Command::Backup(b) => backup::run(&ctx, b, p, wait, g.dry_run)?,
-        Command::Status => {
-            let s = ops::status::status(&ctx)?;
-            p.data(&s, printer::status_text);
-            return Ok(u8::from(s.needs_attention()));
-        }
+        Command::Status => return status::run(&ctx, p),
         Command::Sandbox(s) => sandbox::run(&ctx, s, p)?,
-        Command::Completions { shell } => {
-            let mut out = Vec::new();
-            clap_complete::generate(*shell, &mut Cli::command(), "lempctl", &mut out);
-            if *shell == clap_complete::Shell::Bash {
-                out.extend_from_slice(include_bytes!("sites.bash"));
-            }
-            p.raw(&out);
-        }
+        Command::Completions { shell } => p.raw(&completions(*shell)),
         Command::Man { command } => p.raw(&man_page(command)?),
     }
     Ok(0)

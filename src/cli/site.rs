@@ -5,12 +5,43 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 use super::GlobalArgs;
 use super::printer::{self, Printer};
-use crate::config::UsageError;
+use crate::config::{Fqdn, SiteKind, UsageError, fqdn};
 use crate::ops::{self, Context};
+
+/// The value parser of every site-name argument: a command gets a `Fqdn`, parsed once, and a bad
+/// name is refused by clap (exit 2) with what is wrong with it.
+pub(super) fn site_name(s: &str) -> Result<Fqdn, String> {
+    Fqdn::parse(s).map_err(|why| {
+        format!(
+            "invalid site name `{s}`: {why}\n  allowed: {}",
+            fqdn::ALLOWED
+        )
+    })
+}
+
+/// A site's kind as `--kind` takes it (clap refuses any other value and lists these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    Php,
+    Static,
+    Wordpress,
+    Redirect,
+}
+
+impl From<KindArg> for SiteKind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::Php => Self::Php,
+            KindArg::Static => Self::Static,
+            KindArg::Wordpress => Self::Wordpress,
+            KindArg::Redirect => Self::Redirect,
+        }
+    }
+}
 
 /// Settings `site create` and `site update` both take.
 #[derive(Debug, Args)]
@@ -52,10 +83,11 @@ impl SiteSettingsArgs {
 pub enum SiteCommand {
     /// Write sites.d/NAME.yaml and converge the new site.
     Create {
-        name: String,
+        #[arg(value_parser = site_name)]
+        name: Fqdn,
         /// php, static, wordpress or redirect.
         #[arg(long)]
-        kind: String,
+        kind: KindArg,
         /// Another host name served by the site (repeatable).
         #[arg(long = "alias", value_name = "NAME")]
         aliases: Vec<String>,
@@ -73,7 +105,8 @@ pub enum SiteCommand {
     },
     /// Change a site's common settings: edits its site file (which stays the truth) and converges.
     Update {
-        name: String,
+        #[arg(value_parser = site_name)]
+        name: Fqdn,
         /// PHP version of the site's pool.
         #[arg(long, value_name = "V")]
         php_version: Option<String>,
@@ -91,7 +124,8 @@ pub enum SiteCommand {
     },
     /// Remove a site's configuration; its data stays unless --purge (then archived first).
     Remove {
-        name: String,
+        #[arg(value_parser = site_name)]
+        name: Fqdn,
         /// Archive the site's tree, then delete it and the site's user (with a backup repository: a final backup run first).
         #[arg(long)]
         purge: bool,
@@ -109,17 +143,26 @@ pub enum SiteCommand {
         disabled: bool,
         /// Only sites of this kind (php, static, wordpress, redirect).
         #[arg(long, value_name = "KIND")]
-        kind: Option<String>,
+        kind: Option<KindArg>,
         /// Only the names, one per line (for scripts and shell completion).
         #[arg(long)]
         names: bool,
     },
     /// Show one site: kind, PHP and its limits, cache, TLS, paths, logs, database, backups.
-    Show { name: String },
+    Show {
+        #[arg(value_parser = site_name)]
+        name: Fqdn,
+    },
     /// Serve a site again.
-    Enable { name: String },
+    Enable {
+        #[arg(value_parser = site_name)]
+        name: Fqdn,
+    },
     /// Stop serving a site (its files and data stay).
-    Disable { name: String },
+    Disable {
+        #[arg(value_parser = site_name)]
+        name: Fqdn,
+    },
 }
 
 /// Runs `lempctl site …`.
@@ -142,8 +185,8 @@ pub(super) fn run(
         } => {
             let o = ops::site::CreateOptions {
                 settings: settings.changes(),
-                name: name.clone(),
-                kind: kind.clone(),
+                name: name.to_string(),
+                kind: (*kind).into(),
                 aliases: aliases.clone(),
                 php_version: php_version.clone(),
                 redirect_to: to.clone(),
@@ -171,7 +214,7 @@ pub(super) fn run(
                 }
             }
             let o = ops::site::RemoveOptions {
-                name: name.clone(),
+                name: name.to_string(),
                 purge: *purge,
                 dry_run: g.dry_run,
                 wait,
@@ -190,7 +233,7 @@ pub(super) fn run(
                     (_, true) => Some(false),
                     _ => None,
                 },
-                kind: kind.clone(),
+                kind: kind.map(SiteKind::from),
             };
             let sites = ops::site::list(ctx, &filter)?;
             if *names {
@@ -200,7 +243,9 @@ pub(super) fn run(
                 p.data(&sites, printer::sites_table);
             }
         }
-        SiteCommand::Show { name } => p.data(&ops::site::show(ctx, name)?, printer::site_text),
+        SiteCommand::Show { name } => {
+            p.data(&ops::site::show(ctx, name.as_str())?, printer::site_text)
+        }
         SiteCommand::Update {
             name,
             php_version,
@@ -219,14 +264,28 @@ pub(super) fn run(
                 no_tls: *no_tls,
                 ..settings.changes()
             };
-            p.report(&ops::site::update(ctx, name, &changes, g.dry_run, wait)?)
+            p.report(&ops::site::update(
+                ctx,
+                name.as_str(),
+                &changes,
+                g.dry_run,
+                wait,
+            )?)
         }
-        SiteCommand::Enable { name } => {
-            p.report(&ops::site::set_enabled(ctx, name, true, g.dry_run, wait)?)
-        }
-        SiteCommand::Disable { name } => {
-            p.report(&ops::site::set_enabled(ctx, name, false, g.dry_run, wait)?)
-        }
+        SiteCommand::Enable { name } => p.report(&ops::site::set_enabled(
+            ctx,
+            name.as_str(),
+            true,
+            g.dry_run,
+            wait,
+        )?),
+        SiteCommand::Disable { name } => p.report(&ops::site::set_enabled(
+            ctx,
+            name.as_str(),
+            false,
+            g.dry_run,
+            wait,
+        )?),
     }
     Ok(())
 }

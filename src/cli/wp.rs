@@ -7,20 +7,37 @@ use clap::Subcommand;
 
 use super::GlobalArgs;
 use super::printer::Printer;
+use super::site::site_name;
+use crate::config::Fqdn;
 use crate::ops::{self, Context};
 
 #[derive(Debug, Subcommand)]
 pub enum WpCommand {
     /// Converge a WordPress site: core files, wp-config.php, database, install.
-    Install { site: String },
+    Install {
+        #[arg(value_parser = site_name)]
+        site: Fqdn,
+    },
     /// Run the site's due WordPress cron events (what the timer runs).
-    Cron { site: String },
+    Cron {
+        #[arg(value_parser = site_name)]
+        site: Fqdn,
+    },
     /// Empty the site's page cache.
-    Purge { site: String },
+    Purge {
+        #[arg(value_parser = site_name)]
+        site: Fqdn,
+    },
     /// Print the login URL and the admin user.
-    LoginUrl { site: String },
+    LoginUrl {
+        #[arg(value_parser = site_name)]
+        site: Fqdn,
+    },
     /// Give the admin user a new password (printed once, stored 0600).
-    AdminPassword { site: String },
+    AdminPassword {
+        #[arg(value_parser = site_name)]
+        site: Fqdn,
+    },
 }
 
 /// Runs `lempctl wp …`.
@@ -32,24 +49,26 @@ pub(super) fn run(
     wait: Duration,
 ) -> Result<()> {
     match w {
-        WpCommand::Install { site } => p.report(&ops::wp::install(ctx, site, g.dry_run, wait)?),
+        WpCommand::Install { site } => {
+            p.report(&ops::wp::install(ctx, site.as_str(), g.dry_run, wait)?)
+        }
         WpCommand::Cron { site } => {
-            let out = ops::wp::cron(ctx, site)?;
+            let out = ops::wp::cron(ctx, site.as_str())?;
             p.data(&serde_json::json!({ "site": site, "output": out }), |_| {
                 out.trim().to_owned()
             });
         }
-        WpCommand::Purge { site } => p.data(&ops::wp::purge(ctx, site)?, |r| {
+        WpCommand::Purge { site } => p.data(&ops::wp::purge(ctx, site.as_str())?, |r| {
             format!("{}: {} cache entries removed", r.site, r.entries_removed)
         }),
-        WpCommand::LoginUrl { site } => p.data(&ops::wp::login_url(ctx, site)?, |l| {
+        WpCommand::LoginUrl { site } => p.data(&ops::wp::login_url(ctx, site.as_str())?, |l| {
             format!(
                 "{}\n  user: {}\n  password: in {} (`lempctl wp admin-password` sets a new one)",
                 l.url, l.admin_user, l.credentials_file
             )
         }),
         WpCommand::AdminPassword { site } => {
-            p.data(&ops::wp::admin_password(ctx, site, wait)?, |n| {
+            p.data(&ops::wp::admin_password(ctx, site.as_str(), wait)?, |n| {
                 format!(
                     "{}: new password of `{}`: {}\n  (shown once; stored root-only)",
                     n.site, n.admin_user, n.password

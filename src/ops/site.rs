@@ -12,10 +12,10 @@ use crate::engine::{self, Prune, RunOptions, Scope};
 use crate::host::{Journal, Perms};
 use crate::report::Report;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct CreateOptions {
     pub name: String,
-    pub kind: String,
+    pub kind: SiteKind,
     pub aliases: Vec<String>,
     pub php_version: Option<String>,
     pub redirect_to: Option<String>,
@@ -214,7 +214,7 @@ pub(crate) fn info(site: &Site, root: &crate::host::Root) -> SiteInfo {
 pub(crate) struct ListFilter {
     /// `Some(true)`: enabled ones only; `Some(false)`: disabled ones only.
     pub enabled: Option<bool>,
-    pub kind: Option<String>,
+    pub kind: Option<SiteKind>,
 }
 
 fn parse_name(s: &str) -> Result<Fqdn> {
@@ -232,20 +232,12 @@ fn find<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {
 }
 
 pub(crate) fn list(ctx: &Context, filter: &ListFilter) -> Result<Vec<SiteInfo>> {
-    let kind = match &filter.kind {
-        Some(k) => Some(SiteKind::parse(k).ok_or_else(|| {
-            UsageError(format!(
-                "--kind `{k}` is not a kind\n  allowed: php, static, wordpress, redirect"
-            ))
-        })?),
-        None => None,
-    };
     Ok(ctx
         .load()?
         .sites
         .iter()
         .filter(|s| filter.enabled.is_none_or(|e| s.enabled == e))
-        .filter(|s| kind.is_none_or(|k| s.kind == k))
+        .filter(|s| filter.kind.is_none_or(|k| s.kind == k))
         .map(|s| info(s, &ctx.root))
         .collect())
 }
@@ -321,13 +313,7 @@ pub(crate) fn update(
 pub(crate) fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
     let mut config = ctx.load()?;
     let name = parse_name(&o.name)?;
-    let kind = SiteKind::parse(&o.kind).ok_or_else(|| {
-        UsageError(format!(
-            "unknown kind `{}`\n  allowed: {}",
-            o.kind,
-            SiteKind::ALLOWED
-        ))
-    })?;
+    let kind = o.kind;
     if kind == SiteKind::Redirect && o.redirect_to.is_none() {
         return Err(UsageError("a `redirect` site needs `--to URL`".into()).into());
     }

@@ -382,8 +382,18 @@ fn site_list_filters_and_site_show_reads_as_text() {
     let statics = list(&["--kind", "static"]);
     assert!(!statics.contains("php.example.test"), "{statics}");
     assert_eq!(list(&["--kind", "wordpress"]), "", "no rows, no header");
-    let (code, _, err) = sb.json(&["site", "list", "--kind", "perl"]);
-    assert_eq!(code, 2, "{err}");
+    // an unknown kind is refused by the command-line parser (exit 2, clap's message, not JSON)
+    let out = sb
+        .lempctl()
+        .args(["site", "list", "--kind", "perl", "--json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("invalid value 'perl' for '--kind <KIND>'"),
+        "{err}"
+    );
 
     let out = sb
         .lempctl()

@@ -29,10 +29,16 @@ fn bad_site_names_on_the_command_line_are_refused() {
     ] {
         refused(&sb, &["site", "create", "--kind", "php", "--", name], why);
     }
+    // `--kind` is checked by the command-line parser, which names the kinds it takes
     refused(
         &sb,
         &["site", "create", "ok.example.test", "--kind", "perl"],
-        "unknown kind",
+        "invalid value 'perl' for '--kind <KIND>'",
+    );
+    refused(
+        &sb,
+        &["site", "create", "ok.example.test", "--kind", "perl"],
+        "[possible values: php, static, wordpress, redirect]",
     );
     refused(
         &sb,
