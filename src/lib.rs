@@ -21,7 +21,6 @@ pub(crate) mod error;
 pub(crate) mod host;
 pub(crate) mod ops;
 pub mod render;
-pub(crate) mod report;
 pub(crate) mod services;
 
 /// Entry point of the binary.

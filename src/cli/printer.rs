@@ -13,7 +13,7 @@ use crate::error;
 use crate::ops::s3::SyncRun;
 use crate::ops::sandbox::ServiceState;
 use crate::ops::status::Status;
-use crate::report::{ErrorReport, Report};
+use crate::engine::report::{ErrorReport, Report};
 use crate::services::s3::ProgressEvent;
 
 #[derive(Debug)]

@@ -71,6 +71,35 @@ impl Ctx<'_> {
         }
         v.value.clone()
     }
+
+    /// A character set or collation name: letters, digits and `_`.
+    pub(super) fn charset_word(
+        &mut self,
+        v: Option<&S<String>>,
+        field: &str,
+        default: &str,
+    ) -> String {
+        let Some(v) = v else {
+            return default.to_owned();
+        };
+        if !v.value.is_empty()
+            && v.value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return v.value.clone();
+        }
+        self.err(
+            v,
+            field,
+            format!(
+                "`{}` is not a character set or collation name",
+                super::values::printable(&v.value)
+            ),
+            Some("letters, digits and `_`"),
+        );
+        default.to_owned()
+    }
 }
 
 /// A value in a config file that becomes part of a rendered config: no whitespace or syntax chars.

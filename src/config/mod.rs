@@ -156,20 +156,24 @@ impl Config {
     /// Sets the site `name` aside as broken with `errors` (a problem found after it loaded, like
     /// a file it names that is missing on the host); its names stay reserved.
     pub fn set_aside(&mut self, name: &Fqdn, errors: Vec<ConfigError>) {
-        let Some(i) = self.sites.iter().position(|s| &s.name == name) else {
-            return;
-        };
+        if let Some(i) = self.sites.iter().position(|s| &s.name == name) {
+            self.move_to_broken(i, errors);
+            self.settle();
+        }
+    }
+
+    /// Moves loaded site `i` to the broken ones, reserving its name and aliases.
+    fn move_to_broken(&mut self, i: usize, errors: Vec<ConfigError>) {
         let site = self.sites.remove(i);
         let names = std::iter::once(&site.name)
             .chain(site.aliases.iter())
             .map(|h| h.to_string())
             .collect();
         self.broken.push(BrokenSite {
-            file: site.file.clone(),
+            file: site.file,
             names,
             errors,
         });
-        self.settle();
     }
 
     fn settle(&mut self) {
@@ -184,16 +188,7 @@ impl Config {
                 }
             }
             let Some((i, err)) = moved else { return };
-            let site = self.sites.remove(i);
-            let names = std::iter::once(&site.name)
-                .chain(site.aliases.iter())
-                .map(|h| h.to_string())
-                .collect();
-            self.broken.push(BrokenSite {
-                file: site.file.clone(),
-                names,
-                errors: vec![err],
-            });
+            self.move_to_broken(i, vec![err]);
         }
     }
 }
@@ -397,16 +392,7 @@ pub fn load_lenient(root: &Root, config_path: &Path) -> Result<Config> {
             .map(|(i, _)| i)
             .collect();
         for i in involved.into_iter().rev() {
-            let site = config.sites.remove(i);
-            let names = std::iter::once(&site.name)
-                .chain(site.aliases.iter())
-                .map(|h| h.to_string())
-                .collect();
-            config.broken.push(BrokenSite {
-                file: site.file.clone(),
-                names,
-                errors: Vec::new(),
-            });
+            config.move_to_broken(i, Vec::new());
         }
         if let Some(b) = config.broken.iter_mut().find(|b| b.file == e.file) {
             b.errors.push(e);

@@ -12,6 +12,7 @@ pub(crate) mod preflight;
 pub(crate) mod repo_files;
 pub(crate) mod repo_key;
 pub(crate) mod repo_lock;
+pub(crate) mod report;
 pub(crate) mod resource;
 pub(crate) mod schedule;
 pub(crate) mod secrets;
@@ -28,7 +29,7 @@ pub(crate) use preflight::check_php_installed;
 
 use crate::config::Config;
 use crate::host::Root;
-use crate::report::Report;
+use crate::engine::report::Report;
 
 /// How one run behaves.
 #[derive(Debug, Clone, Default)]
@@ -176,8 +177,8 @@ pub(crate) fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Rep
 
 /// A run that did everything else but left wanted changes undone because of hand edits fails
 /// (exit 1): a timer's `apply -q` must not report success while the host differs from its files.
-fn blocked_error(blocked: &[String]) -> Option<crate::report::ErrorReport> {
-    (!blocked.is_empty()).then(|| crate::report::ErrorReport {
+fn blocked_error(blocked: &[String]) -> Option<crate::engine::report::ErrorReport> {
+    (!blocked.is_empty()).then(|| crate::engine::report::ErrorReport {
         message: format!(
             "{} wanted change(s) blocked by hand edits:\n  {}",
             blocked.len(),

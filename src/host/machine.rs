@@ -1,10 +1,76 @@
-//! What is on this machine: the programs lempctl runs, the service manager, and where the
+//! What is on this machine: PHP versions, the services lempctl manages, the programs it runs,
+//! the service manager, and where the
 //! `direct` manager finds private instances. Values come from the configuration (config builds
 //! them); the host layer reads them without knowing the configuration.
 
 use std::path::{Path, PathBuf};
 
-use super::php::{FpmMaster, PhpVersion};
+/// A PHP version like `8.2`: `MAJOR.MINOR`, one or two digits each.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct PhpVersion(String);
+
+impl PhpVersion {
+    pub const ALLOWED: &'static str = "`MAJOR.MINOR`, e.g. `8.2`";
+
+    pub fn parse(v: &str) -> Option<Self> {
+        let mut parts = v.split('.');
+        let ok = matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None)
+            if [a, b].iter().all(|p| (1..=2).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit())));
+        ok.then(|| Self(v.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PhpVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for PhpVersion {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s).ok_or_else(|| format!("`{s}` is not a PHP version"))
+    }
+}
+
+impl From<PhpVersion> for String {
+    fn from(v: PhpVersion) -> Self {
+        v.0
+    }
+}
+
+/// A service lempctl reloads.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Service {
+    Nginx,
+    PhpFpm(PhpVersion),
+}
+
+impl Service {
+    /// The unit / init script name on Debian.
+    pub fn unit(&self) -> String {
+        match self {
+            Service::Nginx => "nginx".into(),
+            Service::PhpFpm(v) => format!("php{v}-fpm"),
+        }
+    }
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.unit())
+    }
+}
 
 /// How services are reloaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -69,14 +135,19 @@ pub struct Machine<'a> {
     pub php_dir: &'a Path,
 }
 
-impl<'a> Machine<'a> {
-    /// The PHP-FPM master of version `v`.
-    pub fn fpm(&self, v: &'a PhpVersion) -> FpmMaster<'a> {
-        FpmMaster {
-            version: v,
-            php_dir: self.php_dir,
-            programs: self.programs,
-            direct: self.direct,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_major_dot_minor() {
+        for ok in ["8.2", "7.4", "10.12"] {
+            assert_eq!(PhpVersion::parse(ok).unwrap().as_str(), ok);
+        }
+        for bad in [
+            "", "8", "8.", ".2", "8.2.1", "8.x", "123.1", "8.2 ", "../8.2",
+        ] {
+            assert!(PhpVersion::parse(bad).is_none(), "{bad:?}");
         }
     }
 }

@@ -1,5 +1,4 @@
-//! PHP on this machine: a version (`PhpVersion`) and the one PHP-FPM master of each version
-//! (`FpmMaster`), which owns every path and command derived from the version: its pool and ini
+//! The one PHP-FPM master of each PHP version (`FpmMaster`), which owns every path and command derived from the version: its pool and ini
 //! directories, its program, unit, pid file and main configuration, and how it is tested and
 //! started. Nothing else formats a version into a path or a name.
 
@@ -7,47 +6,17 @@ use std::path::{Path, PathBuf};
 
 use super::Root;
 use super::exec::Cmd;
-use super::machine::{Direct, Programs};
-use super::service_manager::Service;
+use super::machine::{Direct, Machine, PhpVersion, Programs, Service};
 
-/// A PHP version like `8.2`: `MAJOR.MINOR`, one or two digits each.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(try_from = "String", into = "String")]
-pub struct PhpVersion(String);
-
-impl PhpVersion {
-    pub const ALLOWED: &'static str = "`MAJOR.MINOR`, e.g. `8.2`";
-
-    pub fn parse(v: &str) -> Option<Self> {
-        let mut parts = v.split('.');
-        let ok = matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None)
-            if [a, b].iter().all(|p| (1..=2).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit())));
-        ok.then(|| Self(v.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for PhpVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for PhpVersion {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s).ok_or_else(|| format!("`{s}` is not a PHP version"))
-    }
-}
-
-impl From<PhpVersion> for String {
-    fn from(v: PhpVersion) -> Self {
-        v.0
+impl<'a> Machine<'a> {
+    /// The PHP-FPM master of version `v`.
+    pub fn fpm(&self, v: &'a PhpVersion) -> FpmMaster<'a> {
+        FpmMaster {
+            version: v,
+            php_dir: self.php_dir,
+            programs: self.programs,
+            direct: self.direct,
+        }
     }
 }
 
@@ -137,21 +106,4 @@ impl FpmMaster<'_> {
 /// A configured program or path with `{version}` replaced.
 fn version_in(template: &str, v: &PhpVersion) -> PathBuf {
     PathBuf::from(template.replace("{version}", v.as_str()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_are_major_dot_minor() {
-        for ok in ["8.2", "7.4", "10.12"] {
-            assert_eq!(PhpVersion::parse(ok).unwrap().as_str(), ok);
-        }
-        for bad in [
-            "", "8", "8.", ".2", "8.2.1", "8.x", "123.1", "8.2 ", "../8.2",
-        ] {
-            assert!(PhpVersion::parse(bad).is_none(), "{bad:?}");
-        }
-    }
 }

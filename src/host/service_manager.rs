@@ -10,35 +10,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::exec::Cmd;
+pub(crate) use super::machine::Service;
 use super::machine::{Machine, ManagerKind};
-use super::php::PhpVersion;
 use super::root::Root;
-
-/// A service lempctl reloads.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Service {
-    Nginx,
-    PhpFpm(PhpVersion),
-}
-
-impl Service {
-    /// The unit / init script name on Debian.
-    pub fn unit(&self) -> String {
-        match self {
-            Service::Nginx => "nginx".into(),
-            Service::PhpFpm(v) => format!("php{v}-fpm"),
-        }
-    }
-}
-
-impl std::fmt::Display for Service {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.unit())
-    }
-}
 
 /// Pid file of a direct-managed service (real path).
 pub(crate) fn pid_file(root: &Root, m: &Machine<'_>, svc: &Service) -> std::path::PathBuf {

@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::Context;
 use crate::config::{Fqdn, UsageError};
 use crate::engine::{self, Prune, RunOptions, Scope};
-use crate::report::Report;
+use crate::engine::report::Report;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ApplyOptions {

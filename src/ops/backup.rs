@@ -479,7 +479,7 @@ fn send_alert(
 /// The last backup run of a site before its data is destroyed (`site remove --purge`, `db drop`),
 /// tagged `reason=final`; `None` when no repository is configured. An error means: do not destroy.
 /// Puts the final run into the report (`final_backup` in `--json`) and says where it is.
-pub(crate) fn announce_final(report: &mut crate::report::Report, run: Option<RunResult>) {
+pub(crate) fn announce_final(report: &mut crate::engine::report::Report, run: Option<RunResult>) {
     if let Some(r) = run {
         report.warnings.push(format!(
             "the final backup of `{}` before the removal is run {} (`lempctl backup list {}` marks it `final`; docs/backups.md#manual-restore restores it with plain restic)",

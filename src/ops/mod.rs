@@ -85,7 +85,7 @@ pub(crate) fn converge_site(
     site: &crate::config::Site,
     dry_run: bool,
     wait: std::time::Duration,
-) -> Result<crate::report::Report> {
+) -> Result<crate::engine::report::Report> {
     let opts = crate::engine::RunOptions {
         scope: crate::engine::Scope::Sites(vec![site.name.clone()]),
         dry_run,

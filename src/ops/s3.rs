@@ -14,7 +14,7 @@ use crate::config::site::{S3Site, valid_bucket};
 use crate::config::values::valid_endpoint;
 use crate::config::{self, UsageError};
 use crate::engine::lock;
-use crate::report::{ErrorReport, Report};
+use crate::engine::report::{ErrorReport, Report};
 use crate::services::s3::{
     self, CacheRule, Credentials, ProgressEvent, SyncError, SyncReport, SyncSpec,
 };

@@ -10,7 +10,7 @@ use super::Context;
 use crate::config::{self, Config, ConfigError, ConfigErrors, Fqdn, Site, SiteKind, UsageError};
 use crate::engine::{self, Prune, RunOptions, Scope};
 use crate::host::{Journal, Perms};
-use crate::report::Report;
+use crate::engine::report::Report;
 
 #[derive(Debug, Clone)]
 pub(crate) struct CreateOptions {

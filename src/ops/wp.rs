@@ -7,7 +7,7 @@ use super::Context;
 use crate::config::{Config, Site, SiteKind, UsageError};
 use crate::engine::{self, secrets};
 use crate::host::Perms;
-use crate::report::Report;
+use crate::engine::report::Report;
 use crate::services::wordpress;
 
 fn wp_site<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use crate::config::check::Ctx;
-use crate::config::file::S;
 use crate::config::values::safe_token;
 
 pub const DEFAULT_CHARSET: &str = "utf8mb4";
@@ -108,30 +107,12 @@ pub(super) fn section(ctx: &mut Ctx<'_>, d: crate::config::file::DatabaseFile) -
             DbAdmin::Tcp { .. } => "127.0.0.1".to_owned(),
         });
     }
-    let word = |ctx: &mut Ctx<'_>, v: &Option<S<String>>, field: &str, default: &str| -> String {
-        match v {
-            Some(v)
-                if !v.value.is_empty()
-                    && v.value
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-            {
-                v.value.clone()
-            }
-            Some(v) => {
-                ctx.err(
-                    v,
-                    field,
-                    format!("`{}` is not a character set or collation name", v.value),
-                    Some("letters, digits and `_`"),
-                );
-                default.to_owned()
-            }
-            None => default.to_owned(),
-        }
-    };
-    let charset = word(ctx, &d.charset, "database.charset", DEFAULT_CHARSET);
-    let collation = word(ctx, &d.collation, "database.collation", DEFAULT_COLLATION);
+    let charset = ctx.charset_word(d.charset.as_ref(), "database.charset", DEFAULT_CHARSET);
+    let collation = ctx.charset_word(
+        d.collation.as_ref(),
+        "database.collation",
+        DEFAULT_COLLATION,
+    );
     Database {
         admin,
         web_hosts,

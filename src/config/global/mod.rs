@@ -30,8 +30,8 @@ pub use super::check::safe_token;
 use super::error::ConfigError;
 use super::file::GlobalFile;
 use super::schedule::{self, Schedule};
-pub use crate::host::machine::{Direct, Machine, ManagerKind, Programs};
-pub use crate::host::php::{FpmMaster, PhpVersion};
+pub use crate::host::machine::{Direct, Machine, ManagerKind, PhpVersion, Programs};
+pub use crate::host::php::FpmMaster;
 
 /// What runs scheduled jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

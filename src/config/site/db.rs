@@ -2,10 +2,8 @@
 
 use crate::config::check::Ctx;
 use crate::config::error::ConfigError;
-use crate::config::file::S;
 use crate::config::fqdn::Fqdn;
 use crate::config::global::Global;
-use crate::config::values::printable;
 
 /// A site's database and its user (names validated for MariaDB).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -45,31 +43,12 @@ pub(super) fn section(
             return None;
         }
     };
-    let mut word = |v: &Option<S<String>>, field: &str, default: &str| match v {
-        Some(v)
-            if !v.value.is_empty()
-                && v.value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-        {
-            v.value.clone()
-        }
-        Some(v) => {
-            ctx.err(
-                v,
-                field,
-                format!(
-                    "`{}` is not a character set or collation name",
-                    printable(&v.value)
-                ),
-                Some("letters, digits and `_`"),
-            );
-            default.to_owned()
-        }
-        None => default.to_owned(),
-    };
-    let charset = word(&f.charset, "db.charset", &global.database.charset);
-    let collation = word(&f.collation, "db.collation", &global.database.collation);
+    let charset = ctx.charset_word(f.charset.as_ref(), "db.charset", &global.database.charset);
+    let collation = ctx.charset_word(
+        f.collation.as_ref(),
+        "db.collation",
+        &global.database.collation,
+    );
     Some(SiteDb {
         database: names.database,
         user: names.user,

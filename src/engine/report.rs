@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::engine::plan::Change;
+use super::plan::Change;
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
