@@ -2,6 +2,7 @@
 
 mod apply;
 mod backup;
+mod cert;
 mod db;
 pub mod printer;
 mod s3;
@@ -12,6 +13,7 @@ mod wp;
 
 pub use apply::ApplyArgs;
 pub use backup::BackupCommand;
+pub use cert::CertCommand;
 pub use db::DbCommand;
 pub use s3::{S3Command, S3SyncArgs};
 pub use sandbox::SandboxCommand;
@@ -84,6 +86,9 @@ pub enum Command {
     /// Encrypted, deduplicated site backups with restic: run, list, restore, prune, verify.
     #[command(subcommand)]
     Backup(BackupCommand),
+    /// TLS certificates: issue and renew from the ACME CA, list, and the monitor.
+    #[command(subcommand)]
+    Cert(CertCommand),
     /// Whether the host matches the site files: services, pending changes, drift, invalid files.
     ///
     /// Per site: state (ok, not applied, pending, drift, backup failed), the changes `apply`
@@ -220,6 +225,10 @@ pub fn dry_run_support(c: &Command) -> DryRun {
                 Refused("restores into scratch space and a scratch database")
             }
         },
+        Command::Cert(c) => match c {
+            CertCommand::Issue { .. } | CertCommand::Renew { .. } => Honoured,
+            CertCommand::Check { .. } | CertCommand::List => ReadOnly,
+        },
         Command::Status | Command::Completions { .. } | Command::Man { .. } => ReadOnly,
         Command::Sandbox(s) => match s {
             SandboxCommand::Status => ReadOnly,
@@ -266,6 +275,7 @@ fn dispatch(cli: &Cli, p: &Printer, notes: ops::Notes) -> Result<u8> {
         Command::Wp(w) => wp::run(&ctx, w, p, g, wait)?,
         Command::S3(s) => return s3::run(&ctx, s, p, g, wait),
         Command::Backup(b) => backup::run(&ctx, b, p, wait, g.dry_run)?,
+        Command::Cert(c) => return cert::run(&ctx, c, p, g, wait),
         Command::Status => return status::run(&ctx, p),
         Command::Sandbox(s) => sandbox::run(&ctx, s, p)?,
         Command::Completions { shell } => p.raw(&completions(*shell)),

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::engine::plan::Action;
+use crate::engine::report::{ErrorReport, Report};
 use crate::error;
 use crate::ops::s3::SyncRun;
 use crate::ops::sandbox::ServiceState;
 use crate::ops::status::Status;
-use crate::engine::report::{ErrorReport, Report};
 use crate::services::s3::ProgressEvent;
 
 #[derive(Debug)]

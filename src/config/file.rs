@@ -123,8 +123,11 @@ pub struct PhpFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFile {
-    pub certificate: S<String>,
-    pub key: S<String>,
+    pub certificate: Option<S<String>>,
+    pub key: Option<S<String>>,
+    /// Get the certificate from the `acme` CA of lempctl.yaml.
+    pub acme: Option<S<bool>>,
+    pub key_type: Option<S<String>>,
     pub redirect: Option<bool>,
     pub hsts: Option<bool>,
     pub hsts_max_age: Option<S<u32>>,
@@ -168,6 +171,29 @@ pub struct GlobalFile {
     pub backup: Option<BackupGlobalFile>,
     pub s3: Option<S3GlobalFile>,
     pub alerts: Option<AlertsFile>,
+    pub acme: Option<AcmeFile>,
+    pub certificates: Option<CertificatesFile>,
+}
+
+/// The ACME CA (`docs/tls.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeFile {
+    pub directory: Option<S<String>>,
+    pub email: Option<S<String>>,
+    pub ca_bundle: Option<S<String>>,
+    pub key_type: Option<S<String>>,
+    pub default: Option<bool>,
+}
+
+/// The certificate monitor (`docs/tls.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificatesFile {
+    pub warn_days: Option<S<u32>>,
+    pub critical_days: Option<S<u32>>,
+    pub trust: Option<S<String>>,
+    pub textfile_dir: Option<S<String>>,
 }
 
 /// Where failure alerts are mailed (`docs/configuration.md`).

@@ -7,6 +7,7 @@ use anyhow::Result;
 use super::resource::{Affects, Resource};
 use super::schedule::{self, Job};
 use crate::config::global::{Global, PhpVersion};
+use crate::config::schedule::Schedule;
 use crate::config::site::{Site, SiteKind};
 use crate::config::{Config, Fqdn};
 use crate::host::service_manager::Service;
@@ -206,6 +207,32 @@ fn host_wide(
                 args: vec!["s3".into(), "sync".into()],
             });
         }
+    }
+    // Certificates: renewal twice a day where a site uses ACME; the monitor daily where any
+    // site serves TLS (it does not depend on the renewal).
+    let tls_sites: Vec<&Site> = config
+        .sites
+        .iter()
+        .filter(|s| s.enabled && s.tls.is_some())
+        .collect();
+    if tls_sites
+        .iter()
+        .any(|s| s.tls.as_ref().is_some_and(|t| t.acme.is_some()))
+    {
+        jobs.push(Job {
+            unit: "lempctl-cert-renew".into(),
+            instance: None,
+            schedule: Schedule::parse("17 3,15 * * *").expect("a valid schedule"),
+            args: vec!["cert".into(), "renew".into(), "--quiet".into()],
+        });
+    }
+    if !tls_sites.is_empty() {
+        jobs.push(Job {
+            unit: "lempctl-cert-check".into(),
+            instance: None,
+            schedule: Schedule::parse("41 6 * * *").expect("a valid schedule"),
+            args: vec!["cert".into(), "check".into(), "--quiet".into()],
+        });
     }
     schedule::resources(out, r, root_arg(map, g), g, &jobs)?;
     Ok(())

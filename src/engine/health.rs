@@ -89,7 +89,8 @@ pub(crate) fn wait_healthy(
     })
 }
 
-fn run_parallel<T: Send, F: Fn(&Probe) -> T + Sync>(probes: &[Probe], f: F) -> Vec<T> {
+/// `f` over `items` on up to 16 threads, results in order.
+pub(crate) fn run_parallel<I: Sync, T: Send, F: Fn(&I) -> T + Sync>(probes: &[I], f: F) -> Vec<T> {
     let workers = probes.len().clamp(1, 16);
     let chunk = probes.len().div_ceil(workers).max(1);
     std::thread::scope(|scope| {

@@ -3,6 +3,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod backup;
+pub(crate) mod cert_monitor;
 pub(crate) mod database;
 pub(crate) mod desire;
 pub(crate) mod health;
@@ -17,6 +18,7 @@ pub(crate) mod resource;
 pub(crate) mod schedule;
 pub(crate) mod secrets;
 pub(crate) mod state;
+pub(crate) mod tls;
 pub(crate) mod wordpress;
 
 use std::time::Duration;
@@ -28,8 +30,8 @@ pub(crate) use plan::Prune;
 pub(crate) use preflight::check_php_installed;
 
 use crate::config::Config;
-use crate::host::Root;
 use crate::engine::report::Report;
+use crate::host::Root;
 
 /// How one run behaves.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +63,9 @@ pub(crate) struct KindChangeError(pub Vec<plan::KindChange>);
 /// Converges the host to `config` and reports what changed.
 pub(crate) fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Report> {
     check_php_installed(config, &opts.scope)?;
+    // ACME sites serve HTTP (and the challenge) until their certificate exists
+    let serving = tls::serving(root, config);
+    let config = &serving;
     let g = &config.global;
     // With a site file set aside as invalid, only named sites converge: a run over everything
     // or a prune of what is not configured would take its site for removed.

@@ -6,8 +6,8 @@ use anyhow::Result;
 
 use super::Context;
 use crate::config::{Fqdn, UsageError};
-use crate::engine::{self, Prune, RunOptions, Scope};
 use crate::engine::report::Report;
+use crate::engine::{self, Prune, RunOptions, Scope};
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ApplyOptions {
@@ -63,7 +63,8 @@ pub(crate) fn apply(ctx: &Context, opts: &ApplyOptions) -> Result<Report> {
         retire: Vec::new(),
         diffs: opts.diffs,
     };
-    engine::run(&ctx.root, &config, &run).map_err(|e| {
+    let names: Vec<String> = opts.sites.clone();
+    let mut report = engine::run(&ctx.root, &config, &run).map_err(|e| {
         // the host went back as it was; the site files were not touched and still want the change
         let rolled_back = e.chain().any(|c| {
             c.is::<crate::engine::apply::HealthError>()
@@ -76,5 +77,10 @@ pub(crate) fn apply(ctx: &Context, opts: &ApplyOptions) -> Result<Report> {
         } else {
             e
         }
-    })
+    })?;
+    // ACME sites without a certificate get one now, and switch to HTTPS in this run.
+    if !opts.dry_run && report.error.is_none() {
+        super::cert::after_apply(ctx, &config, &names, &mut report, opts.wait)?;
+    }
+    Ok(report)
 }

@@ -415,30 +415,22 @@ fn alerting<T>(
 ) -> Result<T> {
     let mut failed = Vec::new();
     let out = f(&mut failed);
-    if let (Err(e), Some(a)) = (&out, &g.alerts) {
+    if let (Err(e), Some(_)) = (&out, &g.alerts) {
         // The sites that failed when known, else the sites the command was for.
         let sites = if failed.is_empty() {
             sites
         } else {
             &failed[..]
         };
-        if let Err(m) = send_alert(ctx, a, command, sites, &format!("{e:#}")) {
+        if let Err(m) = send_alert(ctx, command, sites, &format!("{e:#}")) {
             tracing::warn!("the alert mail was not sent: {m:#}");
         }
     }
     out
 }
 
-fn send_alert(
-    ctx: &Context,
-    a: &crate::config::global::Alerts,
-    command: &str,
-    sites: &[String],
-    error: &str,
-) -> Result<()> {
-    let host = nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "localhost".to_owned());
+fn send_alert(ctx: &Context, command: &str, sites: &[String], error: &str) -> Result<()> {
+    let host = super::hostname();
     let what = if sites.is_empty() {
         "the backup repository".to_owned()
     } else {
@@ -452,28 +444,7 @@ fn send_alert(
         "`lempctl backup {command}` failed on {host} at {}.\n\nSites: {what}\n\n{error}\n",
         chrono::Local::now().format("%Y-%m-%d %H:%M:%S %z")
     );
-    let credentials = match &a.credentials_file {
-        None => None,
-        Some(p) => {
-            let real = ctx.root.path(p);
-            let meta = std::fs::metadata(&real).map_err(|e| anyhow!("{}: {e}", real.display()))?;
-            if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0 {
-                anyhow::bail!(
-                    "{} is readable by others: make it 0600 (root only)",
-                    real.display()
-                );
-            }
-            let text = ctx
-                .root
-                .read(p)?
-                .ok_or_else(|| anyhow!("{} does not exist", real.display()))?;
-            Some(
-                crate::services::mail::parse_credentials(&String::from_utf8_lossy(&text))
-                    .map_err(|e| anyhow!("{}: {e}", real.display()))?,
-            )
-        }
-    };
-    crate::services::mail::send(a, credentials, &subject, &body)
+    super::send_alert(ctx, &subject, &body)
 }
 
 /// The last backup run of a site before its data is destroyed (`site remove --purge`, `db drop`),

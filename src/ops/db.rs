@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use super::Context;
 use crate::config::{Config, Site, UsageError};
+use crate::engine::report::Report;
 use crate::engine::{self, RunOptions, Scope, database, secrets};
 use crate::host::{Journal, Perms};
-use crate::engine::report::Report;
 use crate::services::mariadb::{self, Retire, Secret};
 
 fn site_with_db<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {

@@ -3,6 +3,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod backup;
+pub(crate) mod cert;
 pub(crate) mod db;
 pub(crate) mod s3;
 pub(crate) mod sandbox;
@@ -192,4 +193,43 @@ impl Context {
         errors.extend(unmet);
         None
     }
+}
+
+/// This machine's name, for alert mails.
+pub(crate) fn hostname() -> String {
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".to_owned())
+}
+
+/// Mails `subject` and `body` to `alerts.to` (nothing when no `alerts` section). The SMTP
+/// credentials file must be root-only.
+pub(crate) fn send_alert(ctx: &Context, subject: &str, body: &str) -> Result<()> {
+    use anyhow::anyhow;
+    let config = crate::config::load_global(&ctx.root, &ctx.config_path, &mut Vec::new())?;
+    let Some(a) = &config.alerts else {
+        return Ok(());
+    };
+    let credentials = match &a.credentials_file {
+        None => None,
+        Some(p) => {
+            let real = ctx.root.path(p);
+            let meta = std::fs::metadata(&real).map_err(|e| anyhow!("{}: {e}", real.display()))?;
+            if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0 {
+                anyhow::bail!(
+                    "{} is readable by others: make it 0600 (root only)",
+                    real.display()
+                );
+            }
+            let text = ctx
+                .root
+                .read(p)?
+                .ok_or_else(|| anyhow!("{} does not exist", real.display()))?;
+            Some(
+                crate::services::mail::parse_credentials(&String::from_utf8_lossy(&text))
+                    .map_err(|e| anyhow!("{}: {e}", real.display()))?,
+            )
+        }
+    };
+    crate::services::mail::send(a, credentials, subject, body)
 }

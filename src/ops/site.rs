@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use super::Context;
 use crate::config::{self, Config, ConfigError, ConfigErrors, Fqdn, Site, SiteKind, UsageError};
+use crate::engine::report::Report;
 use crate::engine::{self, Prune, RunOptions, Scope};
 use crate::host::{Journal, Perms};
-use crate::engine::report::Report;
 
 #[derive(Debug, Clone)]
 pub(crate) struct CreateOptions {

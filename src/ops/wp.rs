@@ -5,9 +5,9 @@ use serde::Serialize;
 
 use super::Context;
 use crate::config::{Config, Site, SiteKind, UsageError};
+use crate::engine::report::Report;
 use crate::engine::{self, secrets};
 use crate::host::Perms;
-use crate::engine::report::Report;
 use crate::services::wordpress;
 
 fn wp_site<'a>(config: &'a Config, name: &str) -> Result<&'a Site> {

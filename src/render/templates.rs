@@ -133,6 +133,22 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "units/lempctl-s3sync@.timer.j2",
         include_str!("../../systemd/lempctl-s3sync@.timer.j2"),
     ),
+    (
+        "units/lempctl-cert-renew.service.j2",
+        include_str!("../../systemd/lempctl-cert-renew.service.j2"),
+    ),
+    (
+        "units/lempctl-cert-renew.timer.j2",
+        include_str!("../../systemd/lempctl-cert-renew.timer.j2"),
+    ),
+    (
+        "units/lempctl-cert-check.service.j2",
+        include_str!("../../systemd/lempctl-cert-check.service.j2"),
+    ),
+    (
+        "units/lempctl-cert-check.timer.j2",
+        include_str!("../../systemd/lempctl-cert-check.timer.j2"),
+    ),
 ];
 
 /// The shared nginx snippets installed under `<nginx_dir>/lempctl/`, by installed file name.

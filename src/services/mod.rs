@@ -1,5 +1,7 @@
 //! One adapter per product; each knows one product and nothing else.
 
+pub(crate) mod acme;
+pub(crate) mod certs;
 pub(crate) mod mail;
 pub(crate) mod mariadb;
 pub(crate) mod nginx;

@@ -24,6 +24,7 @@ mod s3;
 mod site_remove;
 mod site_update;
 mod status;
+mod tls;
 mod units;
 mod uploads;
 mod validation;

@@ -3,6 +3,7 @@
 //!
 //! One file per section of `lempctl.yaml`; this one holds `Global` and the top-level fields.
 
+mod acme;
 mod alerts;
 mod backup;
 mod database;
@@ -14,6 +15,7 @@ mod s3;
 mod tuning;
 mod wordpress;
 
+pub use acme::{Acme, Certificates, KeyType};
 pub use alerts::{Alerts, valid_mail_address};
 pub use backup::{BackupGlobal, DEFAULT_BACKUP_EXCLUDES, valid_exclude};
 pub use database::{DEFAULT_CHARSET, DEFAULT_COLLATION, Database, DbAdmin, DbTls};
@@ -77,6 +79,10 @@ pub struct Global {
     pub s3: S3Global,
     /// Where failure alerts are mailed (none: no mail).
     pub alerts: Option<Alerts>,
+    /// The ACME CA (`acme` section; none: lempctl issues no certificates).
+    pub acme: Option<Acme>,
+    /// The certificate monitor's thresholds and trust.
+    pub certificates: Certificates,
 }
 
 impl Global {
@@ -185,6 +191,12 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
     let s3 = s3::section(&mut ctx, g.s3.unwrap_or_default());
     let backup = backup::section(&mut ctx, g.backup.unwrap_or_default(), &paths.state_dir);
     let alerts = alerts::section(&mut ctx, g.alerts.unwrap_or_default());
+    let acme = g.acme.and_then(|a| acme::section(&mut ctx, a));
+    let certificates = acme::certificates(
+        &mut ctx,
+        g.certificates.unwrap_or_default(),
+        backup.as_ref().and_then(|b| b.textfile_dir.as_ref()),
+    );
     let web_user = ctx.token(g.web_user.as_ref(), "web_user", "www-data");
     let web_group = ctx.token(g.web_group.as_ref(), "web_group", "www-data");
     let log_group = ctx.token(g.log_group.as_ref(), "log_group", "adm");
@@ -215,5 +227,7 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         s3,
         backup,
         alerts,
+        acme,
+        certificates,
     }
 }

@@ -138,7 +138,7 @@ pub fn validate(
     let php = php::section(ctx, f.php.as_ref(), kind, global);
     let redirect = redirect::section(ctx, f.redirect.as_ref(), &f.kind, kind);
     let mut requires = Vec::new();
-    let tls = f.tls.as_ref().map(|t| tls::section(ctx, t, &mut requires));
+    let tls = tls::section(ctx, f.tls.as_ref(), name.as_ref(), global, &mut requires);
     let default_status = match kind {
         Some(SiteKind::Redirect) => redirect.as_ref().map_or(301, |r| r.code),
         _ if tls.as_ref().is_some_and(|t| t.redirect) => 301,

@@ -1,25 +1,121 @@
-//! The `tls` section: the certificate and key files, the HTTP redirect and HSTS.
+//! The `tls` section: where the certificate comes from (files, or the `acme` CA), the HTTP
+//! redirect and HSTS.
 
 use std::path::PathBuf;
 
 use super::{Needs, Requirement};
 use crate::config::check::Ctx;
+use crate::config::error::ConfigError;
 use crate::config::file::TlsFile;
+use crate::config::fqdn::Fqdn;
+use crate::config::global::{Global, KeyType};
 use crate::config::values::{printable, safe_token};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Tls {
     pub certificate: PathBuf,
     pub key: PathBuf,
+    /// Issued and renewed by lempctl from the `acme` CA, with this key type; none: files
+    /// obtained elsewhere (certbot, a purchase).
+    pub acme: Option<KeyType>,
     pub redirect: bool,
     pub hsts: bool,
     pub hsts_max_age: u32,
 }
 
-/// The `tls` section. The certificate and key must exist under `--root`; lempctl does not
-/// create them, and the preflight step checks that they are there.
-pub(super) fn section(ctx: &mut Ctx<'_>, t: &TlsFile, requires: &mut Vec<Requirement>) -> Tls {
+/// Where lempctl keeps the ACME certificate of a site (root-only directory).
+fn acme_files(g: &Global, name: &Fqdn) -> (PathBuf, PathBuf) {
+    let dir = g.paths.state_dir.join("certs").join(name.as_str());
+    (dir.join("fullchain.pem"), dir.join("privkey.pem"))
+}
+
+/// The `tls` section, or ACME for a site without one when lempctl.yaml says `acme.default`.
+/// Files from elsewhere must exist under `--root` (checked by the preflight step).
+pub(super) fn section(
+    ctx: &mut Ctx<'_>,
+    t: Option<&TlsFile>,
+    name: Option<&Fqdn>,
+    g: &Global,
+    requires: &mut Vec<Requirement>,
+) -> Option<Tls> {
+    let Some(t) = t else {
+        let acme = g.acme.as_ref().filter(|a| a.default)?;
+        let (certificate, key) = acme_files(g, name?);
+        return Some(Tls {
+            certificate,
+            key,
+            acme: Some(acme.key_type),
+            redirect: true,
+            hsts: false,
+            hsts_max_age: 31_536_000,
+        });
+    };
+    let (certificate, key, acme) = match &t.acme {
+        Some(a) if a.value => acme(ctx, t, a, name, g)?,
+        _ => files(ctx, t, requires)?,
+    };
+    Some(Tls {
+        certificate,
+        key,
+        acme,
+        redirect: t.redirect.unwrap_or(true),
+        hsts: t.hsts.unwrap_or(false),
+        hsts_max_age: t.hsts_max_age.as_ref().map_or(31_536_000, |v| v.value),
+    })
+}
+
+type Source = (PathBuf, PathBuf, Option<KeyType>);
+
+fn acme(
+    ctx: &mut Ctx<'_>,
+    t: &TlsFile,
+    a: &crate::config::file::S<bool>,
+    name: Option<&Fqdn>,
+    g: &Global,
+) -> Option<Source> {
+    let Some(conf) = &g.acme else {
+        ctx.err(
+            a,
+            "tls.acme",
+            "`acme: true` needs an `acme` section in lempctl.yaml (the CA's directory URL)",
+            Some("an `acme` section in lempctl.yaml, or `certificate` and `key` files"),
+        );
+        return None;
+    };
     for (v, field) in [(&t.certificate, "tls.certificate"), (&t.key, "tls.key")] {
+        if let Some(v) = v {
+            ctx.err(
+                v,
+                field,
+                "with `acme: true` lempctl makes the certificate and key: leave this out",
+                None,
+            );
+        }
+    }
+    let key_type =
+        KeyType::field(ctx, t.key_type.as_ref(), "tls.key_type").unwrap_or(conf.key_type);
+    let (certificate, key) = acme_files(g, name?);
+    Some((certificate, key, Some(key_type)))
+}
+
+fn files(ctx: &mut Ctx<'_>, t: &TlsFile, requires: &mut Vec<Requirement>) -> Option<Source> {
+    if let Some(v) = &t.key_type {
+        ctx.err(
+            v,
+            "tls.key_type",
+            "a key type is for certificates lempctl gets by ACME",
+            Some("`acme: true`"),
+        );
+    }
+    let mut paths = Vec::new();
+    for (v, field) in [(&t.certificate, "tls.certificate"), (&t.key, "tls.key")] {
+        let Some(v) = v else {
+            ctx.errors.push(
+                ConfigError::new(ctx.file, 0, 0, field, "a `tls` section needs `certificate` and `key` files, or `acme: true`")
+                    .allowed("`acme: true` (with an `acme` section in lempctl.yaml), or the paths of a PEM certificate and its key"),
+            );
+            continue;
+        };
         if !v.value.starts_with('/') || !safe_token(&v.value) {
             ctx.err(
                 v,
@@ -27,20 +123,16 @@ pub(super) fn section(ctx: &mut Ctx<'_>, t: &TlsFile, requires: &mut Vec<Require
                 format!("`{}` is not an absolute path", printable(&v.value)),
                 Some("an absolute path without spaces or special characters"),
             );
-        } else {
-            requires.push(Requirement::at(
-                v,
-                field,
-                PathBuf::from(&v.value),
-                Needs::File,
-            ));
+            continue;
         }
+        requires.push(Requirement::at(
+            v,
+            field,
+            PathBuf::from(&v.value),
+            Needs::File,
+        ));
+        paths.push(PathBuf::from(&v.value));
     }
-    Tls {
-        certificate: PathBuf::from(&t.certificate.value),
-        key: PathBuf::from(&t.key.value),
-        redirect: t.redirect.unwrap_or(true),
-        hsts: t.hsts.unwrap_or(false),
-        hsts_max_age: t.hsts_max_age.as_ref().map_or(31_536_000, |v| v.value),
-    }
+    let [certificate, key] = <[PathBuf; 2]>::try_from(paths).ok()?;
+    Some((certificate, key, None))
 }

@@ -1,0 +1,339 @@
+//! Certificates of sites: ACME issuance and renewal (the protocol in `services::acme`, the files
+//! through `host::Root`), which sites serve HTTPS yet, and what each certificate says.
+//!
+//! A site with `tls: { acme: true }` serves HTTP (with the challenge location) until its
+//! certificate exists: `serving` drops its `tls` for the engine until then. Issued files are
+//! `<state_dir>/certs/<site>/{privkey,fullchain}.pem`, root-only; the key is written first and
+//! the chain last, so a certificate file always has its key.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::config::global::Global;
+use crate::config::{Config, Site, SiteKind};
+use crate::host::{Journal, Perms, Root};
+use crate::services::acme;
+use crate::services::certs::{self, CertInfo};
+
+/// The configuration as the engine serves it now: sites whose ACME certificate does not exist
+/// yet have no `tls` (HTTP with the challenge location; a redirect would lead nowhere).
+pub(crate) fn serving(root: &Root, config: &Config) -> Config {
+    let mut out = config.clone();
+    for site in &mut out.sites {
+        if let Some(t) = &site.tls
+            && t.acme.is_some()
+            && !root.path(&t.certificate).is_file()
+        {
+            site.tls = None;
+            if site.kind != SiteKind::Redirect && site.health.status == 301 {
+                site.health.status = 200;
+            }
+        }
+    }
+    out
+}
+
+/// Enabled ACME sites among `names` (all when empty) whose certificate is missing or no longer
+/// covers every name of the site.
+pub(crate) fn missing<'a>(root: &Root, config: &'a Config, names: &'a [String]) -> Vec<&'a Site> {
+    acme_sites(config, names)
+        .filter(|s| match read_cert(root, s) {
+            Ok(Some(c)) => !covers(&c, s),
+            _ => true,
+        })
+        .collect()
+}
+
+fn acme_sites<'a>(config: &'a Config, names: &'a [String]) -> impl Iterator<Item = &'a Site> {
+    config.sites.iter().filter(move |s| {
+        s.enabled
+            && s.tls.as_ref().is_some_and(|t| t.acme.is_some())
+            && (names.is_empty() || names.iter().any(|n| n == s.name.as_str()))
+    })
+}
+
+/// Every host name of a site: its name, then its aliases.
+pub(crate) fn names(site: &Site) -> Vec<String> {
+    std::iter::once(&site.name)
+        .chain(&site.aliases)
+        .map(|n| n.to_string())
+        .collect()
+}
+
+fn covers(c: &CertInfo, site: &Site) -> bool {
+    names(site).iter().all(|n| c.names.contains(n))
+}
+
+/// The site's certificate file, parsed (`None` when it does not exist).
+pub(crate) fn read_cert(root: &Root, site: &Site) -> Result<Option<CertInfo>> {
+    let Some(t) = &site.tls else { return Ok(None) };
+    let Some(pem) = root.read(&t.certificate)? else {
+        return Ok(None);
+    };
+    let chain = certs::pem_chain(&pem)
+        .with_context(|| format!("{}", root.path(&t.certificate).display()))?;
+    Ok(Some(certs::info(&chain[0])?))
+}
+
+/// What happened to one site's certificate.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Outcome {
+    pub site: String,
+    /// `issued`, `renewed`, `not-due`, `waiting` (backing off after a failure), `failed`
+    pub result: &'static str,
+    pub detail: String,
+    pub not_after: Option<i64>,
+}
+
+/// ACME failures per site, so a site the CA refused is not retried every run (rate limits).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Backoff {
+    sites: BTreeMap<String, Failure>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Failure {
+    count: u32,
+    /// Seconds since the epoch.
+    next_try: i64,
+    error: String,
+}
+
+fn backoff_file(g: &Global) -> PathBuf {
+    g.paths.state_dir.join("acme/backoff.json")
+}
+
+/// The wait after `count` failures in a row: 1 h, 2 h, 4 h … at most a day.
+fn wait_after(count: u32) -> i64 {
+    3600_i64 << count.saturating_sub(1).min(5)
+}
+
+/// Issues (or re-issues) certificates for `sites`, one order each. A site that failed recently
+/// waits for its backoff unless `force`. Returns one outcome per site; failures are outcomes,
+/// not errors, so one refused site does not stop the others.
+pub(crate) fn issue(
+    root: &Root,
+    config: &Config,
+    sites: &[&Site],
+    force: bool,
+    result: &'static str,
+) -> Result<Vec<Outcome>> {
+    let g = &config.global;
+    let ca_conf = g
+        .acme
+        .as_ref()
+        .ok_or_else(|| anyhow!("no `acme` section in lempctl.yaml"))?;
+    let mut backoff: Backoff = match root.read(&backoff_file(g))? {
+        Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
+        None => Backoff::default(),
+    };
+    let now = chrono::Utc::now().timestamp();
+    let mut out = Vec::new();
+    let mut todo = Vec::new();
+    for s in sites {
+        match backoff.sites.get(s.name.as_str()) {
+            Some(f) if !force && f.next_try > now => out.push(Outcome {
+                site: s.name.to_string(),
+                result: "waiting",
+                detail: format!(
+                    "the CA refused {} time(s), last: {}; next try after {} (or use --force)",
+                    f.count,
+                    f.error,
+                    when(f.next_try)
+                ),
+                not_after: None,
+            }),
+            _ => todo.push(*s),
+        }
+    }
+    if todo.is_empty() {
+        return Ok(out);
+    }
+    // The CA bundle is trust of the machine lempctl runs on (not under --root), as the
+    // WordPress source is.
+    let ca = acme::Ca {
+        directory: &ca_conf.directory,
+        email: ca_conf.email.as_deref(),
+        ca_bundle: ca_conf.ca_bundle.as_deref(),
+    };
+    let rt = crate::services::runtime()?;
+    let account_file = g.paths.state_dir.join("acme/account.json");
+    let saved = root.read(&account_file)?;
+    let (account, new_creds) = rt.block_on(acme::account(&ca, saved.as_deref()))?;
+    if let Some(creds) = new_creds {
+        root.write_private(&account_file, &creds, 0o600)?;
+    }
+    let challenges = super::desire::acme_root(g).join(".well-known/acme-challenge");
+    for site in todo {
+        let key = site
+            .tls
+            .as_ref()
+            .and_then(|t| t.acme)
+            .unwrap_or(ca_conf.key_type);
+        let mut published = Vec::new();
+        let mut publish = |token: &str, answer: &str| -> Result<()> {
+            if !token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(anyhow!(
+                    "the CA sent a token that is not a file name: {token:?}"
+                ));
+            }
+            let path = challenges.join(token);
+            root.write_atomic(
+                &mut Journal::default(),
+                &path,
+                answer.as_bytes(),
+                &Perms::root(0o644),
+            )?;
+            published.push(path);
+            Ok(())
+        };
+        let issued = rt.block_on(acme::issue(&account, &names(site), key, &mut publish));
+        for p in &published {
+            let _ = root.remove(&mut Journal::default(), p);
+        }
+        match issued.and_then(|i| store(root, site, &i)) {
+            Ok(info) => {
+                backoff.sites.remove(site.name.as_str());
+                out.push(Outcome {
+                    site: site.name.to_string(),
+                    result,
+                    detail: format!(
+                        "{} by {}, {}, until {}",
+                        info.names.join(", "),
+                        info.issuer,
+                        info.key,
+                        when(info.not_after)
+                    ),
+                    not_after: Some(info.not_after),
+                });
+            }
+            Err(e) => {
+                let count = backoff.sites.get(site.name.as_str()).map_or(0, |f| f.count) + 1;
+                let f = Failure {
+                    count,
+                    next_try: now + wait_after(count),
+                    error: format!("{e:#}"),
+                };
+                out.push(Outcome {
+                    site: site.name.to_string(),
+                    result: "failed",
+                    detail: format!("{}; next try after {}", f.error, when(f.next_try)),
+                    not_after: None,
+                });
+                backoff.sites.insert(site.name.to_string(), f);
+            }
+        }
+    }
+    root.write_private(
+        &backoff_file(g),
+        &serde_json::to_vec_pretty(&backoff)?,
+        0o600,
+    )?;
+    Ok(out)
+}
+
+/// Writes an issued key and chain (key first: the chain is what makes a site serve HTTPS).
+fn store(root: &Root, site: &Site, issued: &acme::Issued) -> Result<CertInfo> {
+    let t = site.tls.as_ref().context("an ACME site has tls")?;
+    let chain = certs::pem_chain(issued.chain_pem.as_bytes()).context("the issued chain")?;
+    let info = certs::info(&chain[0])?;
+    let mut j = Journal::default();
+    if let Some(dir) = t.certificate.parent() {
+        root.ensure_dir(&mut j, dir, &Perms::root(0o700))?;
+    }
+    root.write_atomic(
+        &mut j,
+        &t.key,
+        issued.key_pem.as_bytes(),
+        &Perms::root(0o600),
+    )?;
+    root.write_atomic(
+        &mut j,
+        &t.certificate,
+        issued.chain_pem.as_bytes(),
+        &Perms::root(0o644),
+    )?;
+    Ok(info)
+}
+
+/// When a certificate is due for renewal: two-thirds into its lifetime, minus up to a tenth of
+/// the lifetime of jitter fixed per site (so 1,000 sites do not renew in the same minute).
+pub(crate) fn renew_at(c: &CertInfo, site: &str) -> i64 {
+    let life = (c.not_after - c.not_before).max(1);
+    let spread = fxhash(site) % 1000;
+    c.not_before + life * 2 / 3 - life / 10 * spread as i64 / 1000
+}
+
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// RFC 3339 in UTC, to the second.
+pub(crate) fn when(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0).map_or_else(
+        || t.to_string(),
+        |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}
+
+/// The ACME sites of `names` (all when empty) that `renew` would renew now.
+pub(crate) fn due<'a>(
+    root: &Root,
+    config: &'a Config,
+    names: &'a [String],
+    force: bool,
+) -> Vec<&'a Site> {
+    let now = chrono::Utc::now().timestamp();
+    acme_sites(config, names)
+        .filter(|s| force || !current(root, s, now))
+        .collect()
+}
+
+/// The site's certificate exists, covers its names and is not due.
+fn current(root: &Root, site: &Site, now: i64) -> bool {
+    matches!(read_cert(root, site), Ok(Some(c)) if covers(&c, site) && renew_at(&c, site.name.as_str()) > now)
+}
+
+/// Renews the ACME certificates of `names` (all when empty) that are due (all with `force`).
+/// Returns the outcomes and whether any certificate changed (nginx must then reload once).
+pub(crate) fn renew(
+    root: &Root,
+    config: &Config,
+    names: &[String],
+    force: bool,
+) -> Result<(Vec<Outcome>, bool)> {
+    let now = chrono::Utc::now().timestamp();
+    let mut out = Vec::new();
+    let mut due = Vec::new();
+    for site in acme_sites(config, names) {
+        match read_cert(root, site) {
+            Ok(Some(c)) if !force && covers(&c, site) && renew_at(&c, site.name.as_str()) > now => {
+                out.push(Outcome {
+                    site: site.name.to_string(),
+                    result: "not-due",
+                    detail: format!(
+                        "valid until {}; renewal from {}",
+                        when(c.not_after),
+                        when(renew_at(&c, site.name.as_str()))
+                    ),
+                    not_after: Some(c.not_after),
+                });
+            }
+            _ => due.push(site),
+        }
+    }
+    if due.is_empty() {
+        return Ok((out, false));
+    }
+    let done = issue(root, config, &due, force, "renewed")?;
+    let changed = done.iter().any(|o| o.result == "renewed");
+    out.extend(done);
+    Ok((out, changed))
+}

@@ -1,0 +1,375 @@
+//! TLS from the sysadmin's side, against a real ACME CA (Debian's pebble) and the sandbox's real
+//! nginx: a site asks for `tls: { acme: true }`, `apply` gets its certificate over HTTP-01 and
+//! switches it to HTTPS; renewal, refusals and the certificate monitor.
+
+use std::process::Command;
+
+use crate::support::pebble::Pebble;
+
+use crate::support::*;
+
+const NEED: &[&str] = &[
+    "nginx",
+    "php-fpm8.2",
+    "useradd",
+    "pebble",
+    "curl",
+    "openssl",
+];
+
+fn with_acme(sb: &Sandbox, yaml: &str) {
+    let g = sb.path("/etc/lempctl/lempctl.yaml");
+    let text = std::fs::read_to_string(&g).unwrap();
+    std::fs::write(&g, format!("{text}{yaml}")).unwrap();
+}
+
+/// `curl https://HOST:PORT/PATH` trusting only `root`, resolving HOST to 127.0.0.1: (status, body).
+fn https(sb: &Sandbox, root: &std::path::Path, host: &str, path: &str) -> (String, String) {
+    let port = sb.port + 1;
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
+        .arg(root)
+        .arg("--resolve")
+        .arg(format!("{host}:{port}:127.0.0.1"))
+        .arg(format!("https://{host}:{port}{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.to_owned(), body.to_owned())
+}
+
+fn serial(sb: &Sandbox, host: &str) -> String {
+    let (code, v, err) = sb.json(&["cert", "check", host]);
+    assert!(code == 0 || code == 1, "{err}");
+    v["sites"][0]["live"]["serial"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[test]
+fn acme_sites_get_certificates_and_switch_to_https_in_one_apply() {
+    require!(NEED);
+    let sb = Sandbox::new().started();
+    let pebble = require!(Pebble::start(&sb.path("/pebble"), sb.port, 864_000));
+    with_acme(&sb, &pebble.acme_yaml());
+    sb.write_site(
+        "a.tls.test.yaml",
+        "name: a.tls.test\nkind: php\naliases: [www.a.tls.test]\ntls:\n  acme: true\n",
+    );
+    sb.write_site(
+        "b.tls.test.yaml",
+        "name: b.tls.test\nkind: static\ntls:\n  acme: true\n  key_type: rsa-2048\n  redirect: false\n",
+    );
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{v} {err}");
+    std::fs::write(
+        sb.path("/srv/www/a.tls.test/htdocs/t.php"),
+        "<?php echo 'php over tls';",
+    )
+    .unwrap();
+    std::fs::write(
+        sb.path("/srv/www/b.tls.test/htdocs/index.html"),
+        "static over tls",
+    )
+    .unwrap();
+    let root = pebble.root();
+    assert_eq!(
+        https(&sb, &root, "a.tls.test", "/t.php"),
+        ("200".into(), "php over tls".into())
+    );
+    assert_eq!(
+        https(&sb, &root, "www.a.tls.test", "/").0,
+        "200",
+        "the alias is on the certificate"
+    );
+    assert_eq!(
+        https(&sb, &root, "b.tls.test", "/"),
+        ("200".into(), "static over tls".into())
+    );
+    // HTTP redirects to HTTPS, except the challenge path; b asked for no redirect
+    let r = http_get(sb.port, "a.tls.test", "/", &[]);
+    assert_eq!(r.status, 301);
+    assert!(
+        r.headers
+            .contains(&format!("Location: https://a.tls.test:{}/", sb.port + 1)),
+        "{}",
+        r.headers
+    );
+    assert_eq!(
+        http_get(
+            sb.port,
+            "a.tls.test",
+            "/.well-known/acme-challenge/none",
+            &[]
+        )
+        .status,
+        404
+    );
+    assert_eq!(http_get(sb.port, "b.tls.test", "/", &[]).status, 200);
+    // the files: key root-only, chain by pebble, ECDSA by default and RSA where asked
+    let key = sb.path("/var/lib/lempctl/certs/a.tls.test/privkey.pem");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let (code, list, err) = sb.json(&["cert", "list"]);
+    assert_eq!(code, 0, "{err}");
+    let entries = list.as_array().unwrap();
+    let a = entries.iter().find(|e| e["site"] == "a.tls.test").unwrap();
+    let b = entries.iter().find(|e| e["site"] == "b.tls.test").unwrap();
+    assert_eq!(
+        (a["source"].as_str(), a["key"].as_str()),
+        (Some("acme"), Some("ECDSA P-256")),
+        "{a}"
+    );
+    assert_eq!(b["key"], "RSA 2048", "{b}");
+    assert!(a["issuer"].as_str().unwrap().contains("Pebble"), "{a}");
+    assert!(a["days_left"].as_i64().unwrap() >= 9, "{a}");
+    // a second apply changes nothing and issues nothing
+    let before = serial(&sb, "a.tls.test");
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["changed"], false, "{v}");
+    assert_eq!(serial(&sb, "a.tls.test"), before);
+    // not due: renew leaves it; --force renews, reloads nginx once and the listener serves it
+    let (code, v, err) = sb.json(&["cert", "renew"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        v["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["result"] == "not-due"),
+        "{v}"
+    );
+    assert_eq!(v["reloaded"], false);
+    let (code, v, err) = sb.json(&["cert", "renew", "--force", "a.tls.test"]);
+    assert_eq!(code, 0, "{v} {err}");
+    assert_eq!(v["certificates"][0]["result"], "renewed", "{v}");
+    assert_eq!(v["reloaded"], true, "{v}");
+    let after = serial(&sb, "a.tls.test");
+    assert!(!after.is_empty() && after != before, "{before} → {after}");
+}
+
+#[test]
+fn a_certificate_inside_its_renewal_window_is_renewed_and_an_expired_one_is_critical() {
+    require!(NEED);
+    let sb = Sandbox::new().started();
+    // 12-second certificates: due after about 7 s, expired after 12 s
+    let pebble = require!(Pebble::start(&sb.path("/pebble"), sb.port, 12));
+    with_acme(&sb, &pebble.acme_yaml());
+    sb.write_site(
+        "c.tls.test.yaml",
+        "name: c.tls.test\nkind: static\ntls:\n  acme: true\n",
+    );
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{v} {err}");
+    let first = serial(&sb, "c.tls.test");
+    std::thread::sleep(std::time::Duration::from_secs(9));
+    let (code, v, err) = sb.json(&["cert", "renew"]);
+    assert_eq!(code, 0, "{v} {err}");
+    assert_eq!(v["certificates"][0]["result"], "renewed", "{v}");
+    assert_ne!(serial(&sb, "c.tls.test"), first);
+    // renewal stops silently (nobody runs it): the monitor notices, and exits 1 once expired
+    std::thread::sleep(std::time::Duration::from_secs(13));
+    let (code, v, _) = sb.json(&["cert", "check", "--no-live"]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["sites"][0]["level"], "critical", "{v}");
+    assert!(
+        v["sites"][0]["problems"].to_string().contains("expired"),
+        "{v}"
+    );
+}
+
+#[test]
+fn a_refusal_keeps_the_site_serving_quotes_the_ca_and_backs_off() {
+    require!(NEED);
+    let sb = Sandbox::new().started();
+    // pebble validates on a port where nothing listens: every challenge fails
+    let pebble = require!(Pebble::start(&sb.path("/pebble"), free_port(), 864_000));
+    with_acme(&sb, &pebble.acme_yaml());
+    sb.write_site(
+        "d.tls.test.yaml",
+        "name: d.tls.test\nkind: static\ntls:\n  acme: true\n",
+    );
+    let out = sb.lempctl().arg("apply").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("d.tls.test: no certificate"), "{err}");
+    assert!(
+        err.contains("urn:ietf:params:acme:error:"),
+        "the CA's problem is quoted: {err}"
+    );
+    assert!(
+        !sb.path("/var/lib/lempctl/certs/d.tls.test/fullchain.pem")
+            .exists()
+    );
+    std::fs::write(
+        sb.path("/srv/www/d.tls.test/htdocs/index.html"),
+        "still here",
+    )
+    .unwrap();
+    let r = http_get(sb.port, "d.tls.test", "/", &[]);
+    assert_eq!(
+        (r.status.code(), r.body.as_str()),
+        (Some(200), "still here"),
+        "served over HTTP"
+    );
+    // the next run does not ask the CA again before the backoff is over, and says when it will
+    let (code, v, _) = sb.json(&["cert", "issue", "d.tls.test"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["certificates"][0]["result"], "waiting", "{v}");
+    assert!(
+        v["certificates"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("next try after"),
+        "{v}"
+    );
+}
+
+#[test]
+fn the_monitor_mails_once_per_change_and_catches_a_missed_reload() {
+    require!(NEED);
+    let sb = Sandbox::new().started();
+    let pebble = require!(Pebble::start(&sb.path("/pebble"), sb.port, 864_000));
+    let smtp = require!(SmtpSink::start(&sb.path("/smtp")));
+    with_acme(&sb, &pebble.acme_yaml());
+    sb.write_site(
+        "e.tls.test.yaml",
+        "name: e.tls.test\nkind: static\ntls:\n  acme: true\n",
+    );
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{v} {err}");
+    let root = pebble.root();
+    // 10-day certificates are inside a 30-day warning: one mail, the metric, exit 0
+    with_acme(
+        &sb,
+        &format!(
+            "certificates:\n  warn_days: 30\n  critical_days: 2\n  trust: {}\n  textfile_dir: /var/lib/node_exporter\nalerts:\n  smtp_host: 127.0.0.1\n  smtp_port: {}\n  from: lempctl@tls.test\n  to: [admin@tls.test]\n",
+            root.display(),
+            smtp.port
+        ),
+    );
+    let (code, v, err) = sb.json(&["cert", "check"]);
+    assert_eq!(code, 0, "{v} {err}");
+    assert_eq!(v["sites"][0]["level"], "warning", "{v}");
+    assert_eq!(v["mailed"], true, "{v}");
+    let prom =
+        std::fs::read_to_string(sb.path("/var/lib/node_exporter/lempctl_cert.prom")).unwrap();
+    assert!(
+        prom.contains(
+            "lempctl_cert_expiry_seconds{site=\"e.tls.test\",name=\"e.tls.test\",source=\"file\"}"
+        ),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("lempctl_cert_status{site=\"e.tls.test\"} 1"),
+        "{prom}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while smtp
+        .received()
+        .matches("Subject: lempctl: certificates")
+        .count()
+        < 1
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no mail: {}",
+            smtp.received()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // no change, no second mail
+    let (code, v, _) = sb.json(&["cert", "check"]);
+    assert_eq!((code, &v["mailed"]), (0, &serde_json::json!(false)), "{v}");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        smtp.received()
+            .matches("Subject: lempctl: certificates")
+            .count(),
+        1
+    );
+    // a new certificate written but not loaded by nginx: reported, critical
+    let cert = sb.path("/var/lib/lempctl/certs/e.tls.test/fullchain.pem");
+    let key = sb.path("/var/lib/lempctl/certs/e.tls.test/privkey.pem");
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "60",
+        ])
+        .args([
+            "-subj",
+            "/CN=e.tls.test",
+            "-addext",
+            "subjectAltName=DNS:e.tls.test",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let (code, v, _) = sb.json(&["cert", "check"]);
+    assert_eq!(code, 1, "{v}");
+    let problems = v["sites"][0]["problems"].to_string();
+    assert!(problems.contains("serves another certificate"), "{v}");
+    assert!(problems.contains("not trusted"), "a self-signed file: {v}");
+}
+
+#[test]
+fn bad_acme_settings_are_refused_and_change_nothing() {
+    require!(&["nginx"]);
+    for (yaml, site, want) in [
+        (
+            "acme:\n  directory: http://ca.example/dir\n",
+            "",
+            "`acme.directory`",
+        ),
+        (
+            "acme:\n  directory: https://ca.example/dir\n  email: not-an-address\n",
+            "",
+            "`acme.email`",
+        ),
+        (
+            "acme:\n  directory: https://ca.example/dir\n  key_type: dsa\n",
+            "",
+            "`acme.key_type`",
+        ),
+        ("", "tls:\n  acme: true\n", "an `acme` section"),
+        (
+            "acme:\n  directory: https://ca.example/dir\n",
+            "tls:\n  acme: true\n  certificate: /etc/ssl/x.pem\n  key: /etc/ssl/x.key\n",
+            "`tls.certificate`",
+        ),
+        (
+            "acme:\n  directory: https://ca.example/dir\n",
+            "tls:\n  acme: true\n  key_type: rsa-1024\n",
+            "`tls.key_type`",
+        ),
+        ("", "tls:\n  redirect: true\n", "`tls.certificate`"),
+    ] {
+        let sb = Sandbox::new();
+        with_acme(&sb, yaml);
+        sb.write_site(
+            "f.tls.test.yaml",
+            &format!("name: f.tls.test\nkind: static\n{site}"),
+        );
+        let before = sb.tree();
+        let out = sb.lempctl().arg("apply").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{yaml}{site}: {err}");
+        assert!(err.contains(want), "{yaml}{site}: {err}");
+        assert_eq!(sb.tree(), before, "nothing written");
+    }
+}
