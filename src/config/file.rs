@@ -128,6 +128,10 @@ pub struct TlsFile {
     /// Get the certificate from the `acme` CA of lempctl.yaml.
     pub acme: Option<S<bool>>,
     pub key_type: Option<S<String>>,
+    /// `http-01` (default) or `dns-01`.
+    pub challenge: Option<S<String>>,
+    /// The certificate also covers `*.<name>` (DNS-01 only).
+    pub wildcard: Option<S<bool>>,
     pub redirect: Option<bool>,
     pub hsts: Option<bool>,
     pub hsts_max_age: Option<S<u32>>,
@@ -184,6 +188,7 @@ pub struct AcmeFile {
     pub ca_bundle: Option<S<String>>,
     pub key_type: Option<S<String>>,
     pub default: Option<bool>,
+    pub dns_hook: Option<S<String>>,
 }
 
 /// The certificate monitor (`docs/tls.md`).

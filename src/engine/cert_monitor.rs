@@ -123,7 +123,7 @@ fn check_site(root: &Root, config: &Config, site: &Site, c: &Checks<'_>) -> Site
             }
             let missing: Vec<String> = super::tls::names(site)
                 .into_iter()
-                .filter(|n| !info.names.contains(n))
+                .filter(|n| !info.names.iter().any(|cn| super::tls::matches_name(cn, n)))
                 .collect();
             if !missing.is_empty() {
                 problem(

@@ -11,6 +11,14 @@ use crate::config::site::{Needs, Requirement};
 use crate::config::{Config, ConfigError, Site};
 use crate::host::Root;
 
+/// The problems of lempctl.yaml's host requirements (none: all present).
+pub(crate) fn global_errors(root: &Root, g: &crate::config::Global) -> Vec<ConfigError> {
+    g.requires
+        .iter()
+        .filter_map(|r| missing(root, r).map(|problem| error(&g.file, r, problem)))
+        .collect()
+}
+
 /// The problems of `site`'s host requirements, as errors of its site file (none: all present).
 pub(crate) fn site_errors(root: &Root, site: &Site) -> Vec<ConfigError> {
     site.requires
@@ -29,6 +37,13 @@ fn missing(root: &Root, r: &Requirement) -> Option<String> {
         }
         // The WordPress source is on the machine lempctl runs on (it copies from there).
         Needs::Tarball => (!p.is_file()).then(|| format!("{} does not exist", p.display())),
+        Needs::Executable => {
+            let exec = std::fs::metadata(p).is_ok_and(|m| {
+                m.is_file()
+                    && std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+            });
+            (!exec).then(|| format!("{} is not an executable file", p.display()))
+        }
         Needs::WordpressTree => (!p.join("wp-includes/version.php").is_file()).then(|| {
             format!(
                 "{} is not a WordPress tree (no wp-includes/version.php)",
@@ -47,6 +62,9 @@ fn error(file: &Path, r: &Requirement, problem: String) -> ConfigError {
     match (r.needs, r.default_from) {
         (Needs::File, _) => {
             e.allowed("an existing certificate (PEM) file; lempctl does not create it")
+        }
+        (Needs::Executable, _) => {
+            e.allowed("an executable program that takes `add|remove FQDN VALUE` (chmod +x)")
         }
         (_, None) => {
             e.allowed("a WordPress directory (Debian: /usr/share/wordpress) or a `.tar.gz` release")

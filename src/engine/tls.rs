@@ -62,8 +62,38 @@ pub(crate) fn names(site: &Site) -> Vec<String> {
         .collect()
 }
 
+/// The names to order: the site's, with `*.<name>` after the name for a wildcard (aliases it
+/// covers are left out, as a CA refuses redundant names).
+pub(crate) fn order_names(site: &Site) -> Vec<String> {
+    if !site.tls.as_ref().is_some_and(|t| t.wildcard) {
+        return names(site);
+    }
+    let wild = format!("*.{}", site.name);
+    let mut out = vec![site.name.to_string(), wild.clone()];
+    out.extend(
+        site.aliases
+            .iter()
+            .map(|a| a.to_string())
+            .filter(|a| !matches_name(&wild, a)),
+    );
+    out
+}
+
+/// A certificate name (`*.x` covers one label more) matches a host name.
+pub(crate) fn matches_name(cert_name: &str, host: &str) -> bool {
+    match cert_name.strip_prefix("*.") {
+        Some(suffix) => host
+            .split_once('.')
+            .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
+        None => cert_name == host,
+    }
+}
+
+/// The certificate covers every name the site should have (and the wildcard if it asks).
 fn covers(c: &CertInfo, site: &Site) -> bool {
-    names(site).iter().all(|n| c.names.contains(n))
+    order_names(site)
+        .iter()
+        .all(|n| c.names.iter().any(|cn| cn == n || matches_name(cn, n)))
 }
 
 /// The site's certificate file, parsed (`None` when it does not exist).
@@ -172,30 +202,22 @@ pub(crate) fn issue(
             .as_ref()
             .and_then(|t| t.acme)
             .unwrap_or(ca_conf.key_type);
-        let mut published = Vec::new();
-        let mut publish = |token: &str, answer: &str| -> Result<()> {
-            if !token
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return Err(anyhow!(
-                    "the CA sent a token that is not a file name: {token:?}"
-                ));
-            }
-            let path = challenges.join(token);
-            root.write_atomic(
-                &mut Journal::default(),
-                &path,
-                answer.as_bytes(),
-                &Perms::root(0o644),
-            )?;
-            published.push(path);
-            Ok(())
+        let t = site.tls.as_ref().context("an ACME site has tls")?;
+        let mut answers = Answers {
+            root,
+            dir: &challenges,
+            hook: ca_conf.dns_hook.as_deref(),
+            files: Vec::new(),
+            records: Vec::new(),
         };
-        let issued = rt.block_on(acme::issue(&account, &names(site), key, &mut publish));
-        for p in &published {
-            let _ = root.remove(&mut Journal::default(), p);
-        }
+        let issued = rt.block_on(acme::issue(
+            &account,
+            &order_names(site),
+            key,
+            t.challenge,
+            &mut answers,
+        ));
+        answers.clean_up();
         match issued.and_then(|i| store(root, site, &i)) {
             Ok(info) => {
                 backoff.sites.remove(site.name.as_str());
@@ -235,6 +257,67 @@ pub(crate) fn issue(
         0o600,
     )?;
     Ok(out)
+}
+
+/// Puts challenge answers where the CA looks: files in the shared challenge directory (HTTP-01),
+/// TXT records through `acme.dns_hook` (DNS-01); `clean_up` removes them all afterwards.
+struct Answers<'a> {
+    root: &'a Root,
+    dir: &'a std::path::Path,
+    hook: Option<&'a std::path::Path>,
+    files: Vec<PathBuf>,
+    records: Vec<(String, String)>,
+}
+
+impl Answers<'_> {
+    fn hook(&self, action: &str, fqdn: &str, value: &str) -> Result<()> {
+        let hook = self.hook.context("DNS-01 without `acme.dns_hook`")?;
+        crate::host::exec::Cmd::new(hook)
+            .args([action, fqdn, value])
+            .run()
+            .with_context(|| format!("the DNS hook {} {action} {fqdn}", hook.display()))?;
+        Ok(())
+    }
+
+    fn clean_up(&mut self) {
+        for p in std::mem::take(&mut self.files) {
+            let _ = self.root.remove(&mut Journal::default(), &p);
+        }
+        for (fqdn, value) in std::mem::take(&mut self.records) {
+            if let Err(e) = self.hook("remove", &fqdn, &value) {
+                tracing::warn!("{e:#}");
+            }
+        }
+    }
+}
+
+impl acme::Responder for Answers<'_> {
+    fn http01(&mut self, token: &str, answer: &str) -> Result<()> {
+        if !token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(anyhow!(
+                "the CA sent a token that is not a file name: {token:?}"
+            ));
+        }
+        let path = self.dir.join(token);
+        self.root.write_atomic(
+            &mut Journal::default(),
+            &path,
+            answer.as_bytes(),
+            &Perms::root(0o644),
+        )?;
+        self.files.push(path);
+        Ok(())
+    }
+
+    fn dns01(&mut self, name: &str, value: &str) -> Result<()> {
+        let fqdn = format!("_acme-challenge.{name}");
+        self.hook("add", &fqdn, value)?;
+        self.records.push((fqdn, value.to_owned()));
+        Ok(())
+    }
 }
 
 /// Writes an issued key and chain (key first: the chain is what makes a site serve HTTPS).

@@ -103,6 +103,10 @@ impl Context {
     /// configuration still fail. A command naming a set-aside site fails in `find_site`.
     pub(crate) fn load(&self) -> Result<Config> {
         let mut config = config::load_lenient(&self.root, &self.config_path)?;
+        let global = crate::engine::preflight::global_errors(&self.root, &config.global);
+        if !global.is_empty() {
+            return Err(config::ConfigErrors(global).into());
+        }
         let unmet: Vec<_> = config
             .sites
             .iter()
@@ -165,10 +169,14 @@ impl Context {
     /// The configuration with every site file valid (`apply` of everything): any problem fails.
     pub(crate) fn load_strict(&self) -> Result<Config> {
         let config = config::load(&self.root, &self.config_path)?;
-        let errors: Vec<_> = config
-            .sites
-            .iter()
-            .flat_map(|s| crate::engine::preflight::site_errors(&self.root, s))
+        let errors: Vec<_> = crate::engine::preflight::global_errors(&self.root, &config.global)
+            .into_iter()
+            .chain(
+                config
+                    .sites
+                    .iter()
+                    .flat_map(|s| crate::engine::preflight::site_errors(&self.root, s)),
+            )
             .collect();
         if !errors.is_empty() {
             return Err(config::ConfigErrors(errors).into());

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::config::global::KeyType;
+use crate::config::site::Challenge;
 use anyhow::{Context, Result, anyhow, bail};
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
@@ -77,14 +78,23 @@ pub(crate) async fn account(
     Ok((account, Some(serde_json::to_vec_pretty(&creds)?)))
 }
 
-/// Orders one certificate for `names` (the first is the subject) over HTTP-01. `publish` is
-/// called with each challenge's token and answer before the CA is told to check it; the answers
-/// must then be served at `/.well-known/acme-challenge/<token>` on port 80 of every name.
+/// Answers the CA's challenges: the caller puts each answer where the CA will look.
+pub(crate) trait Responder {
+    /// HTTP-01: serve `answer` at `/.well-known/acme-challenge/<token>` on port 80.
+    fn http01(&mut self, token: &str, answer: &str) -> Result<()>;
+    /// DNS-01: a TXT record `_acme-challenge.<name>` with `value` (for `*.x`, `name` is `x`).
+    fn dns01(&mut self, name: &str, value: &str) -> Result<()>;
+}
+
+/// Orders one certificate for `names` (the first is the subject; `*.x` for a wildcard), each
+/// checked with `challenge` (`Dns01` for wildcards). The responder is called for each
+/// challenge before the CA is told to check it.
 pub(crate) async fn issue(
     account: &Account,
     names: &[String],
     key: KeyType,
-    publish: &mut dyn FnMut(&str, &str) -> Result<()>,
+    challenge: Challenge,
+    responder: &mut dyn Responder,
 ) -> Result<Issued> {
     let ids: Vec<Identifier> = names.iter().map(|n| Identifier::Dns(n.clone())).collect();
     let mut order = account
@@ -99,10 +109,23 @@ pub(crate) async fn issue(
             AuthorizationStatus::Valid => continue,
             s => bail!(Refused(format!("an authorization is {s:?}"))),
         }
+        let kind = match challenge {
+            Challenge::Http01 => ChallengeType::Http01,
+            Challenge::Dns01 => ChallengeType::Dns01,
+        };
         let mut ch = authz
-            .challenge(ChallengeType::Http01)
-            .ok_or_else(|| anyhow!(Refused("the CA offers no http-01 challenge".into())))?;
-        publish(&ch.token, ch.key_authorization().as_str())?;
+            .challenge(kind.clone())
+            .ok_or_else(|| anyhow!(Refused(format!("the CA offers no {kind:?} challenge"))))?;
+        match challenge {
+            Challenge::Http01 => responder.http01(&ch.token, ch.key_authorization().as_str())?,
+            Challenge::Dns01 => {
+                let name = match ch.identifier().identifier {
+                    Identifier::Dns(d) => d.clone(),
+                    other => bail!("the CA asks about {other:?}, not a DNS name"),
+                };
+                responder.dns01(&name, &ch.key_authorization().dns_value())?;
+            }
+        }
         ch.set_ready()
             .await
             .map_err(|e| quoted(e, "answering the challenge"))?;

@@ -358,6 +358,16 @@ fn bad_acme_settings_are_refused_and_change_nothing() {
             "`tls.key_type`",
         ),
         ("", "tls:\n  redirect: true\n", "`tls.certificate`"),
+        (
+            "acme:\n  directory: https://ca.example/dir\n",
+            "tls:\n  acme: true\n  wildcard: true\n",
+            "DNS-01 needs",
+        ),
+        (
+            "acme:\n  directory: https://ca.example/dir\n  dns_hook: /etc/debian_version\n",
+            "tls:\n  acme: true\n  challenge: dns-01\n",
+            "is not an executable file",
+        ),
     ] {
         let sb = Sandbox::new();
         with_acme(&sb, yaml);
@@ -372,4 +382,50 @@ fn bad_acme_settings_are_refused_and_change_nothing() {
         assert!(err.contains(want), "{yaml}{site}: {err}");
         assert_eq!(sb.tree(), before, "nothing written");
     }
+}
+
+#[test]
+fn a_wildcard_certificate_over_dns_01_through_the_hook() {
+    require!(NEED);
+    let sb = Sandbox::new().started();
+    let pebble = require!(Pebble::start(&sb.path("/pebble"), sb.port, 864_000));
+    with_acme(
+        &sb,
+        &format!(
+            "{}  dns_hook: {}\n",
+            pebble.acme_yaml(),
+            pebble.dns_hook().display()
+        ),
+    );
+    sb.write_site(
+        "w.tls.test.yaml",
+        "name: w.tls.test\nkind: static\naliases: [shop.w.tls.test, w2.tls.test]\ntls:\n  acme: true\n  wildcard: true\n",
+    );
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{v} {err}");
+    let (_, list, _) = sb.json(&["cert", "list"]);
+    let names = list[0]["names"].to_string();
+    assert!(
+        names.contains("*.w.tls.test") && names.contains("\"w.tls.test\""),
+        "{list}"
+    );
+    assert!(
+        names.contains("w2.tls.test") && !names.contains("shop.w.tls.test"),
+        "the wildcard covers the alias: {list}"
+    );
+    let calls = pebble.dns_hook_calls();
+    assert!(calls.contains("add _acme-challenge.w.tls.test "), "{calls}");
+    assert!(
+        calls.contains("remove _acme-challenge.w.tls.test "),
+        "records are removed: {calls}"
+    );
+    let root = pebble.root();
+    std::fs::write(sb.path("/srv/www/w.tls.test/htdocs/index.html"), "wild").unwrap();
+    assert_eq!(
+        https(&sb, &root, "shop.w.tls.test", "/"),
+        ("200".into(), "wild".into())
+    );
+    // the next apply does not re-issue: the wildcard covers the alias
+    let (code, v, _) = sb.json(&["apply"]);
+    assert_eq!((code, &v["changed"]), (0, &serde_json::json!(false)), "{v}");
 }

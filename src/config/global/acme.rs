@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::config::check::Ctx;
 use crate::config::file::{AcmeFile, CertificatesFile, S};
+use crate::config::site::{Needs, Requirement};
 use crate::config::values::{printable, valid_email};
 
 /// The key of a certificate lempctl has issued.
@@ -58,6 +59,9 @@ pub struct Acme {
     pub key_type: KeyType,
     /// Sites without a `tls` section get an ACME certificate too.
     pub default: bool,
+    /// The program that sets and removes DNS-01 TXT records: `HOOK add|remove FQDN VALUE`
+    /// (a path on the machine lempctl runs on).
+    pub dns_hook: Option<PathBuf>,
 }
 
 /// The certificate monitor (`certificates` section).
@@ -74,7 +78,11 @@ pub struct Certificates {
     pub textfile_dir: Option<PathBuf>,
 }
 
-pub(super) fn section(ctx: &mut Ctx<'_>, a: AcmeFile) -> Option<Acme> {
+pub(super) fn section(
+    ctx: &mut Ctx<'_>,
+    a: AcmeFile,
+    requires: &mut Vec<Requirement>,
+) -> Option<Acme> {
     let Some(dir) = &a.directory else {
         if let Some(v) = &a.email {
             ctx.err(
@@ -122,7 +130,20 @@ pub(super) fn section(ctx: &mut Ctx<'_>, a: AcmeFile) -> Option<Acme> {
         .map(|v| ctx.path(Some(v), "acme.ca_bundle", ""));
     let key_type =
         KeyType::field(ctx, a.key_type.as_ref(), "acme.key_type").unwrap_or(KeyType::EcdsaP256);
+    let dns_hook = a.dns_hook.as_ref().map(|v| {
+        let p = ctx.path(Some(v), "acme.dns_hook", "");
+        if !p.as_os_str().is_empty() {
+            requires.push(Requirement::at(
+                v,
+                "acme.dns_hook",
+                p.clone(),
+                Needs::Executable,
+            ));
+        }
+        p
+    });
     Some(Acme {
+        dns_hook,
         directory: dir.value.clone(),
         email,
         ca_bundle,

@@ -83,6 +83,9 @@ pub struct Global {
     pub acme: Option<Acme>,
     /// The certificate monitor's thresholds and trust.
     pub certificates: Certificates,
+    /// Host paths lempctl.yaml names that must exist (checked by the preflight step).
+    #[serde(skip)]
+    pub requires: Vec<crate::config::site::Requirement>,
 }
 
 impl Global {
@@ -191,7 +194,10 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
     let s3 = s3::section(&mut ctx, g.s3.unwrap_or_default());
     let backup = backup::section(&mut ctx, g.backup.unwrap_or_default(), &paths.state_dir);
     let alerts = alerts::section(&mut ctx, g.alerts.unwrap_or_default());
-    let acme = g.acme.and_then(|a| acme::section(&mut ctx, a));
+    let mut requires = Vec::new();
+    let acme = g
+        .acme
+        .and_then(|a| acme::section(&mut ctx, a, &mut requires));
     let certificates = acme::certificates(
         &mut ctx,
         g.certificates.unwrap_or_default(),
@@ -229,5 +235,6 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         alerts,
         acme,
         certificates,
+        requires,
     }
 }

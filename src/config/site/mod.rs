@@ -18,7 +18,7 @@ pub use health::Health;
 pub use php::{ALLOWED_INI, Php, Pm, post_size_for};
 pub use redirect::Redirect;
 pub use s3::{S3CacheRule, S3Site, valid_bucket};
-pub use tls::Tls;
+pub use tls::{Challenge, Tls};
 pub use wordpress::Wordpress;
 
 use std::path::{Path, PathBuf};
@@ -360,6 +360,8 @@ pub enum Needs {
     Tarball,
     /// A WordPress tree (with `wp-includes/version.php`) on the machine lempctl runs on.
     WordpressTree,
+    /// An executable regular file on the machine lempctl runs on (a hook program).
+    Executable,
 }
 
 impl Requirement {

@@ -11,6 +11,16 @@ use crate::config::fqdn::Fqdn;
 use crate::config::global::{Global, KeyType};
 use crate::config::values::{printable, safe_token};
 
+/// The ACME challenge a site's names are checked with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Challenge {
+    /// A file under `/.well-known/acme-challenge/` on port 80.
+    Http01,
+    /// A TXT record `_acme-challenge.<name>`, set by `acme.dns_hook`.
+    Dns01,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Tls {
     pub certificate: PathBuf,
@@ -18,6 +28,10 @@ pub struct Tls {
     /// Issued and renewed by lempctl from the `acme` CA, with this key type; none: files
     /// obtained elsewhere (certbot, a purchase).
     pub acme: Option<KeyType>,
+    /// How the CA checks the names (ACME only).
+    pub challenge: Challenge,
+    /// The certificate also covers `*.<name>` (DNS-01).
+    pub wildcard: bool,
     pub redirect: bool,
     pub hsts: bool,
     pub hsts_max_age: u32,
@@ -45,12 +59,14 @@ pub(super) fn section(
             certificate,
             key,
             acme: Some(acme.key_type),
+            challenge: Challenge::Http01,
+            wildcard: false,
             redirect: true,
             hsts: false,
             hsts_max_age: 31_536_000,
         });
     };
-    let (certificate, key, acme) = match &t.acme {
+    let (certificate, key, acme, challenge) = match &t.acme {
         Some(a) if a.value => acme(ctx, t, a, name, g)?,
         _ => files(ctx, t, requires)?,
     };
@@ -58,13 +74,15 @@ pub(super) fn section(
         certificate,
         key,
         acme,
+        challenge,
+        wildcard: t.wildcard.as_ref().is_some_and(|w| w.value),
         redirect: t.redirect.unwrap_or(true),
         hsts: t.hsts.unwrap_or(false),
         hsts_max_age: t.hsts_max_age.as_ref().map_or(31_536_000, |v| v.value),
     })
 }
 
-type Source = (PathBuf, PathBuf, Option<KeyType>);
+type Source = (PathBuf, PathBuf, Option<KeyType>, Challenge);
 
 fn acme(
     ctx: &mut Ctx<'_>,
@@ -94,8 +112,56 @@ fn acme(
     }
     let key_type =
         KeyType::field(ctx, t.key_type.as_ref(), "tls.key_type").unwrap_or(conf.key_type);
+    let challenge = challenge(ctx, t, conf.dns_hook.is_some())?;
     let (certificate, key) = acme_files(g, name?);
-    Some((certificate, key, Some(key_type)))
+    Some((certificate, key, Some(key_type), challenge))
+}
+
+/// `tls.challenge` and `tls.wildcard`: a wildcard needs DNS-01, and DNS-01 needs a hook.
+fn challenge(ctx: &mut Ctx<'_>, t: &TlsFile, dns_hook: bool) -> Option<Challenge> {
+    let wildcard = t.wildcard.as_ref().filter(|w| w.value);
+    let challenge = match &t.challenge {
+        None if wildcard.is_some() => Challenge::Dns01,
+        None => Challenge::Http01,
+        Some(v) => match v.value.as_str() {
+            "http-01" => Challenge::Http01,
+            "dns-01" => Challenge::Dns01,
+            other => {
+                ctx.err(
+                    v,
+                    "tls.challenge",
+                    format!("unknown challenge `{}`", printable(other)),
+                    Some("`http-01` (the default) or `dns-01`"),
+                );
+                return None;
+            }
+        },
+    };
+    if let (Some(w), Challenge::Http01) = (wildcard, challenge) {
+        ctx.err(w, "tls.wildcard", "a wildcard certificate can only be checked over DNS-01", Some("`challenge: dns-01` (or leave `challenge` out) with `acme.dns_hook` in lempctl.yaml"));
+        return None;
+    }
+    if challenge == Challenge::Dns01 && !dns_hook {
+        let at = wildcard
+            .map(|w| (w.referenced.line(), w.referenced.column(), "tls.wildcard"))
+            .or(t
+                .challenge
+                .as_ref()
+                .map(|c| (c.referenced.line(), c.referenced.column(), "tls.challenge")));
+        let (line, column, field) = at.unwrap_or((0, 0, "tls.challenge"));
+        ctx.errors.push(
+            ConfigError::new(
+                ctx.file,
+                line,
+                column,
+                field,
+                "DNS-01 needs a way to set TXT records: `acme.dns_hook` in lempctl.yaml",
+            )
+            .allowed("`acme.dns_hook: /path/to/program` taking `add|remove FQDN VALUE`"),
+        );
+        return None;
+    }
+    Some(challenge)
 }
 
 fn files(ctx: &mut Ctx<'_>, t: &TlsFile, requires: &mut Vec<Requirement>) -> Option<Source> {
@@ -104,6 +170,22 @@ fn files(ctx: &mut Ctx<'_>, t: &TlsFile, requires: &mut Vec<Requirement>) -> Opt
             v,
             "tls.key_type",
             "a key type is for certificates lempctl gets by ACME",
+            Some("`acme: true`"),
+        );
+    }
+    if let Some(v) = &t.challenge {
+        ctx.err(
+            v,
+            "tls.challenge",
+            "a challenge is for certificates lempctl gets by ACME",
+            Some("`acme: true`"),
+        );
+    }
+    if let Some(v) = &t.wildcard {
+        ctx.err(
+            v,
+            "tls.wildcard",
+            "a wildcard is for certificates lempctl gets by ACME",
             Some("`acme: true`"),
         );
     }
@@ -134,5 +216,5 @@ fn files(ctx: &mut Ctx<'_>, t: &TlsFile, requires: &mut Vec<Requirement>) -> Opt
         paths.push(PathBuf::from(&v.value));
     }
     let [certificate, key] = <[PathBuf; 2]>::try_from(paths).ok()?;
-    Some((certificate, key, None))
+    Some((certificate, key, None, Challenge::Http01))
 }

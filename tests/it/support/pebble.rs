@@ -16,6 +16,8 @@ pub struct Pebble {
     /// The ACME directory URL.
     pub directory: String,
     mgmt: u16,
+    /// challtestsrv's management API (TXT records for DNS-01).
+    chall_mgmt: u16,
     dir: PathBuf,
 }
 
@@ -148,6 +150,7 @@ impl Pebble {
             ca: dir.join("ca.pem"),
             directory: format!("https://127.0.0.1:{listen}/dir"),
             mgmt,
+            chall_mgmt,
             dir: dir.to_path_buf(),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -182,6 +185,28 @@ impl Pebble {
         let path = self.dir.join("pebble-root.pem");
         std::fs::write(&path, pem).unwrap();
         path
+    }
+
+    /// A DNS hook (`add|remove FQDN VALUE`) that sets TXT records in challtestsrv's DNS.
+    pub fn dns_hook(&self) -> PathBuf {
+        let path = self.dir.join("dns-hook");
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\nset -e\necho \"$@\" >> {log}\ncase \"$1\" in\n  add) curl -sf -X POST -d \"{{\\\"host\\\":\\\"$2.\\\",\\\"value\\\":\\\"$3\\\"}}\" http://127.0.0.1:{port}/set-txt ;;\n  remove) curl -sf -X POST -d \"{{\\\"host\\\":\\\"$2.\\\"}}\" http://127.0.0.1:{port}/clear-txt ;;\nesac\n",
+                log = self.dir.join("dns-hook.log").display(),
+                port = self.chall_mgmt
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        path
+    }
+
+    /// What the DNS hook was called with, one call a line.
+    pub fn dns_hook_calls(&self) -> String {
+        std::fs::read_to_string(self.dir.join("dns-hook.log")).unwrap_or_default()
     }
 
     /// The `acme` section of lempctl.yaml for this CA.
