@@ -596,7 +596,7 @@ pub fn status_text(s: &Status) -> String {
     }
     if !s.sites.is_empty() {
         out.push_str(&format!(
-            "{:<40} {:<10} {:<9} {:<4} {:<8} {:<4} {:<20} {}\n",
+            "{:<40} {:<10} {:<9} {:<4} {:<8} {:<7} {:<20} {}\n",
             "SITE", "KIND", "ENABLED", "PHP", "CACHE", "TLS", "LAST BACKUP (UTC)", "STATE"
         ));
     }
@@ -617,13 +617,17 @@ pub fn status_text(s: &Status) -> String {
             None => "-".to_owned(),
         };
         out.push_str(&format!(
-            "{:<40} {:<10} {:<9} {:<4} {:<8} {:<4} {:<20} {}\n",
+            "{:<40} {:<10} {:<9} {:<4} {:<8} {:<7} {:<20} {}\n",
             site.name,
             site.kind,
             if site.enabled { "enabled" } else { "disabled" },
             site.php.as_deref().unwrap_or("-"),
             site.cache,
-            if site.tls { "yes" } else { "no" },
+            match (site.tls, site.tls_days_left) {
+                (false, _) => "no".to_owned(),
+                (true, Some(d)) => format!("{d}d"),
+                (true, None) => "no cert".to_owned(),
+            },
             backup,
             site.state
         ));

@@ -77,7 +77,7 @@ pub(crate) fn desire(root: &Root, config: &Config, scope: &Scope) -> Result<Desi
             }
             out.db_specs
                 .push(super::database::spec(g, site.name.as_str(), db, &password));
-            site_resources(&mut out.resources, &renderer, &map, g, site)?;
+            site_resources(&mut out.resources, root, &renderer, &map, g, site)?;
             if let Some(wp) = &site.wordpress {
                 super::wordpress::resources(
                     &mut out, &renderer, &map, g, site, wp, db, &secrets, &file,
@@ -85,7 +85,7 @@ pub(crate) fn desire(root: &Root, config: &Config, scope: &Scope) -> Result<Desi
             }
             continue;
         }
-        site_resources(&mut out.resources, &renderer, &map, g, site)?;
+        site_resources(&mut out.resources, root, &renderer, &map, g, site)?;
     }
     Ok(out)
 }
@@ -250,6 +250,7 @@ fn root_arg(map: &context::PathMap, _g: &Global) -> String {
 
 fn site_resources(
     out: &mut Vec<Resource>,
+    root: &Root,
     r: &Renderer,
     map: &context::PathMap,
     g: &Global,
@@ -326,7 +327,13 @@ fn site_resources(
             site: Some(name.clone()),
         });
     }
-    let vhost = r.render("nginx/vhost.conf.j2", &context::vhost(map, g, site))?;
+    let mut vhost_ctx = context::vhost(map, g, site);
+    // Stapling only where the certificate names an OCSP responder (else nginx warns on reload).
+    vhost_ctx.ocsp_stapling = super::tls::read_cert(root, site)
+        .ok()
+        .flatten()
+        .is_some_and(|c| c.ocsp);
+    let vhost = r.render("nginx/vhost.conf.j2", &vhost_ctx)?;
     out.push(Resource::File {
         path: p.vhost.clone(),
         contents: vhost.into_bytes(),

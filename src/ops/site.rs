@@ -189,7 +189,7 @@ pub(crate) fn info(site: &Site, root: &crate::host::Root) -> SiteInfo {
         tls: site.tls.as_ref().map_or_else(
             || "none".to_owned(),
             |t| {
-                let mut s = String::from("files");
+                let mut s = String::from(if t.acme.is_some() { "acme" } else { "files" });
                 if t.redirect {
                     s.push_str(", redirect");
                 }

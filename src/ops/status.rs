@@ -44,6 +44,9 @@ pub struct SiteStatus {
     pub php: Option<String>,
     pub cache: &'static str,
     pub tls: bool,
+    /// Whole days until the site's certificate expires (negative: expired); none without TLS
+    /// or before an ACME certificate exists.
+    pub tls_days_left: Option<i64>,
     /// Whether the site file has a `backup:` section.
     pub backup_scheduled: bool,
     pub last_backup: Option<LastBackup>,
@@ -173,6 +176,10 @@ pub(crate) fn status(ctx: &Context) -> Result<Status> {
                 crate::config::site::Cache::Fastcgi => "fastcgi",
             },
             tls: site.tls.is_some(),
+            tls_days_left: crate::engine::tls::read_cert(&ctx.root, site)
+                .ok()
+                .flatten()
+                .map(|c| (c.not_after - chrono::Utc::now().timestamp()).div_euclid(86_400)),
             backup_scheduled: site.backup.is_some(),
             last_backup,
         });

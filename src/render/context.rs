@@ -76,6 +76,8 @@ pub struct VhostContext {
     /// Unique per site: nginx zone names (rate limit, page cache).
     pub zone: String,
     pub cache_path: String,
+    /// The certificate names an OCSP responder: nginx staples its answers.
+    pub ocsp_stapling: bool,
 }
 
 pub fn vhost(map: &PathMap, g: &Global, site: &Site) -> VhostContext {
@@ -108,6 +110,7 @@ pub fn vhost(map: &PathMap, g: &Global, site: &Site) -> VhostContext {
             .display()
             .to_string(),
         site: shown,
+        ocsp_stapling: false,
     }
 }
 

@@ -126,6 +126,15 @@ fn acme_sites_get_certificates_and_switch_to_https_in_one_apply() {
     assert_eq!(b["key"], "RSA 2048", "{b}");
     assert!(a["issuer"].as_str().unwrap().contains("Pebble"), "{a}");
     assert!(a["days_left"].as_i64().unwrap() >= 9, "{a}");
+    let (_, st, _) = sb.json(&["status"]);
+    let sa = st["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "a.tls.test")
+        .unwrap()
+        .clone();
+    assert!(sa["tls_days_left"].as_i64().unwrap() >= 9, "{sa}");
     // a second apply changes nothing and issues nothing
     let before = serial(&sb, "a.tls.test");
     let (code, v, err) = sb.json(&["apply"]);
