@@ -25,6 +25,10 @@ pub enum SandboxCommand {
         /// Do not run a private MariaDB (its TCP port is the HTTP port + 2).
         #[arg(long)]
         no_mariadb: bool,
+        /// Run a local ACME CA (Debian's pebble; ports HTTP+3 to HTTP+6) and point `acme` at it,
+        /// so sites with `tls: { acme: true }` get certificates really issued over ACME.
+        #[arg(long)]
+        acme: bool,
     },
     /// Start the sandbox's nginx and php-fpm (use with --root DIR).
     Start,
@@ -43,6 +47,7 @@ pub(super) fn run(ctx: &Context, s: &SandboxCommand, p: &Printer) -> Result<()> 
             php_version,
             force,
             no_mariadb,
+            acme,
         } => {
             let r = ops::sandbox::init(&ops::sandbox::InitOptions {
                 dir: dir.clone(),
@@ -50,6 +55,7 @@ pub(super) fn run(ctx: &Context, s: &SandboxCommand, p: &Printer) -> Result<()> 
                 php_version: php_version.clone(),
                 force: *force,
                 mariadb: !no_mariadb,
+                acme: *acme,
             })?;
             p.data(&r, |r| {
                 format!(

@@ -277,7 +277,7 @@ impl Run<'_> {
                     file_perms,
                 )
                 .map(|_| ()),
-                Op::Reload(_) | Op::Db(_) | Op::WpInstall { .. } => Ok(()),
+                Op::Reload(_) | Op::Db(_) | Op::WpInstall { .. } | Op::Certificate => Ok(()),
             };
             if let Err(e) = step {
                 let action = serde_json::to_string(&change.action).unwrap_or_default();

@@ -63,6 +63,9 @@ pub enum Op {
     WpInstall {
         site: String,
     },
+    /// A certificate from the ACME CA (`engine::tls`, after the run's files are in place): in
+    /// a report only, the engine's execution skips it.
+    Certificate,
     /// Archive a site's tree, then delete it (`site remove --purge`).
     Purge {
         site: String,

@@ -79,7 +79,11 @@ pub(crate) fn apply(ctx: &Context, opts: &ApplyOptions) -> Result<Report> {
         }
     })?;
     // ACME sites without a certificate get one now, and switch to HTTPS in this run.
-    if !opts.dry_run && report.error.is_none() {
+    if opts.dry_run {
+        let certs = super::cert::planned_changes(ctx, &config, &names);
+        report.changed |= !certs.is_empty();
+        report.changes.extend(certs);
+    } else if report.error.is_none() {
         super::cert::after_apply(ctx, &config, &names, &mut report, opts.wait)?;
     }
     Ok(report)

@@ -226,8 +226,8 @@ pub(crate) fn after_apply(
     let run = finish(ctx, config, &serving, outcomes, wait)?;
     for o in run.certificates.iter().filter(|o| o.result == "issued") {
         report
-            .warnings
-            .push(format!("{}: certificate issued ({})", o.site, o.detail));
+            .changes
+            .push(certificate_change(config, &o.site, Some(&o.detail)));
     }
     report.changed |= run.certificates.iter().any(|o| o.result == "issued");
     if !failed.is_empty() {
@@ -238,6 +238,46 @@ pub(crate) fn after_apply(
         });
     }
     Ok(())
+}
+
+/// A certificate in a report: created by the ACME step, with what it covers.
+fn certificate_change(
+    config: &Config,
+    site: &str,
+    detail: Option<&str>,
+) -> crate::engine::plan::Change {
+    let path = config
+        .sites
+        .iter()
+        .find(|s| s.name.as_str() == site)
+        .and_then(|s| s.tls.as_ref())
+        .map_or_else(String::new, |t| t.certificate.display().to_string());
+    crate::engine::plan::Change {
+        action: crate::engine::resource::Action::Create,
+        kind: "certificate",
+        target: path,
+        site: Some(site.to_owned()),
+        diff: detail.map(|d| format!("ACME: {d}\n")),
+        op: crate::engine::plan::Op::Certificate,
+    }
+}
+
+/// `apply --dry-run`'s part: the certificates `apply` would get from the CA.
+pub(crate) fn planned_changes(
+    ctx: &Context,
+    config: &Config,
+    names: &[String],
+) -> Vec<crate::engine::plan::Change> {
+    if config.global.acme.is_none() {
+        return Vec::new();
+    }
+    tls::missing(&ctx.root, config, names)
+        .into_iter()
+        .map(|s| {
+            let what = format!("would order {}", tls::order_names(s).join(", "));
+            certificate_change(config, s.name.as_str(), Some(&what))
+        })
+        .collect()
 }
 
 /// One line of `cert list`.

@@ -24,6 +24,8 @@ pub(crate) struct InitOptions {
     pub force: bool,
     /// Also run a private MariaDB (own datadir, socket and port in the sandbox).
     pub mariadb: bool,
+    /// Also run a local ACME CA (pebble) and point `acme` at it.
+    pub acme: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -33,6 +35,8 @@ pub(crate) struct InitReport {
     pub http: String,
     pub https: String,
     pub mariadb: Option<String>,
+    /// The local ACME CA's directory URL.
+    pub acme: Option<String>,
 }
 
 /// Writes a sandbox root: lempctl.yaml, main nginx and php-fpm configs, and the directories they use.
@@ -119,7 +123,11 @@ pub(crate) fn init(o: &InitOptions) -> Result<InitReport> {
         dir => dir.display().to_string(), port => o.port, https_port => o.port + 1,
         php_version => v, lempctl => lempctl.display().to_string(),
         mariadb => o.mariadb, db_port => o.port + 2,
+        acme => o.acme, acme_port => super::pebble::acme_port(o.port),
     };
+    if o.acme {
+        super::pebble::init(&root, &mut j, o.port)?;
+    }
     let files = [
         (
             "sandbox/lempctl.yaml.j2",
@@ -163,6 +171,9 @@ pub(crate) fn init(o: &InitOptions) -> Result<InitReport> {
                 dir.display()
             )
         }),
+        acme: o
+            .acme
+            .then(|| format!("https://127.0.0.1:{}/dir", super::pebble::acme_port(o.port))),
     })
 }
 
@@ -250,6 +261,7 @@ pub(crate) fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
     let g = &config.global;
     raise_nofile();
     start_mariadb(ctx, &config)?;
+    super::pebble::start(ctx)?;
     for s in config.services() {
         let pid_file = service_manager::pid_file(&ctx.root, &g.machine(), &s);
         if service_manager::running_pid(&pid_file).is_some() {
@@ -277,6 +289,7 @@ pub(crate) fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
 /// Stops the private instances gracefully (SIGQUIT) and waits for them to exit.
 pub(crate) fn stop(ctx: &Context) -> Result<Vec<ServiceState>> {
     let config = global_config(ctx)?;
+    super::pebble::stop(ctx)?;
     if config.global.direct.mariadb_datadir.is_some()
         && let Some(pid) = service_manager::running_pid(&ctx.root.path(Path::new(MARIADB_PID)))
     {
@@ -309,8 +322,13 @@ pub(crate) fn status(ctx: &Context) -> Result<Vec<ServiceState>> {
             pid: service_manager::running_pid(&ctx.root.path(Path::new(MARIADB_PID)))
                 .map(|p| p.as_raw()),
         });
+    let pebble = super::pebble::state(ctx).map(|pid| ServiceState {
+        service: "pebble".into(),
+        pid,
+    });
     Ok(db
         .into_iter()
+        .chain(pebble)
         .chain(config.services().into_iter().map(|s| {
             ServiceState {
                 pid: service_manager::running_pid(&service_manager::pid_file(

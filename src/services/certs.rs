@@ -223,3 +223,85 @@ impl rustls::client::danger::ServerCertVerifier for Recorder {
             .supported_schemes()
     }
 }
+
+/// A private CA and a server certificate it signed: what a sandbox's local ACME CA (pebble)
+/// serves its own HTTPS with. PEM texts.
+pub(crate) struct LocalCa {
+    pub ca_pem: String,
+    pub server_pem: String,
+    pub server_key_pem: String,
+}
+
+/// Makes a CA (ECDSA P-256) and a server certificate for `names` (DNS names or IP addresses).
+pub(crate) fn local_ca(names: &[&str]) -> Result<LocalCa> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().context("a CA key")?;
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.distinguished_name
+        .push(DnType::CommonName, "lempctl sandbox CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca.self_signed(&ca_key).context("signing the CA")?;
+    let key = KeyPair::generate().context("a server key")?;
+    let mut server =
+        CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())?;
+    server.distinguished_name.push(
+        DnType::CommonName,
+        names.first().copied().unwrap_or("localhost"),
+    );
+    let issuer = Issuer::new(ca, ca_key);
+    let server_cert = server
+        .signed_by(&key, &issuer)
+        .context("signing the server certificate")?;
+    Ok(LocalCa {
+        ca_pem: ca_cert.pem(),
+        server_pem: server_cert.pem(),
+        server_key_pem: key.serialize_pem(),
+    })
+}
+
+/// `GET path` over HTTPS from `addr` (SNI `host`), trusting only `roots`: the body.
+pub(crate) fn https_get(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    roots: rustls::RootCertStore,
+    timeout: Duration,
+) -> Result<Vec<u8>> {
+    use std::io::{Read, Write};
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let server = ServerName::try_from(host.to_owned())?;
+    let conn = rustls::ClientConnection::new(Arc::new(config), server)?;
+    let sock = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("connecting to {addr}"))?;
+    sock.set_read_timeout(Some(timeout))?;
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    write!(
+        tls,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    // a server that closes without close_notify still sent the whole answer
+    if let Err(e) = tls.read_to_end(&mut buf)
+        && e.kind() != std::io::ErrorKind::UnexpectedEof
+    {
+        return Err(e).with_context(|| format!("reading https://{addr}{path}"));
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let (head, _) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("no HTTP answer from {addr}"))?;
+    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+        bail!(
+            "https://{addr}{path}: {}",
+            head.lines().next().unwrap_or("")
+        );
+    }
+    let start = head.len() + 4;
+    Ok(buf[start..].to_vec())
+}

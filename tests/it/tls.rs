@@ -438,3 +438,81 @@ fn a_wildcard_certificate_over_dns_01_through_the_hook() {
     let (code, v, _) = sb.json(&["apply"]);
     assert_eq!((code, &v["changed"]), (0, &serde_json::json!(false)), "{v}");
 }
+
+#[test]
+fn a_sandbox_with_its_own_acme_ca_serves_https_with_issued_certificates() {
+    require!(NEED);
+    let dir = tempfile::Builder::new()
+        .prefix("lempctl-it-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // HTTP, HTTPS, MariaDB, then pebble's four and its TLS port
+    let port = free_ports(8);
+    let run = |args: &[&str]| {
+        let out = Command::new(bin())
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .arg("--root")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let p = port.to_string();
+    let root = dir.path().to_str().unwrap();
+    run(&[
+        "sandbox",
+        "init",
+        root,
+        "--port",
+        &p,
+        "--no-mariadb",
+        "--acme",
+    ]);
+    /// Stops the sandbox's servers (pebble too) whatever the test's outcome.
+    struct Stop<'a>(&'a std::path::Path);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new(bin())
+                .arg("--root")
+                .arg(self.0)
+                .args(["sandbox", "stop"])
+                .output();
+        }
+    }
+    let _stop = Stop(dir.path());
+    let status = run(&["sandbox", "start"]);
+    assert!(
+        status.contains("pebble") && status.contains("running"),
+        "{status}"
+    );
+    std::fs::write(
+        dir.path().join("etc/lempctl/sites.d/s.tls.test.yaml"),
+        "name: s.tls.test\nkind: static\ntls:\n  acme: true\n",
+    )
+    .unwrap();
+    run(&["apply"]);
+    let https_port = port + 1;
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(dir.path().join("etc/lempctl/pebble/root.pem"))
+        .arg("--resolve")
+        .arg(format!("s.tls.test:{https_port}:127.0.0.1"))
+        .arg(format!("https://s.tls.test:{https_port}/"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    let stopped = run(&["sandbox", "stop"]);
+    assert!(!stopped.contains("running"), "{stopped}");
+}

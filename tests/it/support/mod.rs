@@ -130,6 +130,11 @@ pub fn bin() -> PathBuf {
 /// take their local ports, and from a counter shared by the tests of this process, so two
 /// sandboxes started at once never draw the same ports.
 pub fn free_port() -> u16 {
+    free_ports(3)
+}
+
+/// The first of `n` consecutive free ports (whole slots of 3, so tests never share one).
+pub fn free_ports(n: u16) -> u16 {
     use std::net::TcpListener;
     use std::sync::atomic::{AtomicU16, Ordering};
     static NEXT: AtomicU16 = AtomicU16::new(0);
@@ -141,10 +146,11 @@ pub fn free_port() -> u16 {
         Ordering::SeqCst,
         Ordering::SeqCst,
     );
+    let slots = n.div_ceil(3);
     for _ in 0..SLOTS {
-        let slot = NEXT.fetch_add(1, Ordering::SeqCst) % SLOTS;
+        let slot = NEXT.fetch_add(slots, Ordering::SeqCst) % (SLOTS - slots);
         let p = LOW + slot * 3;
-        if (p..p + 3).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+        if (p..p + n).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
             return p;
         }
     }
