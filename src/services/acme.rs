@@ -152,6 +152,24 @@ pub(crate) async fn issue(
     Ok(Issued { key_pem, chain_pem })
 }
 
+/// The CA's suggested renewal window for a certificate (ACME Renewal Information, RFC 9773),
+/// as seconds since the epoch; `None` when the CA offers no ARI.
+pub(crate) async fn renewal_window(
+    account: &Account,
+    leaf_der: &[u8],
+) -> Result<Option<(i64, i64)>> {
+    let der = rustls::pki_types::CertificateDer::from(leaf_der.to_vec());
+    let id = instant_acme::CertificateIdentifier::try_from(&der).map_err(|e| anyhow!("{e}"))?;
+    match account.renewal_info(&id).await {
+        Ok((info, _)) => Ok(Some((
+            info.suggested_window.start.unix_timestamp(),
+            info.suggested_window.end.unix_timestamp(),
+        ))),
+        Err(instant_acme::Error::Unsupported(_)) => Ok(None),
+        Err(e) => Err(quoted(e, "asking for the renewal window (ARI)")),
+    }
+}
+
 /// The CA's own words on an order that became invalid: the order's problem, else the first
 /// failed challenge's.
 async fn why_invalid(order: &mut instant_acme::Order) -> String {

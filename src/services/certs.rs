@@ -25,6 +25,9 @@ pub(crate) struct CertInfo {
     pub key: String,
     /// Where the CA publishes OCSP answers (the `stapling` nginx can do).
     pub ocsp: bool,
+    /// The certificate itself (DER), to compare and to name it to the CA (ARI).
+    #[serde(skip)]
+    pub der: Vec<u8>,
 }
 
 /// The certificates of a PEM text, leaf first.
@@ -92,6 +95,7 @@ pub(crate) fn info(der: &[u8]) -> Result<CertInfo> {
         not_after: cert.validity().not_after.timestamp(),
         key,
         ocsp,
+        der: der.to_vec(),
     })
 }
 
