@@ -61,6 +61,13 @@ pub(crate) fn check(
     health::run_parallel(&sites, |s| check_site(root, config, s, c))
 }
 
+impl SiteCheck {
+    fn problem(&mut self, level: Level, text: String) {
+        self.level = self.level.max(level);
+        self.problems.push(text);
+    }
+}
+
 fn check_site(root: &Root, config: &Config, site: &Site, c: &Checks<'_>) -> SiteCheck {
     let mut r = SiteCheck {
         site: site.name.to_string(),
@@ -71,10 +78,6 @@ fn check_site(root: &Root, config: &Config, site: &Site, c: &Checks<'_>) -> Site
         problems: Vec::new(),
     };
     let Some(t) = &site.tls else { return r };
-    let mut problem = |r: &mut SiteCheck, level: Level, text: String| {
-        r.level = r.level.max(level);
-        r.problems.push(text);
-    };
     let chain = match root.read(&t.certificate) {
         Ok(Some(pem)) => certs::pem_chain(&pem),
         Ok(None) => Err(anyhow::anyhow!("does not exist")),
@@ -83,59 +86,17 @@ fn check_site(root: &Root, config: &Config, site: &Site, c: &Checks<'_>) -> Site
     let chain = match chain {
         Ok(chain) => chain,
         Err(e) => {
-            problem(
-                &mut r,
-                Level::Critical,
-                format!("certificate file {}: {e:#}", t.certificate.display()),
-            );
+            let text = format!("certificate file {}: {e:#}", t.certificate.display());
+            r.problem(Level::Critical, text);
             return r;
         }
     };
     match certs::info(&chain[0]) {
         Ok(info) => {
-            let left = info.not_after - c.now;
-            let days = left.div_euclid(86_400);
-            r.days_left = Some(days);
-            if left <= 0 {
-                problem(
-                    &mut r,
-                    Level::Critical,
-                    format!("expired on {}", super::tls::when(info.not_after)),
-                );
-            } else if days < i64::from(c.critical_days) {
-                problem(
-                    &mut r,
-                    Level::Critical,
-                    format!(
-                        "expires in {days} day(s), on {}",
-                        super::tls::when(info.not_after)
-                    ),
-                );
-            } else if days < i64::from(c.warn_days) {
-                problem(
-                    &mut r,
-                    Level::Warning,
-                    format!(
-                        "expires in {days} day(s), on {}",
-                        super::tls::when(info.not_after)
-                    ),
-                );
-            }
-            let missing: Vec<String> = super::tls::names(site)
-                .into_iter()
-                .filter(|n| !info.names.iter().any(|cn| super::tls::matches_name(cn, n)))
-                .collect();
-            if !missing.is_empty() {
-                problem(
-                    &mut r,
-                    Level::Critical,
-                    format!("the certificate does not cover {}", missing.join(", ")),
-                );
-            }
+            file_checks(&mut r, &info, site, c);
             r.file = Some(info);
         }
-        Err(e) => problem(
-            &mut r,
+        Err(e) => r.problem(
             Level::Critical,
             format!("{}: {e:#}", t.certificate.display()),
         ),
@@ -143,16 +104,41 @@ fn check_site(root: &Root, config: &Config, site: &Site, c: &Checks<'_>) -> Site
     if let Some(trust) = c.trust
         && let Err(e) = certs::verify(&chain, site.name.as_str(), trust)
     {
-        problem(
-            &mut r,
-            Level::Critical,
-            format!("the chain is not trusted: {e:#}"),
-        );
+        r.problem(Level::Critical, format!("the chain is not trusted: {e:#}"));
     }
     if c.live {
-        live(config, site, &chain, &mut r, &mut problem);
+        live(config, site, &chain, &mut r);
     }
     r
+}
+
+/// Days left against the thresholds, and the names the certificate must cover.
+fn file_checks(r: &mut SiteCheck, info: &CertInfo, site: &Site, c: &Checks<'_>) {
+    let left = info.not_after - c.now;
+    let days = left.div_euclid(86_400);
+    r.days_left = Some(days);
+    let until = super::tls::when(info.not_after);
+    if left <= 0 {
+        r.problem(Level::Critical, format!("expired on {until}"));
+    } else if days < i64::from(c.critical_days) {
+        r.problem(
+            Level::Critical,
+            format!("expires in {days} day(s), on {until}"),
+        );
+    } else if days < i64::from(c.warn_days) {
+        r.problem(
+            Level::Warning,
+            format!("expires in {days} day(s), on {until}"),
+        );
+    }
+    let missing: Vec<String> = super::tls::names(site)
+        .into_iter()
+        .filter(|n| !info.names.iter().any(|cn| super::tls::matches_name(cn, n)))
+        .collect();
+    if !missing.is_empty() {
+        let text = format!("the certificate does not cover {}", missing.join(", "));
+        r.problem(Level::Critical, text);
+    }
 }
 
 /// The endpoint's certificate, compared with the file; the HTTP redirect.
@@ -161,7 +147,6 @@ fn live(
     site: &Site,
     chain: &[rustls::pki_types::CertificateDer<'static>],
     r: &mut SiteCheck,
-    problem: &mut dyn FnMut(&mut SiteCheck, Level, String),
 ) {
     let g = &config.global;
     let timeout = Duration::from_millis(u64::from(g.health.timeout_ms));
@@ -169,27 +154,23 @@ fn live(
     match https.and_then(|a| certs::served(a, site.name.as_str(), timeout)) {
         Ok(served) => {
             if served.first() != chain.first() {
-                problem(
-                    r,
-                    Level::Critical,
-                    "the listener serves another certificate than the file (a reload was missed?)"
-                        .into(),
-                );
+                let text =
+                    "the listener serves another certificate than the file (a reload was missed?)";
+                r.problem(Level::Critical, text.into());
             }
             r.live = served.first().and_then(|d| certs::info(d).ok());
         }
-        Err(e) => problem(r, Level::Critical, format!("no TLS answer: {e:#}")),
+        Err(e) => r.problem(Level::Critical, format!("no TLS answer: {e:#}")),
     }
     if site.tls.as_ref().is_some_and(|t| t.redirect) {
         let http = health::address(&g.health.address, g.listen_http.port);
         match http.and_then(|a| health::get_status(a, site.name.as_str(), "/", timeout)) {
             Ok(301 | 302 | 307 | 308) => {}
-            Ok(s) => problem(
-                r,
+            Ok(s) => r.problem(
                 Level::Warning,
                 format!("HTTP answers {s}, not a redirect to HTTPS"),
             ),
-            Err(e) => problem(r, Level::Warning, format!("HTTP: {e:#}")),
+            Err(e) => r.problem(Level::Warning, format!("HTTP: {e:#}")),
         }
     }
 }

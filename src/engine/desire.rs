@@ -97,40 +97,60 @@ fn host_wide(
     config: &Config,
 ) -> Result<()> {
     let g = &config.global;
-    let root_dir = |p: PathBuf| Resource::Dir {
-        path: p,
-        perms: Perms::root(0o755),
+    host_dirs(out, g);
+    snippets(out, r, map, g)?;
+    opcache(out, r, config)?;
+    nginx_nofile(out, config);
+    schedule::resources(out, r, root_arg(map, g), g, &jobs(config))?;
+    Ok(())
+}
+
+/// The shared directories: site roots, the challenge root, logs, and lempctl's own (root-only).
+fn host_dirs(out: &mut Vec<Resource>, g: &Global) {
+    let dir = |path: PathBuf, mode| Resource::Dir {
+        path,
+        perms: Perms::root(mode),
         site: None,
     };
-    out.push(root_dir(g.paths.www_root.clone()));
-    out.push(root_dir(acme_root(g)));
-    out.push(root_dir(g.paths.php_log_dir.clone()));
+    out.push(dir(g.paths.www_root.clone(), 0o755));
+    out.push(dir(acme_root(g), 0o755));
+    out.push(dir(g.paths.php_log_dir.clone(), 0o755));
     // lempctl's own data is root-only: state, credentials, archives of removed sites.
-    for d in [
-        g.paths.state_dir.clone(),
-        g.paths.state_dir.join("credentials"),
-        g.paths.archive_dir.clone(),
-    ] {
-        out.push(Resource::Dir {
-            path: d,
-            perms: Perms::root(0o700),
-            site: None,
-        });
-    }
-    let snippets = g.paths.nginx_dir.join("lempctl");
-    out.push(root_dir(snippets.clone()));
+    out.push(dir(g.paths.state_dir.clone(), 0o700));
+    out.push(dir(g.paths.state_dir.join("credentials"), 0o700));
+    out.push(dir(g.paths.archive_dir.clone(), 0o700));
+}
+
+/// The nginx snippets every vhost includes (`<nginx_dir>/lempctl/`).
+fn snippets(
+    out: &mut Vec<Resource>,
+    r: &Renderer,
+    map: &context::PathMap,
+    g: &Global,
+) -> Result<()> {
+    let dir = g.paths.nginx_dir.join("lempctl");
+    out.push(Resource::Dir {
+        path: dir.clone(),
+        perms: Perms::root(0o755),
+        site: None,
+    });
     let acme = map.show(&acme_root(g)).display().to_string();
     for (name, file) in templates::globals() {
         let text = r.render(name, &minijinja::context! { acme_root => acme.clone() })?;
         out.push(Resource::File {
-            path: snippets.join(file),
+            path: dir.join(file),
             contents: text.into_bytes(),
             perms: Perms::root(0o644),
             site: None,
             affects: Affects::Service(Service::Nginx),
         });
     }
-    // Opcache is shared by every pool of a PHP version's master: size it to the sites it carries.
+    Ok(())
+}
+
+/// Opcache is shared by every pool of a PHP version's master: sized to the sites it carries.
+fn opcache(out: &mut Vec<Resource>, r: &Renderer, config: &Config) -> Result<()> {
+    let g = &config.global;
     let mut versions: std::collections::BTreeMap<&PhpVersion, usize> =
         std::collections::BTreeMap::new();
     for s in config.sites.iter().filter(|s| s.enabled) {
@@ -149,93 +169,86 @@ fn host_wide(
             affects: Affects::Service(fpm.service()),
         });
     }
-    // nginx's master opens two log files per site: raise its limit before it runs out.
+    Ok(())
+}
+
+/// nginx's master opens two log files per site: its limit is raised before it runs out.
+fn nginx_nofile(out: &mut Vec<Resource>, config: &Config) {
+    let g = &config.global;
     let logs = config.sites.iter().filter(|s| s.enabled).count() * 2 + 64;
-    if g.manager == crate::config::global::ManagerKind::Systemd
-        && logs > g.tuning.nofile_soft_limit as usize
+    if g.manager != crate::config::global::ManagerKind::Systemd
+        || logs <= g.tuning.nofile_soft_limit as usize
     {
-        let limit = (logs * 2).max(65_536);
-        let text = format!(
-            "# managed by lempctl: {logs} log files for {} sites exceed the default limit.\n[Service]\nLimitNOFILE={limit}\n",
-            config.sites.len()
-        );
-        out.push(Resource::File {
-            path: g
-                .paths
-                .systemd_dir
-                .join("nginx.service.d/lempctl-nofile.conf"),
-            contents: text.into_bytes(),
-            perms: Perms::root(0o644),
-            site: None,
-            affects: Affects::Nothing,
-        });
+        return;
     }
+    let limit = (logs * 2).max(65_536);
+    let text = format!(
+        "# managed by lempctl: {logs} log files for {} sites exceed the default limit.\n[Service]\nLimitNOFILE={limit}\n",
+        config.sites.len()
+    );
+    out.push(Resource::File {
+        path: g
+            .paths
+            .systemd_dir
+            .join("nginx.service.d/lempctl-nofile.conf"),
+        contents: text.into_bytes(),
+        perms: Perms::root(0o644),
+        site: None,
+        affects: Affects::Nothing,
+    });
+}
+
+/// Every scheduled job: apply, wp-cron, backups and S3 mirrors per site, certificates.
+fn jobs(config: &Config) -> Vec<Job> {
+    let g = &config.global;
+    let job = |unit: &str, instance: Option<&Site>, schedule: &Schedule, args: &[&str]| Job {
+        unit: unit.into(),
+        instance: instance.map(|s| s.name.to_string()),
+        schedule: schedule.clone(),
+        args: args.iter().map(|a| (*a).to_owned()).collect(),
+    };
     let mut jobs = Vec::new();
     if let Some(s) = &g.apply_schedule {
-        jobs.push(Job {
-            unit: "lempctl-apply".into(),
-            instance: None,
-            schedule: s.clone(),
-            args: vec!["apply".into(), "--quiet".into()],
-        });
+        jobs.push(job("lempctl-apply", None, s, &["apply", "--quiet"]));
     }
-    for site in config.sites.iter().filter(|s| s.enabled) {
+    let enabled: Vec<&Site> = config.sites.iter().filter(|s| s.enabled).collect();
+    for site in &enabled {
         if let Some(wp) = &site.wordpress {
-            jobs.push(Job {
-                unit: "lempctl-wpcron".into(),
-                instance: Some(site.name.to_string()),
-                schedule: wp.cron.clone(),
-                args: vec!["wp".into(), "cron".into()],
-            });
+            jobs.push(job("lempctl-wpcron", Some(site), &wp.cron, &["wp", "cron"]));
         }
         if let (Some(b), Some(_)) = (&site.backup, &g.backup) {
-            jobs.push(Job {
-                unit: "lempctl-backup".into(),
-                instance: Some(site.name.to_string()),
-                schedule: b.schedule.clone(),
-                args: vec!["backup".into(), "run".into(), "--quiet".into()],
-            });
+            let args = ["backup", "run", "--quiet"];
+            jobs.push(job("lempctl-backup", Some(site), &b.schedule, &args));
         }
     }
     // S3 mirrors of enabled sites with a schedule: `lempctl s3 sync <site>` per site.
-    for site in config.sites.iter().filter(|s| s.enabled) {
+    for site in &enabled {
         if let Some(s) = site.s3.as_ref().and_then(|s| s.schedule.as_ref()) {
-            jobs.push(Job {
-                unit: "lempctl-s3sync".into(),
-                instance: Some(site.name.to_string()),
-                schedule: s.clone(),
-                args: vec!["s3".into(), "sync".into()],
-            });
+            jobs.push(job("lempctl-s3sync", Some(site), s, &["s3", "sync"]));
         }
     }
     // Certificates: renewal twice a day where a site uses ACME; the monitor daily where any
     // site serves TLS (it does not depend on the renewal).
-    let tls_sites: Vec<&Site> = config
-        .sites
-        .iter()
-        .filter(|s| s.enabled && s.tls.is_some())
-        .collect();
-    if tls_sites
-        .iter()
-        .any(|s| s.tls.as_ref().is_some_and(|t| t.acme.is_some()))
-    {
-        jobs.push(Job {
-            unit: "lempctl-cert-renew".into(),
-            instance: None,
-            schedule: Schedule::parse("17 3,15 * * *").expect("a valid schedule"),
-            args: vec!["cert".into(), "renew".into(), "--quiet".into()],
-        });
+    let tls: Vec<_> = enabled.iter().filter_map(|s| s.tls.as_ref()).collect();
+    if tls.iter().any(|t| t.acme.is_some()) {
+        let at = Schedule::parse("17 3,15 * * *").expect("a valid schedule");
+        jobs.push(job(
+            "lempctl-cert-renew",
+            None,
+            &at,
+            &["cert", "renew", "--quiet"],
+        ));
     }
-    if !tls_sites.is_empty() {
-        jobs.push(Job {
-            unit: "lempctl-cert-check".into(),
-            instance: None,
-            schedule: Schedule::parse("41 6 * * *").expect("a valid schedule"),
-            args: vec!["cert".into(), "check".into(), "--quiet".into()],
-        });
+    if !tls.is_empty() {
+        let at = Schedule::parse("41 6 * * *").expect("a valid schedule");
+        jobs.push(job(
+            "lempctl-cert-check",
+            None,
+            &at,
+            &["cert", "check", "--quiet"],
+        ));
     }
-    schedule::resources(out, r, root_arg(map, g), g, &jobs)?;
-    Ok(())
+    jobs
 }
 
 /// `--root DIR` for commands run by timers in a sandbox; empty on a real host.
@@ -256,66 +269,75 @@ fn site_resources(
     g: &Global,
     site: &Site,
 ) -> Result<()> {
+    if site.kind != SiteKind::Redirect {
+        site_tree(out, r, map, g, site)?;
+    }
+    site_logs(out, g, site);
+    site_configs(out, root, r, map, g, site)
+}
+
+/// The site's user and its tree: site dir, document root, logs, PHP's private dirs, the seed page.
+fn site_tree(
+    out: &mut Vec<Resource>,
+    r: &Renderer,
+    map: &context::PathMap,
+    g: &Global,
+    site: &Site,
+) -> Result<()> {
     let name = site.name.as_str().to_owned();
     let p = &site.paths;
-    let has_tree = site.kind != SiteKind::Redirect;
-    if has_tree {
-        out.push(Resource::User {
-            name: site.user.clone(),
-            home: map.show(&p.site_dir),
-            site: name.clone(),
-        });
-        let u = site.user.as_str();
-        let dir = |path: &Path, perms: Perms| Resource::Dir {
-            path: path.to_path_buf(),
-            perms,
-            site: Some(name.clone()),
-        };
-        out.push(dir(&p.site_dir, Perms::new(u, &g.web_group, 0o750)));
-        // Every level between the site dir and the document root; setgid keeps new files readable by nginx.
-        let mut level = p.site_dir.clone();
-        for part in p
-            .document_root
-            .strip_prefix(&p.site_dir)
-            .unwrap_or(Path::new("htdocs"))
-            .components()
-        {
-            level.push(part);
-            out.push(dir(&level, Perms::new(u, &g.web_group, 0o2750)));
-        }
-        out.push(dir(&p.logs_dir, Perms::new(u, u, 0o750)));
-        if site.kind.uses_php() {
-            for d in [&p.tmp_dir, &p.sessions_dir, &p.upload_tmp_dir] {
-                out.push(dir(d, Perms::new(u, u, 0o700)));
-            }
-        }
-        let (seed, file) = if site.kind == SiteKind::Wordpress {
-            ("", "")
-        } else if site.kind.uses_php() {
-            ("site/index.php.j2", "index.php")
-        } else {
-            ("site/index.html.j2", "index.html")
-        };
-        let text = if seed.is_empty() {
-            String::new()
-        } else {
-            r.render(
-                seed,
-                &minijinja::context! { site => minijinja::value::Serde(site) },
-            )?
-        };
-        // WordPress brings its own index.php (copied with the core).
-        if !seed.is_empty() {
-            out.push(Resource::Seed {
-                path: p.document_root.join(file),
-                contents: text.into_bytes(),
-                perms: Perms::new(u, &g.web_group, 0o640),
-                site: name.clone(),
-            });
+    out.push(Resource::User {
+        name: site.user.clone(),
+        home: map.show(&p.site_dir),
+        site: name.clone(),
+    });
+    let u = site.user.as_str();
+    let dir = |path: &Path, perms: Perms| Resource::Dir {
+        path: path.to_path_buf(),
+        perms,
+        site: Some(name.clone()),
+    };
+    out.push(dir(&p.site_dir, Perms::new(u, &g.web_group, 0o750)));
+    // Every level between the site dir and the document root; setgid keeps new files readable by nginx.
+    let mut level = p.site_dir.clone();
+    for part in p
+        .document_root
+        .strip_prefix(&p.site_dir)
+        .unwrap_or(Path::new("htdocs"))
+        .components()
+    {
+        level.push(part);
+        out.push(dir(&level, Perms::new(u, &g.web_group, 0o2750)));
+    }
+    out.push(dir(&p.logs_dir, Perms::new(u, u, 0o750)));
+    if site.kind.uses_php() {
+        for d in [&p.tmp_dir, &p.sessions_dir, &p.upload_tmp_dir] {
+            out.push(dir(d, Perms::new(u, u, 0o700)));
         }
     }
-    // Logs hold password-reset URLs and visitors' addresses: root and the log group only. nginx
-    // and php-fpm append to files that exist and would create missing ones world-readable.
+    // WordPress brings its own index.php (copied with the core).
+    let (seed, file) = match site.kind {
+        SiteKind::Wordpress | SiteKind::Redirect => return Ok(()),
+        SiteKind::Php => ("site/index.php.j2", "index.php"),
+        SiteKind::Static => ("site/index.html.j2", "index.html"),
+    };
+    let text = r.render(
+        seed,
+        &minijinja::context! { site => minijinja::value::Serde(site) },
+    )?;
+    out.push(Resource::Seed {
+        path: p.document_root.join(file),
+        contents: text.into_bytes(),
+        perms: Perms::new(u, &g.web_group, 0o640),
+        site: name,
+    });
+    Ok(())
+}
+
+/// Logs hold password-reset URLs and visitors' addresses: root and the log group only. nginx
+/// and php-fpm append to files that exist and would create missing ones world-readable.
+fn site_logs(out: &mut Vec<Resource>, g: &Global, site: &Site) {
+    let p = &site.paths;
     let mut logs = vec![&p.access_log, &p.error_log];
     if site.php.is_some() {
         logs.push(&p.slow_log);
@@ -324,9 +346,22 @@ fn site_resources(
         out.push(Resource::LogFile {
             path: log.clone(),
             perms: Perms::new("root", &g.log_group, 0o640),
-            site: Some(name.clone()),
+            site: Some(site.name.to_string()),
         });
     }
+}
+
+/// The vhost (enabled by a link while the site is enabled) and the PHP-FPM pool.
+fn site_configs(
+    out: &mut Vec<Resource>,
+    root: &Root,
+    r: &Renderer,
+    map: &context::PathMap,
+    g: &Global,
+    site: &Site,
+) -> Result<()> {
+    let name = site.name.as_str().to_owned();
+    let p = &site.paths;
     let mut vhost_ctx = context::vhost(map, g, site);
     // Stapling only where the certificate names an OCSP responder (else nginx warns on reload).
     vhost_ctx.ocsp_stapling = super::tls::read_cert(root, site)
@@ -341,25 +376,25 @@ fn site_resources(
         site: Some(name.clone()),
         affects: Affects::Service(Service::Nginx),
     });
-    if site.enabled {
-        let target =
-            PathBuf::from("../sites-available").join(p.vhost.file_name().unwrap_or_default());
-        out.push(Resource::Link {
-            path: p.vhost_enabled.clone(),
-            target,
-            site: Some(name.clone()),
-            affects: Affects::Service(Service::Nginx),
+    if !site.enabled {
+        return Ok(());
+    }
+    let target = PathBuf::from("../sites-available").join(p.vhost.file_name().unwrap_or_default());
+    out.push(Resource::Link {
+        path: p.vhost_enabled.clone(),
+        target,
+        site: Some(name.clone()),
+        affects: Affects::Service(Service::Nginx),
+    });
+    if let (Some(php), Some(pool)) = (&site.php, &p.pool) {
+        let text = r.render("php-fpm/pool.conf.j2", &context::pool(map, g, site, php))?;
+        out.push(Resource::File {
+            path: pool.clone(),
+            contents: text.into_bytes(),
+            perms: Perms::root(0o644),
+            site: Some(name),
+            affects: Affects::Service(g.fpm(&php.version).service()),
         });
-        if let (Some(php), Some(pool)) = (&site.php, &p.pool) {
-            let text = r.render("php-fpm/pool.conf.j2", &context::pool(map, g, site, php))?;
-            out.push(Resource::File {
-                path: pool.clone(),
-                contents: text.into_bytes(),
-                perms: Perms::root(0o644),
-                site: Some(name.clone()),
-                affects: Affects::Service(Service::PhpFpm(php.version.clone())),
-            });
-        }
     }
     Ok(())
 }

@@ -83,44 +83,9 @@ pub(crate) fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Rep
     let desired = desire::desire(root, config, &opts.scope)?;
     let scope = opts.scope.clone();
     // Databases of purged sites go too, after a dump into the archive.
-    let mut retired = opts.retire.clone();
-    if opts.prune.purge {
-        for (name, rec) in &state.sites {
-            let removed = config.sites.iter().all(|s| s.name.as_str() != name);
-            let selected = opts.prune.all || opts.prune.sites.iter().any(|s| s == name);
-            if let (true, true, Some(db), Some(user)) =
-                (removed, selected, &rec.database, &rec.db_user)
-            {
-                let dump = database::archive_dump_path(g, name, db);
-                retired.push(crate::services::mariadb::Retire {
-                    site: name.clone(),
-                    database: db.clone(),
-                    user: user.clone(),
-                    dump_to: Some(root.path(&dump)),
-                });
-            }
-        }
-    }
+    let retired = retired_databases(root, config, &state, opts);
     // Sites applied before with another kind (rare): what the change would delete or strand.
-    let kind_changed = config.sites.iter().any(|s| {
-        state
-            .sites
-            .get(s.name.as_str())
-            .is_some_and(|r| r.kind != s.kind.as_str())
-    });
-    let kinds = if kind_changed {
-        let desired_files: std::collections::BTreeSet<std::path::PathBuf> = desired
-            .resources
-            .iter()
-            .filter_map(|r| match r {
-                resource::Resource::File { path, .. } => Some(path.clone()),
-                _ => None,
-            })
-            .collect();
-        plan::kind_changes(root, config, &state, &desired_files, &|s| scope.includes(s))
-    } else {
-        Vec::new()
-    };
+    let kinds = kind_changes(root, config, &state, &desired, &scope);
     if !kinds.is_empty() && !opts.force {
         return Err(KindChangeError(kinds).into());
     }
@@ -178,6 +143,62 @@ pub(crate) fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Rep
     report.secrets_shown_once = outcome.secrets_shown_once;
     report.error = blocked_error(&blocked);
     Ok(report)
+}
+
+/// The databases of sites this run purges (with `--purge`), each dumped into the archive first.
+fn retired_databases(
+    root: &Root,
+    config: &Config,
+    state: &state::State,
+    opts: &RunOptions,
+) -> Vec<crate::services::mariadb::Retire> {
+    let mut retired = opts.retire.clone();
+    if !opts.prune.purge {
+        return retired;
+    }
+    for (name, rec) in &state.sites {
+        let removed = config.sites.iter().all(|s| s.name.as_str() != name);
+        let selected = opts.prune.all || opts.prune.sites.iter().any(|s| s == name);
+        if let (true, true, Some(db), Some(user)) = (removed, selected, &rec.database, &rec.db_user)
+        {
+            let dump = database::archive_dump_path(&config.global, name, db);
+            retired.push(crate::services::mariadb::Retire {
+                site: name.clone(),
+                database: db.clone(),
+                user: user.clone(),
+                dump_to: Some(root.path(&dump)),
+            });
+        }
+    }
+    retired
+}
+
+/// Sites applied before with another kind whose change would delete or strand something.
+fn kind_changes(
+    root: &Root,
+    config: &Config,
+    state: &state::State,
+    desired: &desire::Desired,
+    scope: &Scope,
+) -> Vec<plan::KindChange> {
+    let kind_changed = config.sites.iter().any(|s| {
+        state
+            .sites
+            .get(s.name.as_str())
+            .is_some_and(|r| r.kind != s.kind.as_str())
+    });
+    if !kind_changed {
+        return Vec::new();
+    }
+    let desired_files: std::collections::BTreeSet<std::path::PathBuf> = desired
+        .resources
+        .iter()
+        .filter_map(|r| match r {
+            resource::Resource::File { path, .. } => Some(path.clone()),
+            _ => None,
+        })
+        .collect();
+    plan::kind_changes(root, config, state, &desired_files, &|s| scope.includes(s))
 }
 
 /// A run that did everything else but left wanted changes undone because of hand edits fails

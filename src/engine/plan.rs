@@ -293,37 +293,31 @@ impl Planner<'_> {
             Resource::User { name, home, site } => self.user(name, home, site)?,
             Resource::Dir { path, perms, site } => {
                 let exists = self.root.path(&path).is_dir();
-                if !exists || perms_differ(self.root, &path, &perms) {
-                    let action = if exists {
-                        Action::Update
-                    } else {
-                        Action::Create
-                    };
-                    self.change(
-                        action,
-                        "dir",
-                        path.display().to_string(),
-                        site,
-                        Op::Dir { path, perms },
-                    );
-                }
+                self.ensured(
+                    exists,
+                    "dir",
+                    site,
+                    &path,
+                    &perms,
+                    Op::Dir {
+                        path: path.clone(),
+                        perms: perms.clone(),
+                    },
+                );
             }
             Resource::LogFile { path, perms, site } => {
                 let exists = mode_owner(self.root, &path).is_some();
-                if !exists || perms_differ(self.root, &path, &perms) {
-                    let action = if exists {
-                        Action::Update
-                    } else {
-                        Action::Create
-                    };
-                    self.change(
-                        action,
-                        "log",
-                        path.display().to_string(),
-                        site,
-                        Op::LogFile { path, perms },
-                    );
-                }
+                self.ensured(
+                    exists,
+                    "log",
+                    site,
+                    &path,
+                    &perms,
+                    Op::LogFile {
+                        path: path.clone(),
+                        perms: perms.clone(),
+                    },
+                );
             }
             Resource::WpCore {
                 site,
@@ -334,82 +328,32 @@ impl Planner<'_> {
                 dir_perms,
                 file_perms,
             } => {
-                if !self
-                    .root
-                    .path(&dest.join("wp-includes/version.php"))
-                    .is_file()
-                {
-                    let target = format!("{} (from {})", dest.display(), source.display());
-                    let op = Op::CopyCore {
-                        source,
-                        sha256,
-                        dest,
-                        stage,
-                        dir_perms,
-                        file_perms,
-                    };
-                    self.change(Action::Create, "wordpress-core", target, Some(site), op);
-                }
+                let core = Op::CopyCore {
+                    source,
+                    sha256,
+                    dest,
+                    stage,
+                    dir_perms,
+                    file_perms,
+                };
+                self.wp_core(site, core);
             }
             Resource::WpInstall {
                 site,
                 database,
                 table,
-            } => {
-                let installed =
-                    db.is_some_and(|d| d.tables.contains(&(database.clone(), table.clone())));
-                if !installed {
-                    self.p.sites_changed.insert(site.clone());
-                    let target = format!("install into {database}");
-                    self.change(
-                        Action::Create,
-                        "wordpress",
-                        target,
-                        Some(site.clone()),
-                        Op::WpInstall { site },
-                    );
-                }
-            }
+            } => self.wp_install(site, database, table, db),
             Resource::Secret {
                 path,
                 contents,
                 site,
-            } => {
-                if self.root.read(&path)?.as_deref() != Some(contents.as_slice()) {
-                    let action = if self.root.path(&path).exists() {
-                        Action::Update
-                    } else {
-                        Action::Create
-                    };
-                    let target = path.display().to_string();
-                    let op = Op::Write {
-                        path,
-                        contents,
-                        perms: Perms::root(0o600),
-                    };
-                    self.change(action, "secret", target, Some(site), op);
-                }
-            }
+            } => self.secret(path, contents, site)?,
             Resource::Seed {
                 path,
                 contents,
                 perms,
                 site,
-            } => {
-                let dir = self.root.path(path.parent().unwrap_or(Path::new("/")));
-                let empty = std::fs::read_dir(&dir)
-                    .map(|mut d| d.next().is_none())
-                    .unwrap_or(true);
-                if empty {
-                    let target = path.display().to_string();
-                    let op = Op::Write {
-                        path,
-                        contents,
-                        perms,
-                    };
-                    self.change(Action::Create, "file", target, Some(site), op);
-                }
-            }
+            } => self.seed(path, contents, perms, site),
             Resource::File {
                 path,
                 contents,
@@ -425,6 +369,97 @@ impl Planner<'_> {
             } => self.link(path, target, site, &affects),
         }
         Ok(())
+    }
+
+    /// WordPress core is copied into a document root that has none yet.
+    fn wp_core(&mut self, site: String, op: Op) {
+        let Op::CopyCore { source, dest, .. } = &op else {
+            return;
+        };
+        if self
+            .root
+            .path(&dest.join("wp-includes/version.php"))
+            .is_file()
+        {
+            return;
+        }
+        let target = format!("{} (from {})", dest.display(), source.display());
+        self.change(Action::Create, "wordpress-core", target, Some(site), op);
+    }
+
+    /// WordPress is installed once: when its options table is not in its database yet.
+    fn wp_install(
+        &mut self,
+        site: String,
+        database: String,
+        table: String,
+        db: Option<&super::database::DbObserved>,
+    ) {
+        if db.is_some_and(|d| d.tables.contains(&(database.clone(), table))) {
+            return;
+        }
+        self.p.sites_changed.insert(site.clone());
+        let target = format!("install into {database}");
+        let op = Op::WpInstall { site: site.clone() };
+        self.change(Action::Create, "wordpress", target, Some(site), op);
+    }
+
+    /// A directory or log file that must exist with `perms`: created, or its owner and mode set.
+    fn ensured(
+        &mut self,
+        exists: bool,
+        kind: &'static str,
+        site: Option<String>,
+        path: &Path,
+        perms: &Perms,
+        op: Op,
+    ) {
+        if exists && !perms_differ(self.root, path, perms) {
+            return;
+        }
+        let action = if exists {
+            Action::Update
+        } else {
+            Action::Create
+        };
+        self.change(action, kind, path.display().to_string(), site, op);
+    }
+
+    /// A root-only secret file (passwords, salts), rewritten when its content differs.
+    fn secret(&mut self, path: PathBuf, contents: Vec<u8>, site: String) -> Result<()> {
+        if self.root.read(&path)?.as_deref() == Some(contents.as_slice()) {
+            return Ok(());
+        }
+        let action = if self.root.path(&path).exists() {
+            Action::Update
+        } else {
+            Action::Create
+        };
+        let target = path.display().to_string();
+        let op = Op::Write {
+            path,
+            contents,
+            perms: Perms::root(0o600),
+        };
+        self.change(action, "secret", target, Some(site), op);
+        Ok(())
+    }
+
+    /// A first page, written only into an empty document root (never over the site's files).
+    fn seed(&mut self, path: PathBuf, contents: Vec<u8>, perms: Perms, site: String) {
+        let dir = self.root.path(path.parent().unwrap_or(Path::new("/")));
+        let empty = std::fs::read_dir(&dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true);
+        if empty {
+            let target = path.display().to_string();
+            let op = Op::Write {
+                path,
+                contents,
+                perms,
+            };
+            self.change(Action::Create, "file", target, Some(site), op);
+        }
     }
 
     fn user(&mut self, name: String, home: PathBuf, site: String) -> Result<()> {

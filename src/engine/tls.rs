@@ -151,77 +151,26 @@ pub(crate) fn issue(
     result: &'static str,
 ) -> Result<Vec<Outcome>> {
     let g = &config.global;
-    let ca_conf = g
-        .acme
-        .as_ref()
-        .ok_or_else(|| anyhow!("no `acme` section in lempctl.yaml"))?;
+    if g.acme.is_none() {
+        return Err(anyhow!("no `acme` section in lempctl.yaml"));
+    }
     let mut backoff: Backoff = match root.read(&backoff_file(g))? {
         Some(b) => serde_json::from_slice(&b).unwrap_or_default(),
         None => Backoff::default(),
     };
     let now = chrono::Utc::now().timestamp();
-    let mut out = Vec::new();
-    let mut todo = Vec::new();
-    for s in sites {
-        match backoff.sites.get(s.name.as_str()) {
-            Some(f) if !force && f.next_try > now => out.push(Outcome {
-                site: s.name.to_string(),
-                result: "waiting",
-                detail: format!(
-                    "the CA refused {} time(s), last: {}; next try after {} (or use --force)",
-                    f.count,
-                    f.error,
-                    when(f.next_try)
-                ),
-                not_after: None,
-            }),
-            _ => todo.push(*s),
-        }
-    }
+    let (mut out, todo) = backoff.split(sites, force, now);
     if todo.is_empty() {
         return Ok(out);
     }
-    // The CA bundle is trust of the machine lempctl runs on (not under --root), as the
-    // WordPress source is.
-    let ca = acme::Ca {
-        directory: &ca_conf.directory,
-        email: ca_conf.email.as_deref(),
-        ca_bundle: ca_conf.ca_bundle.as_deref(),
-    };
     let rt = crate::services::runtime()?;
-    let account_file = g.paths.state_dir.join("acme/account.json");
-    let saved = root.read(&account_file)?;
-    let (account, new_creds) = rt.block_on(acme::account(&ca, saved.as_deref()))?;
-    if let Some(creds) = new_creds {
-        root.write_private(&account_file, &creds, 0o600)?;
-    }
-    let challenges = super::desire::acme_root(g).join(".well-known/acme-challenge");
+    let account = account(root, config, &rt)?;
     for site in todo {
-        let key = site
-            .tls
-            .as_ref()
-            .and_then(|t| t.acme)
-            .unwrap_or(ca_conf.key_type);
-        let t = site.tls.as_ref().context("an ACME site has tls")?;
-        let mut answers = Answers {
-            root,
-            dir: &challenges,
-            hook: ca_conf.dns_hook.as_deref(),
-            files: Vec::new(),
-            records: Vec::new(),
-        };
-        let issued = rt.block_on(acme::issue(
-            &account,
-            &order_names(site),
-            key,
-            t.challenge,
-            &mut answers,
-        ));
-        answers.clean_up();
-        match issued.and_then(|i| store(root, site, &i)) {
+        let issued = order(root, config, &rt, &account, site);
+        out.push(match issued.and_then(|i| store(root, site, &i)) {
             Ok(info) => {
                 backoff.sites.remove(site.name.as_str());
-                out.push(Outcome {
+                Outcome {
                     site: site.name.to_string(),
                     result,
                     detail: format!(
@@ -232,24 +181,10 @@ pub(crate) fn issue(
                         when(info.not_after)
                     ),
                     not_after: Some(info.not_after),
-                });
+                }
             }
-            Err(e) => {
-                let count = backoff.sites.get(site.name.as_str()).map_or(0, |f| f.count) + 1;
-                let f = Failure {
-                    count,
-                    next_try: now + wait_after(count),
-                    error: format!("{e:#}"),
-                };
-                out.push(Outcome {
-                    site: site.name.to_string(),
-                    result: "failed",
-                    detail: format!("{}; next try after {}", f.error, when(f.next_try)),
-                    not_after: None,
-                });
-                backoff.sites.insert(site.name.to_string(), f);
-            }
-        }
+            Err(e) => backoff.failed(site, &e, now),
+        });
     }
     root.write_private(
         &backoff_file(g),
@@ -257,6 +192,109 @@ pub(crate) fn issue(
         0o600,
     )?;
     Ok(out)
+}
+
+impl Backoff {
+    /// `sites` split into those still waiting after a failure (their outcomes) and those to try.
+    fn split<'a>(
+        &self,
+        sites: &[&'a Site],
+        force: bool,
+        now: i64,
+    ) -> (Vec<Outcome>, Vec<&'a Site>) {
+        let mut waiting = Vec::new();
+        let mut todo = Vec::new();
+        for s in sites {
+            match self.sites.get(s.name.as_str()) {
+                Some(f) if !force && f.next_try > now => waiting.push(Outcome {
+                    site: s.name.to_string(),
+                    result: "waiting",
+                    detail: format!(
+                        "the CA refused {} time(s), last: {}; next try after {} (or use --force)",
+                        f.count,
+                        f.error,
+                        when(f.next_try)
+                    ),
+                    not_after: None,
+                }),
+                _ => todo.push(*s),
+            }
+        }
+        (waiting, todo)
+    }
+
+    /// Records a failure of `site` and says when it is tried next.
+    fn failed(&mut self, site: &Site, e: &anyhow::Error, now: i64) -> Outcome {
+        let count = self.sites.get(site.name.as_str()).map_or(0, |f| f.count) + 1;
+        let f = Failure {
+            count,
+            next_try: now + wait_after(count),
+            error: format!("{e:#}"),
+        };
+        let outcome = Outcome {
+            site: site.name.to_string(),
+            result: "failed",
+            detail: format!("{}; next try after {}", f.error, when(f.next_try)),
+            not_after: None,
+        };
+        self.sites.insert(site.name.to_string(), f);
+        outcome
+    }
+}
+
+/// The ACME account: restored from `<state_dir>/acme/account.json`, or registered and saved
+/// there (0600). The CA bundle is trust of the machine lempctl runs on (not under --root), as
+/// the WordPress source is.
+fn account(
+    root: &Root,
+    config: &Config,
+    rt: &tokio::runtime::Runtime,
+) -> Result<instant_acme::Account> {
+    let g = &config.global;
+    let conf = g.acme.as_ref().context("an `acme` section")?;
+    let ca = acme::Ca {
+        directory: &conf.directory,
+        email: conf.email.as_deref(),
+        ca_bundle: conf.ca_bundle.as_deref(),
+    };
+    let file = g.paths.state_dir.join("acme/account.json");
+    let saved = root.read(&file)?;
+    let (account, new_creds) = rt.block_on(acme::account(&ca, saved.as_deref()))?;
+    if let Some(creds) = new_creds {
+        root.write_private(&file, &creds, 0o600)?;
+    }
+    Ok(account)
+}
+
+/// One order for `site`: its names, key type and challenge; the answers are removed afterwards.
+fn order(
+    root: &Root,
+    config: &Config,
+    rt: &tokio::runtime::Runtime,
+    account: &instant_acme::Account,
+    site: &Site,
+) -> Result<acme::Issued> {
+    let g = &config.global;
+    let conf = g.acme.as_ref().context("an `acme` section")?;
+    let t = site.tls.as_ref().context("an ACME site has tls")?;
+    let challenges = super::desire::acme_root(g).join(".well-known/acme-challenge");
+    let mut answers = Answers {
+        root,
+        dir: &challenges,
+        hook: conf.dns_hook.as_deref(),
+        files: Vec::new(),
+        records: Vec::new(),
+    };
+    let key = t.acme.unwrap_or(conf.key_type);
+    let issued = rt.block_on(acme::issue(
+        account,
+        &order_names(site),
+        key,
+        t.challenge,
+        &mut answers,
+    ));
+    answers.clean_up();
+    issued
 }
 
 /// Puts challenge answers where the CA looks: files in the shared challenge directory (HTTP-01),
