@@ -177,6 +177,16 @@ pub struct GlobalFile {
     pub alerts: Option<AlertsFile>,
     pub acme: Option<AcmeFile>,
     pub certificates: Option<CertificatesFile>,
+    pub log_rotation: Option<LogRotationFile>,
+}
+
+/// How the sites' logs are rotated (`docs/configuration.md#log_rotation`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogRotationFile {
+    pub frequency: Option<S<String>>,
+    pub keep: Option<S<u32>>,
+    pub compress: Option<bool>,
 }
 
 /// The ACME CA (`docs/tls.md`).
@@ -292,6 +302,7 @@ pub struct PathsFile {
     pub run_dir: Option<S<String>>,
     pub systemd_dir: Option<S<String>>,
     pub cron_file: Option<S<String>>,
+    pub logrotate_dir: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -310,6 +321,7 @@ pub struct ProgramsFile {
     pub php: Option<S<String>>,
     pub runuser: Option<S<String>>,
     pub mariadb_install_db: Option<S<String>>,
+    pub logrotate: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -384,6 +384,14 @@ impl Run<'_> {
                     }
                 }
             }
+            let rotation = g.paths.logrotate_dir.join("lempctl");
+            if plan
+                .changes
+                .iter()
+                .any(|c| matches!(&c.op, Op::Write { path, .. } if *path == rotation))
+            {
+                crate::services::logrotate::check_config(root, g, &rotation)?;
+            }
             if g.scheduler == Scheduler::Systemd && !plan.units.is_empty() {
                 let mut units: Vec<String> = Vec::new();
                 for t in &plan.units {

@@ -101,6 +101,7 @@ fn host_wide(
     snippets(out, r, map, g)?;
     opcache(out, r, config)?;
     nginx_nofile(out, config);
+    log_rotation(out, r, map, config)?;
     schedule::resources(out, r, root_arg(map, g), g, &jobs(config))?;
     Ok(())
 }
@@ -196,6 +197,65 @@ fn nginx_nofile(out: &mut Vec<Resource>, config: &Config) {
         site: None,
         affects: Affects::Nothing,
     });
+}
+
+/// One logrotate file for every site's logs: nginx's (one reopen for all), each PHP-FPM
+/// master's slow logs (one reopen each), and PHP's own log of each site (as the site's user).
+fn log_rotation(
+    out: &mut Vec<Resource>,
+    r: &Renderer,
+    map: &context::PathMap,
+    config: &Config,
+) -> Result<()> {
+    let g = &config.global;
+    let shown = |p: &Path| map.show(p).display().to_string();
+    let enabled: Vec<&Site> = config.sites.iter().filter(|s| s.enabled).collect();
+    let nginx_logs: Vec<String> = enabled
+        .iter()
+        .flat_map(|s| [shown(&s.paths.access_log), shown(&s.paths.error_log)])
+        .collect();
+    let mut masters: std::collections::BTreeMap<&PhpVersion, Vec<String>> =
+        std::collections::BTreeMap::new();
+    let mut site_logs = Vec::new();
+    for s in &enabled {
+        if let Some(php) = &s.php {
+            masters
+                .entry(&php.version)
+                .or_default()
+                .push(shown(&s.paths.slow_log));
+            site_logs.push(minijinja::context! {
+                site => s.name.as_str(), user => &s.user, path => shown(&s.paths.php_error_log),
+            });
+        }
+    }
+    let masters: Vec<_> = masters
+        .into_iter()
+        .map(|(v, logs)| minijinja::context! { logs => logs, pid => shown(&g.fpm(v).pid_file()) })
+        .collect();
+    let text = r.render(
+        "logrotate/lempctl.j2",
+        &minijinja::context! {
+            sites => enabled.len(),
+            templates_dir => g.paths.templates_dir.display().to_string(),
+            nginx_logs => nginx_logs,
+            nginx_pid => shown(&g.direct.nginx_pid),
+            masters => masters,
+            site_logs => site_logs,
+            frequency => g.log_rotation.frequency,
+            keep => g.log_rotation.keep,
+            compress => g.log_rotation.compress,
+            log_group => &g.log_group,
+            web_user => &g.web_user,
+        },
+    )?;
+    out.push(Resource::File {
+        path: g.paths.logrotate_dir.join("lempctl"),
+        contents: text.into_bytes(),
+        perms: Perms::root(0o644),
+        site: None,
+        affects: Affects::Nothing,
+    });
+    Ok(())
 }
 
 /// Every scheduled job: apply, wp-cron, backups and S3 mirrors per site, certificates.
@@ -338,14 +398,17 @@ fn site_tree(
 /// and php-fpm append to files that exist and would create missing ones world-readable.
 fn site_logs(out: &mut Vec<Resource>, g: &Global, site: &Site) {
     let p = &site.paths;
-    let mut logs = vec![&p.access_log, &p.error_log];
+    // nginx gives its logs to its worker user when it reopens them (a rotation): that owner from
+    // the start, so a rotated host is not drift. PHP-FPM's slow log stays root's.
+    let nginx = Perms::new(&g.web_user, &g.log_group, 0o640);
+    let mut logs = vec![(&p.access_log, nginx.clone()), (&p.error_log, nginx)];
     if site.php.is_some() {
-        logs.push(&p.slow_log);
+        logs.push((&p.slow_log, Perms::new("root", &g.log_group, 0o640)));
     }
-    for log in logs {
+    for (log, perms) in logs {
         out.push(Resource::LogFile {
             path: log.clone(),
-            perms: Perms::new("root", &g.log_group, 0o640),
+            perms,
             site: Some(site.name.to_string()),
         });
     }

@@ -46,7 +46,11 @@ pub(crate) fn missing<'a>(root: &Root, config: &'a Config, names: &'a [String]) 
         .collect()
 }
 
-fn acme_sites<'a>(config: &'a Config, names: &'a [String]) -> impl Iterator<Item = &'a Site> {
+/// Enabled ACME sites among `names` (all when empty).
+pub(crate) fn acme_sites<'a>(
+    config: &'a Config,
+    names: &'a [String],
+) -> impl Iterator<Item = &'a Site> {
     config.sites.iter().filter(move |s| {
         s.enabled
             && s.tls.as_ref().is_some_and(|t| t.acme.is_some())

@@ -110,6 +110,7 @@ pub struct Programs {
     /// PHP CLI; may contain `{version}`.
     pub php: String,
     pub runuser: PathBuf,
+    pub logrotate: PathBuf,
 }
 
 /// Files the `direct` manager uses to find private instances (host paths, under the root).

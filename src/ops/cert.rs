@@ -55,6 +55,15 @@ fn acme_names(config: &Config, names: &[String]) -> Result<Vec<String>> {
     Ok(names.to_vec())
 }
 
+/// The configuration, the ACME sites named (checked), and the configuration as served now.
+fn prepare(ctx: &Context, names: &[String]) -> Result<(Config, Vec<String>, Config)> {
+    let config = ctx.load()?;
+    require_acme(&config)?;
+    let names = acme_names(&config, names)?;
+    let serving = tls::serving(&ctx.root, &config);
+    Ok((config, names, serving))
+}
+
 /// `cert issue SITE…|--all`: certificates for ACME sites that have none (or whose names
 /// changed); with `force`, new ones for all of them. Then the sites switch to HTTPS.
 pub(crate) fn issue(
@@ -64,17 +73,9 @@ pub(crate) fn issue(
     dry_run: bool,
     wait: Duration,
 ) -> Result<CertRun> {
-    let config = ctx.load()?;
-    require_acme(&config)?;
-    let names = acme_names(&config, names)?;
-    let serving = tls::serving(&ctx.root, &config);
+    let (config, names, serving) = prepare(ctx, names)?;
     let todo: Vec<&crate::config::Site> = if force {
-        config
-            .sites
-            .iter()
-            .filter(|s| s.enabled && s.tls.as_ref().is_some_and(|t| t.acme.is_some()))
-            .filter(|s| names.is_empty() || names.iter().any(|n| n == s.name.as_str()))
-            .collect()
+        tls::acme_sites(&config, &names).collect()
     } else {
         tls::missing(&ctx.root, &config, &names)
     };
@@ -96,10 +97,7 @@ pub(crate) fn renew(
     dry_run: bool,
     wait: Duration,
 ) -> Result<CertRun> {
-    let config = ctx.load()?;
-    require_acme(&config)?;
-    let names = acme_names(&config, names)?;
-    let serving = tls::serving(&ctx.root, &config);
+    let (config, names, serving) = prepare(ctx, names)?;
     if dry_run {
         let due = tls::due(&ctx.root, &config, &names, force);
         return Ok(planned(&due, "would renew", dry_run));

@@ -134,6 +134,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../systemd/lempctl-s3sync@.timer.j2"),
     ),
     (
+        "logrotate/lempctl.j2",
+        include_str!("../../templates/logrotate/lempctl.j2"),
+    ),
+    (
         "units/lempctl-cert-renew.service.j2",
         include_str!("../../systemd/lempctl-cert-renew.service.j2"),
     ),

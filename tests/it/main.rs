@@ -19,6 +19,7 @@ mod db;
 mod dry_run;
 mod failures;
 mod kinds;
+mod logrotate;
 mod restore;
 mod s3;
 mod site_remove;

@@ -9,6 +9,7 @@ mod backup;
 mod database;
 mod health;
 mod listen;
+mod log_rotation;
 mod paths;
 mod programs;
 mod s3;
@@ -21,6 +22,7 @@ pub use backup::{BackupGlobal, DEFAULT_BACKUP_EXCLUDES, valid_exclude};
 pub use database::{DEFAULT_CHARSET, DEFAULT_COLLATION, Database, DbAdmin, DbTls};
 pub use health::HealthGlobal;
 pub use listen::Listen;
+pub use log_rotation::LogRotation;
 pub use paths::Paths;
 pub use s3::S3Global;
 pub use tuning::Tuning;
@@ -83,6 +85,8 @@ pub struct Global {
     pub acme: Option<Acme>,
     /// The certificate monitor's thresholds and trust.
     pub certificates: Certificates,
+    /// How the sites' logs are rotated.
+    pub log_rotation: LogRotation,
     /// Host paths lempctl.yaml names that must exist (checked by the preflight step).
     #[serde(skip)]
     pub requires: Vec<crate::config::site::Requirement>,
@@ -194,6 +198,7 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
     let s3 = s3::section(&mut ctx, g.s3.unwrap_or_default());
     let backup = backup::section(&mut ctx, g.backup.unwrap_or_default(), &paths.state_dir);
     let alerts = alerts::section(&mut ctx, g.alerts.unwrap_or_default());
+    let log_rotation = log_rotation::section(&mut ctx, g.log_rotation.unwrap_or_default());
     let mut requires = Vec::new();
     let acme = g
         .acme
@@ -235,6 +240,7 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         alerts,
         acme,
         certificates,
+        log_rotation,
         requires,
     }
 }

@@ -18,6 +18,7 @@ pub struct Paths {
     pub run_dir: PathBuf,
     pub systemd_dir: PathBuf,
     pub cron_file: PathBuf,
+    pub logrotate_dir: PathBuf,
 }
 
 impl Paths {
@@ -66,6 +67,11 @@ pub(super) fn section(ctx: &mut Ctx<'_>, p: crate::config::file::PathsFile) -> P
             p.cron_file.as_ref(),
             "paths.cron_file",
             "/etc/cron.d/lempctl",
+        ),
+        logrotate_dir: ctx.path(
+            p.logrotate_dir.as_ref(),
+            "paths.logrotate_dir",
+            "/etc/logrotate.d",
         ),
     }
 }

@@ -43,6 +43,11 @@ pub(super) fn programs(ctx: &mut Ctx<'_>, pr: crate::config::file::ProgramsFile)
         ),
         php: ctx.token(pr.php.as_ref(), "programs.php", "/usr/bin/php{version}"),
         runuser: ctx.path(pr.runuser.as_ref(), "programs.runuser", "/usr/sbin/runuser"),
+        logrotate: ctx.path(
+            pr.logrotate.as_ref(),
+            "programs.logrotate",
+            "/usr/sbin/logrotate",
+        ),
     }
 }
 
