@@ -29,6 +29,15 @@ pub struct SiteFile {
     pub backup: Option<SiteBackupFile>,
     /// Mirror of the site's static export to an S3 bucket.
     pub s3: Option<S3File>,
+    pub security: Option<SecurityFile>,
+}
+
+/// A site's part in the host's protections.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityFile {
+    /// `false`: the fail2ban jails do not watch this site's logs.
+    pub fail2ban: Option<bool>,
 }
 
 /// A site's S3 sync target and rules (credentials are never here: see the global `s3` section).
@@ -178,6 +187,21 @@ pub struct GlobalFile {
     pub acme: Option<AcmeFile>,
     pub certificates: Option<CertificatesFile>,
     pub log_rotation: Option<LogRotationFile>,
+    pub fail2ban: Option<Fail2banFile>,
+}
+
+/// fail2ban jails for every site (`docs/security.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fail2banFile {
+    pub enabled: Option<bool>,
+    pub maxretry: Option<S<u32>>,
+    pub findtime: Option<S<String>>,
+    pub bantime: Option<S<String>>,
+    pub bantime_increment: Option<bool>,
+    pub ignoreip: Option<Vec<S<String>>>,
+    pub banaction: Option<S<String>>,
+    pub backend: Option<S<String>>,
 }
 
 /// How the sites' logs are rotated (`docs/configuration.md#log_rotation`).
@@ -303,6 +327,7 @@ pub struct PathsFile {
     pub systemd_dir: Option<S<String>>,
     pub cron_file: Option<S<String>>,
     pub logrotate_dir: Option<S<String>>,
+    pub fail2ban_dir: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -322,6 +347,7 @@ pub struct ProgramsFile {
     pub runuser: Option<S<String>>,
     pub mariadb_install_db: Option<S<String>>,
     pub logrotate: Option<S<String>>,
+    pub fail2ban_client: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

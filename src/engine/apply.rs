@@ -392,6 +392,9 @@ impl Run<'_> {
             {
                 crate::services::logrotate::check_config(root, g, &rotation)?;
             }
+            if fail2ban_changed(plan, g) {
+                crate::services::fail2ban::check_config(root, g)?;
+            }
             if g.scheduler == Scheduler::Systemd && !plan.units.is_empty() {
                 let mut units: Vec<String> = Vec::new();
                 for t in &plan.units {
@@ -438,6 +441,12 @@ impl Run<'_> {
             && let Err(e) = systemd::daemon_reload(g)
         {
             return Err(self.fail(e, &reloaded));
+        }
+        // one reload of a running fail2ban when its jails changed (a restart would forget bans)
+        if fail2ban_changed(self.plan, g)
+            && let Err(e) = crate::services::fail2ban::reload_if_running(root, g)
+        {
+            return Err(self.fail(e.context("reloading fail2ban"), &reloaded));
         }
         Ok(reloaded)
     }
@@ -513,6 +522,14 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// The run writes or removes a file of the managed fail2ban configuration.
+fn fail2ban_changed(plan: &Plan, g: &crate::config::Global) -> bool {
+    plan.changes.iter().any(|c| match &c.op {
+        Op::Write { path, .. } | Op::Remove { path } => path.starts_with(&g.paths.fail2ban_dir),
+        _ => false,
+    })
 }
 
 /// True when the version's pool directory holds at least one pool (php-fpm refuses to start or

@@ -102,6 +102,7 @@ fn host_wide(
     opcache(out, r, config)?;
     nginx_nofile(out, config);
     log_rotation(out, r, map, config)?;
+    fail2ban(out, r, map, config)?;
     schedule::resources(out, r, root_arg(map, g), g, &jobs(config))?;
     Ok(())
 }
@@ -255,6 +256,102 @@ fn log_rotation(
         site: None,
         affects: Affects::Nothing,
     });
+    Ok(())
+}
+
+/// The fail2ban jails: one per attack class, each watching the logs of every site that needs it
+/// (sites with `security.fail2ban: false` are left out); a jail with no log is not written.
+fn fail2ban(
+    out: &mut Vec<Resource>,
+    r: &Renderer,
+    map: &context::PathMap,
+    config: &Config,
+) -> Result<()> {
+    let g = &config.global;
+    let Some(f) = &g.fail2ban else {
+        return Ok(());
+    };
+    let shown = |p: &Path| map.show(p).display().to_string();
+    let watched: Vec<&Site> = config
+        .sites
+        .iter()
+        .filter(|s| s.enabled && s.fail2ban)
+        .collect();
+    let wp: Vec<&&Site> = watched.iter().filter(|s| s.wordpress.is_some()).collect();
+    let access = |s: &&Site| shown(&s.paths.access_log);
+    let error = |s: &&Site| shown(&s.paths.error_log);
+    let jail = |name: &str, filter: &str, maxretry: u32, logs: Vec<String>| {
+        minijinja::context! { name => name, filter => filter, maxretry => maxretry, logs => logs }
+    };
+    let xmlrpc: Vec<String> = wp
+        .iter()
+        .filter(|s| s.wordpress.as_ref().is_some_and(|w| w.xmlrpc))
+        .map(|s| access(s))
+        .collect();
+    let jails: Vec<_> = [
+        jail(
+            "lempctl-wp-login",
+            "lempctl-wp-login",
+            f.maxretry,
+            wp.iter().map(|s| access(s)).collect(),
+        ),
+        jail("lempctl-xmlrpc", "lempctl-xmlrpc", f.maxretry * 2, xmlrpc),
+        jail(
+            "lempctl-scan",
+            "lempctl-scan",
+            f.maxretry * 2,
+            watched.iter().map(access).collect(),
+        ),
+        jail(
+            "lempctl-http-auth",
+            "nginx-http-auth",
+            f.maxretry,
+            watched.iter().map(error).collect(),
+        ),
+        jail(
+            "lempctl-limit-req",
+            "nginx-limit-req",
+            f.maxretry,
+            wp.iter().map(|s| error(s)).collect(),
+        ),
+    ]
+    .into_iter()
+    .filter(|j| {
+        j.get_attr("logs")
+            .is_ok_and(|l| l.len().is_some_and(|n| n > 0))
+    })
+    .collect();
+    let dir = &g.paths.fail2ban_dir;
+    let fail2ban_log = std::path::PathBuf::from("/var/log/fail2ban.log");
+    if !jails.is_empty() {
+        out.push(Resource::LogFile {
+            path: fail2ban_log.clone(),
+            perms: Perms::new("root", &g.log_group, 0o640),
+            site: None,
+        });
+    }
+    let text = r.render(
+        "fail2ban/jail.local.j2",
+        &minijinja::context! {
+            sites => watched.len(),
+            templates_dir => g.paths.templates_dir.display().to_string(),
+            jails => jails,
+            f => minijinja::value::Serde(f),
+            recidive_log => (!watched.is_empty()).then(|| shown(&fail2ban_log)),
+        },
+    )?;
+    let file = |path: PathBuf, text: String| Resource::File {
+        path,
+        contents: text.into_bytes(),
+        perms: Perms::root(0o644),
+        site: None,
+        affects: Affects::Nothing,
+    };
+    out.push(file(dir.join("jail.d/lempctl.local"), text));
+    for filter in ["lempctl-wp-login", "lempctl-xmlrpc", "lempctl-scan"] {
+        let text = r.render(&format!("fail2ban/{filter}.conf"), &minijinja::context! {})?;
+        out.push(file(dir.join(format!("filter.d/{filter}.conf")), text));
+    }
     Ok(())
 }
 

@@ -111,6 +111,7 @@ pub struct Programs {
     pub php: String,
     pub runuser: PathBuf,
     pub logrotate: PathBuf,
+    pub fail2ban_client: PathBuf,
 }
 
 /// Files the `direct` manager uses to find private instances (host paths, under the root).

@@ -159,6 +159,7 @@ pub(crate) fn init(o: &InitOptions) -> Result<InitReport> {
             &Perms::root(0o644),
         )?;
     }
+    copy_fail2ban(&root, &mut j)?;
     Ok(InitReport {
         root: dir.clone(),
         config: dir.join("etc/lempctl/lempctl.yaml"),
@@ -175,6 +176,26 @@ pub(crate) fn init(o: &InitOptions) -> Result<InitReport> {
             .acme
             .then(|| format!("https://127.0.0.1:{}/dir", super::pebble::acme_port(o.port))),
     })
+}
+
+/// The distribution's fail2ban configuration (filters and actions the managed jails use), so
+/// `fail2ban-client -c <sandbox>/etc/fail2ban -t` tests the sandbox's jails; without Debian's
+/// default jails (its `sshd` jail needs an auth log a sandbox does not have).
+fn copy_fail2ban(root: &Root, j: &mut Journal) -> Result<()> {
+    let src = Path::new("/etc/fail2ban");
+    if !src.is_dir() {
+        return Ok(());
+    }
+    for entry in walkdir::WalkDir::new(src).follow_links(false) {
+        let entry = entry.with_context(|| format!("reading {}", src.display()))?;
+        if !entry.file_type().is_file() || entry.path().ends_with("jail.d/defaults-debian.conf") {
+            continue;
+        }
+        let text = std::fs::read(entry.path())
+            .with_context(|| format!("reading {}", entry.path().display()))?;
+        root.write_atomic(j, entry.path(), &text, &Perms::root(0o644))?;
+    }
+    Ok(())
 }
 
 /// Every directory from `dir` up to `/` must let others search it (`x`): the sandbox's servers

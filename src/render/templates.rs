@@ -134,6 +134,22 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../systemd/lempctl-s3sync@.timer.j2"),
     ),
     (
+        "fail2ban/jail.local.j2",
+        include_str!("../../templates/fail2ban/jail.local.j2"),
+    ),
+    (
+        "fail2ban/lempctl-wp-login.conf",
+        include_str!("../../templates/fail2ban/lempctl-wp-login.conf"),
+    ),
+    (
+        "fail2ban/lempctl-xmlrpc.conf",
+        include_str!("../../templates/fail2ban/lempctl-xmlrpc.conf"),
+    ),
+    (
+        "fail2ban/lempctl-scan.conf",
+        include_str!("../../templates/fail2ban/lempctl-scan.conf"),
+    ),
+    (
         "logrotate/lempctl.j2",
         include_str!("../../templates/logrotate/lempctl.j2"),
     ),

@@ -17,6 +17,7 @@ mod cli;
 mod confinement;
 mod db;
 mod dry_run;
+mod fail2ban;
 mod failures;
 mod kinds;
 mod logrotate;

@@ -7,6 +7,7 @@ mod acme;
 mod alerts;
 mod backup;
 mod database;
+mod fail2ban;
 mod health;
 mod listen;
 mod log_rotation;
@@ -20,6 +21,7 @@ pub use acme::{Acme, Certificates, KeyType};
 pub use alerts::{Alerts, valid_mail_address};
 pub use backup::{BackupGlobal, DEFAULT_BACKUP_EXCLUDES, valid_exclude};
 pub use database::{DEFAULT_CHARSET, DEFAULT_COLLATION, Database, DbAdmin, DbTls};
+pub use fail2ban::Fail2ban;
 pub use health::HealthGlobal;
 pub use listen::Listen;
 pub use log_rotation::LogRotation;
@@ -87,6 +89,8 @@ pub struct Global {
     pub certificates: Certificates,
     /// How the sites' logs are rotated.
     pub log_rotation: LogRotation,
+    /// fail2ban jails for every site (none: lempctl manages no jails).
+    pub fail2ban: Option<Fail2ban>,
     /// Host paths lempctl.yaml names that must exist (checked by the preflight step).
     #[serde(skip)]
     pub requires: Vec<crate::config::site::Requirement>,
@@ -199,6 +203,7 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
     let backup = backup::section(&mut ctx, g.backup.unwrap_or_default(), &paths.state_dir);
     let alerts = alerts::section(&mut ctx, g.alerts.unwrap_or_default());
     let log_rotation = log_rotation::section(&mut ctx, g.log_rotation.unwrap_or_default());
+    let fail2ban = g.fail2ban.and_then(|f| fail2ban::section(&mut ctx, f));
     let mut requires = Vec::new();
     let acme = g
         .acme
@@ -241,6 +246,7 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         acme,
         certificates,
         log_rotation,
+        fail2ban,
         requires,
     }
 }

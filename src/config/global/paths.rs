@@ -19,6 +19,7 @@ pub struct Paths {
     pub systemd_dir: PathBuf,
     pub cron_file: PathBuf,
     pub logrotate_dir: PathBuf,
+    pub fail2ban_dir: PathBuf,
 }
 
 impl Paths {
@@ -72,6 +73,11 @@ pub(super) fn section(ctx: &mut Ctx<'_>, p: crate::config::file::PathsFile) -> P
             p.logrotate_dir.as_ref(),
             "paths.logrotate_dir",
             "/etc/logrotate.d",
+        ),
+        fail2ban_dir: ctx.path(
+            p.fail2ban_dir.as_ref(),
+            "paths.fail2ban_dir",
+            "/etc/fail2ban",
         ),
     }
 }

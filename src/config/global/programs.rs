@@ -48,6 +48,11 @@ pub(super) fn programs(ctx: &mut Ctx<'_>, pr: crate::config::file::ProgramsFile)
             "programs.logrotate",
             "/usr/sbin/logrotate",
         ),
+        fail2ban_client: ctx.path(
+            pr.fail2ban_client.as_ref(),
+            "programs.fail2ban_client",
+            "/usr/bin/fail2ban-client",
+        ),
     }
 }
 

@@ -115,6 +115,8 @@ pub struct Site {
     /// Scheduled backups and retention (`backup:` section).
     pub backup: Option<super::backup::SiteBackup>,
     pub paths: SitePaths,
+    /// The fail2ban jails watch this site's logs (`security.fail2ban`, default true).
+    pub fail2ban: bool,
     /// Host paths this site needs (checked by the preflight step, not by validation).
     #[serde(skip)]
     pub requires: Vec<Requirement>,
@@ -195,6 +197,7 @@ pub fn validate(
         s3,
         backup,
         paths,
+        fail2ban: f.security.as_ref().and_then(|s| s.fail2ban).unwrap_or(true),
         requires,
     })
 }

@@ -1,0 +1,192 @@
+//! fail2ban from the sysadmin's side: jails per attack class for every site, tested by the real
+//! `fail2ban-client -t` before a run counts, and filters checked with `fail2ban-regex` against
+//! log lines the sandbox's real nginx wrote for real requests.
+
+use std::process::Command;
+
+use crate::support::*;
+
+const NEED: &[&str] = &[
+    "nginx",
+    "php-fpm8.2",
+    "useradd",
+    "fail2ban-client",
+    "fail2ban-regex",
+    "curl",
+];
+
+fn with_fail2ban(sb: &Sandbox, yaml: &str) {
+    let g = sb.path("/etc/lempctl/lempctl.yaml");
+    let text = std::fs::read_to_string(&g).unwrap();
+    std::fs::write(&g, format!("{text}{yaml}")).unwrap();
+}
+
+/// `fail2ban-regex LOG FILTER`: how many lines matched.
+fn matched(log: &std::path::Path, filter: &std::path::Path) -> usize {
+    let out = Command::new("fail2ban-regex")
+        .arg(log)
+        .arg(filter)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Lines:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    line.split(',')
+        .find(|p| p.contains("matched"))
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"))
+}
+
+fn request(sb: &Sandbox, host: &str, method: &str, path: &str, data: Option<&str>) {
+    let mut c = Command::new("curl");
+    c.args(["-s", "-o", "/dev/null", "-X", method])
+        .arg("--resolve")
+        .arg(format!("{host}:{}:127.0.0.1", sb.port));
+    if let Some(d) = data {
+        c.args(["-d", d]);
+    }
+    assert!(
+        c.arg(format!("http://{host}:{}{path}", sb.port))
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[test]
+fn jails_cover_every_site_and_filters_match_real_attack_lines_only() {
+    require!(NEED);
+    let sb = Sandbox::new()
+        .site("a.f2b.test.yaml", "name: a.f2b.test\nkind: php\n")
+        .site("b.f2b.test.yaml", "name: b.f2b.test\nkind: static\n")
+        .site(
+            "c.f2b.test.yaml",
+            "name: c.f2b.test\nkind: static\nsecurity:\n  fail2ban: false\n",
+        )
+        .started();
+    with_fail2ban(
+        &sb,
+        "fail2ban:\n  banaction: dummy\n  backend: polling\n  ignoreip: [192.0.2.0/24]\n",
+    );
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{v} {err}");
+    let jails = std::fs::read_to_string(sb.path("/etc/fail2ban/jail.d/lempctl.local")).unwrap();
+    // one jail per attack class, each listing the logs of every site that needs it
+    assert_eq!(jails.matches("[lempctl-scan]").count(), 1, "{jails}");
+    assert!(
+        jails.contains("a.f2b.test.access.log") && jails.contains("b.f2b.test.access.log"),
+        "{jails}"
+    );
+    assert!(
+        !jails.contains("c.f2b.test"),
+        "a site that opted out is not watched: {jails}"
+    );
+    assert!(
+        !jails.contains("[lempctl-wp-login]"),
+        "no WordPress site, no wp-login jail: {jails}"
+    );
+    assert!(
+        jails.contains("ignoreip = 127.0.0.1/8 ::1 192.0.2.0/24"),
+        "{jails}"
+    );
+
+    // a login form that answers a failure 200 and a success 302, as WordPress does
+    std::fs::write(
+        sb.path("/srv/www/a.f2b.test/htdocs/wp-login.php"),
+        "<?php if (($_POST['pwd'] ?? '') === 'right') { header('Location: /wp-admin/', true, 302); } else { echo 'login form'; }",
+    )
+    .unwrap();
+    for _ in 0..6 {
+        request(
+            &sb,
+            "a.f2b.test",
+            "POST",
+            "/wp-login.php",
+            Some("log=admin&pwd=wrong"),
+        );
+    }
+    for _ in 0..2 {
+        request(
+            &sb,
+            "a.f2b.test",
+            "POST",
+            "/wp-login.php",
+            Some("log=admin&pwd=right"),
+        );
+    }
+    for p in ["/", "/index.php", "/wp-login.php", "/about"] {
+        request(&sb, "a.f2b.test", "GET", p, None);
+    }
+    for p in [
+        "/.env",
+        "/.git/config",
+        "/wp-config.php.bak",
+        "/phpmyadmin/index.php",
+        "/vendor/phpunit/x.php",
+    ] {
+        request(&sb, "a.f2b.test", "GET", p, None);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let log = sb.path("/var/log/nginx/a.f2b.test.access.log");
+    let filter = |f: &str| sb.path(&format!("/etc/fail2ban/filter.d/{f}.conf"));
+    assert_eq!(
+        matched(&log, &filter("lempctl-wp-login")),
+        6,
+        "failed logins only, no success, no page view"
+    );
+    assert_eq!(matched(&log, &filter("lempctl-scan")), 5, "the probes only");
+    assert_eq!(matched(&log, &filter("lempctl-xmlrpc")), 0);
+
+    // a second apply changes nothing
+    let (code, v, _) = sb.json(&["apply"]);
+    assert_eq!((code, &v["changed"]), (0, &serde_json::json!(false)), "{v}");
+}
+
+#[test]
+fn a_jail_file_fail2ban_refuses_is_rolled_back() {
+    require!(NEED);
+    let sb = Sandbox::new()
+        .site("a.f2b.test.yaml", "name: a.f2b.test\nkind: static\n")
+        .started();
+    with_fail2ban(&sb, "fail2ban:\n  banaction: dummy\n  backend: polling\n");
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{v} {err}");
+    let jail = sb.path("/etc/fail2ban/jail.d/lempctl.local");
+    let good = std::fs::read_to_string(&jail).unwrap();
+    sb.write(
+        "/etc/lempctl/templates/fail2ban/jail.local.j2",
+        "# {{ sites }}\n[lempctl-broken]\nenabled = true\nfilter = no-such-filter\nlogpath = /nonexistent.log\n",
+    );
+    let out = sb.lempctl().arg("apply").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("fail2ban-client"), "fail2ban is named: {err}");
+    assert_eq!(std::fs::read_to_string(&jail).unwrap(), good, "rolled back");
+}
+
+#[test]
+fn bad_fail2ban_settings_are_refused_and_change_nothing() {
+    require!(&["nginx"]);
+    for (yaml, want) in [
+        ("fail2ban:\n  bantime: forever\n", "`fail2ban.bantime`"),
+        ("fail2ban:\n  findtime: 1.5h\n", "`fail2ban.findtime`"),
+        (
+            "fail2ban:\n  ignoreip: [not-an-address]\n",
+            "`fail2ban.ignoreip[0]`",
+        ),
+        ("fail2ban:\n  maxretry: 0\n", "`fail2ban.maxretry`"),
+        ("fail2ban:\n  banaction: bogus\n", "`fail2ban.banaction`"),
+    ] {
+        let sb = Sandbox::new().site("a.f2b.test.yaml", "name: a.f2b.test\nkind: static\n");
+        with_fail2ban(&sb, yaml);
+        let before = sb.tree();
+        let out = sb.lempctl().arg("apply").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{yaml}: {err}");
+        assert!(err.contains(want), "{yaml}: {err}");
+        assert_eq!(sb.tree(), before, "nothing written");
+    }
+}
