@@ -7,6 +7,7 @@ mod db;
 pub mod printer;
 mod s3;
 mod sandbox;
+mod security;
 mod site;
 mod status;
 mod wp;
@@ -17,6 +18,7 @@ pub use cert::CertCommand;
 pub use db::DbCommand;
 pub use s3::{S3Command, S3SyncArgs};
 pub use sandbox::SandboxCommand;
+pub use security::SecurityCommand;
 pub use site::{KindArg, SiteCommand, SiteSettingsArgs};
 pub use wp::WpCommand;
 
@@ -89,6 +91,9 @@ pub enum Command {
     /// TLS certificates: issue and renew from the ACME CA, list, and the monitor.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// fail2ban: the managed jails' bans, and lifting one.
+    #[command(subcommand)]
+    Security(SecurityCommand),
     /// Whether the host matches the site files: services, pending changes, drift, invalid files.
     ///
     /// Per site: state (ok, not applied, pending, drift, backup failed), the changes `apply`
@@ -225,6 +230,10 @@ pub fn dry_run_support(c: &Command) -> DryRun {
                 Refused("restores into scratch space and a scratch database")
             }
         },
+        Command::Security(s) => match s {
+            SecurityCommand::Status => ReadOnly,
+            SecurityCommand::Unban { .. } => Refused("lifts a ban"),
+        },
         Command::Cert(c) => match c {
             CertCommand::Issue { .. } | CertCommand::Renew { .. } => Honoured,
             CertCommand::Check { .. } | CertCommand::List => ReadOnly,
@@ -276,6 +285,7 @@ fn dispatch(cli: &Cli, p: &Printer, notes: ops::Notes) -> Result<u8> {
         Command::S3(s) => return s3::run(&ctx, s, p, g, wait),
         Command::Backup(b) => backup::run(&ctx, b, p, wait, g.dry_run)?,
         Command::Cert(c) => return cert::run(&ctx, c, p, g, wait),
+        Command::Security(s) => security::run(&ctx, s, p)?,
         Command::Status => return status::run(&ctx, p),
         Command::Sandbox(s) => sandbox::run(&ctx, s, p)?,
         Command::Completions { shell } => p.raw(&completions(*shell)),

@@ -8,6 +8,7 @@ pub(crate) mod db;
 pub(crate) mod pebble;
 pub(crate) mod s3;
 pub(crate) mod sandbox;
+pub(crate) mod security;
 pub(crate) mod site;
 pub(crate) mod status;
 pub(crate) mod wp;

@@ -195,6 +195,24 @@ fn copy_fail2ban(root: &Root, j: &mut Journal) -> Result<()> {
             .with_context(|| format!("reading {}", entry.path().display()))?;
         root.write_atomic(j, entry.path(), &text, &Perms::root(0o644))?;
     }
+    // a private server: its own socket, pid, database and log inside the sandbox
+    for d in ["/run/fail2ban", "/var/lib/fail2ban"] {
+        root.ensure_dir(j, Path::new(d), &Perms::root(0o755))?;
+    }
+    let own = |p: &str| root.path(Path::new(p)).display().to_string();
+    let text = format!(
+        "# lempctl sandbox: a private fail2ban server\n[Definition]\nlogtarget = {}\nsocket = {}\npidfile = {}\ndbfile = {}\n",
+        own("/var/log/fail2ban.log"),
+        own("/run/fail2ban/fail2ban.sock"),
+        own("/run/fail2ban/fail2ban.pid"),
+        own("/var/lib/fail2ban/fail2ban.sqlite3"),
+    );
+    root.write_atomic(
+        j,
+        Path::new("/etc/fail2ban/fail2ban.d/lempctl-sandbox.local"),
+        text.as_bytes(),
+        &Perms::root(0o644),
+    )?;
     Ok(())
 }
 
@@ -283,6 +301,17 @@ pub(crate) fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
     raise_nofile();
     start_mariadb(ctx, &config)?;
     super::pebble::start(ctx)?;
+    // the sandbox's own fail2ban, when lempctl.yaml manages jails
+    if g.fail2ban.is_some()
+        && ctx
+            .root
+            .path(&g.paths.fail2ban_dir)
+            .join("fail2ban.d/lempctl-sandbox.local")
+            .is_file()
+        && !crate::services::fail2ban::running(&ctx.root, g)
+    {
+        crate::services::fail2ban::start(&ctx.root, g)?;
+    }
     for s in config.services() {
         let pid_file = service_manager::pid_file(&ctx.root, &g.machine(), &s);
         if service_manager::running_pid(&pid_file).is_some() {
@@ -311,6 +340,11 @@ pub(crate) fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
 pub(crate) fn stop(ctx: &Context) -> Result<Vec<ServiceState>> {
     let config = global_config(ctx)?;
     super::pebble::stop(ctx)?;
+    if config.global.fail2ban.is_some()
+        && crate::services::fail2ban::running(&ctx.root, &config.global)
+    {
+        crate::services::fail2ban::stop(&ctx.root, &config.global)?;
+    }
     if config.global.direct.mariadb_datadir.is_some()
         && let Some(pid) = service_manager::running_pid(&ctx.root.path(Path::new(MARIADB_PID)))
     {

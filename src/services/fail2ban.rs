@@ -43,3 +43,74 @@ pub(crate) fn reload_if_running(root: &Root, g: &Global) -> Result<bool> {
     client(root, g).arg("reload").run()?;
     Ok(true)
 }
+
+/// A server answers on the configured socket.
+pub(crate) fn running(root: &Root, g: &Global) -> bool {
+    client(root, g)
+        .arg("ping")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Starts the server (in the background) with the configuration directory's settings.
+pub(crate) fn start(root: &Root, g: &Global) -> Result<()> {
+    client(root, g).args(["-x", "start"]).run()?;
+    Ok(())
+}
+
+/// Stops the server.
+pub(crate) fn stop(root: &Root, g: &Global) -> Result<()> {
+    client(root, g).arg("stop").run()?;
+    Ok(())
+}
+
+/// One jail as the server sees it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub(crate) struct JailStatus {
+    pub jail: String,
+    pub currently_failed: u64,
+    pub total_failed: u64,
+    pub currently_banned: u64,
+    pub total_banned: u64,
+    pub banned: Vec<String>,
+}
+
+/// `fail2ban-client status JAIL`, parsed.
+pub(crate) fn jail_status(root: &Root, g: &Global, jail: &str) -> Result<JailStatus> {
+    let out = client(root, g).args(["status", jail]).run()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut s = JailStatus {
+        jail: jail.to_owned(),
+        ..JailStatus::default()
+    };
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let key = key
+            .trim_start_matches(|c: char| !c.is_ascii_alphabetic())
+            .trim();
+        let value = value.trim();
+        let n = || value.parse().unwrap_or(0);
+        match key {
+            "Currently failed" => s.currently_failed = n(),
+            "Total failed" => s.total_failed = n(),
+            "Currently banned" => s.currently_banned = n(),
+            "Total banned" => s.total_banned = n(),
+            "Banned IP list" => {
+                s.banned = value.split_whitespace().map(str::to_owned).collect();
+            }
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+/// `fail2ban-client unban ADDR`: lifts the address's bans in every jail; how many there were.
+pub(crate) fn unban(root: &Root, g: &Global, addr: &str) -> Result<u64> {
+    let out = client(root, g).args(["unban", addr]).run()?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0))
+}

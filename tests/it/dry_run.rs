@@ -48,6 +48,8 @@ fn expected() -> BTreeMap<&'static str, (Vec<&'static str>, bool)> {
         ("cert renew", (vec![], true)),
         ("cert check", (vec![], true)),
         ("cert list", (vec![], true)),
+        ("security status", (vec![], true)),
+        ("security unban", (vec!["192.0.2.1"], false)),
         ("status", (vec![], true)),
         ("sandbox init", (vec!["/tmp/lempctl-dry-run-never"], false)),
         ("sandbox start", (vec![], false)),

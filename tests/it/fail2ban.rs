@@ -190,3 +190,79 @@ fn bad_fail2ban_settings_are_refused_and_change_nothing() {
         assert_eq!(sb.tree(), before, "nothing written");
     }
 }
+
+#[test]
+fn the_sandboxs_fail2ban_bans_from_the_logs_and_security_unban_lifts_it() {
+    require!(NEED);
+    let sb = Sandbox::new().site("a.f2b.test.yaml", "name: a.f2b.test\nkind: static\n");
+    with_fail2ban(
+        &sb,
+        "fail2ban:\n  banaction: dummy\n  backend: polling\n  maxretry: 2\n",
+    );
+    let sb = sb.started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{v} {err}");
+    let (code, st, err) = sb.json(&["security", "status"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        st["running"], true,
+        "sandbox start runs a private fail2ban: {st}"
+    );
+    let jails: Vec<&str> = st["jails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["jail"].as_str().unwrap())
+        .collect();
+    assert!(
+        jails.contains(&"lempctl-scan") && jails.contains(&"recidive"),
+        "{st}"
+    );
+    // a scanner (a documentation address: 127.0.0.0/8 is never banned) probes for secrets
+    let log = sb.path("/var/log/nginx/a.f2b.test.access.log");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let now = chrono::Utc::now().format("%d/%b/%Y:%H:%M:%S +0000");
+    for p in [
+        "/.env",
+        "/.git/config",
+        "/wp-config.php.bak",
+        "/.env.local",
+        "/phpmyadmin/",
+    ] {
+        use std::io::Write;
+        writeln!(
+            f,
+            "192.0.2.9 - - [{now}] \"GET {p} HTTP/1.1\" 403 146 \"-\" \"scanner\""
+        )
+        .unwrap();
+    }
+    drop(f);
+    let start = std::time::Instant::now();
+    let banned =
+        |sb: &Sandbox| {
+            let (_, st, _) = sb.json(&["security", "status"]);
+            st["jails"].as_array().unwrap().iter().any(|j| {
+                j["jail"] == "lempctl-scan" && j["banned"].to_string().contains("192.0.2.9")
+            })
+        };
+    while !banned(&sb) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no ban"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    eprintln!(
+        "banned {:.1} s after the last line",
+        start.elapsed().as_secs_f64()
+    );
+    let (code, v, err) = sb.json(&["security", "unban", "192.0.2.9"]);
+    assert_eq!((code, &v["jails"]), (0, &serde_json::json!(1)), "{v} {err}");
+    assert!(!banned(&sb), "unbanned");
+    let out = sb
+        .lempctl()
+        .args(["security", "unban", "not-an-address"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
