@@ -47,7 +47,7 @@ pub(crate) fn desire(root: &Root, config: &Config, scope: &Scope) -> Result<Desi
     let renderer = Renderer::new(&root.path(&g.paths.templates_dir))?;
     let map = context::PathMap::new(root, g);
     let mut out = Desired::default();
-    host_wide(&mut out.resources, &renderer, &map, config)?;
+    host_wide(&mut out.resources, root, &renderer, &map, config)?;
     for site in config
         .sites
         .iter()
@@ -92,6 +92,7 @@ pub(crate) fn desire(root: &Root, config: &Config, scope: &Scope) -> Result<Desi
 
 fn host_wide(
     out: &mut Vec<Resource>,
+    root: &Root,
     r: &Renderer,
     map: &context::PathMap,
     config: &Config,
@@ -101,7 +102,7 @@ fn host_wide(
     snippets(out, r, map, g)?;
     opcache(out, r, config)?;
     nginx_nofile(out, config);
-    log_rotation(out, r, map, config)?;
+    log_rotation(out, root, r, map, config)?;
     fail2ban(out, r, map, config)?;
     schedule::resources(out, r, root_arg(map, g), g, &jobs(config))?;
     Ok(())
@@ -200,10 +201,15 @@ fn nginx_nofile(out: &mut Vec<Resource>, config: &Config) {
     });
 }
 
-/// One logrotate file for every site's logs: nginx's (one reopen for all), each PHP-FPM
-/// master's slow logs (one reopen each), and PHP's own log of each site (as the site's user).
+/// One logrotate file for every site's logs. nginx's site logs by one pattern (a list of 2,000
+/// paths would overflow the argument the shared script gets), reopened once — unless the
+/// distribution's own `<logrotate_dir>/nginx` rotates that directory already (Debian's does,
+/// with the same reopen-once script: a second entry for a log is an error to logrotate). The
+/// PHP-FPM slow logs by one pattern, each master reopened once; PHP's own log of each site as
+/// the site's user.
 fn log_rotation(
     out: &mut Vec<Resource>,
+    root: &Root,
     r: &Renderer,
     map: &context::PathMap,
     config: &Config,
@@ -211,27 +217,29 @@ fn log_rotation(
     let g = &config.global;
     let shown = |p: &Path| map.show(p).display().to_string();
     let enabled: Vec<&Site> = config.sites.iter().filter(|s| s.enabled).collect();
-    let nginx_logs: Vec<String> = enabled
-        .iter()
-        .flat_map(|s| [shown(&s.paths.access_log), shown(&s.paths.error_log)])
-        .collect();
-    let mut masters: std::collections::BTreeMap<&PhpVersion, Vec<String>> =
-        std::collections::BTreeMap::new();
+    let distribution_nginx = root.path(&g.paths.logrotate_dir.join("nginx")).exists();
+    let nginx_logs: Vec<String> = if distribution_nginx || enabled.is_empty() {
+        Vec::new()
+    } else {
+        let dir = &g.paths.nginx_log_dir;
+        vec![
+            shown(&dir.join("*.access.log")),
+            shown(&dir.join("*.error.log")),
+        ]
+    };
+    let mut versions = std::collections::BTreeSet::new();
     let mut site_logs = Vec::new();
     for s in &enabled {
         if let Some(php) = &s.php {
-            masters
-                .entry(&php.version)
-                .or_default()
-                .push(shown(&s.paths.slow_log));
+            versions.insert(&php.version);
             site_logs.push(minijinja::context! {
                 site => s.name.as_str(), user => &s.user, path => shown(&s.paths.php_error_log),
             });
         }
     }
-    let masters: Vec<_> = masters
-        .into_iter()
-        .map(|(v, logs)| minijinja::context! { logs => logs, pid => shown(&g.fpm(v).pid_file()) })
+    let fpm_pids: Vec<String> = versions
+        .iter()
+        .map(|v| shown(&g.fpm(v).pid_file()))
         .collect();
     let text = r.render(
         "logrotate/lempctl.j2",
@@ -240,7 +248,8 @@ fn log_rotation(
             templates_dir => g.paths.templates_dir.display().to_string(),
             nginx_logs => nginx_logs,
             nginx_pid => shown(&g.direct.nginx_pid),
-            masters => masters,
+            slow_logs => (!fpm_pids.is_empty()).then(|| shown(&g.paths.php_log_dir.join("*.slow.log"))),
+            fpm_pids => fpm_pids,
             site_logs => site_logs,
             frequency => g.log_rotation.frequency,
             keep => g.log_rotation.keep,
