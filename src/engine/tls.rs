@@ -6,6 +6,7 @@
 //! `<state_dir>/certs/<site>/{privkey,fullchain}.pem`, root-only; the key is written first and
 //! the chain last, so a certificate file always has its key.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -18,21 +19,40 @@ use crate::services::acme;
 use crate::services::certs::{self, CertInfo};
 
 /// The configuration as the engine serves it now: sites whose ACME certificate does not exist
-/// yet have no `tls` (HTTP with the challenge location; a redirect would lead nowhere).
-pub(crate) fn serving(root: &Root, config: &Config) -> Config {
+/// yet have no `tls` (HTTP with the challenge location; a redirect would lead nowhere). Borrowed
+/// as it is when every such certificate exists (the common case: no copy of 1,000 sites).
+pub(crate) fn serving<'a>(root: &Root, config: &'a Config) -> Cow<'a, Config> {
+    let waiting = |s: &Site| {
+        s.tls
+            .as_ref()
+            .is_some_and(|t| t.acme.is_some() && !root.path(&t.certificate).is_file())
+    };
+    if !config.sites.iter().any(waiting) {
+        return Cow::Borrowed(config);
+    }
     let mut out = config.clone();
-    for site in &mut out.sites {
-        if let Some(t) = &site.tls
-            && t.acme.is_some()
-            && !root.path(&t.certificate).is_file()
-        {
-            site.tls = None;
-            if site.kind != SiteKind::Redirect && site.health.status == 301 {
-                site.health.status = 200;
-            }
+    for site in out.sites.iter_mut().filter(|s| waiting(s)) {
+        site.tls = None;
+        if site.kind != SiteKind::Redirect && site.health.status == 301 {
+            site.health.status = 200;
         }
     }
-    out
+    Cow::Owned(out)
+}
+
+/// The CA of lempctl.yaml's `acme` section. Its bundle is trust of the machine lempctl runs on
+/// (not under --root), as the WordPress source is.
+fn ca(conf: &crate::config::global::Acme) -> acme::Ca<'_> {
+    acme::Ca {
+        directory: &conf.directory,
+        email: conf.email.as_deref(),
+        ca_bundle: conf.ca_bundle.as_deref(),
+    }
+}
+
+/// Where the ACME account's credentials are kept (0600).
+fn account_file(g: &Global) -> PathBuf {
+    g.paths.state_dir.join("acme/account.json")
 }
 
 /// Enabled ACME sites among `names` (all when empty) whose certificate is missing or no longer
@@ -247,8 +267,7 @@ impl Backoff {
 }
 
 /// The ACME account: restored from `<state_dir>/acme/account.json`, or registered and saved
-/// there (0600). The CA bundle is trust of the machine lempctl runs on (not under --root), as
-/// the WordPress source is.
+/// there (0600).
 fn account(
     root: &Root,
     config: &Config,
@@ -256,14 +275,9 @@ fn account(
 ) -> Result<instant_acme::Account> {
     let g = &config.global;
     let conf = g.acme.as_ref().context("an `acme` section")?;
-    let ca = acme::Ca {
-        directory: &conf.directory,
-        email: conf.email.as_deref(),
-        ca_bundle: conf.ca_bundle.as_deref(),
-    };
-    let file = g.paths.state_dir.join("acme/account.json");
+    let file = account_file(g);
     let saved = root.read(&file)?;
-    let (account, new_creds) = rt.block_on(acme::account(&ca, saved.as_deref()))?;
+    let (account, new_creds) = rt.block_on(acme::account(&ca(conf), saved.as_deref()))?;
     if let Some(creds) = new_creds {
         root.write_private(&file, &creds, 0o600)?;
     }
@@ -420,16 +434,9 @@ impl Renewals {
     fn open(root: &Root, config: &Config) -> Self {
         let ari = (|| {
             let conf = config.global.acme.as_ref()?;
-            let saved = root
-                .read(&config.global.paths.state_dir.join("acme/account.json"))
-                .ok()??;
-            let ca = acme::Ca {
-                directory: &conf.directory,
-                email: conf.email.as_deref(),
-                ca_bundle: conf.ca_bundle.as_deref(),
-            };
+            let saved = root.read(&account_file(&config.global)).ok()??;
             let rt = crate::services::runtime().ok()?;
-            let (account, _) = rt.block_on(acme::account(&ca, Some(&saved))).ok()?;
+            let (account, _) = rt.block_on(acme::account(&ca(conf), Some(&saved))).ok()?;
             Some((rt, account))
         })();
         Self { ari }

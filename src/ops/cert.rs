@@ -60,7 +60,7 @@ fn prepare(ctx: &Context, names: &[String]) -> Result<(Config, Vec<String>, Conf
     let config = ctx.load()?;
     require_acme(&config)?;
     let names = acme_names(&config, names)?;
-    let serving = tls::serving(&ctx.root, &config);
+    let serving = tls::serving(&ctx.root, &config).into_owned();
     Ok((config, names, serving))
 }
 
