@@ -594,6 +594,15 @@ pub fn status_text(s: &Status) -> String {
             if svc.running { "running" } else { "stopped" }
         ));
     }
+    for j in &s.jails {
+        out.push_str(&format!(
+            "jail {:<20} {} banned{}{}\n",
+            j.jail,
+            j.banned.len(),
+            if j.banned.is_empty() { "" } else { ": " },
+            j.banned.join(" ")
+        ));
+    }
     if !s.sites.is_empty() {
         out.push_str(&format!(
             "{:<40} {:<10} {:<9} {:<4} {:<8} {:<7} {:<20} {}\n",

@@ -346,6 +346,8 @@ fn fail2ban(
             templates_dir => g.paths.templates_dir.display().to_string(),
             jails => jails,
             f => minijinja::value::Serde(f),
+            // the ports nginx listens on, not `http,https`: a ban must close the ports in use
+            ports => format!("{},{}", g.listen_http.port, g.listen_https.port),
             recidive_log => (!watched.is_empty()).then(|| shown(&fail2ban_log)),
         },
     )?;

@@ -4,7 +4,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Context;
-use crate::config::UsageError;
+use crate::config::{Global, UsageError};
+use crate::host::Root;
 use crate::services::fail2ban::{self, JailStatus};
 
 #[derive(Debug, Serialize)]
@@ -25,18 +26,28 @@ pub(crate) fn status(ctx: &Context) -> Result<SecurityStatus> {
         .into());
     }
     let running = fail2ban::running(&ctx.root, g);
-    let jails = match ctx
-        .root
-        .read(&g.paths.fail2ban_dir.join("jail.d/lempctl.local"))?
-    {
-        Some(text) if running => String::from_utf8_lossy(&text)
-            .lines()
-            .filter_map(|l| l.strip_prefix('[')?.strip_suffix(']').map(str::to_owned))
-            .map(|j| fail2ban::jail_status(&ctx.root, g, &j))
-            .collect::<Result<Vec<_>>>()?,
-        _ => Vec::new(),
+    let jails = if running {
+        managed_jails(&ctx.root, g)?
+            .iter()
+            .map(|j| fail2ban::jail_status(&ctx.root, g, j))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        Vec::new()
     };
     Ok(SecurityStatus { running, jails })
+}
+
+/// The jails lempctl's jail file declares, in its order.
+pub(crate) fn managed_jails(root: &Root, g: &Global) -> Result<Vec<String>> {
+    Ok(root
+        .read(&g.paths.fail2ban_dir.join("jail.d/lempctl.local"))?
+        .map(|text| {
+            String::from_utf8_lossy(&text)
+                .lines()
+                .filter_map(|l| l.strip_prefix('[')?.strip_suffix(']').map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 #[derive(Debug, Serialize)]

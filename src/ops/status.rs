@@ -10,6 +10,7 @@ use crate::engine::plan::Action;
 use crate::engine::state::{State, sha256};
 use crate::engine::{RunOptions, Scope};
 use crate::host::service_manager;
+use crate::services::fail2ban;
 
 #[derive(Debug, Serialize)]
 pub struct ServiceStatus {
@@ -27,6 +28,13 @@ pub struct LastBackup {
     pub last_success: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// A managed fail2ban jail's current bans.
+#[derive(Debug, Serialize)]
+pub struct JailBans {
+    pub jail: String,
+    pub banned: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -58,6 +66,9 @@ pub struct Status {
     pub ok: bool,
     pub manager: String,
     pub services: Vec<ServiceStatus>,
+    /// The managed fail2ban jails and their bans (empty without a `fail2ban` section or while
+    /// fail2ban is not running; its service entry then says so).
+    pub jails: Vec<JailBans>,
     pub sites: Vec<SiteStatus>,
     /// Host-wide changes `apply` would make (snippets, opcache, timers, cron).
     pub pending_host: Vec<String>,
@@ -85,13 +96,14 @@ pub(crate) fn status(ctx: &Context) -> Result<Status> {
     // nginx first, as before
     let mut services = config.services();
     services.rotate_right(1);
-    let services: Vec<ServiceStatus> = services
+    let mut services: Vec<ServiceStatus> = services
         .into_iter()
         .map(|s| ServiceStatus {
             running: service_manager::is_running(&ctx.root, &g.machine(), &s).unwrap_or(false),
             service: s.unit(),
         })
         .collect();
+    let jails = fail2ban_jails(ctx, g, &mut services)?;
     // The very plan `apply --dry-run` prints: read-only, no lock, no PHP. With a site file set
     // aside, only the sites that load are planned and host-wide files are left out (the engine
     // holds them back).
@@ -208,6 +220,7 @@ pub(crate) fn status(ctx: &Context) -> Result<Status> {
         ok,
         manager: format!("{:?}", g.manager).to_lowercase(),
         services,
+        jails,
         sites,
         pending_host,
         removed_sites,
@@ -215,4 +228,31 @@ pub(crate) fn status(ctx: &Context) -> Result<Status> {
         plan_error,
         warnings,
     })
+}
+
+/// With a `fail2ban` section: fail2ban among the services, and the managed jails' bans from one
+/// `fail2ban-client banned` (a ban is information, not a problem: it does not make `ok` false).
+fn fail2ban_jails(
+    ctx: &Context,
+    g: &crate::config::Global,
+    services: &mut Vec<ServiceStatus>,
+) -> Result<Vec<JailBans>> {
+    if g.fail2ban.is_none() {
+        return Ok(Vec::new());
+    }
+    let running = fail2ban::running(&ctx.root, g);
+    services.push(ServiceStatus {
+        service: "fail2ban".into(),
+        running,
+    });
+    if !running {
+        return Ok(Vec::new());
+    }
+    let managed = super::security::managed_jails(&ctx.root, g)?;
+    let mut banned = fail2ban::banned(&ctx.root, g).unwrap_or_default();
+    banned.retain(|(j, _)| managed.contains(j));
+    Ok(banned
+        .into_iter()
+        .map(|(jail, banned)| JailBans { jail, banned })
+        .collect())
 }

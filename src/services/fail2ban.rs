@@ -114,3 +114,50 @@ pub(crate) fn unban(root: &Root, g: &Global, addr: &str) -> Result<u64> {
         .parse()
         .unwrap_or(0))
 }
+
+/// `fail2ban-client banned`: every jail's banned addresses in one call (one client start, not
+/// one per jail: `status` stays fast). fail2ban prints a Python list of one-key dicts,
+/// `[{'jail': ['192.0.2.9']}, {'recidive': []}]`.
+pub(crate) fn banned(root: &Root, g: &Global) -> Result<Vec<(String, Vec<String>)>> {
+    let out = client(root, g).arg("banned").run()?;
+    Ok(parse_banned(&String::from_utf8_lossy(&out.stdout)))
+}
+
+fn parse_banned(text: &str) -> Vec<(String, Vec<String>)> {
+    let quoted = |s: &str| -> Vec<String> {
+        s.split(['\'', '"'])
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    text.split('{')
+        .skip(1)
+        .filter_map(|entry| {
+            let (name, rest) = entry.split_once(':')?;
+            let name = quoted(name).into_iter().next()?;
+            let list = rest.split_once('[')?.1.split_once(']')?.0;
+            Some((name, quoted(list)))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_banned;
+
+    #[test]
+    fn banned_lists_parse() {
+        assert_eq!(
+            parse_banned("[{'lempctl-scan': ['192.0.2.9', '2001:db8::1']}, {'recidive': []}]\n"),
+            vec![
+                (
+                    "lempctl-scan".to_owned(),
+                    vec!["192.0.2.9".to_owned(), "2001:db8::1".to_owned()]
+                ),
+                ("recidive".to_owned(), vec![]),
+            ]
+        );
+        assert!(parse_banned("[]").is_empty());
+    }
+}

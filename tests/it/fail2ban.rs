@@ -266,3 +266,151 @@ fn the_sandboxs_fail2ban_bans_from_the_logs_and_security_unban_lifts_it() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// curl with `--resolve` to the sandbox's port, from `from` (an address on the namespace's
+/// loopback); the status code, or `None` when no HTTP answer came within two seconds.
+fn request_from(
+    ns: &Netns,
+    sb: &Sandbox,
+    from: &str,
+    method: &str,
+    path: &str,
+    data: &[&str],
+) -> Option<u16> {
+    let host = "blog.f2b.test";
+    let mut c = ns.cmd("curl");
+    c.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2"])
+        .args(["--interface", from, "-X", method])
+        .arg("--resolve")
+        .arg(format!("{host}:{}:127.0.0.1", sb.port));
+    for d in data {
+        c.args(["--data-urlencode", d]);
+    }
+    let out = c
+        .arg(format!("http://{host}:{}{path}", sb.port))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .parse()
+        .ok()
+        .filter(|c| *c != 0)
+}
+
+#[test]
+fn a_wordpress_brute_forcer_is_banned_by_nftables_in_a_namespace_and_unban_lets_it_back() {
+    require!(
+        &[
+            "nginx",
+            "php-fpm8.2",
+            "mariadbd",
+            "fail2ban-client",
+            "fail2ban-regex",
+            "nft",
+            "unshare",
+            "nsenter",
+            "ip",
+            "curl",
+        ],
+        wordpress()
+    );
+    // 192.0.2.2 is the attacker, 127.0.0.1 (never banned: ignoreip) the sysadmin
+    let ns = Netns::new(&["192.0.2.2/32"]);
+    let sb = Sandbox::with_db().in_netns(&ns).site(
+        "blog.yaml",
+        "name: blog.f2b.test\nkind: wordpress\nwordpress:\n  title: Ban Test\n  admin_email: owner@f2b.test\n  xmlrpc: true\n",
+    );
+    with_fail2ban(
+        &sb,
+        "fail2ban:\n  backend: polling\n  maxretry: 3\n  bantime: 10m\n",
+    );
+    let sb = sb.started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{v} {err}");
+    let jails = std::fs::read_to_string(sb.path("/etc/fail2ban/jail.d/lempctl.local")).unwrap();
+    assert!(
+        jails.contains("banaction = nftables-multiport")
+            && jails.contains(&format!("port = {},{}", sb.port, sb.port + 1)),
+        "nftables on the ports nginx listens on: {jails}"
+    );
+
+    // the filters against the lines real WordPress requests wrote: every attack, nothing else
+    let pw = sb.secrets("blog.f2b.test")["wp_admin_password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ok = |from, method, path, data: &[&str]| request_from(&ns, &sb, from, method, path, data);
+    let login = |from, pwd: &str| {
+        ok(
+            from,
+            "POST",
+            "/wp-login.php",
+            &["log=admin", &format!("pwd={pwd}")],
+        )
+    };
+    assert_eq!(login("127.0.0.1", &pw), Some(302), "a real login succeeds");
+    for p in ["/", "/wp-login.php", "/?p=1", "/wp-json/"] {
+        assert!(ok("127.0.0.1", "GET", p, &[]).is_some());
+    }
+    let mut failed = 0;
+    let mut limited = 0;
+    for _ in 0..14 {
+        match login("127.0.0.1", "wrong") {
+            Some(200) => failed += 1,
+            Some(429) => limited += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(failed >= 5 && limited >= 2, "{failed} {limited}");
+    for _ in 0..2 {
+        ok(
+            "127.0.0.1",
+            "POST",
+            "/xmlrpc.php",
+            &["<?xml version=\"1.0\"?><methodCall><methodName>system.listMethods</methodName></methodCall>"],
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let access = sb.path("/var/log/nginx/blog.f2b.test.access.log");
+    let error = sb.path("/var/log/nginx/blog.f2b.test.error.log");
+    let filter = |f: &str| sb.path(&format!("/etc/fail2ban/filter.d/{f}.conf"));
+    assert_eq!(
+        matched(&access, &filter("lempctl-wp-login")),
+        failed,
+        "each failed login and nothing else (no success, no page view, no 429)"
+    );
+    assert_eq!(matched(&access, &filter("lempctl-xmlrpc")), 2);
+    assert_eq!(matched(&access, &filter("lempctl-scan")), 0);
+    assert_eq!(
+        matched(&error, std::path::Path::new("/etc/fail2ban/filter.d/nginx-limit-req.conf")),
+        limited,
+        "each request limit_req refused"
+    );
+
+    // the attacker: three failed logins, then fail2ban's nftables rule shuts it out
+    for _ in 0..3 {
+        assert_eq!(login("192.0.2.2", "guess"), Some(200));
+    }
+    let start = std::time::Instant::now();
+    let banned = |sb: &Sandbox| {
+        let (_, st, _) = sb.json(&["status"]);
+        st["jails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["jail"] == "lempctl-wp-login" && j["banned"].to_string().contains("192.0.2.2"))
+    };
+    while !banned(&sb) {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "no ban");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    eprintln!("banned {:.1} s after the third failure", start.elapsed().as_secs_f64());
+    let rules = ns.cmd("nft").args(["list", "ruleset"]).output().unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(rules.contains("192.0.2.2"), "{rules}");
+    assert_eq!(ok("192.0.2.2", "GET", "/", &[]), None, "no answer for the banned address");
+    assert_eq!(ok("127.0.0.1", "GET", "/", &[]), Some(200), "others still served");
+
+    let (code, v, err) = sb.json(&["security", "unban", "192.0.2.2"]);
+    assert_eq!(code, 0, "{v} {err}");
+    assert_eq!(ok("192.0.2.2", "GET", "/", &[]), Some(200), "let back in");
+}

@@ -161,6 +161,60 @@ pub struct Sandbox {
     pub dir: tempfile::TempDir,
     pub port: u16,
     started: bool,
+    /// The network namespace lempctl (and so every server it starts) runs in: its holder's pid.
+    netns: Option<u32>,
+}
+
+/// A network namespace of the test's own (the host's firewall and addresses are never touched):
+/// a `sleep` holds it, its loopback is up and carries the extra addresses given.
+pub struct Netns {
+    holder: std::process::Child,
+}
+
+impl Netns {
+    pub fn new(addrs: &[&str]) -> Self {
+        let holder = std::process::Command::new("unshare")
+            .args(["--net", "sleep", "3600"])
+            .spawn()
+            .unwrap();
+        let ns = Self { holder };
+        // unshare has made the namespace once lo shows up in it
+        for _ in 0..100 {
+            if ns.cmd("ip").args(["link", "set", "lo", "up"]).status().unwrap().success() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        for a in addrs {
+            assert!(
+                ns.cmd("ip")
+                    .args(["addr", "add", a, "dev", "lo"])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+        ns
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.holder.id()
+    }
+
+    /// `program` run inside the namespace.
+    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+        let mut c = std::process::Command::new("nsenter");
+        c.args(["-t", &self.pid().to_string(), "-n", "--"])
+            .arg(program);
+        c
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
 }
 
 impl Sandbox {
@@ -202,7 +256,15 @@ impl Sandbox {
             dir,
             port,
             started: false,
+            netns: None,
         }
+    }
+
+    /// Runs every later lempctl command (and so the servers it starts) inside `ns`; the
+    /// sandbox must be dropped before `ns` (declare `ns` first).
+    pub fn in_netns(mut self, ns: &Netns) -> Self {
+        self.netns = Some(ns.pid());
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -239,7 +301,14 @@ impl Sandbox {
 
     /// The binary with --root, a clean environment and a short lock wait.
     pub fn lempctl(&self) -> Command {
-        let mut c = Command::new(bin());
+        let mut c = match self.netns {
+            Some(pid) => {
+                let mut c = Command::new("nsenter");
+                c.args(["-t", &pid.to_string(), "-n", "--"]).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
         c.env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .env("LC_ALL", "C")
