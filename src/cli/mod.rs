@@ -20,6 +20,7 @@ pub use s3::{S3Command, S3SyncArgs};
 pub use sandbox::SandboxCommand;
 pub use security::SecurityCommand;
 pub use site::{KindArg, SiteCommand, SiteSettingsArgs};
+pub use status::StatusArgs;
 pub use wp::WpCommand;
 
 use std::path::PathBuf;
@@ -67,6 +68,11 @@ pub struct GlobalArgs {
     /// Seconds to wait for another run's lock before giving up.
     #[arg(long, global = true, default_value_t = 60, value_name = "SECS")]
     pub wait: u64,
+    /// This run is the scheduled job NAME (a unit's name without `.service`, as the timers and
+    /// the cron file pass it): its start, end and exit code are recorded for `status` and the
+    /// metrics, and under cron its first failure is mailed.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub job: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,10 +102,17 @@ pub enum Command {
     Security(SecurityCommand),
     /// Whether the host matches the site files: services, pending changes, drift, invalid files.
     ///
-    /// Per site: state (ok, not applied, pending, drift, backup failed), the changes `apply`
-    /// would make, PHP version, cache, TLS and last backup. Read-only. Exit 0 when all is as the
-    /// files say, 1 when something needs attention.
-    Status,
+    /// Per site: state (ok, not applied, pending, drift, down, backup failed, job failed), the
+    /// changes `apply` would make, an HTTP probe, PHP version, cache, TLS, last backup and each
+    /// scheduled job's last run. Read-only. Exit 0 when all is as the files say, 1 when
+    /// something needs attention.
+    Status(StatusArgs),
+    /// Mail the failure of a scheduled unit (what `lempctl-alert@.service` runs through
+    /// `OnFailure=`): the job's last error and log lines, once per run of failures.
+    Alert {
+        /// The failed unit (`lempctl-backup@shop.example.test.service`).
+        unit: String,
+    },
     /// Private nginx and php-fpm in a self-contained root, to try site files safely.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -238,7 +251,8 @@ pub fn dry_run_support(c: &Command) -> DryRun {
             CertCommand::Issue { .. } | CertCommand::Renew { .. } => Honoured,
             CertCommand::Check { .. } | CertCommand::List => ReadOnly,
         },
-        Command::Status | Command::Completions { .. } | Command::Man { .. } => ReadOnly,
+        Command::Status(_) | Command::Completions { .. } | Command::Man { .. } => ReadOnly,
+        Command::Alert { .. } => Refused("mails an alert"),
         Command::Sandbox(s) => match s {
             SandboxCommand::Status => ReadOnly,
             SandboxCommand::Init { .. } => Refused("creates a sandbox"),
@@ -254,21 +268,41 @@ pub fn run() -> u8 {
     let printer = Printer::new(cli.global.json, cli.global.quiet, cli.global.verbose)
         .with_notes(notes.clone());
     printer::init_logging(cli.global.verbose, cli.global.quiet);
-    match dispatch(&cli, &printer, notes) {
-        Ok(code) => code.max(printer.exit_code()),
-        Err(e) => printer.error(&e),
+    let g = &cli.global;
+    let ctx = match Root::new(g.root.as_deref().unwrap_or(std::path::Path::new("/"))) {
+        Ok(root) => Context {
+            root,
+            config_path: g.config.clone(),
+            notes,
+            alerted: std::rc::Rc::default(),
+        },
+        Err(e) => return printer.error(&e),
+    };
+    // a scheduled run records its start before anything can fail, and its end after
+    let job = match g.job.as_deref().map(|name| ops::jobs::begin(&ctx, name)) {
+        Some(Err(e)) => return printer.error(&e),
+        Some(Ok(j)) => Some(j),
+        None => None,
+    };
+    let (code, error) = match dispatch(&cli, &ctx, &printer) {
+        Ok(code) => (code.max(printer.exit_code()), None),
+        Err(e) => {
+            let message = format!("{e:#}");
+            (printer.error(&e), Some(message))
+        }
+    };
+    if let Some(job) = job {
+        for w in job.finish(&ctx, code, error) {
+            printer.warn(&w);
+        }
     }
+    code
 }
 
-fn dispatch(cli: &Cli, p: &Printer, notes: ops::Notes) -> Result<u8> {
+fn dispatch(cli: &Cli, ctx: &Context, p: &Printer) -> Result<u8> {
     let g = &cli.global;
-    let ctx = Context {
-        root: Root::new(g.root.as_deref().unwrap_or(std::path::Path::new("/")))?,
-        config_path: g.config.clone(),
-        notes,
-    };
     let wait = Duration::from_secs(g.wait);
-    check_root(cli, &ctx, p)?;
+    check_root(cli, ctx, p)?;
     if g.dry_run
         && let DryRun::Refused(what) = dry_run_support(&cli.command)
     {
@@ -278,16 +312,17 @@ fn dispatch(cli: &Cli, p: &Printer, notes: ops::Notes) -> Result<u8> {
         .into());
     }
     match &cli.command {
-        Command::Apply(a) => apply::run(&ctx, a, p, g, wait)?,
-        Command::Site(s) => site::run(&ctx, s, p, g, wait)?,
-        Command::Db(d) => db::run(&ctx, d, p, g, wait)?,
-        Command::Wp(w) => wp::run(&ctx, w, p, g, wait)?,
-        Command::S3(s) => return s3::run(&ctx, s, p, g, wait),
-        Command::Backup(b) => backup::run(&ctx, b, p, wait, g.dry_run)?,
-        Command::Cert(c) => return cert::run(&ctx, c, p, g, wait),
-        Command::Security(s) => security::run(&ctx, s, p)?,
-        Command::Status => return status::run(&ctx, p),
-        Command::Sandbox(s) => sandbox::run(&ctx, s, p)?,
+        Command::Apply(a) => apply::run(ctx, a, p, g, wait)?,
+        Command::Site(s) => site::run(ctx, s, p, g, wait)?,
+        Command::Db(d) => db::run(ctx, d, p, g, wait)?,
+        Command::Wp(w) => wp::run(ctx, w, p, g, wait)?,
+        Command::S3(s) => return s3::run(ctx, s, p, g, wait),
+        Command::Backup(b) => backup::run(ctx, b, p, wait, g.dry_run)?,
+        Command::Cert(c) => return cert::run(ctx, c, p, g, wait),
+        Command::Security(s) => security::run(ctx, s, p)?,
+        Command::Status(a) => return status::run(ctx, a, p),
+        Command::Alert { unit } => p.data(&ops::jobs::alert(ctx, unit)?, printer::alert_text),
+        Command::Sandbox(s) => sandbox::run(ctx, s, p)?,
         Command::Completions { shell } => p.raw(&completions(*shell)),
         Command::Man { command } => p.raw(&man_page(command)?),
     }

@@ -585,7 +585,7 @@ pub fn site_text(s: &crate::ops::site::SiteInfo) -> String {
         .join("\n")
 }
 
-pub fn status_text(s: &Status) -> String {
+pub fn status_text(s: &Status, detail: bool) -> String {
     let mut out = format!("service manager: {}\n", s.manager);
     for svc in &s.services {
         out.push_str(&format!(
@@ -651,6 +651,15 @@ pub fn status_text(s: &Status) -> String {
         if let Some(e) = site.last_backup.as_ref().and_then(|b| b.error.as_ref()) {
             out.push_str(&format!("  backup error: {e}\n"));
         }
+        if let Some(h) = site.http.as_ref().filter(|h| detail || !h.ok) {
+            out.push_str(&format!("  http: {}\n", http_text(h)));
+        }
+        for j in site.jobs.iter().filter(|j| detail || j.result == "failed") {
+            out.push_str(&format!("  {}\n", job_text(j)));
+        }
+    }
+    for j in s.jobs.iter().filter(|j| detail || j.result == "failed") {
+        out.push_str(&format!("host: {}\n", job_text(j)));
     }
     for p in &s.pending_host {
         out.push_str(&format!("host: pending: {p}\n"));
@@ -692,4 +701,42 @@ pub fn services_text(v: &Vec<ServiceState>) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+fn when(t: Option<i64>) -> String {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M").to_string(),
+        )
+}
+
+fn job_text(j: &crate::ops::status::JobStatus) -> String {
+    let mut line = format!(
+        "job {} ({}): {}, last run {}, next {}",
+        j.job,
+        j.schedule,
+        j.result,
+        when(j.last_run),
+        when(j.next_run)
+    );
+    if let Some(e) = &j.error {
+        line.push_str(&format!(": {e}"));
+    }
+    line
+}
+
+fn http_text(h: &crate::ops::status::HttpProbe) -> String {
+    match (h.status, &h.error) {
+        (Some(c), _) if h.ok => format!("{c}"),
+        (Some(c), _) => format!("{c}, expected {} (DOWN)", h.expected),
+        (None, e) => format!("no answer (DOWN): {}", e.as_deref().unwrap_or("")),
+    }
+}
+
+pub(crate) fn alert_text(a: &crate::ops::jobs::Alerted) -> String {
+    match &a.skipped {
+        None => format!("mailed the failure of {}", a.unit),
+        Some(why) => format!("no mail for {}: {why}", a.unit),
+    }
 }

@@ -188,6 +188,16 @@ pub struct GlobalFile {
     pub certificates: Option<CertificatesFile>,
     pub log_rotation: Option<LogRotationFile>,
     pub fail2ban: Option<Fail2banFile>,
+    pub monitoring: Option<MonitoringFile>,
+}
+
+/// Metrics and the health probes of `status` (`docs/monitoring.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitoringFile {
+    pub textfile_dir: Option<S<String>>,
+    pub probe_concurrency: Option<S<u32>>,
+    pub backup_max_age_hours: Option<S<u32>>,
 }
 
 /// fail2ban jails for every site (`docs/security.md`).

@@ -11,6 +11,9 @@ pub struct Schedule {
     pub cron: String,
     /// The same schedule for systemd timers.
     pub on_calendar: String,
+    /// The same schedule for the `cron` crate (seconds first), for the next run's time.
+    #[serde(skip)]
+    quartz: String,
 }
 
 pub const ALLOWED: &str = "a cron expression with 5 fields (`*/15 * * * *`, `30 2 * * 1-5`) or one of `@hourly`, `@daily`, `@weekly`, `@monthly`";
@@ -95,7 +98,15 @@ impl Schedule {
         Ok(Self {
             cron: fields.join(" "),
             on_calendar,
+            quartz,
         })
+    }
+
+    /// Unix time of the first run after `after`, in the host's time zone as cron reads it.
+    pub fn next_after(&self, after: i64) -> Option<i64> {
+        let parsed = cron::Schedule::from_str(&self.quartz).ok()?;
+        let t = chrono::DateTime::from_timestamp(after, 0)?.with_timezone(&chrono::Local);
+        parsed.after(&t).next().map(|n| n.timestamp())
     }
 }
 
@@ -169,6 +180,15 @@ fn compact(values: &[u32], min: u32, max: u32, pad: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_run() {
+        // 2026-12-02 10:07:00 UTC; the tests run with the machine's zone, so compare minutes
+        let s = Schedule::parse("*/15 * * * *").unwrap();
+        let next = s.next_after(1_796_206_020).unwrap();
+        assert_eq!(next % 900, 0, "a quarter hour");
+        assert!(next > 1_796_206_020 && next - 1_796_206_020 <= 900);
+    }
 
     #[test]
     fn translates_cron_to_on_calendar() {

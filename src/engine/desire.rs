@@ -367,7 +367,7 @@ fn fail2ban(
 }
 
 /// Every scheduled job: apply, wp-cron, backups and S3 mirrors per site, certificates.
-fn jobs(config: &Config) -> Vec<Job> {
+pub(crate) fn jobs(config: &Config) -> Vec<Job> {
     let g = &config.global;
     let job = |unit: &str, instance: Option<&Site>, schedule: &Schedule, args: &[&str]| Job {
         unit: unit.into(),

@@ -91,7 +91,16 @@ pub(crate) fn wait_healthy(
 
 /// `f` over `items` on up to 16 threads, results in order.
 pub(crate) fn run_parallel<I: Sync, T: Send, F: Fn(&I) -> T + Sync>(probes: &[I], f: F) -> Vec<T> {
-    let workers = probes.len().clamp(1, 16);
+    run_bounded(probes, 16, f)
+}
+
+/// `f` over `items` on up to `max` threads, results in order.
+pub(crate) fn run_bounded<I: Sync, T: Send, F: Fn(&I) -> T + Sync>(
+    probes: &[I],
+    max: usize,
+    f: F,
+) -> Vec<T> {
+    let workers = probes.len().clamp(1, max.max(1));
     let chunk = probes.len().div_ceil(workers).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = probes

@@ -7,6 +7,7 @@ pub(crate) mod cert_monitor;
 pub(crate) mod database;
 pub(crate) mod desire;
 pub(crate) mod health;
+pub(crate) mod jobs;
 pub(crate) mod lock;
 pub(crate) mod plan;
 pub(crate) mod preflight;

@@ -77,6 +77,14 @@ pub(crate) fn resources(
                     affects: Affects::Unit(job.timer()),
                 });
             }
+            if !jobs.is_empty() {
+                // every job's OnFailure= unit: mails the failure once (`lempctl alert`)
+                let text = r.render("units/lempctl-alert@.service.j2", &minijinja::context! { lempctl => lempctl.clone(), root_arg => root_arg.clone() })?;
+                let file = "lempctl-alert@.service";
+                // verified as an instance: a template alone is not a unit systemd loads
+                let instance = "lempctl-alert@lempctl-apply.service.service";
+                out.push(unit_file(dir.join(file), text, instance.to_owned()));
+            }
         }
         Scheduler::Cron => {
             if jobs.is_empty() {
@@ -85,7 +93,9 @@ pub(crate) fn resources(
             let lines: Vec<_> = jobs
                 .iter()
                 .map(|j| {
-                    let mut cmd = format!("{lempctl}{root_arg} {}", j.args.join(" "));
+                    let name = j.timer();
+                    let name = name.trim_end_matches(".timer");
+                    let mut cmd = format!("{lempctl}{root_arg} --job {name} {}", j.args.join(" "));
                     if let Some(i) = &j.instance {
                         cmd.push(' ');
                         cmd.push_str(i);

@@ -5,6 +5,7 @@ pub(crate) mod apply;
 pub(crate) mod backup;
 pub(crate) mod cert;
 pub(crate) mod db;
+pub(crate) mod jobs;
 pub(crate) mod pebble;
 pub(crate) mod s3;
 pub(crate) mod sandbox;
@@ -27,6 +28,8 @@ pub(crate) struct Context {
     pub config_path: PathBuf,
     /// Warnings of the load (site files set aside as invalid), printed with the command's output.
     pub notes: Notes,
+    /// Set once this run has mailed an alert, so a scheduled job's failure is mailed once.
+    pub alerted: std::rc::Rc<std::cell::Cell<bool>>,
 }
 
 /// Warnings gathered while a command runs, shared with the printer.
@@ -241,5 +244,7 @@ pub(crate) fn send_alert(ctx: &Context, subject: &str, body: &str) -> Result<()>
             )
         }
     };
-    crate::services::mail::send(a, credentials, subject, body)
+    crate::services::mail::send(a, credentials, subject, body)?;
+    ctx.alerted.set(true);
+    Ok(())
 }

@@ -6,6 +6,11 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Context;
+use crate::config::Global;
+use crate::config::schedule::Schedule;
+use crate::config::site::Site;
+use crate::engine::health;
+use crate::engine::jobs::{self, JobRecord};
 use crate::engine::plan::Action;
 use crate::engine::state::{State, sha256};
 use crate::engine::{RunOptions, Scope};
@@ -58,6 +63,50 @@ pub struct SiteStatus {
     /// Whether the site file has a `backup:` section.
     pub backup_scheduled: bool,
     pub last_backup: Option<LastBackup>,
+    /// The HTTP probe of an enabled site (none with `--no-probe`, for a disabled site, or one
+    /// whose health check is off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpProbe>,
+    /// The site's scheduled jobs (wp-cron, backup, S3 sync).
+    pub jobs: Vec<JobStatus>,
+}
+
+/// One GET of a site's health path, now.
+#[derive(Debug, Serialize)]
+pub struct HttpProbe {
+    pub ok: bool,
+    /// The status code; none when no HTTP answer came.
+    pub status: Option<u16>,
+    pub expected: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A scheduled job: its last run (from the run record every `--job` run writes) and its next.
+#[derive(Debug, Serialize)]
+pub struct JobStatus {
+    /// The unit name without its suffix (`lempctl-backup@shop.example.test`).
+    pub job: String,
+    /// Its cron expression.
+    pub schedule: String,
+    /// `success`, `failed`, `running`, or `never` (no run recorded yet).
+    pub result: &'static str,
+    pub last_run: Option<i64>,
+    pub last_success: Option<i64>,
+    pub last_duration_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Unix time of the next run by the schedule.
+    pub next_run: Option<i64>,
+}
+
+/// What `status` looks at.
+#[derive(Debug, Default)]
+pub(crate) struct StatusOptions {
+    /// Only this site (with the host-wide parts).
+    pub site: Option<String>,
+    /// Skip the HTTP probes (fast, for 1,000 sites and scripts).
+    pub no_probe: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -66,6 +115,8 @@ pub struct Status {
     pub ok: bool,
     pub manager: String,
     pub services: Vec<ServiceStatus>,
+    /// Host-wide scheduled jobs (apply, certificate renewal and check).
+    pub jobs: Vec<JobStatus>,
     /// The managed fail2ban jails and their bans (empty without a `fail2ban` section or while
     /// fail2ban is not running; its service entry then says so).
     pub jails: Vec<JailBans>,
@@ -89,8 +140,22 @@ impl Status {
     }
 }
 
-pub(crate) fn status(ctx: &Context) -> Result<Status> {
+pub(crate) fn status(ctx: &Context, opts: &StatusOptions) -> Result<Status> {
     let config = ctx.load()?;
+    if let Some(only) = &opts.site
+        && !config.sites.iter().any(|s| s.name.as_str() == only)
+    {
+        return Err(crate::config::UsageError(format!(
+            "no site `{only}` in sites.d (`lempctl site list` lists them)"
+        ))
+        .into());
+    }
+    // the whole host is planned either way; SITE only narrows what is probed and shown
+    let shown = |s: &Site| {
+        opts.site
+            .as_deref()
+            .is_none_or(|only| s.name.as_str() == only)
+    };
     let g = &config.global;
     let state = State::load(&ctx.root, &g.paths.state_file())?;
     // nginx first, as before
@@ -137,8 +202,27 @@ pub(crate) fn status(ctx: &Context) -> Result<Status> {
         .map(describe)
         .collect();
     let backups = crate::engine::backup::statuses(&ctx.root, g).unwrap_or_default();
+    let now = chrono::Utc::now().timestamp();
+    let records = jobs::all(&ctx.root, g).unwrap_or_default();
+    let mut all_jobs: Vec<(Option<String>, JobStatus)> = crate::engine::desire::jobs(&config)
+        .into_iter()
+        .map(|j| {
+            let name = j.timer().trim_end_matches(".timer").to_owned();
+            let status = job_status(&name, &j.schedule, records.get(&name), now);
+            (j.instance, status)
+        })
+        .collect();
+    let mut probes = if opts.no_probe {
+        Vec::new()
+    } else {
+        probe(g, &config.sites, &shown)
+    };
+    let stale_after = i64::from(g.monitoring.backup_max_age_hours) * 3600;
     let mut sites = Vec::new();
-    for site in &config.sites {
+    for (i, site) in config.sites.iter().enumerate() {
+        if !shown(site) {
+            continue;
+        }
         let mut drifted = Vec::new();
         for (path, _) in state
             .files
@@ -163,14 +247,27 @@ pub(crate) fn status(ctx: &Context) -> Result<Status> {
             error: b.error.clone(),
         });
         let backup_failed = last_backup.as_ref().is_some_and(|b| !b.success);
+        // a scheduled backup with no success within the limit (or none since the first run)
+        let backup_stale = site.backup.is_some()
+            && last_backup
+                .as_ref()
+                .is_some_and(|b| now - b.last_success.unwrap_or(b.last_run) > stale_after);
+        let http = probes.get_mut(i).and_then(Option::take);
+        let jobs: Vec<JobStatus> = take_jobs(&mut all_jobs, site.name.as_str());
         let state = if !applied {
             "not applied"
         } else if !pending.is_empty() {
             "pending"
         } else if !drifted.is_empty() {
             "drift"
+        } else if http.as_ref().is_some_and(|h| !h.ok) {
+            "down"
         } else if backup_failed {
             "backup failed"
+        } else if backup_stale {
+            "backup stale"
+        } else if jobs.iter().any(|j| j.result == "failed") {
+            "job failed"
         } else {
             "ok"
         };
@@ -194,6 +291,8 @@ pub(crate) fn status(ctx: &Context) -> Result<Status> {
                 .map(|c| (c.not_after - chrono::Utc::now().timestamp()).div_euclid(86_400)),
             backup_scheduled: site.backup.is_some(),
             last_backup,
+            http,
+            jobs,
         });
     }
     let removed_sites: Vec<String> = state
@@ -210,7 +309,13 @@ pub(crate) fn status(ctx: &Context) -> Result<Status> {
         .iter()
         .flat_map(|b| b.errors.iter().map(ToString::to_string))
         .collect();
+    let host_jobs: Vec<JobStatus> = all_jobs
+        .into_iter()
+        .filter(|(site, _)| site.is_none())
+        .map(|(_, j)| j)
+        .collect();
     let ok = invalid_files.is_empty()
+        && host_jobs.iter().all(|j| j.result != "failed")
         && plan_error.is_none()
         && pending_host.is_empty()
         && removed_sites.is_empty()
@@ -220,6 +325,7 @@ pub(crate) fn status(ctx: &Context) -> Result<Status> {
         ok,
         manager: format!("{:?}", g.manager).to_lowercase(),
         services,
+        jobs: host_jobs,
         jails,
         sites,
         pending_host,
@@ -255,4 +361,72 @@ fn fail2ban_jails(
         .into_iter()
         .map(|(jail, banned)| JailBans { jail, banned })
         .collect())
+}
+
+/// A job's last run from its record, and its next run by the schedule.
+fn job_status(name: &str, schedule: &Schedule, r: Option<&JobRecord>, now: i64) -> JobStatus {
+    let result = match r {
+        None => "never",
+        Some(r) if r.last_end.is_none() => "running",
+        Some(r) if r.succeeded() => "success",
+        Some(_) => "failed",
+    };
+    JobStatus {
+        job: name.to_owned(),
+        schedule: schedule.cron.clone(),
+        result,
+        last_run: r.map(|r| r.last_start),
+        last_success: r.and_then(|r| r.last_success),
+        last_duration_seconds: r
+            .filter(|r| r.last_end.is_some())
+            .map(|r| r.last_duration_seconds),
+        error: r
+            .filter(|_| result == "failed")
+            .and_then(|r| r.error.clone()),
+        next_run: schedule.next_after(now),
+    }
+}
+
+/// Moves the jobs of `site` out of `all`.
+fn take_jobs(all: &mut Vec<(Option<String>, JobStatus)>, site: &str) -> Vec<JobStatus> {
+    let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(all)
+        .into_iter()
+        .partition(|(s, _)| s.as_deref() == Some(site));
+    *all = rest;
+    mine.into_iter().map(|(_, j)| j).collect()
+}
+
+/// One GET of each enabled site's health path, `monitoring.probe_concurrency` at a time. A TLS
+/// site may answer plain HTTP with its redirect to HTTPS.
+fn probe(
+    g: &Global,
+    sites: &[Site],
+    shown: &(dyn Fn(&Site) -> bool + Sync),
+) -> Vec<Option<HttpProbe>> {
+    let Ok(addr) = health::address(&g.health.address, g.listen_http.port) else {
+        return sites.iter().map(|_| None).collect();
+    };
+    let timeout = std::time::Duration::from_millis(u64::from(g.health.timeout_ms));
+    health::run_bounded(sites, g.monitoring.probe_concurrency as usize, |s| {
+        if !s.enabled || !s.health.enabled || !shown(s) {
+            return None;
+        }
+        let expected = s.health.status;
+        Some(
+            match health::get_status(addr, s.name.as_str(), &s.health.path, timeout) {
+                Ok(code) => HttpProbe {
+                    ok: code == expected || (s.tls.is_some() && (301..=308).contains(&code)),
+                    status: Some(code),
+                    expected,
+                    error: None,
+                },
+                Err(e) => HttpProbe {
+                    ok: false,
+                    status: None,
+                    expected,
+                    error: Some(format!("{e:#}")),
+                },
+            },
+        )
+    })
 }

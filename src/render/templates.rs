@@ -102,6 +102,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../globals/acme-challenge.conf.j2"),
     ),
     (
+        "units/lempctl-alert@.service.j2",
+        include_str!("../../systemd/lempctl-alert@.service.j2"),
+    ),
+    (
         "units/lempctl-apply.service.j2",
         include_str!("../../systemd/lempctl-apply.service.j2"),
     ),

@@ -51,3 +51,19 @@ pub(crate) fn daemon_reload(g: &Global) -> Result<()> {
     Cmd::new(&g.programs.systemctl).arg("daemon-reload").run()?;
     Ok(())
 }
+
+/// The last `lines` lines of `unit`'s journal (for an alert mail).
+pub(crate) fn journal_tail(g: &Global, unit: &str, lines: u32) -> Result<String> {
+    let out = Cmd::new(g.programs.systemctl.with_file_name("journalctl"))
+        .args([
+            "--no-pager",
+            "-o",
+            "short-iso",
+            "-n",
+            &lines.to_string(),
+            "-u",
+            unit,
+        ])
+        .run()?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

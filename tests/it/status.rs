@@ -160,3 +160,214 @@ fn status_is_ok_only_while_the_host_matches_the_site_files() {
     let (_, text) = human(&sb);
     assert!(text.contains("FAILED"), "{text}");
 }
+
+/// How many alert mails for scheduled jobs the sink received.
+fn job_mails(sink: &SmtpSink, job: &str) -> usize {
+    sink.received()
+        .matches(&format!("Subject: lempctl: job {job} failed on "))
+        .count()
+}
+
+#[test]
+fn status_probes_sites_reads_job_records_and_says_what_needs_attention() {
+    require!(&["nginx", "php-fpm8.2", "useradd", "restic"]);
+    let sb = Sandbox::new()
+        .site("ok.st.test.yaml", "name: ok.st.test\nkind: php\n")
+        .site("down.st.test.yaml", "name: down.st.test\nkind: php\n")
+        .site(
+            "off.st.test.yaml",
+            "name: off.st.test\nkind: static\nenabled: false\n",
+        )
+        .site(
+            "bk.st.test.yaml",
+            "name: bk.st.test\nkind: static\nbackup:\n  schedule: \"30 2 * * *\"\n  keep_last: 2\n",
+        )
+        .started();
+    let sink = require!(SmtpSink::start(&sb.path("/tmp")));
+    let g = sb.path("/etc/lempctl/lempctl.yaml");
+    let text = std::fs::read_to_string(&g).unwrap();
+    std::fs::write(
+        &g,
+        format!(
+            "{text}backup:\n  repository: /var/backups/lempctl\nmonitoring:\n  textfile_dir: /var/lib/node-exporter\nalerts:\n  smtp_host: 127.0.0.1\n  smtp_port: {}\n  from: lempctl@host.test\n  to: [ops@example.test]\n",
+            sink.port
+        ),
+    )
+    .unwrap();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{v} {err}");
+    let cron = std::fs::read_to_string(sb.path("/etc/cron.d/lempctl")).unwrap();
+    assert!(
+        cron.contains("--job lempctl-backup@bk.st.test backup run --quiet bk.st.test"),
+        "the scheduled command records its runs: {cron}"
+    );
+    std::fs::write(
+        sb.path("/srv/www/down.st.test/htdocs/index.php"),
+        "<?php http_response_code(500); echo 'broken';",
+    )
+    .unwrap();
+
+    // a scheduled backup that fails (the repository path is a file restic cannot use): recorded,
+    // mailed once (by the backup itself)
+    let repo = sb.path("/var/backups/lempctl");
+    std::fs::create_dir_all(repo.parent().unwrap()).unwrap();
+    std::fs::write(&repo, "not a repository").unwrap();
+    let out = sb
+        .lempctl()
+        .args([
+            "--job",
+            "lempctl-backup@bk.st.test",
+            "backup",
+            "run",
+            "--quiet",
+            "bk.st.test",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let (code, v, err) = sb.json(&["status"]);
+    assert_eq!(code, 1, "{v} {err}");
+    let down = site(&v, "down.st.test");
+    assert_eq!(down["state"], "down", "{v}");
+    assert_eq!(down["http"]["status"], 500, "{v}");
+    let ok = site(&v, "ok.st.test");
+    assert_eq!(
+        (&ok["state"], &ok["http"]["status"]),
+        (&"ok".into(), &200.into()),
+        "{v}"
+    );
+    assert!(
+        site(&v, "off.st.test")["http"].is_null(),
+        "a disabled site is not probed"
+    );
+    let bk = site(&v, "bk.st.test");
+    assert_eq!(bk["state"], "backup failed", "{v}");
+    let job = &bk["jobs"][0];
+    assert_eq!(job["job"], "lempctl-backup@bk.st.test", "{v}");
+    assert_eq!(job["result"], "failed", "{v}");
+    assert!(job["error"].as_str().unwrap().contains("repository"), "{v}");
+    assert!(job["next_run"].as_i64().unwrap() > chrono::Utc::now().timestamp());
+    let prom =
+        || std::fs::read_to_string(sb.path("/var/lib/node-exporter/lempctl_jobs.prom")).unwrap();
+    assert!(
+        prom().contains(
+            "lempctl_job_last_run_success{job=\"lempctl-backup\",site=\"bk.st.test\"} 0\n"
+        ),
+        "{}",
+        prom()
+    );
+    let mail = sink.received();
+    assert_eq!(
+        mail.matches("Subject: lempctl: backup of bk.st.test failed")
+            .count(),
+        1,
+        "{mail}"
+    );
+    assert_eq!(
+        job_mails(&sink, "lempctl-backup@bk.st.test"),
+        0,
+        "one mail per failure: {mail}"
+    );
+
+    // a job that does not mail on its own: the wrapper mails its first failure, not the next
+    for _ in 0..2 {
+        let out = sb
+            .lempctl()
+            .args([
+                "--job",
+                "lempctl-wpcron@ok.st.test",
+                "wp",
+                "cron",
+                "ok.st.test",
+            ])
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0));
+    }
+    assert_eq!(
+        job_mails(&sink, "lempctl-wpcron@ok.st.test"),
+        1,
+        "{}",
+        sink.received()
+    );
+    let bad = sb
+        .lempctl()
+        .args(["--job", "../x", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+
+    // fixed: the page answers, the repository exists, the job succeeds → exit 0
+    std::fs::write(
+        sb.path("/srv/www/down.st.test/htdocs/index.php"),
+        "<?php echo 'ok';",
+    )
+    .unwrap();
+    std::fs::remove_file(&repo).unwrap();
+    let out = sb
+        .lempctl()
+        .args([
+            "--job",
+            "lempctl-backup@bk.st.test",
+            "backup",
+            "run",
+            "--quiet",
+            "bk.st.test",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = sb.tree();
+    let (code, v, err) = sb.json(&["status"]);
+    assert_eq!(code, 0, "{v} {err}");
+    assert_eq!(
+        site(&v, "bk.st.test")["jobs"][0]["result"],
+        "success",
+        "{v}"
+    );
+    assert_eq!(sb.tree(), before, "status writes nothing");
+    assert!(
+        prom().contains(
+            "lempctl_job_last_run_success{job=\"lempctl-backup\",site=\"bk.st.test\"} 1\n"
+        )
+    );
+    let out = sb
+        .lempctl()
+        .args(["status", "bk.st.test"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("job lempctl-backup@bk.st.test (30 2 * * *): success")
+            && !text.contains("ok.st.test"),
+        "one site in detail: {text}"
+    );
+    let (code, v, _) = sb.json(&["status", "--no-probe"]);
+    assert_eq!(code, 0);
+    assert!(site(&v, "ok.st.test")["http"].is_null(), "{v}");
+
+    // a backup older than monitoring.backup_max_age_hours is stale
+    let rec = sb.path("/var/lib/lempctl/backup/status.json");
+    let mut s: serde_json::Value = serde_json::from_slice(&std::fs::read(&rec).unwrap()).unwrap();
+    let old = chrono::Utc::now().timestamp() - 3 * 3600;
+    s["bk.st.test"]["last_success"] = old.into();
+    s["bk.st.test"]["last_run"] = old.into();
+    std::fs::write(&rec, serde_json::to_vec(&s).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&g).unwrap();
+    std::fs::write(
+        &g,
+        text.replace("monitoring:\n", "monitoring:\n  backup_max_age_hours: 2\n"),
+    )
+    .unwrap();
+    let (code, v, _) = sb.json(&["status"]);
+    assert_eq!(
+        (code, &site(&v, "bk.st.test")["state"]),
+        (1, &"backup stale".into()),
+        "{v}"
+    );
+}

@@ -11,6 +11,7 @@ mod fail2ban;
 mod health;
 mod listen;
 mod log_rotation;
+mod monitoring;
 mod paths;
 mod programs;
 mod s3;
@@ -25,6 +26,7 @@ pub use fail2ban::Fail2ban;
 pub use health::HealthGlobal;
 pub use listen::Listen;
 pub use log_rotation::LogRotation;
+pub use monitoring::Monitoring;
 pub use paths::Paths;
 pub use s3::S3Global;
 pub use tuning::Tuning;
@@ -91,6 +93,8 @@ pub struct Global {
     pub log_rotation: LogRotation,
     /// fail2ban jails for every site (none: lempctl manages no jails).
     pub fail2ban: Option<Fail2ban>,
+    /// Metrics and `status`'s health probes.
+    pub monitoring: Monitoring,
     /// Host paths lempctl.yaml names that must exist (checked by the preflight step).
     #[serde(skip)]
     pub requires: Vec<crate::config::site::Requirement>,
@@ -200,7 +204,7 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
     let database = database::section(&mut ctx, g.database.unwrap_or_default());
     let wp = wordpress::section(&mut ctx, g.wordpress.unwrap_or_default(), &paths.state_dir);
     let s3 = s3::section(&mut ctx, g.s3.unwrap_or_default());
-    let backup = backup::section(&mut ctx, g.backup.unwrap_or_default(), &paths.state_dir);
+    let mut backup = backup::section(&mut ctx, g.backup.unwrap_or_default(), &paths.state_dir);
     let alerts = alerts::section(&mut ctx, g.alerts.unwrap_or_default());
     let log_rotation = log_rotation::section(&mut ctx, g.log_rotation.unwrap_or_default());
     let fail2ban = g.fail2ban.and_then(|f| fail2ban::section(&mut ctx, f));
@@ -208,10 +212,17 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
     let acme = g
         .acme
         .and_then(|a| acme::section(&mut ctx, a, &mut requires));
+    let monitoring = monitoring::section(&mut ctx, g.monitoring.unwrap_or_default());
+    if let Some(b) = backup.as_mut().filter(|b| b.textfile_dir.is_none()) {
+        b.textfile_dir.clone_from(&monitoring.textfile_dir);
+    }
     let certificates = acme::certificates(
         &mut ctx,
         g.certificates.unwrap_or_default(),
-        backup.as_ref().and_then(|b| b.textfile_dir.as_ref()),
+        backup
+            .as_ref()
+            .and_then(|b| b.textfile_dir.as_ref())
+            .or(monitoring.textfile_dir.as_ref()),
     );
     let web_user = ctx.token(g.web_user.as_ref(), "web_user", "www-data");
     let web_group = ctx.token(g.web_group.as_ref(), "web_group", "www-data");
@@ -247,6 +258,7 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
         certificates,
         log_rotation,
         fail2ban,
+        monitoring,
         requires,
     }
 }
