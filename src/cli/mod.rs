@@ -4,6 +4,7 @@ mod apply;
 mod backup;
 mod cert;
 mod db;
+mod doctor;
 pub mod printer;
 mod s3;
 mod sandbox;
@@ -100,6 +101,15 @@ pub enum Command {
     /// would make, PHP version, cache, TLS and last backup. Read-only. Exit 0 when all is as the
     /// files say, 1 when something needs attention.
     Status,
+    /// Deep checks of the host, each `ok`, `warn` or `fail` with a hint that says what to do.
+    ///
+    /// Configuration tests (nginx, PHP-FPM, fail2ban, systemd units, logrotate), managed files
+    /// against their recorded hashes, owners and modes of credentials, keys and site roots,
+    /// nginx's open-files limit, opcache memory, disk space and inodes, the backup repository
+    /// and its password file, MariaDB with the admin credentials, name resolution (warn only)
+    /// and the clock against certificates. Read-only. Exit 0 when no check fails (warnings
+    /// allowed), 1 when one does.
+    Doctor,
     /// Private nginx and php-fpm in a self-contained root, to try site files safely.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -238,7 +248,9 @@ pub fn dry_run_support(c: &Command) -> DryRun {
             CertCommand::Issue { .. } | CertCommand::Renew { .. } => Honoured,
             CertCommand::Check { .. } | CertCommand::List => ReadOnly,
         },
-        Command::Status | Command::Completions { .. } | Command::Man { .. } => ReadOnly,
+        Command::Status | Command::Doctor | Command::Completions { .. } | Command::Man { .. } => {
+            ReadOnly
+        }
         Command::Sandbox(s) => match s {
             SandboxCommand::Status => ReadOnly,
             SandboxCommand::Init { .. } => Refused("creates a sandbox"),
@@ -287,6 +299,7 @@ fn dispatch(cli: &Cli, p: &Printer, notes: ops::Notes) -> Result<u8> {
         Command::Cert(c) => return cert::run(&ctx, c, p, g, wait),
         Command::Security(s) => security::run(&ctx, s, p)?,
         Command::Status => return status::run(&ctx, p),
+        Command::Doctor => return doctor::run(&ctx, p),
         Command::Sandbox(s) => sandbox::run(&ctx, s, p)?,
         Command::Completions { shell } => p.raw(&completions(*shell)),
         Command::Man { command } => p.raw(&man_page(command)?),

@@ -279,10 +279,18 @@ fn request_from(
 ) -> Option<u16> {
     let host = "blog.f2b.test";
     let mut c = ns.cmd("curl");
-    c.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "2"])
-        .args(["--interface", from, "-X", method])
-        .arg("--resolve")
-        .arg(format!("{host}:{}:127.0.0.1", sb.port));
+    c.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "2",
+    ])
+    .args(["--interface", from, "-X", method])
+    .arg("--resolve")
+    .arg(format!("{host}:{}:127.0.0.1", sb.port));
     for d in data {
         c.args(["--data-urlencode", d]);
     }
@@ -366,7 +374,9 @@ fn a_wordpress_brute_forcer_is_banned_by_nftables_in_a_namespace_and_unban_lets_
             "127.0.0.1",
             "POST",
             "/xmlrpc.php",
-            &["<?xml version=\"1.0\"?><methodCall><methodName>system.listMethods</methodName></methodCall>"],
+            &[
+                "<?xml version=\"1.0\"?><methodCall><methodName>system.listMethods</methodName></methodCall>",
+            ],
         );
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -381,7 +391,10 @@ fn a_wordpress_brute_forcer_is_banned_by_nftables_in_a_namespace_and_unban_lets_
     assert_eq!(matched(&access, &filter("lempctl-xmlrpc")), 2);
     assert_eq!(matched(&access, &filter("lempctl-scan")), 0);
     assert_eq!(
-        matched(&error, std::path::Path::new("/etc/fail2ban/filter.d/nginx-limit-req.conf")),
+        matched(
+            &error,
+            std::path::Path::new("/etc/fail2ban/filter.d/nginx-limit-req.conf")
+        ),
         limited,
         "each request limit_req refused"
     );
@@ -393,22 +406,34 @@ fn a_wordpress_brute_forcer_is_banned_by_nftables_in_a_namespace_and_unban_lets_
     let start = std::time::Instant::now();
     let banned = |sb: &Sandbox| {
         let (_, st, _) = sb.json(&["status"]);
-        st["jails"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|j| j["jail"] == "lempctl-wp-login" && j["banned"].to_string().contains("192.0.2.2"))
+        st["jails"].as_array().unwrap().iter().any(|j| {
+            j["jail"] == "lempctl-wp-login" && j["banned"].to_string().contains("192.0.2.2")
+        })
     };
     while !banned(&sb) {
-        assert!(start.elapsed() < std::time::Duration::from_secs(30), "no ban");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "no ban"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    eprintln!("banned {:.1} s after the third failure", start.elapsed().as_secs_f64());
+    eprintln!(
+        "banned {:.1} s after the third failure",
+        start.elapsed().as_secs_f64()
+    );
     let rules = ns.cmd("nft").args(["list", "ruleset"]).output().unwrap();
     let rules = String::from_utf8_lossy(&rules.stdout);
     assert!(rules.contains("192.0.2.2"), "{rules}");
-    assert_eq!(ok("192.0.2.2", "GET", "/", &[]), None, "no answer for the banned address");
-    assert_eq!(ok("127.0.0.1", "GET", "/", &[]), Some(200), "others still served");
+    assert_eq!(
+        ok("192.0.2.2", "GET", "/", &[]),
+        None,
+        "no answer for the banned address"
+    );
+    assert_eq!(
+        ok("127.0.0.1", "GET", "/", &[]),
+        Some(200),
+        "others still served"
+    );
 
     let (code, v, err) = sb.json(&["security", "unban", "192.0.2.2"]);
     assert_eq!(code, 0, "{v} {err}");

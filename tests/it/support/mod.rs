@@ -180,7 +180,13 @@ impl Netns {
         let ns = Self { holder };
         // unshare has made the namespace once lo shows up in it
         for _ in 0..100 {
-            if ns.cmd("ip").args(["link", "set", "lo", "up"]).status().unwrap().success() {
+            if ns
+                .cmd("ip")
+                .args(["link", "set", "lo", "up"])
+                .status()
+                .unwrap()
+                .success()
+            {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
