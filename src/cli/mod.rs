@@ -4,6 +4,7 @@ mod apply;
 mod backup;
 mod cert;
 mod db;
+mod doctor;
 pub mod printer;
 mod s3;
 mod sandbox;
@@ -113,6 +114,15 @@ pub enum Command {
         /// The failed unit (`lempctl-backup@shop.example.test.service`).
         unit: String,
     },
+    /// Deep checks of the host, each `ok`, `warn` or `fail` with a hint that says what to do.
+    ///
+    /// Configuration tests (nginx, PHP-FPM, fail2ban, systemd units, logrotate), managed files
+    /// against their recorded hashes, owners and modes of credentials, keys and site roots,
+    /// nginx's open-files limit, opcache memory, disk space and inodes, the backup repository
+    /// and its password file, MariaDB with the admin credentials, name resolution (warn only)
+    /// and the clock against certificates. Read-only. Exit 0 when no check fails (warnings
+    /// allowed), 1 when one does.
+    Doctor,
     /// Private nginx and php-fpm in a self-contained root, to try site files safely.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -251,7 +261,10 @@ pub fn dry_run_support(c: &Command) -> DryRun {
             CertCommand::Issue { .. } | CertCommand::Renew { .. } => Honoured,
             CertCommand::Check { .. } | CertCommand::List => ReadOnly,
         },
-        Command::Status(_) | Command::Completions { .. } | Command::Man { .. } => ReadOnly,
+        Command::Status(_)
+        | Command::Doctor
+        | Command::Completions { .. }
+        | Command::Man { .. } => ReadOnly,
         Command::Alert { .. } => Refused("mails an alert"),
         Command::Sandbox(s) => match s {
             SandboxCommand::Status => ReadOnly,
@@ -322,6 +335,7 @@ fn dispatch(cli: &Cli, ctx: &Context, p: &Printer) -> Result<u8> {
         Command::Security(s) => security::run(ctx, s, p)?,
         Command::Status(a) => return status::run(ctx, a, p),
         Command::Alert { unit } => p.data(&ops::jobs::alert(ctx, unit)?, printer::alert_text),
+        Command::Doctor => return doctor::run(ctx, p),
         Command::Sandbox(s) => sandbox::run(ctx, s, p)?,
         Command::Completions { shell } => p.raw(&completions(*shell)),
         Command::Man { command } => p.raw(&man_page(command)?),

@@ -175,10 +175,16 @@ fn opcache(out: &mut Vec<Resource>, r: &Renderer, config: &Config) -> Result<()>
     Ok(())
 }
 
+/// The files nginx's master keeps open for the configuration: two logs per enabled site, and 64
+/// for its own logs, listening sockets and the rest.
+pub(crate) fn nginx_open_files(config: &Config) -> usize {
+    config.sites.iter().filter(|s| s.enabled).count() * 2 + 64
+}
+
 /// nginx's master opens two log files per site: its limit is raised before it runs out.
 fn nginx_nofile(out: &mut Vec<Resource>, config: &Config) {
     let g = &config.global;
-    let logs = config.sites.iter().filter(|s| s.enabled).count() * 2 + 64;
+    let logs = nginx_open_files(config);
     if g.manager != crate::config::global::ManagerKind::Systemd
         || logs <= g.tuning.nofile_soft_limit as usize
     {

@@ -91,6 +91,17 @@ impl FpmMaster<'_> {
         }
     }
 
+    /// The master's PHP settings as it loads them (`php-fpm8.2 -i`, phpinfo as text); for a
+    /// private master, with its own ini directories.
+    pub(crate) fn info_cmd(&self, root: &Root, private: bool) -> Cmd {
+        let cmd = Cmd::new(self.program()).arg("-i");
+        if private {
+            cmd.env("PHP_INI_SCAN_DIR", self.ini_scan_dir(root))
+        } else {
+            cmd
+        }
+    }
+
     /// Starts a private master (daemonizing; it writes `pid_file`).
     pub(crate) fn start_cmd(&self, root: &Root) -> Cmd {
         self.private(Cmd::new(self.program()), root)

@@ -5,6 +5,7 @@ pub(crate) mod apply;
 pub(crate) mod backup;
 pub(crate) mod cert;
 pub(crate) mod db;
+pub(crate) mod doctor;
 pub(crate) mod jobs;
 pub(crate) mod pebble;
 pub(crate) mod s3;

@@ -31,3 +31,43 @@ pub(crate) fn check_config(root: &Root, g: &Global, version: &PhpVersion) -> Res
     }
     .into())
 }
+
+/// The values of the ini settings `keys` as this version's master loads them (from
+/// `php-fpmX.Y -i`: `key => local value => master value`); a key PHP does not know is absent.
+pub(crate) fn ini_values(
+    root: &Root,
+    g: &Global,
+    version: &PhpVersion,
+    keys: &[&str],
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let private = g.manager == ManagerKind::Direct || !root.is_host();
+    let out = g.fpm(version).info_cmd(root, private).run()?;
+    Ok(parse_info(&String::from_utf8_lossy(&out.stdout), keys))
+}
+
+fn parse_info(text: &str, keys: &[&str]) -> std::collections::BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut parts = l.split(" => ");
+            let key = parts.next()?.trim();
+            let value = parts.next()?.trim();
+            keys.contains(&key)
+                .then(|| (key.to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_settings_from_phpinfo_text() {
+        let text = "opcache.enable => On => On\nopcache.memory_consumption => 128 => 128\nopcache.max_accelerated_files => 10000 => 10000\nother => x => x\n";
+        let v = super::parse_info(
+            text,
+            &["opcache.enable", "opcache.memory_consumption", "missing"],
+        );
+        assert_eq!(v.len(), 2);
+        assert_eq!(v["opcache.enable"], "On");
+        assert_eq!(v["opcache.memory_consumption"], "128");
+    }
+}

@@ -52,6 +52,7 @@ fn expected() -> BTreeMap<&'static str, (Vec<&'static str>, bool)> {
         ("security unban", (vec!["192.0.2.1"], false)),
         ("status", (vec![], true)),
         ("alert", (vec!["lempctl-apply.service"], false)),
+        ("doctor", (vec![], true)),
         ("sandbox init", (vec!["/tmp/lempctl-dry-run-never"], false)),
         ("sandbox start", (vec![], false)),
         ("sandbox stop", (vec![], false)),

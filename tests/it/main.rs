@@ -16,6 +16,7 @@ mod broken_file;
 mod cli;
 mod confinement;
 mod db;
+mod doctor;
 mod dry_run;
 mod fail2ban;
 mod failures;

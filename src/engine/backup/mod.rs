@@ -159,16 +159,7 @@ pub(crate) fn open(root: &Root, g: &Global, init: bool) -> Result<Repo> {
         )?;
         super::repo_key::record_generated(root, &cfg, pw.expose())?;
     }
-    let repository = match cfg.local_path() {
-        Some(p) => root.path(&p).to_string_lossy().into_owned(),
-        None => cfg.repository.clone(),
-    };
-    let restic = Restic {
-        program: cfg.restic.clone(),
-        repository,
-        password_file: root.path(&cfg.password_file),
-        cache_dir: root.path(&backup_dir(g).join("cache")),
-    };
+    let restic = restic(root, g, &cfg);
     // A repository lempctl initialised (or opened) before is not probed again: one restic start
     // less per command, and a repository that vanished (an unmounted disk) is an error rather
     // than silently replaced by a new, empty one.
@@ -210,6 +201,20 @@ pub(crate) fn open(root: &Root, g: &Global, init: bool) -> Result<Repo> {
         cfg,
         created,
     })
+}
+
+/// restic on the configured repository, as it is: nothing is created or probed.
+pub(crate) fn restic(root: &Root, g: &Global, cfg: &BackupGlobal) -> Restic {
+    let repository = match cfg.local_path() {
+        Some(p) => root.path(&p).to_string_lossy().into_owned(),
+        None => cfg.repository.clone(),
+    };
+    Restic {
+        program: cfg.restic.clone(),
+        repository,
+        password_file: root.path(&cfg.password_file),
+        cache_dir: root.path(&backup_dir(g).join("cache")),
+    }
 }
 
 /// Takes `<state_dir>/backup.lock` (runs of any site never overlap on the repository).

@@ -79,10 +79,16 @@ impl Restic {
     /// Whether the repository exists (its config can be read with the password). Read-only
     /// listings run without a repository lock: taking one costs restic a fixed 200 ms wait.
     pub(crate) fn exists(&self) -> bool {
+        self.cat_config().is_ok()
+    }
+
+    /// Reads the repository's config with the password (`restic cat config`, no lock); the
+    /// error quotes restic (unreachable, not a repository, wrong password).
+    pub(crate) fn cat_config(&self) -> Result<(), crate::host::exec::ProcessError> {
         self.cmd()
             .args(["--no-lock", "cat", "config", "--quiet"])
             .run()
-            .is_ok()
+            .map(|_| ())
     }
 
     pub(crate) fn init(&self) -> Result<()> {

@@ -1,0 +1,322 @@
+//! `lempctl doctor` against real servers: nothing fails on a clean sandbox (the `.test` names do
+//! not resolve: that one warning is expected), and each planted problem — a credentials file
+//! opened up, a hand-edited vhost, a planted link in a site tree, nginx with too few open files,
+//! MariaDB stopped, the backup password file gone — fails its own check, with its hint, and no
+//! other.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::backup;
+use crate::support::*;
+
+const DB_SITE: &str = "name: shop.doctor.test\nkind: php\ndb: {}\n";
+
+/// `(check, result)` of every check that is not `ok`.
+fn not_ok(v: &serde_json::Value) -> Vec<(String, String)> {
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["result"] != "ok")
+        .map(|c| {
+            (
+                c["check"].as_str().unwrap().to_owned(),
+                c["result"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The checks named `name`.
+fn checks<'a>(v: &'a serde_json::Value, name: &str) -> Vec<&'a serde_json::Value> {
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] == name)
+        .collect()
+}
+
+fn names(v: &serde_json::Value) -> Vec<String> {
+    let mut n: Vec<String> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap().to_owned())
+        .collect();
+    n.dedup();
+    n
+}
+
+fn pair(check: &str, result: &str) -> (String, String) {
+    (check.to_owned(), result.to_owned())
+}
+
+/// Runs `doctor --json`; asserts the exit code matches `ok`.
+fn doctor(sb: &Sandbox) -> serde_json::Value {
+    let (code, v, err) = sb.json(&["doctor"]);
+    assert_eq!(code, if v["ok"] == true { 0 } else { 1 }, "{err}\n{v:#}");
+    v
+}
+
+#[test]
+fn clean_sandbox_has_only_the_name_warning_and_each_planted_problem_fails_its_check() {
+    require!(WEB, &["prlimit"]);
+    let sb = Sandbox::new().site("php.yaml", PHP_SITE).started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+
+    let v = doctor(&sb);
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(not_ok(&v), vec![pair("name-resolution", "warn")], "{v:#}");
+    assert!(
+        checks(&v, "name-resolution")[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("php.example.test"),
+        "{v:#}"
+    );
+    for name in [
+        "nginx-config",
+        "php-fpm-config",
+        "logrotate-config",
+        "managed-files",
+        "permissions",
+        "open-files",
+        "opcache",
+        "disk-space",
+    ] {
+        assert!(
+            names(&v).contains(&name.to_owned()),
+            "{name} missing: {v:#}"
+        );
+    }
+    // not configured here: absent, not "ok"
+    for name in ["mariadb", "backup-repository", "fail2ban-config", "clock"] {
+        assert!(checks(&v, name).is_empty(), "{name} present: {v:#}");
+    }
+    // human output: one line per check, the hint under the warning
+    let out = sb.lempctl().arg("doctor").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ok   nginx-config") && l.ends_with("nginx -t passed")),
+        "{text}"
+    );
+    assert!(text.contains("hint: add DNS records"), "{text}");
+
+    // A vhost edited by hand: drift, and only that (nginx still accepts it).
+    let vhost = sb.path("/etc/nginx/sites-available/php.example.test.conf");
+    let mut text = std::fs::read_to_string(&vhost).unwrap();
+    text.push_str("# an emergency fix\n");
+    std::fs::write(&vhost, text).unwrap();
+    let v = doctor(&sb);
+    assert_eq!(v["ok"], false, "{v:#}");
+    assert_eq!(
+        not_ok(&v),
+        vec![
+            pair("managed-files", "fail"),
+            pair("name-resolution", "warn")
+        ],
+        "{v:#}"
+    );
+    let drift = checks(&v, "managed-files")[0];
+    assert_eq!(
+        drift["message"],
+        format!("{} was edited since lempctl wrote it", vhost.display()),
+        "{v:#}"
+    );
+    assert!(
+        drift["hint"]
+            .as_str()
+            .unwrap()
+            .contains("lempctl apply --force"),
+        "{v:#}"
+    );
+    let (code, _, err) = sb.json(&["apply", "--force"]);
+    assert_eq!(code, 0, "{err}");
+
+    // A link planted by the site user in place of its logs directory: reported, not followed.
+    let logs = sb.path("/srv/www/php.example.test/logs");
+    std::fs::rename(&logs, logs.with_extension("old")).unwrap();
+    std::os::unix::fs::symlink("/etc", &logs).unwrap();
+    let etc_mode = std::fs::metadata("/etc").unwrap().permissions().mode();
+    let v = doctor(&sb);
+    assert_eq!(
+        not_ok(&v),
+        vec![pair("permissions", "fail"), pair("name-resolution", "warn")],
+        "{v:#}"
+    );
+    let p = checks(&v, "permissions")[0];
+    assert_eq!(
+        p["message"],
+        format!(
+            "{} is a symbolic link, not a directory (a site user may have planted it)",
+            logs.display()
+        ),
+        "{v:#}"
+    );
+    assert_eq!(
+        std::fs::metadata("/etc").unwrap().permissions().mode(),
+        etc_mode
+    );
+    std::fs::remove_file(&logs).unwrap();
+    std::fs::rename(logs.with_extension("old"), &logs).unwrap();
+
+    // nginx's master with too few open files for its logs: found through /proc, with the fix.
+    let pid = std::fs::read_to_string(sb.path("/run/nginx.pid")).unwrap();
+    let set = std::process::Command::new("prlimit")
+        .args(["--pid", pid.trim(), "--nofile=64:64"])
+        .status()
+        .unwrap();
+    assert!(set.success());
+    let v = doctor(&sb);
+    assert_eq!(
+        not_ok(&v),
+        vec![pair("open-files", "fail"), pair("name-resolution", "warn")],
+        "{v:#}"
+    );
+    let nofile = checks(&v, "open-files")[0];
+    assert!(
+        nofile["message"].as_str().unwrap().contains(&format!(
+            "(pid {}) open-files limit is 64; 1 site(s) need 66",
+            pid.trim()
+        )),
+        "{v:#}"
+    );
+    assert!(
+        nofile["hint"]
+            .as_str()
+            .unwrap()
+            .contains("worker_rlimit_nofile 65536;"),
+        "{v:#}"
+    );
+    // the human output shows the hint under the failure, and exits 1
+    let out = sb.lempctl().arg("doctor").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("fail open-files"), "{text}");
+    assert!(text.contains("hint: raise it to 65536"), "{text}");
+}
+
+#[test]
+fn credentials_opened_up_and_mariadb_stopped_each_fail_their_own_check() {
+    require!(DB);
+    let sb = Sandbox::with_db().site("shop.yaml", DB_SITE).started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let v = doctor(&sb);
+    assert_eq!(not_ok(&v), vec![pair("name-resolution", "warn")], "{v:#}");
+    assert_eq!(checks(&v, "mariadb")[0]["result"], "ok", "{v:#}");
+
+    // The site's secrets (its database password) readable by everyone.
+    let secrets = sb.path("/var/lib/lempctl/credentials/shop.doctor.test.json");
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let v = doctor(&sb);
+    assert_eq!(
+        not_ok(&v),
+        vec![pair("permissions", "fail"), pair("name-resolution", "warn")],
+        "{v:#}"
+    );
+    let p = checks(&v, "permissions")[0];
+    assert_eq!(
+        p["message"],
+        format!(
+            "{} is mode 0644; lempctl allows at most 0600",
+            secrets.display()
+        ),
+        "{v:#}"
+    );
+    assert_eq!(
+        p["hint"],
+        format!("chmod 600 {}", secrets.display()),
+        "{v:#}"
+    );
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    // MariaDB stopped (only it: nginx and PHP-FPM keep running).
+    let pid = std::fs::read_to_string(sb.path("/run/mysqld/mysqld.pid")).unwrap();
+    let killed = std::process::Command::new("kill")
+        .arg(pid.trim())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::path::Path::new(&format!("/proc/{}", pid.trim())).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mariadbd did not stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let v = doctor(&sb);
+    assert_eq!(
+        not_ok(&v),
+        vec![pair("mariadb", "fail"), pair("name-resolution", "warn")],
+        "{v:#}"
+    );
+    let m = checks(&v, "mariadb")[0];
+    assert!(
+        m["message"].as_str().unwrap().contains("unreachable"),
+        "{v:#}"
+    );
+    assert!(
+        m["hint"].as_str().unwrap().starts_with("start MariaDB"),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn a_missing_backup_password_file_fails_the_backup_check() {
+    let (sb, _repo) = require!(backup::setup());
+    let (code, v, err) = sb.json(&["backup", "run", backup::NAME]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let v = doctor(&sb);
+    assert_eq!(not_ok(&v), vec![pair("name-resolution", "warn")], "{v:#}");
+    assert_eq!(checks(&v, "backup-repository")[0]["result"], "ok", "{v:#}");
+    assert_eq!(checks(&v, "mariadb")[0]["result"], "ok", "{v:#}");
+
+    let password = sb.path("/var/lib/lempctl/backup/lempctl.password");
+    let kept = std::fs::read(&password).unwrap();
+    std::fs::remove_file(&password).unwrap();
+    let v = doctor(&sb);
+    assert_eq!(
+        not_ok(&v),
+        vec![
+            pair("backup-repository", "fail"),
+            pair("name-resolution", "warn")
+        ],
+        "{v:#}"
+    );
+    let b = checks(&v, "backup-repository")[0];
+    assert_eq!(
+        b["message"],
+        format!(
+            "the repository password file {} is missing",
+            password.display()
+        ),
+        "{v:#}"
+    );
+    assert!(
+        b["hint"].as_str().unwrap().starts_with(&format!(
+            "restore {} from your safe copy",
+            password.display()
+        )),
+        "{v:#}"
+    );
+
+    // a wrong password: restic's own words
+    std::fs::write(&password, "not the password\n").unwrap();
+    std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let v = doctor(&sb);
+    let b = checks(&v, "backup-repository")[0];
+    assert_eq!(b["result"], "fail", "{v:#}");
+    assert!(
+        b["message"].as_str().unwrap().contains("cannot be opened"),
+        "{v:#}"
+    );
+    std::fs::write(&password, kept).unwrap();
+    let v = doctor(&sb);
+    assert_eq!(checks(&v, "backup-repository")[0]["result"], "ok", "{v:#}");
+}
