@@ -298,7 +298,7 @@ pub fn run() -> u8 {
         None => None,
     };
     let (code, error) = match dispatch(&cli, &ctx, &printer) {
-        Ok(code) => (code.max(printer.exit_code()), None),
+        Ok(code) => (code.max(printer.exit_code()), printer.failure()),
         Err(e) => {
             let message = format!("{e:#}");
             (printer.error(&e), Some(message))

@@ -23,6 +23,8 @@ pub struct Printer {
     verbose: u8,
     /// The exit code a printed report asked for (a run that did its work but must still fail).
     code: std::cell::Cell<u8>,
+    /// The error of the last failed report printed (a scheduled run records it).
+    failure: std::cell::RefCell<Option<String>>,
     /// Warnings of the load (invalid site files set aside), added to whatever is printed.
     notes: crate::ops::Notes,
 }
@@ -55,6 +57,7 @@ impl Printer {
             quiet,
             verbose,
             code: std::cell::Cell::new(0),
+            failure: std::cell::RefCell::default(),
             notes: crate::ops::Notes::default(),
         }
     }
@@ -62,6 +65,11 @@ impl Printer {
     /// The exit code of what was printed: 0, or the `error` of a report.
     pub fn exit_code(&self) -> u8 {
         self.code.get()
+    }
+
+    /// The error message of the last failed report printed, if any.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.borrow().clone()
     }
 
     pub fn with_notes(mut self, notes: crate::ops::Notes) -> Self {
@@ -104,6 +112,7 @@ impl Printer {
     pub fn report(&self, r: &Report) {
         if let Some(e) = &r.error {
             self.code.set(self.code.get().max(e.exit_code));
+            self.failure.replace(Some(e.message.clone()));
         }
         let notes = self.take_notes();
         if self.json {
@@ -242,6 +251,9 @@ impl Printer {
         }
         let mut err = std::io::stderr().lock();
         for o in &run.outcomes {
+            if let Some(e) = &o.error {
+                self.failure.replace(Some(format!("{}: {e}", o.label)));
+            }
             let r = &o.report;
             if !self.json && !self.quiet {
                 if r.dry_run {

@@ -15,7 +15,7 @@ use crate::engine::plan::Action;
 use crate::engine::state::{State, sha256};
 use crate::engine::{RunOptions, Scope};
 use crate::host::service_manager;
-use crate::services::fail2ban;
+use crate::services::{fail2ban, systemd};
 
 #[derive(Debug, Serialize)]
 pub struct ServiceStatus {
@@ -98,6 +98,10 @@ pub struct JobStatus {
     pub error: Option<String>,
     /// Unix time of the next run by the schedule.
     pub next_run: Option<i64>,
+    /// Where systemd runs the jobs: its service unit's `Result` (`success`, `exit-code`,
+    /// `timeout`, `signal`, `oom-kill`…), which also tells of a run killed before it recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_result: Option<String>,
 }
 
 /// What `status` looks at.
@@ -212,6 +216,9 @@ pub(crate) fn status(ctx: &Context, opts: &StatusOptions) -> Result<Status> {
             (j.instance, status)
         })
         .collect();
+    if g.scheduler == crate::config::global::Scheduler::Systemd && systemd::running() {
+        from_systemd(g, &mut all_jobs);
+    }
     let mut probes = if opts.no_probe {
         Vec::new()
     } else {
@@ -384,6 +391,40 @@ fn job_status(name: &str, schedule: &Schedule, r: Option<&JobRecord>, now: i64) 
             .filter(|_| result == "failed")
             .and_then(|r| r.error.clone()),
         next_run: schedule.next_after(now),
+        unit_result: None,
+    }
+}
+
+/// Each job's service unit as systemd saw it, in one `systemctl show`: a unit that failed
+/// counts as failed even when its run recorded nothing (killed, timed out), and one that runs
+/// as running.
+fn from_systemd(g: &Global, jobs: &mut [(Option<String>, JobStatus)]) {
+    let units: Vec<String> = jobs
+        .iter()
+        .map(|(_, j)| format!("{}.service", j.job))
+        .collect();
+    let Ok(shown) = systemd::show(g, &units, &["Id", "LoadState", "ActiveState", "Result"]) else {
+        return;
+    };
+    for (_, j) in jobs.iter_mut() {
+        let id = format!("{}.service", j.job);
+        let Some(u) = shown.iter().find(|u| u.get("Id") == Some(&id)) else {
+            continue;
+        };
+        if u.get("LoadState").map(String::as_str) != Some("loaded") {
+            continue;
+        }
+        let result = u.get("Result").cloned().unwrap_or_default();
+        match u.get("ActiveState").map(String::as_str) {
+            Some("activating" | "active" | "reloading") => j.result = "running",
+            Some("failed") if j.result != "failed" => {
+                j.result = "failed";
+                j.error
+                    .get_or_insert_with(|| format!("systemd: the unit failed ({result})"));
+            }
+            _ => {}
+        }
+        j.unit_result = Some(result);
     }
 }
 

@@ -67,3 +67,52 @@ pub(crate) fn journal_tail(g: &Global, unit: &str, lines: u32) -> Result<String>
         .run()?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// Whether systemd runs this machine (PID 1): units can be asked about.
+pub(crate) fn running() -> bool {
+    std::path::Path::new("/run/systemd/system").is_dir()
+}
+
+/// `systemctl show -p PROPS UNITS…` in one call: each unit's properties, in the order given.
+pub(crate) fn show(
+    g: &Global,
+    units: &[String],
+    props: &[&str],
+) -> Result<Vec<std::collections::BTreeMap<String, String>>> {
+    if units.is_empty() {
+        return Ok(Vec::new());
+    }
+    let out = Cmd::new(&g.programs.systemctl)
+        .arg("show")
+        .arg(format!("--property={}", props.join(",")))
+        .args(units)
+        .run()?;
+    Ok(parse_show(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// `key=value` blocks separated by blank lines.
+fn parse_show(text: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    text.split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|block| {
+            block
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn show_blocks() {
+        let b = super::parse_show(
+            "Id=a.service\nResult=success\n\nId=b.service\nResult=exit-code\nActiveState=failed\n",
+        );
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[1]["Result"], "exit-code");
+        assert_eq!(b[1]["ActiveState"], "failed");
+    }
+}

@@ -27,6 +27,7 @@ mod s3;
 mod site_remove;
 mod site_update;
 mod status;
+mod timers;
 mod tls;
 mod units;
 mod uploads;

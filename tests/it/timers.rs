@@ -1,0 +1,254 @@
+//! Timers proven to fire under a real systemd: a throw-away container (`systemd-nspawn -b` with
+//! the host's `/usr` read-only) boots systemd as PID 1 with the units `apply` rendered for a
+//! sandbox. Both timers last fired two days ago (`Persistent=true`), so they catch up at boot:
+//! the backup succeeds, the S3 sync fails and its `OnFailure=` unit mails once, and `status`
+//! run inside reads the units' results from systemd. Everything is checked from outside.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::*;
+
+const NSPAWN: &str = "/opt/lempctl-nspawn/usr/bin/systemd-nspawn";
+
+fn nspawn() -> Need<()> {
+    if Path::new(NSPAWN).is_file() {
+        return Ok(());
+    }
+    Err(missing(&format!(
+        "{NSPAWN} missing: scripts/install-deps extracts it from Debian's systemd-container"
+    )))
+}
+
+const BACKUP: &str = "lempctl-backup@st.ns.test";
+const SYNC: &str = "lempctl-s3sync@fail.ns.test";
+
+/// A minimal root for the container: the host's `/usr` is bound read-only over `usr/`.
+fn rootfs(dir: &Path, sb: &Sandbox) {
+    for d in [
+        "usr", "etc", "proc", "sys", "dev", "run", "tmp", "var/log", "root",
+    ] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    for d in ["bin", "sbin", "lib", "lib64"] {
+        std::os::unix::fs::symlink(format!("usr/{d}"), dir.join(d)).unwrap();
+    }
+    for f in ["os-release", "passwd", "group"] {
+        std::fs::copy(Path::new("/etc").join(f), dir.join("etc").join(f)).unwrap();
+    }
+    assert!(
+        Command::new("systemd-machine-id-setup")
+            .arg(format!("--root={}", dir.display()))
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    // the units lempctl rendered, as a host's /etc/systemd/system
+    let units = dir.join("etc/systemd/system");
+    std::fs::create_dir_all(dir.join("etc/systemd")).unwrap();
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(sb.path("/etc/systemd/system"))
+            .arg(&units)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::os::unix::fs::symlink(
+        "/usr/lib/systemd/system/multi-user.target",
+        units.join("default.target"),
+    )
+    .unwrap();
+    let stamps = dir.join("var/lib/systemd/timers");
+    std::fs::create_dir_all(&stamps).unwrap();
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+    for job in [BACKUP, SYNC] {
+        let stamp = stamps.join(format!("stamp-{job}.timer"));
+        let f = std::fs::File::create(&stamp).unwrap();
+        f.set_modified(two_days_ago).unwrap();
+        // the shipped RandomizedDelaySec would hold the catch-up back for minutes
+        let d = units.join(format!("{job}.timer.d"));
+        std::fs::write(
+            d.join("test-no-delay.conf"),
+            "[Timer]\nRandomizedDelaySec=0\n",
+        )
+        .unwrap();
+    }
+    // the probe: waits for both jobs and the alert, runs status, powers off
+    let root = sb.root().display();
+    let alert = format!("lempctl-alert@{SYNC}.service.service");
+    std::fs::write(
+        dir.join("probe.sh"),
+        format!(
+            "#!/bin/sh\nJ={root}/var/lib/lempctl/jobs\nfor i in $(seq 1 300); do\n  \
+             if grep -qs '\"last_end\": [0-9]' \"$J/{BACKUP}.json\" && grep -qs '\"last_end\": [0-9]' \"$J/{SYNC}.json\" \\\n    \
+             && [ \"$(systemctl show -p ActiveState --value '{alert}')\" = inactive ] \\\n    \
+             && [ \"$(systemctl show -p ExecMainExitTimestampMonotonic --value '{alert}')\" != 0 ]; then break; fi\n  \
+             sleep 0.2\ndone\n{bin} --root {root} status --json --no-probe > {root}/status-in-container.json\n\
+             systemctl list-timers --all --no-pager\nsystemctl poweroff\n",
+            bin = env!("CARGO_BIN_EXE_lempctl"),
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        dir.join("probe.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(
+        units.join("probe.service"),
+        "[Unit]\nAfter=timers.target\n[Service]\nType=oneshot\nStandardOutput=tty\nExecStart=/probe.sh\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(units.join("multi-user.target.wants")).unwrap();
+    std::os::unix::fs::symlink(
+        "/etc/systemd/system/probe.service",
+        units.join("multi-user.target.wants/probe.service"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn timers_fire_under_a_real_systemd_catch_up_and_a_failure_is_mailed_once() {
+    require!(
+        &[
+            "nginx",
+            "restic",
+            "systemd-machine-id-setup",
+            "timeout",
+            "cp"
+        ],
+        nspawn()
+    );
+    let sb = Sandbox::new()
+        .site(
+            "st.yaml",
+            "name: st.ns.test\nkind: static\nbackup:\n  schedule: \"30 2 * * *\"\n",
+        )
+        .site(
+            "fail.yaml",
+            "name: fail.ns.test\nkind: static\ns3:\n  bucket: nsbucket\n  endpoint: http://127.0.0.1:9\n  path_style: true\n  schedule: \"45 3 * * *\"\n",
+        )
+        .started();
+    let sink = require!(SmtpSink::start(&sb.path("/tmp")));
+    let g = sb.path("/etc/lempctl/lempctl.yaml");
+    let text = std::fs::read_to_string(&g).unwrap();
+    std::fs::write(
+        &g,
+        format!(
+            "{text}scheduler: systemd\nbackup:\n  repository: /var/backups/lempctl\nmonitoring:\n  textfile_dir: /var/lib/node-exporter\nalerts:\n  smtp_host: 127.0.0.1\n  smtp_port: {}\n  from: lempctl@host.test\n  to: [ops@example.test]\n",
+            sink.port
+        ),
+    )
+    .unwrap();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{v} {err}");
+    let unit =
+        std::fs::read_to_string(sb.path("/etc/systemd/system/lempctl-backup@.service")).unwrap();
+    assert!(
+        unit.contains("OnFailure=lempctl-alert@%n.service") && unit.contains("--job %N backup run"),
+        "{unit}"
+    );
+
+    let container = tempfile::Builder::new()
+        .prefix("lempctl-ns-")
+        .tempdir()
+        .unwrap();
+    rootfs(container.path(), &sb);
+    let started = chrono::Utc::now().timestamp();
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(NSPAWN)
+        .args(["-q", "-b", "-D"])
+        .arg(container.path())
+        .args(["--bind-ro=/usr", "--register=no", "--keep-unit"])
+        .arg(format!("--bind={}", sb.root().display()))
+        .arg(format!("--bind-ro={}", env!("CARGO_BIN_EXE_lempctl")))
+        .output()
+        .unwrap();
+    let console = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the container did not boot and power off: {console}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // both timers caught up at boot (their schedules are hours away) and ran the jobs
+    let record = |job: &str| -> serde_json::Value {
+        let p = sb.path(&format!("/var/lib/lempctl/jobs/{job}.json"));
+        serde_json::from_slice(
+            &std::fs::read(&p).unwrap_or_else(|e| panic!("{job}: {e}\n{console}")),
+        )
+        .unwrap()
+    };
+    let (b, s) = (record(BACKUP), record(SYNC));
+    assert!(b["last_start"].as_i64().unwrap() >= started, "{b}");
+    assert_eq!(b["last_exit"], 0, "{b}");
+    assert_eq!(s["last_exit"], 1, "{s}");
+    let (code, list, err) = sb.json(&["backup", "list", "st.ns.test"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        list.to_string().contains("st.ns.test"),
+        "a real snapshot: {list}"
+    );
+
+    // the failure went through OnFailure= → lempctl alert: one mail, with the journal
+    let mail = sink.received();
+    assert_eq!(
+        mail.matches(&format!("Subject: lempctl: job {SYNC} failed on"))
+            .count(),
+        1,
+        "{mail}"
+    );
+    assert!(mail.contains("Last log lines"), "{mail}");
+    assert!(
+        s["error"].as_str().unwrap().contains("does not exist"),
+        "the record keeps the command's own error: {s}"
+    );
+    assert_eq!(
+        mail.matches("Subject: lempctl: job lempctl-backup").count(),
+        0
+    );
+
+    // status inside the container read the units' results from systemd
+    let st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sb.path("/status-in-container.json")).unwrap())
+            .unwrap();
+    let job = |site: &str| {
+        st["sites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == site)
+            .map(|s| s["jobs"][0].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        (
+            &job("st.ns.test")["result"],
+            &job("st.ns.test")["unit_result"]
+        ),
+        (&"success".into(), &"success".into()),
+        "{st}"
+    );
+    assert_eq!(
+        (
+            &job("fail.ns.test")["result"],
+            &job("fail.ns.test")["unit_result"]
+        ),
+        (&"failed".into(), &"exit-code".into()),
+        "{st}"
+    );
+    let prom =
+        std::fs::read_to_string(sb.path("/var/lib/node-exporter/lempctl_jobs.prom")).unwrap();
+    assert!(
+        prom.contains(
+            "lempctl_job_last_run_success{job=\"lempctl-backup\",site=\"st.ns.test\"} 1\n"
+        ) && prom.contains(
+            "lempctl_job_last_run_success{job=\"lempctl-s3sync\",site=\"fail.ns.test\"} 0\n"
+        ),
+        "{prom}"
+    );
+}
