@@ -20,6 +20,17 @@ fn nspawn() -> Need<()> {
     )))
 }
 
+const PROMTOOL: &str = "/opt/lempctl-promtool/usr/bin/promtool";
+
+fn promtool() -> Need<()> {
+    if Path::new(PROMTOOL).is_file() {
+        return Ok(());
+    }
+    Err(missing(&format!(
+        "{PROMTOOL} missing: scripts/install-deps unpacks it from Debian's prometheus"
+    )))
+}
+
 const BACKUP: &str = "lempctl-backup@st.ns.test";
 const SYNC: &str = "lempctl-s3sync@fail.ns.test";
 
@@ -120,7 +131,8 @@ fn timers_fire_under_a_real_systemd_catch_up_and_a_failure_is_mailed_once() {
             "timeout",
             "cp"
         ],
-        nspawn()
+        nspawn(),
+        promtool()
     );
     let sb = Sandbox::new()
         .site(
@@ -251,4 +263,20 @@ fn timers_fire_under_a_real_systemd_catch_up_and_a_failure_is_mailed_once() {
         ),
         "{prom}"
     );
+    // the Prometheus text format as Prometheus's own checker reads it, and the example rules
+    let check = Command::new(PROMTOOL)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(sb.path("/var/lib/node-exporter/lempctl_jobs.prom")).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success() && check.stdout.is_empty() && check.stderr.is_empty(),
+        "{check:?}"
+    );
+    let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/alerts.rules.yml");
+    let check = Command::new(PROMTOOL)
+        .args(["check", "rules", rules])
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
 }
