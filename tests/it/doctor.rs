@@ -421,3 +421,47 @@ fn a_certificate_valid_only_from_tomorrow_means_the_clock_is_behind() {
         "{v:#}"
     );
 }
+
+#[test]
+fn a_timer_systemd_rejects_fails_the_unit_check_and_shows_as_drift() {
+    require!(WEB, &["systemd-analyze"]);
+    let sb = Sandbox::new();
+    let conf = sb.path("/etc/lempctl/lempctl.yaml");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        format!("{text}scheduler: systemd\nschedule:\n  apply: \"@daily\"\n"),
+    )
+    .unwrap();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let v = doctor(&sb);
+    assert_eq!(not_ok(&v), vec![], "{v:#}");
+    assert_eq!(
+        checks(&v, "systemd-units")[0]["message"],
+        "systemd-analyze verify passed for 2 managed unit(s)",
+        "{v:#}"
+    );
+    // a typo by hand in the timer: systemd's complaint, and the edit itself
+    let timer = sb.path("/etc/systemd/system/lempctl-apply.timer.d/schedule.conf");
+    let text = std::fs::read_to_string(&timer)
+        .unwrap()
+        .replace("OnCalendar", "OnCalender");
+    std::fs::write(&timer, text).unwrap();
+    let v = doctor(&sb);
+    assert_eq!(
+        not_ok(&v),
+        vec![pair("systemd-units", "fail"), pair("managed-files", "fail")],
+        "{v:#}"
+    );
+    let units = checks(&v, "systemd-units")[0];
+    assert!(
+        units["message"].as_str().unwrap().contains("OnCalender"),
+        "{v:#}"
+    );
+    assert_eq!(
+        checks(&v, "managed-files")[0]["message"],
+        format!("{} was edited since lempctl wrote it", timer.display()),
+        "{v:#}"
+    );
+}
