@@ -18,15 +18,23 @@ use crate::host::walk::{self, WalkError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Owner {
     Root,
-    /// A site's user (by name; its uid is looked up on the host).
-    User(String),
+    /// A site's user: its name, and its uid on the host (`None` while the user does not exist:
+    /// the owner is then not compared).
+    User(String, Option<u32>),
 }
 
 impl Owner {
     fn name(&self) -> &str {
         match self {
             Owner::Root => "root",
-            Owner::User(u) => u,
+            Owner::User(u, _) => u,
+        }
+    }
+
+    fn uid(&self) -> Option<u32> {
+        match self {
+            Owner::Root => Some(0),
+            Owner::User(_, uid) => *uid,
         }
     }
 }
@@ -123,11 +131,15 @@ pub(crate) fn expected(root: &Root, config: &Config) -> Vec<Expected> {
         if !root.path(&p.site_dir).is_dir() {
             continue;
         }
+        let uid = nix::unistd::User::from_name(&site.user)
+            .ok()
+            .flatten()
+            .map(|u| u.uid.as_raw());
         let user = |path: &Path, dir, mode| Expected {
             path: path.to_path_buf(),
             dir,
             mode,
-            owner: Owner::User(site.user.clone()),
+            owner: Owner::User(site.user.clone(), uid),
         };
         out.push(user(&p.site_dir, true, 0o750));
         out.push(user(&p.logs_dir, true, 0o750));
@@ -175,14 +187,7 @@ pub(crate) fn check(root: &Root, e: &Expected) -> Vec<Problem> {
     if mode & 0o777 & !e.mode != 0 {
         out.push(Problem::TooOpen { mode });
     }
-    let want_uid = match &e.owner {
-        Owner::Root => Some(0),
-        Owner::User(u) => nix::unistd::User::from_name(u)
-            .ok()
-            .flatten()
-            .map(|u| u.uid.as_raw()),
-    };
-    if want_uid.is_some_and(|uid| uid != st.st_uid) {
+    if e.owner.uid().is_some_and(|uid| uid != st.st_uid) {
         out.push(Problem::Owner { uid: st.st_uid });
     }
     out

@@ -8,13 +8,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Most lookups in flight at once.
-const PARALLEL: usize = 16;
+const PARALLEL: usize = 64;
 
-/// The addresses of each name (empty: it did not resolve, or not within `limit` overall).
+/// The addresses of each name (empty: it does not resolve); a name without an answer within
+/// `limit` (for all names together) is absent.
 pub(crate) fn resolve_all(names: &[String], limit: Duration) -> BTreeMap<String, Vec<IpAddr>> {
     let deadline = Instant::now() + limit;
-    let mut out: BTreeMap<String, Vec<IpAddr>> =
-        names.iter().map(|n| (n.clone(), Vec::new())).collect();
+    let mut out: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
     for chunk in names.chunks(PARALLEL) {
         let (tx, rx) = mpsc::channel();
         for name in chunk {

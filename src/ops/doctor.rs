@@ -625,17 +625,15 @@ fn name_resolution(config: &Config, c: &mut Checks) {
         return;
     }
     let resolved = dns::resolve_all(&names, RESOLVE_LIMIT);
-    let missing: Vec<String> = names
-        .iter()
-        .filter(|n| resolved.get(*n).is_none_or(Vec::is_empty))
-        .cloned()
-        .collect();
-    if missing.is_empty() {
-        c.ok(
-            "name-resolution",
-            format!("all {} site name(s) resolve", names.len()),
-        );
-    } else {
+    let (mut missing, mut unanswered) = (Vec::new(), Vec::new());
+    for n in &names {
+        match resolved.get(n) {
+            Some(addrs) if !addrs.is_empty() => {}
+            Some(_) => missing.push(n.clone()),
+            None => unanswered.push(n.clone()),
+        }
+    }
+    if !missing.is_empty() {
         c.warn(
             "name-resolution",
             format!(
@@ -645,6 +643,25 @@ fn name_resolution(config: &Config, c: &mut Checks) {
                 listed(&missing)
             ),
             "add DNS records (A/AAAA) for them pointing at this host; visitors and ACME's HTTP-01 need them".into(),
+        );
+    }
+    if !unanswered.is_empty() {
+        c.warn(
+            "name-resolution",
+            format!(
+                "{} of {} site name(s) got no answer within {} s: {}",
+                unanswered.len(),
+                names.len(),
+                RESOLVE_LIMIT.as_secs(),
+                listed(&unanswered)
+            ),
+            "check the resolvers in /etc/resolv.conf (`getent hosts NAME` shows what this host gets)".into(),
+        );
+    }
+    if missing.is_empty() && unanswered.is_empty() {
+        c.ok(
+            "name-resolution",
+            format!("all {} site name(s) resolve", names.len()),
         );
     }
 }

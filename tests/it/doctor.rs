@@ -320,3 +320,148 @@ fn a_missing_backup_password_file_fails_the_backup_check() {
     let v = doctor(&sb);
     assert_eq!(checks(&v, "backup-repository")[0]["result"], "ok", "{v:#}");
 }
+
+/// The venv's Python (`scripts/install-deps`), which has `cryptography` (moto needs it).
+fn venv_python() -> Need<std::path::PathBuf> {
+    let p = std::path::PathBuf::from("/opt/lempctl-venv/bin/python3");
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(missing(
+            "/opt/lempctl-venv/bin/python3 not installed (scripts/install-deps makes the venv)",
+        ))
+    }
+}
+
+/// A self-signed certificate for `name` valid from `offset` seconds from now, and its key (0600).
+fn certificate(
+    python: &std::path::Path,
+    name: &str,
+    offset: i64,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) {
+    let script = r#"
+import datetime, sys
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+name, offset, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+k = ec.generate_private_key(ec.SECP256R1())
+start = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=offset)
+subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+c = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+     .public_key(k.public_key()).serial_number(x509.random_serial_number())
+     .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=60))
+     .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+     .sign(k, hashes.SHA256()))
+open(key, "wb").write(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+open(cert, "wb").write(c.public_bytes(serialization.Encoding.PEM))
+"#;
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args([name, &offset.to_string()])
+        .arg(cert)
+        .arg(key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[test]
+fn a_certificate_valid_only_from_tomorrow_means_the_clock_is_behind() {
+    let (_, python) = require!(WEB, venv_python());
+    let sb = Sandbox::new();
+    let (cert, key) = (
+        sb.path("/etc/ssl/doctor/fullchain.pem"),
+        sb.path("/etc/ssl/doctor/privkey.pem"),
+    );
+    std::fs::create_dir_all(cert.parent().unwrap()).unwrap();
+    certificate(&python, "c.doctor.test", 86_400, &cert, &key);
+    let sb = sb
+        .site(
+            "c.yaml",
+            "name: c.doctor.test\nkind: static\ntls:\n  certificate: /etc/ssl/doctor/fullchain.pem\n  key: /etc/ssl/doctor/privkey.pem\n",
+        )
+        .started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let v = doctor(&sb);
+    assert_eq!(
+        not_ok(&v),
+        vec![pair("name-resolution", "warn"), pair("clock", "fail")],
+        "{v:#}"
+    );
+    let clock = checks(&v, "clock")[0];
+    assert!(
+        clock["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("clock behind: c.doctor.test's certificate is valid from"),
+        "{v:#}"
+    );
+    assert!(
+        clock["hint"].as_str().unwrap().contains("timedatectl"),
+        "{v:#}"
+    );
+    // a certificate valid since an hour ago: the clock is fine
+    certificate(&python, "c.doctor.test", -3_600, &cert, &key);
+    let v = doctor(&sb);
+    assert_eq!(not_ok(&v), vec![pair("name-resolution", "warn")], "{v:#}");
+    assert_eq!(
+        checks(&v, "clock")[0]["message"],
+        "1 certificate(s) valid from before now",
+        "{v:#}"
+    );
+}
+
+#[test]
+fn a_timer_systemd_rejects_fails_the_unit_check_and_shows_as_drift() {
+    require!(WEB, &["systemd-analyze"]);
+    let sb = Sandbox::new();
+    let conf = sb.path("/etc/lempctl/lempctl.yaml");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        format!("{text}scheduler: systemd\nschedule:\n  apply: \"@daily\"\n"),
+    )
+    .unwrap();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let v = doctor(&sb);
+    assert_eq!(not_ok(&v), vec![], "{v:#}");
+    assert_eq!(
+        checks(&v, "systemd-units")[0]["message"],
+        "systemd-analyze verify passed for 2 managed unit(s)",
+        "{v:#}"
+    );
+    // a typo by hand in the timer: systemd's complaint, and the edit itself
+    let timer = sb.path("/etc/systemd/system/lempctl-apply.timer.d/schedule.conf");
+    let text = std::fs::read_to_string(&timer)
+        .unwrap()
+        .replace("OnCalendar", "OnCalender");
+    std::fs::write(&timer, text).unwrap();
+    let v = doctor(&sb);
+    assert_eq!(
+        not_ok(&v),
+        vec![pair("systemd-units", "fail"), pair("managed-files", "fail")],
+        "{v:#}"
+    );
+    let units = checks(&v, "systemd-units")[0];
+    assert!(
+        units["message"].as_str().unwrap().contains("OnCalender"),
+        "{v:#}"
+    );
+    assert_eq!(
+        checks(&v, "managed-files")[0]["message"],
+        format!("{} was edited since lempctl wrote it", timer.display()),
+        "{v:#}"
+    );
+}
