@@ -192,8 +192,8 @@ fn bad_fail2ban_settings_are_refused_and_change_nothing() {
 }
 
 #[test]
-fn the_sandboxs_fail2ban_bans_from_the_logs_and_security_unban_lifts_it() {
-    require!(NEED);
+fn the_sandboxs_fail2ban_bans_from_the_logs_after_a_rotation_and_security_unban_lifts_it() {
+    require!(NEED, &["logrotate"]);
     let sb = Sandbox::new().site("a.f2b.test.yaml", "name: a.f2b.test\nkind: static\n");
     with_fail2ban(
         &sb,
@@ -218,8 +218,22 @@ fn the_sandboxs_fail2ban_bans_from_the_logs_and_security_unban_lifts_it() {
         jails.contains(&"lempctl-scan") && jails.contains(&"recidive"),
         "{st}"
     );
-    // a scanner (a documentation address: 127.0.0.0/8 is never banned) probes for secrets
+    // the logs are rotated first: fail2ban must keep reading the new file
     let log = sb.path("/var/log/nginx/a.f2b.test.access.log");
+    let rotated = Command::new("logrotate")
+        .arg("-f")
+        .arg("-s")
+        .arg(sb.path("/var/lib/logrotate.status"))
+        .arg(sb.path("/etc/logrotate.d/lempctl"))
+        .output()
+        .unwrap();
+    assert!(rotated.status.success(), "{rotated:?}");
+    assert!(
+        sb.path("/var/log/nginx/a.f2b.test.access.log.1").exists(),
+        "rotated"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // a scanner (a documentation address: 127.0.0.0/8 is never banned) probes for secrets
     let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     let now = chrono::Utc::now().format("%d/%b/%Y:%H:%M:%S +0000");
     for p in [
