@@ -140,9 +140,63 @@ fn jails_cover_every_site_and_filters_match_real_attack_lines_only() {
     assert_eq!(matched(&log, &filter("lempctl-scan")), 5, "the probes only");
     assert_eq!(matched(&log, &filter("lempctl-xmlrpc")), 0);
 
+    // basic-auth failures, from a sysadmin's override of the static template
+    let users = sb.path("/etc/nginx/test-htpasswd");
+    std::fs::write(&users, "admin:{PLAIN}right\n").unwrap();
+    let static_tpl = include_str!("../../templates/nginx/kind/static.conf.j2").replace(
+        "    location / {",
+        &format!(
+            "    location /private/ {{\n        auth_basic \"private\";\n        auth_basic_user_file {};\n    }}\n\n    location / {{",
+            users.display()
+        ),
+    );
+    sb.write(
+        "/etc/lempctl/templates/nginx/kind/static.conf.j2",
+        &static_tpl,
+    );
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{v} {err}");
+    for (user, expect) in [
+        ("admin:wrong", 401),
+        ("nobody:x", 401),
+        ("admin:right", 404),
+    ] {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", user])
+            .arg("--resolve")
+            .arg(format!("b.f2b.test:{}:127.0.0.1", sb.port))
+            .arg(format!("http://b.f2b.test:{}/private/x", sb.port))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            expect.to_string(),
+            "{user}"
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        matched(
+            &sb.path("/var/log/nginx/b.f2b.test.error.log"),
+            &filter("nginx-http-auth")
+        ),
+        2,
+        "the wrong password and the unknown user, not the right login"
+    );
+
     // a second apply changes nothing
     let (code, v, _) = sb.json(&["apply"]);
     assert_eq!((code, &v["changed"]), (0, &serde_json::json!(false)), "{v}");
+
+    // a removed site leaves the jails; the others stay watched
+    std::fs::remove_file(sb.path("/etc/lempctl/sites.d/b.f2b.test.yaml")).unwrap();
+    let (code, v, err) = sb.json(&["apply", "--prune"]);
+    assert_eq!(code, 0, "{v} {err}");
+    let jails = std::fs::read_to_string(sb.path("/etc/fail2ban/jail.d/lempctl.local")).unwrap();
+    assert!(
+        !jails.contains("b.f2b.test") && jails.contains("a.f2b.test.access.log"),
+        "{jails}"
+    );
 }
 
 #[test]
