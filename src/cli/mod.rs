@@ -333,7 +333,7 @@ fn dispatch(cli: &Cli, ctx: &Context, p: &Printer) -> Result<u8> {
         Command::Backup(b) => backup::run(ctx, b, p, wait, g.dry_run)?,
         Command::Cert(c) => return cert::run(ctx, c, p, g, wait),
         Command::Security(s) => security::run(ctx, s, p)?,
-        Command::Status(a) => return status::run(ctx, a, p),
+        Command::Status(a) => return status::run(ctx, a, p, g.dry_run),
         Command::Alert { unit } => p.data(&ops::jobs::alert(ctx, unit)?, printer::alert_text),
         Command::Doctor => return doctor::run(ctx, p),
         Command::Sandbox(s) => sandbox::run(ctx, s, p)?,

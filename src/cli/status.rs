@@ -16,13 +16,18 @@ pub struct StatusArgs {
     /// Skip the HTTP probe of each site (fast, for many sites).
     #[arg(long)]
     pub no_probe: bool,
+    /// Also write the result as `lempctl_status.prom` into `monitoring.textfile_dir` (not with
+    /// --dry-run); the exit code stays status's.
+    #[arg(long)]
+    pub textfile: bool,
 }
 
 /// Runs `lempctl status`; returns its exit code (1 when something needs attention).
-pub(super) fn run(ctx: &Context, a: &StatusArgs, p: &Printer) -> Result<u8> {
+pub(super) fn run(ctx: &Context, a: &StatusArgs, p: &Printer, dry_run: bool) -> Result<u8> {
     let opts = ops::status::StatusOptions {
         site: a.site.as_ref().map(ToString::to_string),
         no_probe: a.no_probe,
+        textfile: a.textfile && !dry_run,
     };
     let s = ops::status::status(ctx, &opts)?;
     let detail = a.site.is_some();

@@ -48,7 +48,8 @@ pub struct SiteStatus {
     pub kind: &'static str,
     pub enabled: bool,
     pub applied: bool,
-    /// `ok`, or the first of `not applied`, `pending`, `drift`, `backup failed`.
+    /// `ok`, or the first of `not applied`, `pending`, `drift`, `down`, `cert expiring`,
+    /// `backup failed`, `backup stale`, `job failed`.
     pub state: &'static str,
     /// What `apply SITE` would change (`update file /etc/…`); empty when the host matches.
     pub pending: Vec<String>,
@@ -111,6 +112,8 @@ pub(crate) struct StatusOptions {
     pub site: Option<String>,
     /// Skip the HTTP probes (fast, for 1,000 sites and scripts).
     pub no_probe: bool,
+    /// Also write `lempctl_status.prom` into `monitoring.textfile_dir`.
+    pub textfile: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -146,6 +149,17 @@ impl Status {
 
 pub(crate) fn status(ctx: &Context, opts: &StatusOptions) -> Result<Status> {
     let config = ctx.load()?;
+    let textfile_dir = match (opts.textfile, &config.global.monitoring.textfile_dir) {
+        (false, _) => None,
+        (true, Some(d)) => Some(d.clone()),
+        (true, None) => {
+            return Err(crate::config::UsageError(
+                "--textfile needs `monitoring.textfile_dir` in lempctl.yaml (docs/monitoring.md)"
+                    .into(),
+            )
+            .into());
+        }
+    };
     if let Some(only) = &opts.site
         && !config.sites.iter().any(|s| s.name.as_str() == only)
     {
@@ -260,6 +274,11 @@ pub(crate) fn status(ctx: &Context, opts: &StatusOptions) -> Result<Status> {
                 .as_ref()
                 .is_some_and(|b| now - b.last_success.unwrap_or(b.last_run) > stale_after);
         let http = probes.get_mut(i).and_then(Option::take);
+        let tls_days_left = crate::engine::tls::read_cert(&ctx.root, site)
+            .ok()
+            .flatten()
+            .map(|c| (c.not_after - now).div_euclid(86_400));
+        let cert_expiring = tls_days_left.is_some_and(|d| d < i64::from(g.certificates.warn_days));
         let jobs: Vec<JobStatus> = take_jobs(&mut all_jobs, site.name.as_str());
         let state = if !applied {
             "not applied"
@@ -269,6 +288,8 @@ pub(crate) fn status(ctx: &Context, opts: &StatusOptions) -> Result<Status> {
             "drift"
         } else if http.as_ref().is_some_and(|h| !h.ok) {
             "down"
+        } else if cert_expiring {
+            "cert expiring"
         } else if backup_failed {
             "backup failed"
         } else if backup_stale {
@@ -292,10 +313,7 @@ pub(crate) fn status(ctx: &Context, opts: &StatusOptions) -> Result<Status> {
                 crate::config::site::Cache::Fastcgi => "fastcgi",
             },
             tls: site.tls.is_some(),
-            tls_days_left: crate::engine::tls::read_cert(&ctx.root, site)
-                .ok()
-                .flatten()
-                .map(|c| (c.not_after - chrono::Utc::now().timestamp()).div_euclid(86_400)),
+            tls_days_left,
             backup_scheduled: site.backup.is_some(),
             last_backup,
             http,
@@ -328,7 +346,7 @@ pub(crate) fn status(ctx: &Context, opts: &StatusOptions) -> Result<Status> {
         && removed_sites.is_empty()
         && services.iter().all(|s| s.running)
         && sites.iter().all(|s| s.state == "ok");
-    Ok(Status {
+    let status = Status {
         ok,
         manager: format!("{:?}", g.manager).to_lowercase(),
         services,
@@ -340,7 +358,110 @@ pub(crate) fn status(ctx: &Context, opts: &StatusOptions) -> Result<Status> {
         invalid_files,
         plan_error,
         warnings,
-    })
+    };
+    if let Some(dir) = textfile_dir {
+        let text = prometheus(&status, chrono::Utc::now().timestamp());
+        ctx.root
+            .write_private(&dir.join("lempctl_status.prom"), text.as_bytes(), 0o644)?;
+    }
+    Ok(status)
+}
+
+/// Every state a site can be in, for the per-state counts (zeros included).
+const STATES: [&str; 10] = [
+    "ok",
+    "not applied",
+    "pending",
+    "drift",
+    "down",
+    "cert expiring",
+    "backup failed",
+    "backup stale",
+    "job failed",
+    "disabled",
+];
+
+/// `lempctl_status.prom`: what only `status` knows (node_exporter textfile format).
+fn prometheus(s: &Status, now: i64) -> String {
+    let mut t = String::new();
+    let mut metric = |name: &str, help: &str, samples: Vec<(String, String)>| {
+        t.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for (labels, value) in samples {
+            t.push_str(&format!("{name}{labels} {value}\n"));
+        }
+    };
+    let state = |site: &SiteStatus| if site.enabled { site.state } else { "disabled" };
+    metric(
+        "lempctl_status_ok",
+        "1 when `lempctl status` found nothing that needs attention.",
+        vec![(String::new(), u8::from(s.ok).to_string())],
+    );
+    metric(
+        "lempctl_status_timestamp_seconds",
+        "When `lempctl status --textfile` last wrote this file.",
+        vec![(String::new(), now.to_string())],
+    );
+    metric(
+        "lempctl_sites",
+        "Sites by state (`disabled` for disabled sites).",
+        STATES
+            .iter()
+            .map(|st| {
+                let n = s.sites.iter().filter(|x| state(x) == *st).count();
+                (format!("{{state=\"{st}\"}}"), n.to_string())
+            })
+            .collect(),
+    );
+    metric(
+        "lempctl_site_ok",
+        "1 when the site's state is ok (a disabled site counts as ok).",
+        s.sites
+            .iter()
+            .map(|x| {
+                let ok = matches!(state(x), "ok" | "disabled");
+                (format!("{{site=\"{}\"}}", x.name), u8::from(ok).to_string())
+            })
+            .collect(),
+    );
+    metric(
+        "lempctl_drifted_files",
+        "Managed files edited by hand or missing since lempctl wrote them.",
+        vec![(
+            String::new(),
+            s.sites
+                .iter()
+                .map(|x| x.drifted.len())
+                .sum::<usize>()
+                .to_string(),
+        )],
+    );
+    metric(
+        "lempctl_service_up",
+        "1 when the service runs.",
+        s.services
+            .iter()
+            .map(|x| {
+                (
+                    format!("{{service=\"{}\"}}", x.service),
+                    u8::from(x.running).to_string(),
+                )
+            })
+            .collect(),
+    );
+    metric(
+        "lempctl_fail2ban_banned",
+        "Addresses a managed fail2ban jail bans now.",
+        s.jails
+            .iter()
+            .map(|j| {
+                (
+                    format!("{{jail=\"{}\"}}", j.jail),
+                    j.banned.len().to_string(),
+                )
+            })
+            .collect(),
+    );
+    t
 }
 
 /// With a `fail2ban` section: fail2ban among the services, and the managed jails' bans from one

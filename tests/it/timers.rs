@@ -97,7 +97,7 @@ fn rootfs(dir: &Path, sb: &Sandbox) {
              if grep -qs '\"last_end\": [0-9]' \"$J/{BACKUP}.json\" && grep -qs '\"last_end\": [0-9]' \"$J/{SYNC}.json\" \\\n    \
              && [ \"$(systemctl show -p ActiveState --value '{alert}')\" = inactive ] \\\n    \
              && [ \"$(systemctl show -p ExecMainExitTimestampMonotonic --value '{alert}')\" != 0 ]; then break; fi\n  \
-             sleep 0.2\ndone\n{bin} --root {root} status --json --no-probe > {root}/status-in-container.json\n\
+             sleep 0.2\ndone\n{bin} --root {root} status --json --no-probe --textfile > {root}/status-in-container.json\n\
              systemctl list-timers --all --no-pager\nsystemctl poweroff\n",
             bin = env!("CARGO_BIN_EXE_lempctl"),
         ),
@@ -264,14 +264,24 @@ fn timers_fire_under_a_real_systemd_catch_up_and_a_failure_is_mailed_once() {
         "{prom}"
     );
     // the Prometheus text format as Prometheus's own checker reads it, and the example rules
-    let check = Command::new(PROMTOOL)
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(sb.path("/var/lib/node-exporter/lempctl_jobs.prom")).unwrap())
-        .output()
-        .unwrap();
+    for file in ["lempctl_jobs.prom", "lempctl_status.prom"] {
+        let check = Command::new(PROMTOOL)
+            .args(["check", "metrics"])
+            .stdin(std::fs::File::open(sb.path(&format!("/var/lib/node-exporter/{file}"))).unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success() && check.stdout.is_empty() && check.stderr.is_empty(),
+            "{file}: {check:?}"
+        );
+    }
+    let status_prom =
+        std::fs::read_to_string(sb.path("/var/lib/node-exporter/lempctl_status.prom")).unwrap();
     assert!(
-        check.status.success() && check.stdout.is_empty() && check.stderr.is_empty(),
-        "{check:?}"
+        status_prom.contains("lempctl_sites{state=\"job failed\"} 1\n")
+            && status_prom.contains("lempctl_site_ok{site=\"fail.ns.test\"} 0\n")
+            && status_prom.contains("lempctl_status_ok 0\n"),
+        "{status_prom}"
     );
     let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/alerts.rules.yml");
     let check = Command::new(PROMTOOL)
