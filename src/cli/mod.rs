@@ -198,6 +198,7 @@ pub fn dry_run_support(c: &Command) -> DryRun {
         Command::Apply(_) | Command::S3(_) => Honoured,
         Command::Site(s) => match s {
             SiteCommand::Create { .. }
+            | SiteCommand::Put { .. }
             | SiteCommand::Remove { .. }
             | SiteCommand::Update { .. }
             | SiteCommand::Enable { .. }
