@@ -36,7 +36,7 @@ use printer::Printer;
 
 /// Declarative, transactional LEMP/WordPress hosting: nginx vhosts and PHP-FPM pools from site files.
 #[derive(Debug, Parser)]
-#[command(name = "lempctl", version, about, propagate_version = true)]
+#[command(name = "lempctl", version = env!("LEMPCTL_VERSION"), about, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
