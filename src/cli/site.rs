@@ -222,6 +222,7 @@ pub(super) fn run(
                 name: name.clone(),
                 text,
                 dry_run: g.dry_run,
+                diffs: g.verbose > 0,
                 wait,
             };
             p.report(&ops::site::put(ctx, &o)?);

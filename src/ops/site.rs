@@ -551,6 +551,8 @@ pub(crate) struct PutOptions {
     /// The whole site file.
     pub text: String,
     pub dry_run: bool,
+    /// Diffs in the report also for a real run (`-v`).
+    pub diffs: bool,
     pub wait: std::time::Duration,
 }
 
@@ -604,6 +606,9 @@ pub(crate) fn put(ctx: &Context, o: &PutOptions) -> Result<Report> {
     new_config.broken.retain(|b| b.file != real_file);
     new_config.sites.retain(|s| &s.name != name);
     new_config.sites.push(site);
+    // in the order `load` reads them (file names): host-wide files that list every site
+    // (the rotation file) come out as the next `apply` renders them
+    new_config.sites.sort_by(|a, b| a.file.cmp(&b.file));
     let mut errors = Vec::new();
     new_config.check_unique(&mut errors);
     if !errors.is_empty() {
@@ -612,6 +617,7 @@ pub(crate) fn put(ctx: &Context, o: &PutOptions) -> Result<Report> {
     let run = RunOptions {
         scope: Scope::Sites(vec![name.clone()]),
         dry_run: o.dry_run,
+        diffs: o.diffs,
         wait: o.wait,
         ..RunOptions::default()
     };

@@ -9,6 +9,7 @@
 
 mod support;
 
+mod ansible;
 mod apply;
 mod attacks;
 mod backup;

@@ -55,6 +55,9 @@ class Lempctl(object):
         cmd = self.base + list(args) + ['--json']
         if dry_run:
             cmd.append('--dry-run')
+        elif self.module._diff:
+            # a real run's report carries the diffs only with -v (a dry run's always does)
+            cmd.append('-v')
         rc, out, err = self.module.run_command(
             cmd,
             data=data,
