@@ -17,6 +17,7 @@ mod broken_file;
 mod cli;
 mod confinement;
 mod db;
+mod deb;
 mod dry_run;
 mod fail2ban;
 mod failures;
