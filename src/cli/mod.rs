@@ -38,7 +38,7 @@ use printer::Printer;
 
 /// Declarative, transactional LEMP/WordPress hosting: nginx vhosts and PHP-FPM pools from site files.
 #[derive(Debug, Parser)]
-#[command(name = "lempctl", version, about, propagate_version = true)]
+#[command(name = "lempctl", version = env!("LEMPCTL_VERSION"), about, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -221,6 +221,7 @@ pub fn dry_run_support(c: &Command) -> DryRun {
         Command::Apply(_) | Command::S3(_) => Honoured,
         Command::Site(s) => match s {
             SiteCommand::Create { .. }
+            | SiteCommand::Put { .. }
             | SiteCommand::Remove { .. }
             | SiteCommand::Update { .. }
             | SiteCommand::Enable { .. }

@@ -122,6 +122,20 @@ pub enum SiteCommand {
         #[command(flatten)]
         settings: SiteSettingsArgs,
     },
+    /// Write a whole site file (validated as apply reads it) and converge that site.
+    ///
+    /// For configuration management (the Ansible `site` module): the file's text comes from
+    /// FILE, or from stdin with `-`. Its `name:` must be NAME. It replaces the file the site is
+    /// read from (`sites.d/NAME.yaml` for a new site); an invalid file is refused with exit 2
+    /// and nothing written, a failed converge puts the old file back. With --dry-run nothing is
+    /// written and the report starts with the site file's own diff.
+    Put {
+        #[arg(value_parser = site_name)]
+        name: Fqdn,
+        /// The site file to install (`-`: read it from stdin).
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
     /// Remove a site's configuration; its data stays unless --purge (then archived first).
     Remove {
         #[arg(value_parser = site_name)]
@@ -195,6 +209,23 @@ pub(super) fn run(
                 wait,
             };
             p.report(&ops::site::create(ctx, &o)?);
+        }
+        SiteCommand::Put { name, file } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+                    .map_err(|e| anyhow::anyhow!("reading the site file from stdin: {e}"))?
+            } else {
+                std::fs::read_to_string(file)
+                    .map_err(|e| UsageError(format!("{}: {e}", file.display())))?
+            };
+            let o = ops::site::PutOptions {
+                name: name.clone(),
+                text,
+                dry_run: g.dry_run,
+                diffs: g.verbose > 0,
+                wait,
+            };
+            p.report(&ops::site::put(ctx, &o)?);
         }
         SiteCommand::Remove { name, purge, yes } => {
             if !yes && !g.dry_run {

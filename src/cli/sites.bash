@@ -14,7 +14,7 @@ _lempctl_sites() {
     done
     local takes=0
     case "${cmd[*]}" in
-        "site show"|"site remove"|"site enable"|"site disable"|"site update") takes=1 ;;
+        "site show"|"site remove"|"site enable"|"site disable"|"site update"|"site put") takes=1 ;;
         "db create"|"db drop"|"db passwd"|"db dump") takes=1 ;;
         "wp install"|"wp cron"|"wp purge"|"wp login-url"|"wp admin-password") takes=1 ;;
         "backup run"|"backup run "*|"backup list"|"backup restore"|"backup verify"|"s3 sync") takes=1 ;;

@@ -153,6 +153,27 @@ fn diff(path: &Path, old: &[u8], new: &[u8]) -> String {
         .to_string()
 }
 
+/// The change of a site file itself (`site put`), reported before the plan's changes: a
+/// site file holds no secrets (those live in the state directory), so its diff is shown.
+pub(crate) fn site_file_change(path: &Path, old: Option<&str>, new: &str, site: &str) -> Change {
+    Change {
+        action: if old.is_some() {
+            Action::Update
+        } else {
+            Action::Create
+        },
+        kind: "file",
+        target: path.display().to_string(),
+        site: Some(site.to_string()),
+        diff: Some(diff(path, old.unwrap_or("").as_bytes(), new.as_bytes())),
+        op: Op::Write {
+            path: path.to_path_buf(),
+            contents: new.as_bytes().to_vec(),
+            perms: Perms::root(0o644),
+        },
+    }
+}
+
 fn mode_owner(root: &Root, path: &Path) -> Option<(u32, u32, u32)> {
     std::fs::symlink_metadata(root.path(path))
         .ok()

@@ -78,8 +78,20 @@ impl State {
                 version: VERSION,
                 ..Self::default()
             }),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("reading state file {}", root.path(path).display())),
+            Some(bytes) => {
+                let state: Self = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("reading state file {}", root.path(path).display()))?;
+                // An older format is migrated by the next run (it writes `VERSION`); a newer one
+                // may record what this lempctl cannot read, and writing it back would lose that.
+                if state.version > VERSION {
+                    anyhow::bail!(
+                        "state file {} has format {}, written by a newer lempctl; this lempctl reads formats up to {VERSION} and changes nothing\n\nhint: install the newer lempctl again (downgrading lempctl is not supported)",
+                        root.path(path).display(),
+                        state.version
+                    );
+                }
+                Ok(state)
+            }
         }
     }
 

@@ -544,3 +544,103 @@ fn rewrite(
         converge,
     )
 }
+
+#[derive(Debug, Clone)]
+pub(crate) struct PutOptions {
+    pub name: Fqdn,
+    /// The whole site file.
+    pub text: String,
+    pub dry_run: bool,
+    /// Diffs in the report also for a real run (`-v`).
+    pub diffs: bool,
+    pub wait: std::time::Duration,
+}
+
+/// `site put NAME`: a whole site file (from configuration management), validated exactly as
+/// `apply` reads it, written over the site's file (`sites.d/NAME.yaml` for a new site) and that
+/// site converged. Nothing is written when the file is invalid; a failed converge puts the old
+/// file back (or removes the new one); `dry_run` writes nothing. The report starts with the site
+/// file's own change when its text differs, and `changed` is then true.
+pub(crate) fn put(ctx: &Context, o: &PutOptions) -> Result<Report> {
+    let config = ctx.load()?;
+    let name = &o.name;
+    let sites_dir = ctx.root.path(&config.global.paths.sites_dir);
+    // The file the site is read from now; a broken file that holds the name is replaced too.
+    let real_file = match (config.site(name), config.broken_site(name.as_str())) {
+        (Some(site), _) => site.file.clone(),
+        (None, Some(broken)) => broken.file.clone(),
+        (None, None) => sites_dir.join(format!("{name}.yaml")),
+    };
+    if let Some(other) = config
+        .sites
+        .iter()
+        .find(|s| s.file == real_file && &s.name != name)
+    {
+        return Err(UsageError(format!(
+            "{} holds site `{}`, not `{name}`; nothing was changed",
+            real_file.display(),
+            other.name
+        ))
+        .into());
+    }
+    let old_text = match std::fs::read_to_string(&real_file) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", real_file.display())),
+    };
+    let parsed: config::file::SiteFile =
+        config::parse_yaml(&real_file, &o.text).map_err(|e| ConfigErrors(vec![e]))?;
+    let mut errors = Vec::new();
+    let site = ctx.validate_site(&real_file, parsed, &config.global, &mut errors);
+    let Some(site) = site.filter(|_| errors.is_empty()) else {
+        return Err(ConfigErrors(errors).into());
+    };
+    if &site.name != name {
+        return Err(UsageError(format!(
+            "the site file says `name: {}`, but the command names `{name}`; nothing was changed",
+            site.name
+        ))
+        .into());
+    }
+    let mut new_config = config.clone();
+    new_config.broken.retain(|b| b.file != real_file);
+    new_config.sites.retain(|s| &s.name != name);
+    new_config.sites.push(site);
+    // in the order `load` reads them (file names): host-wide files that list every site
+    // (the rotation file) come out as the next `apply` renders them
+    new_config.sites.sort_by(|a, b| a.file.cmp(&b.file));
+    let mut errors = Vec::new();
+    new_config.check_unique(&mut errors);
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors).into());
+    }
+    let run = RunOptions {
+        scope: Scope::Sites(vec![name.clone()]),
+        dry_run: o.dry_run,
+        diffs: o.diffs,
+        wait: o.wait,
+        ..RunOptions::default()
+    };
+    let host_file = host_path(ctx, &real_file);
+    let file_change = (old_text.as_deref() != Some(o.text.as_str())).then(|| {
+        engine::plan::site_file_change(&host_file, old_text.as_deref(), &o.text, name.as_str())
+    });
+    let mut report = if o.dry_run {
+        engine::run(&ctx.root, &new_config, &run)?
+    } else {
+        // checked before the file is written (the run would refuse it after)
+        engine::check_php_installed(&new_config, &run.scope)?;
+        let converge = || engine::run(&ctx.root, &new_config, &run);
+        if file_change.is_none() {
+            converge()?
+        } else {
+            ctx.root
+                .write_then(&host_file, o.text.as_bytes(), &Perms::root(0o644), converge)?
+        }
+    };
+    if let Some(change) = file_change {
+        report.changes.insert(0, change);
+        report.changed = true;
+    }
+    Ok(report)
+}

@@ -252,3 +252,33 @@ fn tls_site_redirects_to_https_and_sends_hsts() {
     );
     assert!(head.contains("x-content-type-options: nosniff"), "{head}");
 }
+
+/// Upgrades go forward only: a state file written by a newer lempctl (a higher `version`) is
+/// refused with a clear message, and neither the state nor the host is changed.
+#[test]
+fn a_state_file_from_a_newer_lempctl_is_refused() {
+    require!(WEB);
+    let sb = Sandbox::new().site("php.yaml", PHP_SITE).started();
+    let (code, _, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}");
+    let state = sb.path("/var/lib/lempctl/state.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(v["version"], 2, "the current format");
+    v["version"] = serde_json::json!(99);
+    let newer = serde_json::to_vec_pretty(&v).unwrap();
+    std::fs::write(&state, &newer).unwrap();
+    sb.write_site("php.yaml", &format!("{PHP_SITE}php:\n  max_children: 6\n"));
+    let before = sb.tree();
+    for args in [&["apply"][..], &["apply", "--dry-run"], &["status"]] {
+        let (code, v, _) = sb.json(args);
+        assert_ne!(code, 0, "{args:?}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            msg.contains("has format 99, written by a newer lempctl")
+                && msg.contains("reads formats up to 2"),
+            "{args:?}: {v}"
+        );
+    }
+    assert_eq!(std::fs::read(&state).unwrap(), newer);
+    assert_eq!(before, sb.tree());
+}

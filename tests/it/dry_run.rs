@@ -15,6 +15,17 @@ fn expected() -> BTreeMap<&'static str, (Vec<&'static str>, bool)> {
     BTreeMap::from([
         ("apply", (vec![], true)),
         ("site create", (vec!["new.dry.test", "--kind", "php"], true)),
+        (
+            "site put",
+            (
+                vec![
+                    "php.example.test",
+                    "--file",
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/sites.d/php.example.test.yaml"),
+                ],
+                true,
+            ),
+        ),
         ("site remove", (vec![s, "--purge"], true)),
         (
             "site update",

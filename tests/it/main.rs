@@ -9,6 +9,7 @@
 
 mod support;
 
+mod ansible;
 mod apply;
 mod attacks;
 mod backup;
@@ -16,6 +17,7 @@ mod broken_file;
 mod cli;
 mod confinement;
 mod db;
+mod deb;
 mod doctor;
 mod dry_run;
 mod fail2ban;
