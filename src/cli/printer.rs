@@ -600,11 +600,19 @@ pub fn site_text(s: &crate::ops::site::SiteInfo) -> String {
 pub fn status_text(s: &Status, detail: bool) -> String {
     let mut out = format!("service manager: {}\n", s.manager);
     for svc in &s.services {
-        out.push_str(&format!(
-            "{:<14} {}\n",
+        let mut line = format!(
+            "{:<14} {}",
             svc.service,
             if svc.running { "running" } else { "stopped" }
-        ));
+        );
+        if let Some(pid) = svc.pid {
+            line.push_str(&format!(" (pid {pid})"));
+        }
+        if let Some(t) = svc.last_reload {
+            line.push_str(&format!(", reloaded by lempctl {}", when(Some(t))));
+        }
+        out.push_str(&line);
+        out.push('\n');
     }
     for j in &s.jails {
         out.push_str(&format!(

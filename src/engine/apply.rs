@@ -434,6 +434,11 @@ impl Run<'_> {
                 )),
             }
         }
+        if let Err(e) = super::reloads::record(root, g, &reloaded) {
+            self.outcome
+                .warnings
+                .push(format!("recording the reloads for status: {e:#}"));
+        }
         if g.scheduler == Scheduler::Systemd
             && g.manager == ManagerKind::Systemd
             && root.is_host()

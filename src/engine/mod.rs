@@ -13,6 +13,7 @@ pub(crate) mod lock;
 pub(crate) mod permissions;
 pub(crate) mod plan;
 pub(crate) mod preflight;
+pub(crate) mod reloads;
 pub(crate) mod repo_files;
 pub(crate) mod repo_key;
 pub(crate) mod repo_lock;

@@ -29,6 +29,24 @@ pub(crate) fn running_pid(pid_file: &Path) -> Option<Pid> {
     kill(pid, None).ok().map(|()| pid)
 }
 
+/// The pid of the service's main process while it runs (`None` under sysv: its init scripts
+/// keep no pid file in one known place).
+pub(crate) fn pid(root: &Root, m: &Machine<'_>, svc: &Service) -> Option<u32> {
+    match m.manager {
+        ManagerKind::Direct => {
+            running_pid(&pid_file(root, m, svc)).map(|p| p.as_raw().unsigned_abs())
+        }
+        ManagerKind::Systemd => Cmd::new(&m.programs.systemctl)
+            .args(["show", "--property=MainPID", "--value"])
+            .arg(svc.unit())
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .filter(|p| *p != 0),
+        ManagerKind::Sysv => None,
+    }
+}
+
 /// True when the service is up (so a reload makes sense).
 pub(crate) fn is_running(root: &Root, m: &Machine<'_>, svc: &Service) -> Result<bool> {
     Ok(match m.manager {

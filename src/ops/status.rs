@@ -21,6 +21,12 @@ use crate::services::{fail2ban, systemd};
 pub struct ServiceStatus {
     pub service: String,
     pub running: bool,
+    /// The main process while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Unix time lempctl last reloaded it (none before its first reload by lempctl).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_reload: Option<i64>,
 }
 
 /// The last backup run of a site, from the backup status record.
@@ -179,10 +185,13 @@ pub(crate) fn status(ctx: &Context, opts: &StatusOptions) -> Result<Status> {
     // nginx first, as before
     let mut services = config.services();
     services.rotate_right(1);
+    let reloads = crate::engine::reloads::all(&ctx.root, g);
     let mut services: Vec<ServiceStatus> = services
         .into_iter()
         .map(|s| ServiceStatus {
             running: service_manager::is_running(&ctx.root, &g.machine(), &s).unwrap_or(false),
+            pid: service_manager::pid(&ctx.root, &g.machine(), &s),
+            last_reload: reloads.get(&s.unit()).copied(),
             service: s.unit(),
         })
         .collect();
@@ -478,6 +487,8 @@ fn fail2ban_jails(
     services.push(ServiceStatus {
         service: "fail2ban".into(),
         running,
+        pid: None,
+        last_reload: None,
     });
     if !running {
         return Ok(Vec::new());

@@ -227,6 +227,12 @@ fn status_probes_sites_reads_job_records_and_says_what_needs_attention() {
     assert_eq!(out.status.code(), Some(1));
     let (code, v, err) = sb.json(&["status"]);
     assert_eq!(code, 1, "{v} {err}");
+    let nginx = &v["services"][0];
+    assert_eq!(nginx["service"], "nginx", "{v}");
+    assert!(
+        nginx["pid"].as_u64().is_some() && nginx["last_reload"].as_i64().is_some(),
+        "the pid, and when apply reloaded it: {v}"
+    );
     let down = site(&v, "down.st.test");
     assert_eq!(down["state"], "down", "{v}");
     assert_eq!(down["http"]["status"], 500, "{v}");
