@@ -178,19 +178,25 @@ impl Netns {
             .spawn()
             .unwrap();
         let ns = Self { holder };
-        // unshare has made the namespace once lo shows up in it
-        for _ in 0..100 {
-            if ns
-                .cmd("ip")
+        // the namespace exists once the holder's differs from this process's (before that,
+        // nsenter would enter the host's own namespace)
+        let own = std::fs::read_link("/proc/self/ns/net").unwrap();
+        let theirs = format!("/proc/{}/ns/net", ns.pid());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_link(&theirs).ok().is_none_or(|l| l == own) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "unshare --net made no namespace"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(
+            ns.cmd("ip")
                 .args(["link", "set", "lo", "up"])
                 .status()
                 .unwrap()
                 .success()
-            {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        );
         for a in addrs {
             assert!(
                 ns.cmd("ip")
@@ -300,8 +306,10 @@ impl Sandbox {
 
     /// Starts the private nginx and php-fpm.
     pub fn started(mut self) -> Self {
-        self.lempctl().args(["sandbox", "start"]).assert().success();
+        // stopped on drop even when the start fails halfway (a server left running would hold
+        // the test's ports and files)
         self.started = true;
+        self.lempctl().args(["sandbox", "start"]).assert().success();
         self
     }
 
