@@ -169,11 +169,10 @@ pub(super) fn run(
                         r.site,
                         r.files,
                         r.database.as_deref().unwrap_or("none"),
-                        if r.urls_rewritten {
-                            ", WordPress URLs rewritten"
-                        } else {
-                            ""
-                        }
+                        r.urls_rewritten
+                            .as_ref()
+                            .map(super::site::rewrite_summary)
+                            .unwrap_or_default()
                     ) + if r.admin_password_set {
                         "\n  the admin password is the one stored for the new site (`lempctl wp login-url` says where)"
                     } else {

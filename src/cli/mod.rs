@@ -222,6 +222,7 @@ pub fn dry_run_support(c: &Command) -> DryRun {
         Command::Site(s) => match s {
             SiteCommand::Create { .. }
             | SiteCommand::Put { .. }
+            | SiteCommand::Clone { .. }
             | SiteCommand::Remove { .. }
             | SiteCommand::Update { .. }
             | SiteCommand::Enable { .. }

@@ -136,6 +136,32 @@ pub enum SiteCommand {
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
+    /// Make a new site DST from a live copy of SRC: its own user, pool, database and
+    /// credentials; SRC's files and database (one consistent dump) copied, and for WordPress
+    /// every URL of SRC's name rewritten to DST's, inside serialized values too (GUIDs kept).
+    ///
+    /// The copy is a staging site unless --public: it answers with `X-Robots-Tag: noindex` and
+    /// asks for HTTP basic auth (user `staging`, password in its credentials file). SRC is only
+    /// read. Writes sites.d/DST.yaml from SRC's file without what publishes SRC (aliases, TLS,
+    /// S3, the WordPress URL).
+    Clone {
+        #[arg(value_parser = site_name)]
+        src: Fqdn,
+        #[arg(value_parser = site_name)]
+        dst: Fqdn,
+        /// Another host name served by the copy (repeatable).
+        #[arg(long = "alias", value_name = "NAME")]
+        aliases: Vec<String>,
+        /// Copy the files only: the copy keeps the database its creation gave it.
+        #[arg(long)]
+        no_db: bool,
+        /// The copy's kind, when it differs from SRC's (a WordPress database is then not copied: add --no-db).
+        #[arg(long)]
+        kind: Option<KindArg>,
+        /// No noindex header and no basic auth: the copy is public.
+        #[arg(long)]
+        public: bool,
+    },
     /// Remove a site's configuration; its data stays unless --purge (then archived first).
     Remove {
         #[arg(value_parser = site_name)]
@@ -226,6 +252,26 @@ pub(super) fn run(
                 wait,
             };
             p.report(&ops::site::put(ctx, &o)?);
+        }
+        SiteCommand::Clone {
+            src,
+            dst,
+            aliases,
+            no_db,
+            kind,
+            public,
+        } => {
+            let o = ops::staging::CloneOptions {
+                src: src.to_string(),
+                dst: dst.to_string(),
+                aliases: aliases.clone(),
+                no_db: *no_db,
+                kind: kind.map(SiteKind::from),
+                public: *public,
+                dry_run: g.dry_run,
+                wait,
+            };
+            p.data(&ops::staging::clone(ctx, &o)?, clone_text);
         }
         SiteCommand::Remove { name, purge, yes } => {
             if !yes && !g.dry_run {
@@ -319,4 +365,50 @@ pub(super) fn run(
         )?),
     }
     Ok(())
+}
+
+/// `, WordPress URLs rewritten (…)` for a copy's output.
+pub(super) fn rewrite_summary(s: &ops::staging::ReplaceStats) -> String {
+    format!(
+        ", WordPress URLs rewritten ({} plain and {} serialized values in {} columns)",
+        s.plain_rows, s.serialized_rows, s.columns
+    )
+}
+
+fn clone_text(r: &ops::staging::CloneResult) -> String {
+    let c = &r.copied;
+    let mut out = if r.dry_run {
+        format!(
+            "would create {} ({}) from a live copy of {}",
+            r.new_site,
+            r.kind.as_str(),
+            r.site
+        )
+    } else {
+        format!(
+            "{}: a copy of {} ({} files, database: {}{}) in {:.1}s",
+            r.new_site,
+            r.site,
+            c.files.unwrap_or(0),
+            c.database.as_deref().unwrap_or("not copied"),
+            c.urls_rewritten
+                .as_ref()
+                .map(rewrite_summary)
+                .unwrap_or_default(),
+            c.seconds
+        )
+    };
+    if r.noindex {
+        out.push_str("\n  hidden from search engines (X-Robots-Tag: noindex)");
+    }
+    if let Some(u) = &r.basic_auth_user {
+        out.push_str(&format!(
+            "\n  basic auth: user `{u}`, password `basic_auth_password` in {}",
+            r.credentials
+        ));
+    }
+    if r.admin_password_set {
+        out.push_str("\n  the admin password is the one stored for the new site (`lempctl wp login-url` says where)");
+    }
+    out
 }

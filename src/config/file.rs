@@ -30,6 +30,19 @@ pub struct SiteFile {
     /// Mirror of the site's static export to an S3 bucket.
     pub s3: Option<S3File>,
     pub security: Option<SecurityFile>,
+    pub access: Option<AccessFile>,
+}
+
+/// Who may see a site (a staging copy: hidden from search engines, behind a password).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessFile {
+    /// `X-Robots-Tag: noindex, nofollow` on every response.
+    pub noindex: Option<bool>,
+    /// HTTP basic auth with a generated password.
+    pub basic_auth: Option<bool>,
+    /// The basic-auth user name (default `staging`).
+    pub user: Option<S<String>>,
 }
 
 /// A site's part in the host's protections.

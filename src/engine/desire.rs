@@ -53,41 +53,91 @@ pub(crate) fn desire(root: &Root, config: &Config, scope: &Scope) -> Result<Desi
         .iter()
         .filter(|s| scope.includes(s.name.as_str()))
     {
-        if let Some(db) = &site.db {
-            let file = super::secrets::path(g, site.name.as_str());
-            let mut secrets = super::secrets::load(root, &file)?;
-            let before = secrets.clone();
-            let password = match &secrets.db_password {
-                Some(p) => p.clone(),
-                None => {
-                    let p = super::database::new_password()?;
-                    secrets.db_password = Some(p.clone());
-                    p
-                }
-            };
-            if let Some(wp) = &site.wordpress {
-                super::wordpress::ensure_secrets(root, wp, &mut secrets)?;
-            }
-            if secrets != before {
-                out.resources.push(Resource::Secret {
-                    path: file.clone(),
-                    contents: super::secrets::to_bytes(&secrets),
-                    site: site.name.to_string(),
-                });
-            }
-            out.db_specs
-                .push(super::database::spec(g, site.name.as_str(), db, &password));
+        if site.db.is_none() && site.access.basic_auth.is_none() {
             site_resources(&mut out.resources, root, &renderer, &map, g, site)?;
+            continue;
+        }
+        let file = super::secrets::path(g, site.name.as_str());
+        let mut secrets = super::secrets::load(root, &file)?;
+        let before = secrets.clone();
+        if site.db.is_some() && secrets.db_password.is_none() {
+            secrets.db_password = Some(super::database::new_password()?);
+        }
+        if let Some(wp) = &site.wordpress {
+            super::wordpress::ensure_secrets(root, wp, &mut secrets)?;
+        }
+        if let Some(user) = &site.access.basic_auth {
+            out.resources
+                .push(basic_auth_file(g, site, user, &mut secrets)?);
+        }
+        if secrets != before {
+            out.resources.push(Resource::Secret {
+                path: file.clone(),
+                contents: super::secrets::to_bytes(&secrets),
+                site: site.name.to_string(),
+            });
+        }
+        site_resources(&mut out.resources, root, &renderer, &map, g, site)?;
+        if let (Some(db), Some(password)) = (&site.db, &secrets.db_password) {
+            out.db_specs
+                .push(super::database::spec(g, site.name.as_str(), db, password));
             if let Some(wp) = &site.wordpress {
                 super::wordpress::resources(
                     &mut out, &renderer, &map, g, site, wp, db, &secrets, &file,
                 )?;
             }
-            continue;
         }
-        site_resources(&mut out.resources, root, &renderer, &map, g, site)?;
     }
     Ok(out)
+}
+
+/// nginx's password file of a site behind basic auth (`access.basic_auth`): readable by nginx's
+/// group only, from the password kept with the site's credentials (generated on first use).
+fn basic_auth_file(
+    g: &Global,
+    site: &Site,
+    user: &str,
+    secrets: &mut super::secrets::SiteSecrets,
+) -> Result<Resource> {
+    let password = match &secrets.basic_auth_password {
+        Some(p) => p.clone(),
+        None => {
+            let p = super::database::new_password()?;
+            secrets.basic_auth_password = Some(p.clone());
+            secrets.basic_auth_hash = None;
+            p
+        }
+    };
+    let hash = match &secrets.basic_auth_hash {
+        Some(h) => h.clone(),
+        None => {
+            let h = ssha(&password, &rand::random::<[u8; 8]>());
+            secrets.basic_auth_hash = Some(h.clone());
+            h
+        }
+    };
+    Ok(Resource::File {
+        path: site.paths.htpasswd.clone(),
+        contents: format!("{user}:{hash}\n").into_bytes(),
+        perms: Perms::new("root", &g.web_group, 0o640),
+        site: Some(site.name.to_string()),
+        affects: Affects::Service(Service::Nginx),
+    })
+}
+
+/// nginx's `{SSHA}` password scheme: base64 of SHA-1(password ‖ salt) ‖ salt.
+fn ssha(password: &str, salt: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    let mut h = sha1::Sha1::new();
+    h.update(password.as_bytes());
+    h.update(salt);
+    let mut bytes = h.finalize().to_vec();
+    bytes.extend_from_slice(salt);
+    format!(
+        "{{SSHA}}{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
 }
 
 fn host_wide(
@@ -100,6 +150,13 @@ fn host_wide(
     let g = &config.global;
     host_dirs(out, g);
     snippets(out, r, map, g)?;
+    if config.sites.iter().any(|s| s.access.basic_auth.is_some()) {
+        out.push(Resource::Dir {
+            path: g.paths.nginx_dir.join("lempctl/auth"),
+            perms: Perms::new("root", &g.web_group, 0o750),
+            site: None,
+        });
+    }
     opcache(out, r, config)?;
     nginx_nofile(out, config);
     log_rotation(out, root, r, map, config)?;

@@ -4,6 +4,7 @@
 pub(crate) mod apply;
 pub(crate) mod backup;
 pub(crate) mod cert_monitor;
+pub(crate) mod clone;
 pub(crate) mod database;
 pub(crate) mod desire;
 pub(crate) mod drift;

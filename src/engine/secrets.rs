@@ -18,6 +18,12 @@ pub(crate) struct SiteSecrets {
     pub wp_salts: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wp_admin_password: Option<String>,
+    /// `access.basic_auth`: the password, and its line in nginx's password file (salted SHA-1,
+    /// `{SSHA}`; kept so the file does not change on every run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth_password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth_hash: Option<String>,
 }
 
 /// Host path of a site's secrets file.

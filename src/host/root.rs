@@ -400,6 +400,44 @@ impl Root {
         dir_perms: &Perms,
         file_perms: &Perms,
     ) -> Result<usize> {
+        let src_fd = walk::open_start(src).with_context(|| format!("opening {}", src.display()))?;
+        let (shown, perms) = (src, (dir_perms, file_perms));
+        self.copy_from(journal, (&src_fd, shown), dest, skip, links, perms)
+    }
+
+    /// `copy_tree` from the host path `src` inside the root that a site user controls (another
+    /// site's document root, copied live): walked from the root without following a link, its
+    /// links copied as links, FIFOs and devices skipped.
+    pub fn copy_site_tree(
+        &self,
+        journal: &mut Journal,
+        src: &Path,
+        dest: &Path,
+        skip: &[&str],
+        (dir_perms, file_perms): (&Perms, &Perms),
+    ) -> Result<usize> {
+        let src_fd = self.open_dir(src)?;
+        let shown = self.path(src);
+        let perms = (dir_perms, file_perms);
+        self.copy_from(
+            journal,
+            (&src_fd, &shown),
+            dest,
+            skip,
+            Links::Recreate,
+            perms,
+        )
+    }
+
+    fn copy_from(
+        &self,
+        journal: &mut Journal,
+        (src_fd, src): (&OwnedFd, &Path),
+        dest: &Path,
+        skip: &[&str],
+        links: Links,
+        (dir_perms, file_perms): (&Perms, &Perms),
+    ) -> Result<usize> {
         let (duid, dgid) = accounts::resolve(&dir_perms.user, &dir_perms.group)?;
         let (fuid, fgid) = accounts::resolve(&file_perms.user, &file_perms.group)?;
         let owners = CopyOwners {
@@ -407,7 +445,6 @@ impl Root {
             file: (fuid, fgid, file_perms.mode),
             links,
         };
-        let src_fd = walk::open_start(src).with_context(|| format!("opening {}", src.display()))?;
         let real_dest = self.path(dest);
         let dest_fd = self.open_dir(dest)?;
         let stage_name = OsString::from(format!(".lempctl-stage-{}", random_hex()));
@@ -415,7 +452,7 @@ impl Root {
             .with_context(|| format!("creating a staging directory in {}", real_dest.display()))?;
         let stage_fd = walk::open_subdir(&dest_fd, &stage_name, &real_dest.join(&stage_name))?;
         let done = (|| -> Result<usize> {
-            let n = copy_dir(&src_fd, &stage_fd, src, skip, &owners)?;
+            let n = copy_dir(src_fd, &stage_fd, src, skip, &owners)?;
             for name in dir_names(&stage_fd)? {
                 match rustix::fs::renameat_with(
                     &stage_fd,

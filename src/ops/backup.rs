@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, anyhow};
 use serde::Serialize;
 
-use super::Context;
+use super::{Context, site_copy};
 use crate::config::UsageError;
 use crate::engine::backup::{
     self, Entry, Parts, PruneResult, RestoreResult, RunResult, VerifyResult,
@@ -188,18 +188,10 @@ pub(crate) fn restore_as(
     o: &RestoreOptions,
     new_name: &str,
 ) -> Result<backup::RestoreAsResult> {
-    use crate::config::{self, ConfigError, ConfigErrors};
-    use crate::engine::{self, RunOptions, Scope};
     let mut config = ctx.load()?;
     let old = backup::find_site(&config, &o.site)?.clone();
-    let new = config::Fqdn::parse(new_name)
-        .map_err(|why| UsageError(format!("invalid site name `{new_name}`: {why}")))?;
+    let new = site_copy::new_name(&config, ctx, &old, new_name)?;
     let g = config.global.clone();
-    let host_file = g.paths.sites_dir.join(format!("{new}.yaml"));
-    let real_file = ctx.root.path(&host_file);
-    if config.site(&new).is_some() || real_file.exists() {
-        return Err(UsageError(format!("site `{new}` already exists")).into());
-    }
     let _lock = backup::lock(&ctx.root, &g, o.wait)?;
     let repo = backup::open(&ctx.root, &g, false)?;
     let name = old.name.as_str();
@@ -208,140 +200,19 @@ pub(crate) fn restore_as(
         name,
         o.snapshot.as_deref(),
     )?;
-    let old_text = std::fs::read_to_string(&old.file)
-        .with_context(|| format!("reading {}", old.file.display()))?;
-    let text = format!(
-        "# restored by `lempctl backup restore {name} --as {new}` from backup {}\n{}",
-        entry.run,
-        renamed_site_yaml(&old_text, &new)
+    let header = format!(
+        "# restored by `lempctl backup restore {name} --as {new}` from backup {}",
+        entry.run
     );
-    let mut errors: Vec<ConfigError> = Vec::new();
-    let file: config::file::SiteFile =
-        config::parse_yaml(&real_file, &text).map_err(|e| UsageError(e.to_string()))?;
-    check_not_copied(&file, &old.file)?;
-    let site = ctx.validate_site(&real_file, file, &g, &mut errors);
-    let Some(site) = site.filter(|_| errors.is_empty()) else {
-        return Err(UsageError(ConfigErrors(errors).to_string()).into());
-    };
-    config.sites.push(site.clone());
-    config.check_unique(&mut errors);
-    if !errors.is_empty() {
-        return Err(UsageError(ConfigErrors(errors).to_string()).into());
-    }
-    let run = RunOptions {
-        scope: Scope::Sites(vec![new.clone()]),
-        wait: o.wait,
-        ..RunOptions::default()
-    };
-    ctx.root.write_then(
-        &host_file,
-        text.as_bytes(),
-        &crate::host::Perms::root(0o644),
-        || engine::run(&ctx.root, &config, &run),
-    )?;
+    let copy = site_copy::prepare(ctx, &mut config, &old, &new, &header, Ok, o.wait)?;
+    let site = copy.create(ctx, &config)?;
     let result = backup::restore_as(&ctx.root, &config, &repo, &old, &site, &entry)
         .and_then(|mut r| {
-            // Renders what the restored files must not carry over (wp-config.php).
-            engine::run(&ctx.root, &config, &run)?;
-            // The dump carries the source's admin password: give the copy the one stored for it.
-            if let (Some(_), Some(_)) = (&r.database, &site.wordpress) {
-                let stored = crate::engine::secrets::load(
-                    &ctx.root,
-                    &crate::engine::secrets::path(&g, new.as_str()),
-                )?;
-                if let Some(pw) = stored.wp_admin_password {
-                    crate::services::wordpress::set_admin_password(&ctx.root, &g, &site, &pw)
-                        .with_context(|| format!("setting the stored admin password of `{new}` (`lempctl wp admin-password {new}` sets a new one)"))?;
-                    r.admin_password_set = true;
-                }
-            }
+            r.admin_password_set = copy.finish(ctx, &config, r.database.is_some())?;
             Ok(r)
         })
-        .with_context(|| {
-            format!(
-                "site `{new}` was created but the restore into it failed; `lempctl site remove {new} --purge` removes it"
-            )
-        })?;
+        .with_context(|| copy.failed("the restore into it"))?;
     Ok(result)
-}
-
-/// What a copy of a site file must not carry over: the other site's host names and everything
-/// that publishes it (its bucket, its certificates, its URL). The new site gets its own URL from
-/// its name.
-const NOT_COPIED: &[&str] = &["aliases", "s3", "tls", "wordpress.url"];
-
-/// The site file of `new` made from the one of the backed-up site: the new name, without the
-/// sections in `NOT_COPIED` (block-style YAML; comments elsewhere are kept).
-fn renamed_site_yaml(text: &str, new: &crate::config::Fqdn) -> String {
-    let mut out = String::new();
-    // Keys of the mappings the current line is in, with their indentation.
-    let mut parents: Vec<(usize, String)> = Vec::new();
-    // While dropping an entry: the indentation of its key.
-    let mut dropping: Option<usize> = None;
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        let indent = line.len() - trimmed.len();
-        if let Some(at) = dropping {
-            let inside = trimmed.is_empty()
-                || indent > at
-                || (indent == at && (trimmed.starts_with("- ") || trimmed == "-"));
-            if inside {
-                continue;
-            }
-            dropping = None;
-        }
-        let key = trimmed.split_once(':').map(|(k, _)| k).filter(|k| {
-            !k.is_empty()
-                && k.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        });
-        if let Some(key) = key {
-            parents.retain(|(i, _)| *i < indent);
-            let path: Vec<&str> = parents
-                .iter()
-                .map(|(_, k)| k.as_str())
-                .chain([key])
-                .collect();
-            if NOT_COPIED.contains(&path.join(".").as_str()) {
-                dropping = Some(indent);
-                continue;
-            }
-            parents.push((indent, key.to_owned()));
-            if indent == 0 && key == "name" {
-                out.push_str(&format!("name: {new}\n"));
-                continue;
-            }
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
-
-/// Refuses a copy that still has a section `renamed_site_yaml` removes (written in flow style,
-/// which the line-based edit does not see).
-fn check_not_copied(
-    file: &crate::config::file::SiteFile,
-    path: &std::path::Path,
-) -> Result<(), UsageError> {
-    let left = [
-        ("aliases", !file.aliases.is_empty()),
-        ("s3", file.s3.is_some()),
-        ("tls", file.tls.is_some()),
-        (
-            "wordpress.url",
-            file.wordpress.as_ref().is_some_and(|w| w.url.is_some()),
-        ),
-    ];
-    match left.iter().find(|(_, there)| *there) {
-        None => Ok(()),
-        Some((field, _)) => Err(UsageError(format!(
-            "{}: `{field}` could not be removed from the copy of the site file (it is written in \
-             YAML flow style); a restored copy must not publish as the original site. Rewrite that \
-             section in block style and try again",
-            path.display()
-        ))),
-    }
 }
 
 /// Applies retention and removes unused data.
@@ -486,53 +357,5 @@ pub(crate) fn final_run(
                 "the final backup of `{name}` failed: nothing was removed"
             )))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn renamed_site_file_has_the_new_name_and_no_aliases() {
-        let new = crate::config::Fqdn::parse("copy.test").unwrap();
-        let t = super::renamed_site_yaml(
-            "name: a.test\nkind: php\naliases:\n  - www.a.test\n  - \"b.test\"\ndb: {}\n",
-            &new,
-        );
-        assert_eq!(t, "name: copy.test\nkind: php\ndb: {}\n");
-        let t = super::renamed_site_yaml("aliases: [x.test]\nname: a.test\n", &new);
-        assert_eq!(t, "name: copy.test\n");
-        let t = super::renamed_site_yaml("aliases:\n- www.a.test\n- b.test\nkind: php\n", &new);
-        assert_eq!(t, "kind: php\n");
-    }
-
-    #[test]
-    fn renamed_site_file_does_not_publish_as_the_original() {
-        let new = crate::config::Fqdn::parse("copy.test").unwrap();
-        let t = super::renamed_site_yaml(
-            "# prod\nname: a.test\nkind: wordpress\ntls:\n  certificate: /etc/ssl/a.pem\n  key: /etc/ssl/a.key\n\
-             wordpress:\n  title: A\n  url: https://a.test\n  # keep\n  locale: de_DE\n\
-             s3: {bucket: prod-bucket}\ndb:\n  charset: utf8mb4\nbackup:\n  keep_last: 3\n",
-            &new,
-        );
-        assert_eq!(
-            t,
-            "# prod\nname: copy.test\nkind: wordpress\nwordpress:\n  title: A\n  # keep\n  locale: de_DE\n\
-             db:\n  charset: utf8mb4\nbackup:\n  keep_last: 3\n"
-        );
-        // `url` is only dropped inside `wordpress`.
-        let t = super::renamed_site_yaml("name: a.test\nredirect:\n  url: x\n", &new);
-        assert_eq!(t, "name: copy.test\nredirect:\n  url: x\n");
-    }
-
-    #[test]
-    fn a_copy_that_kept_a_publishing_section_is_refused() {
-        let p = std::path::Path::new("a.yaml");
-        let text = super::renamed_site_yaml(
-            "name: a.test\nkind: wordpress\nwordpress: {url: \"https://a.test\"}\n",
-            &crate::config::Fqdn::parse("copy.test").unwrap(),
-        );
-        let f: crate::config::file::SiteFile = crate::config::parse_yaml(p, &text).unwrap();
-        let e = super::check_not_copied(&f, p).unwrap_err();
-        assert!(e.to_string().contains("`wordpress.url`"), "{e}");
     }
 }

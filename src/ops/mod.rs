@@ -12,6 +12,8 @@ pub(crate) mod s3;
 pub(crate) mod sandbox;
 pub(crate) mod security;
 pub(crate) mod site;
+pub(crate) mod site_copy;
+pub(crate) mod staging;
 pub(crate) mod status;
 pub(crate) mod wp;
 

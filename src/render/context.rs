@@ -49,6 +49,7 @@ impl PathMap {
             &mut p.error_log,
             &mut p.php_error_log,
             &mut p.slow_log,
+            &mut p.htpasswd,
         ] {
             *path = self.show(path);
         }

@@ -8,6 +8,7 @@ pub(crate) mod mail;
 pub(crate) mod mariadb;
 pub(crate) mod nginx;
 pub(crate) mod php_fpm;
+pub(crate) mod php_serialized;
 pub(crate) mod restic;
 pub(crate) mod rustic;
 pub(crate) mod s3;

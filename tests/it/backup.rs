@@ -694,7 +694,7 @@ fn restore_as_rewrites_the_wordpress_urls() {
     assert_eq!(code, 0, "{err}\n{v}");
     let (code, v, err) = sb.json(&["backup", "restore", "blog.bk.test", "--as", "copy.bk.test"]);
     assert_eq!(code, 0, "{err}\n{v}");
-    assert_eq!(v["urls_rewritten"], true, "{v}");
+    assert!(v["urls_rewritten"]["columns"].as_u64() > Some(0), "{v}");
     // The copy publishes nowhere the original does: no bucket, no certificate, no URL, no alias.
     let file = std::fs::read_to_string(sb.path("/etc/lempctl/sites.d/copy.bk.test.yaml")).unwrap();
     for gone in [

@@ -26,6 +26,7 @@ fn expected() -> BTreeMap<&'static str, (Vec<&'static str>, bool)> {
                 true,
             ),
         ),
+        ("site clone", (vec![s, "clone.dry.test"], true)),
         ("site remove", (vec![s, "--purge"], true)),
         (
             "site update",

@@ -15,6 +15,7 @@ mod attacks;
 mod backup;
 mod broken_file;
 mod cli;
+mod clone;
 mod confinement;
 mod db;
 mod deb;

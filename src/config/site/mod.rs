@@ -5,6 +5,7 @@
 //! files, the WordPress source) is recorded in `Site::requires` and checked by the engine's
 //! preflight step.
 
+mod access;
 mod db;
 mod health;
 mod php;
@@ -13,6 +14,7 @@ mod s3;
 mod tls;
 mod wordpress;
 
+pub use access::Access;
 pub use db::SiteDb;
 pub use health::Health;
 pub use php::{ALLOWED_INI, Php, Pm, post_size_for};
@@ -93,6 +95,8 @@ pub struct SitePaths {
     pub error_log: PathBuf,
     pub php_error_log: PathBuf,
     pub slow_log: PathBuf,
+    /// The basic-auth password file nginx reads (`access.basic_auth`).
+    pub htpasswd: PathBuf,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -117,6 +121,8 @@ pub struct Site {
     pub paths: SitePaths,
     /// The fail2ban jails watch this site's logs (`security.fail2ban`, default true).
     pub fail2ban: bool,
+    /// Who may see the site (`access:` section).
+    pub access: Access,
     /// Host paths this site needs (checked by the preflight step, not by validation).
     #[serde(skip)]
     pub requires: Vec<Requirement>,
@@ -141,9 +147,12 @@ pub fn validate(
     let redirect = redirect::section(ctx, f.redirect.as_ref(), &f.kind, kind);
     let mut requires = Vec::new();
     let tls = tls::section(ctx, f.tls.as_ref(), name.as_ref(), global, &mut requires);
+    let access = access::section(ctx, f.access.as_ref());
     let default_status = match kind {
         Some(SiteKind::Redirect) => redirect.as_ref().map_or(301, |r| r.code),
         _ if tls.as_ref().is_some_and(|t| t.redirect) => 301,
+        // the probe does not log in: nginx answering with the login prompt is the site serving
+        _ if access.basic_auth.is_some() => 401,
         _ => 200,
     };
     let health = health::section(ctx, f.health.as_ref(), default_status);
@@ -198,6 +207,7 @@ pub fn validate(
         backup,
         paths,
         fail2ban: f.security.as_ref().and_then(|s| s.fail2ban).unwrap_or(true),
+        access,
         requires,
     })
 }
@@ -405,6 +415,10 @@ pub fn site_paths(
         error_log: p.nginx_log_dir.join(format!("{name}.error.log")),
         php_error_log: site_dir.join("logs/php-error.log"),
         slow_log: p.php_log_dir.join(format!("{name}.slow.log")),
+        htpasswd: p
+            .nginx_dir
+            .join("lempctl/auth")
+            .join(format!("{name}.htpasswd")),
         site_dir,
     }
 }

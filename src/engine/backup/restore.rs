@@ -12,10 +12,11 @@ use super::{Repo, backup_dir, dump_name, scratch_tag};
 use crate::config::global::Global;
 use crate::config::site::SiteDb;
 use crate::config::{Config, Site, UsageError};
-use crate::engine::database::{self, with_admin};
+use crate::engine::database;
 use crate::host::exec::pipe;
 use crate::host::{Journal, Perms, Root};
-use crate::services::mariadb::{self, ClientOptions, sql};
+use crate::services::mariadb::search_replace::ReplaceStats;
+use crate::services::mariadb::{self, ClientOptions};
 use crate::services::restic::excludes::excluded_path;
 
 /// What to restore.
@@ -239,7 +240,8 @@ pub(crate) struct RestoreAsResult {
     pub run: String,
     pub files: usize,
     pub database: Option<String>,
-    pub urls_rewritten: bool,
+    /// For WordPress: what the rewrite of the old name's URLs changed.
+    pub urls_rewritten: Option<ReplaceStats>,
     /// The copy's WordPress admin password was set to the one stored for the new site (the
     /// dump carries the source's).
     pub admin_password_set: bool,
@@ -263,7 +265,7 @@ pub(crate) fn restore_as(
         run: entry.run.clone(),
         files: 0,
         database: None,
-        urls_rewritten: false,
+        urls_rewritten: None,
         admin_password_set: false,
     };
     if let Some(id) = entry.files_snapshot.as_deref() {
@@ -276,20 +278,16 @@ pub(crate) fn restore_as(
         let target = reload_database(root, g, repo, (id, old.name.as_str()), db)?;
         result.database = Some(db.database.clone());
         if let Some(wp) = &new.wordpress {
-            let stmts = sql::wordpress_replace_url(
-                &db.database,
-                &wp.table_prefix,
-                &format!("//{}", old.name),
-                &format!("//{}", new.name),
-            )?;
-            with_admin(&target, async |admin| {
-                for st in &stmts {
-                    admin.exec(st).await?;
-                }
-                Ok(())
-            })
-            .context("rewriting the WordPress URLs")?;
-            result.urls_rewritten = true;
+            result.urls_rewritten = Some(
+                database::rewrite_urls(
+                    &target,
+                    db,
+                    &wp.table_prefix,
+                    old.name.as_str(),
+                    new.name.as_str(),
+                )
+                .context("rewriting the WordPress URLs")?,
+            );
         }
     }
     Ok(result)

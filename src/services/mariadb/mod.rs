@@ -9,6 +9,7 @@ pub(crate) mod dump;
 pub(crate) mod error;
 pub(crate) mod fingerprint;
 pub(crate) mod provision;
+pub(crate) mod search_replace;
 pub(crate) mod secret;
 pub(crate) mod sql;
 

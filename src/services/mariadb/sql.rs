@@ -123,32 +123,134 @@ pub(crate) fn create_database(db: &str, charset: &str, collation: &str) -> Resul
     )))
 }
 
-/// Replaces `from` by `to` in a WordPress database: `siteurl`/`home` in `<prefix>options`,
-/// `guid` and `post_content` in `<prefix>posts` (plain text; serialized values are not adjusted).
-pub(crate) fn wordpress_replace_url(
+/// `LIKE` pattern for names starting with `prefix` (`_`, `%` and `\\` taken literally).
+fn like_prefix(prefix: &str) -> Result<String, DbError> {
+    let mut p = String::with_capacity(prefix.len() + 4);
+    for c in prefix.chars() {
+        if matches!(c, '_' | '%' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    quote_str(&p)
+}
+
+/// The text columns (`char` … `longtext`) of the base tables of `db` whose names start with
+/// `prefix`: `(table, column)`.
+pub(crate) fn text_columns(db: &str, prefix: &str) -> Result<Stmt, DbError> {
+    Ok(Stmt::plain(format!(
+        "SELECT c.TABLE_NAME, c.COLUMN_NAME FROM information_schema.COLUMNS c \
+         JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
+         WHERE c.TABLE_SCHEMA = {} AND t.TABLE_TYPE = 'BASE TABLE' AND c.TABLE_NAME LIKE {} \
+         AND c.DATA_TYPE IN ('char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longtext') \
+         ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION",
+        quote_str(db)?,
+        like_prefix(prefix)?
+    )))
+}
+
+/// The primary-key columns of the tables of `db` whose names start with `prefix`, in key order:
+/// `(table, column)`.
+pub(crate) fn primary_keys(db: &str, prefix: &str) -> Result<Stmt, DbError> {
+    Ok(Stmt::plain(format!(
+        "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+         WHERE TABLE_SCHEMA = {} AND CONSTRAINT_NAME = 'PRIMARY' AND TABLE_NAME LIKE {} \
+         ORDER BY TABLE_NAME, ORDINAL_POSITION",
+        quote_str(db)?,
+        like_prefix(prefix)?
+    )))
+}
+
+/// What a value that may be PHP-serialized starts with (`services::php_serialized::looks_serialized`;
+/// a superset under case-insensitive collations, which the exact check then sorts out).
+const SERIALIZED: &str = "'^[[:space:]]*[aOsC]:[0-9]'";
+
+fn qualified(db: &str, table: &str) -> Result<String, DbError> {
+    Ok(format!("{}.{}", quote_ident(db)?, quote_ident(table)?))
+}
+
+/// `(INSTR(col, from1) > 0 OR …)`: rows that may hold one of the strings.
+fn holds_any(col: &str, pairs: &[(String, String)]) -> Result<String, DbError> {
+    let tests = pairs
+        .iter()
+        .map(|(from, _)| Ok(format!("INSTR({col}, {}) > 0", quote_str(from)?)))
+        .collect::<Result<Vec<_>, DbError>>()?;
+    Ok(format!("({})", tests.join(" OR ")))
+}
+
+/// Replaces every pair in the values of `table.column` that are plain text (not serialized
+/// data, which `select_serialized` hands to the caller instead).
+pub(crate) fn replace_plain(
     db: &str,
-    prefix: &str,
-    from: &str,
-    to: &str,
-) -> Result<Vec<Stmt>, DbError> {
-    let (from, to) = (quote_str(from)?, quote_str(to)?);
-    let table = |t: &str| -> Result<String, DbError> {
-        Ok(format!(
-            "{}.{}",
-            quote_ident(db)?,
-            quote_ident(&format!("{prefix}{t}"))?
-        ))
+    table: &str,
+    column: &str,
+    pairs: &[(String, String)],
+) -> Result<Stmt, DbError> {
+    let col = quote_ident(column)?;
+    let mut expr = col.clone();
+    for (from, to) in pairs {
+        expr = format!("REPLACE({expr}, {}, {})", quote_str(from)?, quote_str(to)?);
+    }
+    Ok(Stmt::plain(format!(
+        "UPDATE {} SET {col} = {expr} WHERE {} AND {col} NOT REGEXP {SERIALIZED}",
+        qualified(db, table)?,
+        holds_any(&col, pairs)?
+    )))
+}
+
+/// The key columns and the value of every row of `table.column` that holds one of the strings
+/// and may be serialized data.
+pub(crate) fn select_serialized(
+    db: &str,
+    table: &str,
+    column: &str,
+    keys: &[String],
+    pairs: &[(String, String)],
+) -> Result<Stmt, DbError> {
+    let col = quote_ident(column)?;
+    let mut cols = keys
+        .iter()
+        .map(|k| quote_ident(k))
+        .collect::<Result<Vec<_>, DbError>>()?;
+    cols.push(col.clone());
+    Ok(Stmt::plain(format!(
+        "SELECT {} FROM {} WHERE {} AND {col} REGEXP {SERIALIZED}",
+        cols.join(", "),
+        qualified(db, table)?,
+        holds_any(&col, pairs)?
+    )))
+}
+
+/// `UPDATE … SET column = ? WHERE key1 = ? AND …` (parameters: the new value, then the keys);
+/// without keys, the row is found by its old value (`BINARY column = ?`, one row).
+pub(crate) fn update_value(
+    db: &str,
+    table: &str,
+    column: &str,
+    keys: &[String],
+) -> Result<Stmt, DbError> {
+    let col = quote_ident(column)?;
+    let filter = if keys.is_empty() {
+        format!("BINARY {col} = ? LIMIT 1")
+    } else {
+        keys.iter()
+            .map(|k| Ok(format!("{} = ?", quote_ident(k)?)))
+            .collect::<Result<Vec<_>, DbError>>()?
+            .join(" AND ")
     };
-    Ok(vec![
-        Stmt::plain(format!(
-            "UPDATE {} SET option_value = REPLACE(option_value, {from}, {to}) WHERE option_name IN ('siteurl', 'home')",
-            table("options")?
-        )),
-        Stmt::plain(format!(
-            "UPDATE {} SET guid = REPLACE(guid, {from}, {to}), post_content = REPLACE(post_content, {from}, {to})",
-            table("posts")?
-        )),
-    ])
+    Ok(Stmt::plain(format!(
+        "UPDATE {} SET {col} = ? WHERE {filter}",
+        qualified(db, table)?
+    )))
+}
+
+pub(crate) fn start_transaction() -> Stmt {
+    Stmt::plain("START TRANSACTION".to_owned())
+}
+
+pub(crate) fn commit() -> Stmt {
+    Stmt::plain("COMMIT".to_owned())
 }
 
 pub(crate) fn drop_database(db: &str) -> Result<Stmt, DbError> {
