@@ -223,6 +223,7 @@ pub fn dry_run_support(c: &Command) -> DryRun {
             SiteCommand::Create { .. }
             | SiteCommand::Put { .. }
             | SiteCommand::Clone { .. }
+            | SiteCommand::Promote { .. }
             | SiteCommand::Remove { .. }
             | SiteCommand::Update { .. }
             | SiteCommand::Enable { .. }

@@ -162,6 +162,40 @@ pub enum SiteCommand {
         #[arg(long)]
         public: bool,
     },
+    /// Copy a staging site back over its production site, with a backup first and an automatic
+    /// rollback.
+    ///
+    /// Backs PROD up (the backup repository must be configured), copies STAGING's files and/or
+    /// database over PROD's (PROD keeps its own wp-config.php, user and credentials), rewrites
+    /// STAGING's URLs back to PROD's, purges PROD's page cache, converges PROD and checks its
+    /// health. If any of that fails, PROD is restored from the backup and the command exits 1.
+    /// The backup's id is printed to roll back by hand later.
+    Promote {
+        #[arg(value_parser = site_name)]
+        staging: Fqdn,
+        #[arg(value_parser = site_name)]
+        prod: Fqdn,
+        /// Copy the files only.
+        #[arg(long, conflicts_with = "db_only")]
+        files_only: bool,
+        /// Copy the database only.
+        #[arg(long)]
+        db_only: bool,
+        /// Copy only this table (without the WordPress table prefix; repeatable).
+        #[arg(
+            long = "include-table",
+            value_name = "TABLE",
+            conflicts_with = "exclude_tables"
+        )]
+        include_tables: Vec<String>,
+        /// Keep production's own rows of this table (without the prefix; repeatable), e.g. a
+        /// shop's orders and customers.
+        #[arg(long = "exclude-table", value_name = "TABLE")]
+        exclude_tables: Vec<String>,
+        /// Do not ask (required when stdin is not a terminal).
+        #[arg(long, short)]
+        yes: bool,
+    },
     /// Remove a site's configuration; its data stays unless --purge (then archived first).
     Remove {
         #[arg(value_parser = site_name)]
@@ -272,6 +306,40 @@ pub(super) fn run(
                 wait,
             };
             p.data(&ops::staging::clone(ctx, &o)?, clone_text);
+        }
+        SiteCommand::Promote {
+            staging,
+            prod,
+            files_only,
+            db_only,
+            include_tables,
+            exclude_tables,
+            yes,
+        } => {
+            if !yes && !g.dry_run {
+                if !std::io::stdin().is_terminal() {
+                    return Err(UsageError(format!(
+                        "`site promote {staging} {prod}` needs --yes when stdin is not a terminal"
+                    ))
+                    .into());
+                }
+                if !p.confirm(&format!(
+                    "Copy `{staging}` over `{prod}` (after a backup of `{prod}`)?"
+                )) {
+                    return Err(UsageError("not confirmed; nothing was changed".into()).into());
+                }
+            }
+            let o = ops::staging::PromoteOptions {
+                staging: staging.to_string(),
+                prod: prod.to_string(),
+                files: !db_only,
+                db: !files_only,
+                include_tables: include_tables.clone(),
+                exclude_tables: exclude_tables.clone(),
+                dry_run: g.dry_run,
+                wait,
+            };
+            p.data(&ops::staging::promote(ctx, &o)?, promote_text);
         }
         SiteCommand::Remove { name, purge, yes } => {
             if !yes && !g.dry_run {
@@ -409,6 +477,40 @@ fn clone_text(r: &ops::staging::CloneResult) -> String {
     }
     if r.admin_password_set {
         out.push_str("\n  the admin password is the one stored for the new site (`lempctl wp login-url` says where)");
+    }
+    out
+}
+
+fn promote_text(r: &ops::staging::PromoteResult) -> String {
+    if r.dry_run {
+        return format!("would back up {} and copy {} over it", r.site, r.staging);
+    }
+    let mut out = format!(
+        "{}: promoted from {} in {:.1}s (files: {}, database: {}{})",
+        r.site,
+        r.staging,
+        r.seconds,
+        r.files.map_or("not copied".to_owned(), |n| n.to_string()),
+        r.database.as_deref().unwrap_or("not copied"),
+        r.urls_rewritten
+            .as_ref()
+            .map(rewrite_summary)
+            .unwrap_or_default()
+    );
+    if !r.tables_kept.is_empty() {
+        out.push_str(&format!(
+            "\n  kept production's tables: {}",
+            r.tables_kept.join(", ")
+        ));
+    }
+    if !r.tables_only.is_empty() {
+        out.push_str(&format!("\n  copied only: {}", r.tables_only.join(", ")));
+    }
+    if let Some(run) = &r.backup_run {
+        out.push_str(&format!(
+            "\n  backup taken first: {run} (`lempctl backup restore {} --snapshot {run}` rolls back)",
+            r.site
+        ));
     }
     out
 }

@@ -12,7 +12,7 @@ use crate::config::{Config, Site};
 use crate::engine::database;
 use crate::host::{Journal, Perms, Root, exec};
 use crate::services::mariadb::search_replace::ReplaceStats;
-use crate::services::mariadb::{self, ClientOptions};
+use crate::services::mariadb::{self, ClientOptions, TableFilter};
 
 /// What a copy copied.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -47,20 +47,24 @@ pub(crate) fn copy_files(root: &Root, config: &Config, from: &Site, to: &Site) -
     .with_context(|| format!("copying the files of `{}` into `{}`", from.name, to.name))
 }
 
-/// Empties `to`'s database and loads a consistent dump of `from`'s into it; returns the dump's
-/// size. For WordPress, then moves the URLs from `from`'s name to `to`'s.
+/// Loads a consistent dump of `from`'s database (the tables `tables` picks) into `to`'s, which is
+/// emptied first when every table is copied (else the dumped tables replace theirs and the rest
+/// stay); returns the dump's size. For WordPress, then moves the URLs from `from`'s name to
+/// `to`'s.
 pub(crate) fn copy_database(
     root: &Root,
     config: &Config,
-    from: &Site,
-    to: &Site,
+    (from, to): (&Site, &Site),
+    tables: &TableFilter,
 ) -> Result<(u64, Option<ReplaceStats>)> {
     let (Some(src), Some(dst)) = (&from.db, &to.db) else {
         return Ok((0, None));
     };
     let g = &config.global;
     let target = database::admin_target(root, g)?;
-    database::recreate_empty(&target, dst)?;
+    if tables.only.is_empty() && tables.except.is_empty() {
+        database::recreate_empty(&target, dst)?;
+    }
     let opts = ClientOptions::write(&target)?;
     // the client that loads backups (`backup.mariadb`), else the one on the PATH
     let client = g
@@ -68,7 +72,7 @@ pub(crate) fn copy_database(
         .as_ref()
         .map_or_else(|| "mariadb".into(), |b| b.mariadb.clone());
     let out = exec::pipe(
-        &mariadb::backup_dump_cmd(&opts, &src.database),
+        &mariadb::copy_dump_cmd(&opts, &src.database, tables),
         &mariadb::load_cmd(&client, &opts, &dst.database),
         &mut |_| {},
     )
@@ -107,11 +111,70 @@ pub(crate) fn copy_site(
         c.files = Some(copy_files(root, config, from, to)?);
     }
     if db && from.db.is_some() && to.db.is_some() {
-        let (bytes, urls) = copy_database(root, config, from, to)?;
+        let (bytes, urls) = copy_database(root, config, (from, to), &TableFilter::default())?;
         c.database = to.db.as_ref().map(|d| d.database.clone());
         c.dump_bytes = bytes;
         c.urls_rewritten = urls;
     }
     c.seconds = start.elapsed().as_secs_f64();
     Ok(c)
+}
+
+/// Replaces `to`'s document root by `from`'s while `to` keeps serving: the copy is built beside
+/// it in a root-only directory, then each top-level entry trades places with the live one
+/// (`RENAME_EXCHANGE`); entries only `to` has stay (its `wp-config.php`, uploads the copy lacks
+/// at the top level). Returns the entries copied.
+pub(crate) fn replace_files(root: &Root, config: &Config, from: &Site, to: &Site) -> Result<usize> {
+    let g = &config.global;
+    let parent = to
+        .paths
+        .site_dir
+        .parent()
+        .context("a site directory has a parent")?;
+    let stage = parent.join(format!(".lempctl-promote-{:016x}", rand::random::<u64>()));
+    root.ensure_dir(&mut Journal::default(), &stage, &Perms::root(0o700))?;
+    let u = &to.user;
+    let done = root
+        .copy_site_tree(
+            &mut Journal::default(),
+            &from.paths.document_root,
+            &stage,
+            &["wp-config.php"],
+            (
+                &Perms::new(u, &g.web_group, 0o2750),
+                &Perms::new(u, &g.web_group, 0o640),
+            ),
+        )
+        .and_then(|n| {
+            root.exchange_entries(&stage, &to.paths.document_root)?;
+            Ok(n)
+        });
+    let cleaned = root.remove_tree(&stage);
+    let n =
+        done.with_context(|| format!("copying the files of `{}` over `{}`", from.name, to.name))?;
+    cleaned?;
+    Ok(n)
+}
+
+/// `site`'s health check now (after a promotion), whether or not the run changed it: waits up to
+/// `health.timeout_ms` for the expected status.
+pub(crate) fn check_health(config: &Config, site: &Site) -> Result<()> {
+    let g = &config.global;
+    if !site.health.enabled || !site.enabled {
+        return Ok(());
+    }
+    let addr = super::health::address(&g.health.address, g.listen_http.port)?;
+    let probe = super::health::Probe {
+        site: site.name.to_string(),
+        path: site.health.path.clone(),
+        status: site.health.status,
+    };
+    let limit = std::time::Duration::from_millis(u64::from(g.health.timeout_ms));
+    match super::health::wait_healthy(addr, &[probe], limit)
+        .pop()
+        .flatten()
+    {
+        None => Ok(()),
+        Some(why) => Err(anyhow::anyhow!("health check of `{}`: {why}", site.name)),
+    }
 }

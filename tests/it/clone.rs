@@ -358,3 +358,135 @@ fn a_clone_rewrites_serialized_urls_serves_behind_basic_auth_and_leaves_the_sour
         "nothing of the link's target was copied"
     );
 }
+
+#[test]
+fn promote_copies_staging_over_production_keeps_excluded_tables_and_rolls_back_a_broken_result() {
+    require!(
+        &[
+            "nginx",
+            "php-fpm8.2",
+            "php8.2",
+            "mariadbd",
+            "mariadb",
+            "mariadb-dump",
+            "restic",
+            "curl"
+        ],
+        wordpress()
+    );
+    const PROD: &str = "shop.pm.test";
+    const STAGE: &str = "stage.shop.pm.test";
+    let sb = Sandbox::with_db();
+    let g = sb.path("/etc/lempctl/lempctl.yaml");
+    let text = std::fs::read_to_string(&g).unwrap();
+    std::fs::write(
+        &g,
+        format!("{text}backup:\n  repository: /var/backups/lempctl\n"),
+    )
+    .unwrap();
+    let sb = sb
+        .site(
+            "shop.yaml",
+            "name: shop.pm.test\nkind: wordpress\ncache: fastcgi\nwordpress:\n  title: Production Shop\n  admin_email: owner@pm.test\n",
+        )
+        .site("static.yaml", "name: static.pm.test\nkind: static\n")
+        .started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let (code, v, err) = sb.json(&["backup", "init"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let prod_db = sb.show(PROD)["database"].as_str().unwrap().to_owned();
+    sb.sql_root(&format!(
+        "CREATE TABLE `{prod_db}`.wp_orders (id INT PRIMARY KEY, note TEXT); INSERT INTO `{prod_db}`.wp_orders VALUES (1, 'first'), (2, 'second')"
+    ));
+    let (code, v, err) = sb.json(&["site", "clone", PROD, STAGE, "--public"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let stage_db = sb.show(STAGE)["database"].as_str().unwrap().to_owned();
+    // Work on staging; meanwhile production takes an order.
+    sb.sql_root(&format!(
+        "UPDATE `{stage_db}`.wp_options SET option_value = 'Staged Title' WHERE option_name = 'blogname'"
+    ));
+    sb.sql_root(&format!(
+        "INSERT INTO `{prod_db}`.wp_orders VALUES (3, 'while staging')"
+    ));
+    let port = sb.port;
+    let prod_home = || curl(&sb, PROD, &["-s", &format!("http://{PROD}:{port}/")]);
+    assert!(prod_home().contains("Production Shop"));
+
+    // Refused with exit 2, nothing changed.
+    for args in [
+        vec!["site", "promote", STAGE, "static.pm.test", "--yes"],
+        vec!["site", "promote", PROD, PROD, "--yes"],
+        vec![
+            "site",
+            "promote",
+            STAGE,
+            PROD,
+            "--exclude-table",
+            "orders;drop",
+            "--yes",
+        ],
+        vec!["site", "promote", STAGE, PROD],
+    ] {
+        let (code, v, err) = sb.json(&args);
+        assert_eq!(code, 2, "{args:?}: {err}\n{v}");
+    }
+    assert!(prod_home().contains("Production Shop"));
+
+    let (code, v, err) = sb.json(&[
+        "site",
+        "promote",
+        STAGE,
+        PROD,
+        "--db-only",
+        "--exclude-table",
+        "orders",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let run = v["backup_run"].as_str().unwrap().to_owned();
+    assert!(!run.is_empty(), "{v}");
+    assert_eq!(v["tables_kept"][0], "wp_orders", "{v}");
+    let home = prod_home();
+    assert!(home.contains("Staged Title"), "{home}");
+    assert!(
+        home.contains(&format!("//{PROD}:{port}")) && !home.contains(STAGE),
+        "{home}"
+    );
+    assert_eq!(
+        sb.sql_root(&format!(
+            "SELECT GROUP_CONCAT(id ORDER BY id) FROM `{prod_db}`.wp_orders"
+        )),
+        "1,2,3",
+        "production keeps the orders it took while staging was worked on"
+    );
+    let (code, v, err) = sb.json(&["backup", "list", PROD]);
+    assert_eq!(code, 0, "{err}");
+    assert!(v.to_string().contains(&run), "{v}");
+
+    // A promotion whose result fails the health check is rolled back.
+    let mu = sb.path(&format!("/srv/www/{STAGE}/htdocs/wp-content/mu-plugins"));
+    std::fs::create_dir_all(&mu).unwrap();
+    std::fs::write(mu.join("broken.php"), "<?php this is not php;\n").unwrap();
+    let (code, v, err) = sb.json(&["site", "promote", STAGE, PROD, "--yes"]);
+    assert_eq!(code, 1, "{err}\n{v}");
+    assert!(err.contains("restored from backup"), "{err}");
+    assert!(err.contains("health check"), "{err}");
+    let home = prod_home();
+    assert!(
+        home.contains("Staged Title"),
+        "production serves what it served: {home}"
+    );
+    assert!(
+        !sb.path(&format!(
+            "/srv/www/{PROD}/htdocs/wp-content/mu-plugins/broken.php"
+        ))
+        .exists()
+    );
+    assert_eq!(
+        sb.sql_root(&format!(
+            "SELECT GROUP_CONCAT(id ORDER BY id) FROM `{prod_db}`.wp_orders"
+        )),
+        "1,2,3"
+    );
+}

@@ -41,7 +41,9 @@ use crate::services::rustic;
 pub(crate) use catalog::{Entry, entries, select};
 pub(crate) use metrics::{record, statuses};
 pub(crate) use prune::{PruneResult, prune};
-pub(crate) use restore::{Parts, RestoreAsResult, RestoreResult, RestoreSpec, restore, restore_as};
+pub(crate) use restore::{
+    Parts, RestoreAsResult, RestoreResult, RestoreSpec, restore, restore_as, roll_back,
+};
 pub(crate) use run::{RunKind, RunResult, backup_site};
 pub(crate) use verify::{VerifyResult, verify};
 

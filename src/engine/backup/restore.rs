@@ -144,6 +144,35 @@ pub(crate) fn restore(
     Ok(result)
 }
 
+/// Puts `site` back to the run `run` (taken just before a change that failed: `site promote`):
+/// `parts` of it in place, what the site gained since removed, the page cache purged. No safety
+/// snapshot: `run` is one.
+pub(crate) fn roll_back(
+    root: &Root,
+    config: &Config,
+    repo: &Repo,
+    site: &Site,
+    run: &str,
+    parts: Parts,
+) -> Result<RestoreResult> {
+    let name = site.name.as_str();
+    let entry = select(&entries(repo, Some(name))?, name, Some(run))?;
+    let chosen = chosen(&entry, site, parts)?;
+    let mut result = RestoreResult {
+        site: name.to_owned(),
+        run: entry.run.clone(),
+        dry_run: false,
+        files_restored: false,
+        database_restored: false,
+        removed_since_backup: 0,
+        safety_run: None,
+        to: None,
+        cache_entries_purged: 0,
+    };
+    restore_in_place(root, config, repo, site, true, chosen, &mut result)?;
+    Ok(result)
+}
+
 /// The in-place part of `restore`, after the safety snapshot: files, database, then the page
 /// cache (pages cached before the restore show what is no longer there, a hacked title).
 fn restore_in_place(

@@ -173,6 +173,38 @@ pub(crate) fn backup_dump_cmd(opts: &ClientOptions, database: &str) -> Cmd {
     Cmd::new(DUMP_PROGRAM).args(backup_dump_args(opts, database))
 }
 
+/// Which tables of a database a copy takes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TableFilter {
+    /// Only these tables (empty: every table).
+    pub only: Vec<String>,
+    /// Not these tables.
+    pub except: Vec<String>,
+}
+
+/// A consistent dump of `database` for a copy into another database (`site clone`, `site
+/// promote`): one transaction, multi-row inserts (the fast form), routines, triggers and events.
+pub(crate) fn copy_dump_cmd(opts: &ClientOptions, database: &str, tables: &TableFilter) -> Cmd {
+    let mut c = Cmd::new(DUMP_PROGRAM).arg(opts.arg()).args([
+        "--single-transaction",
+        "--quick",
+        "--routines",
+        "--triggers",
+        "--events",
+        "--hex-blob",
+        "--skip-dump-date",
+        "--default-character-set=utf8mb4",
+    ]);
+    for t in &tables.except {
+        c = c.arg(format!("--ignore-table={database}.{t}"));
+    }
+    c = c.arg(database);
+    for t in &tables.only {
+        c = c.arg(t);
+    }
+    c
+}
+
 /// The `mariadb` client (`program`, from `backup.mariadb`) loading a dump from its stdin into
 /// `database`.
 pub(crate) fn load_cmd(program: &Path, opts: &ClientOptions, database: &str) -> Cmd {

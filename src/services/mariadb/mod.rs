@@ -14,7 +14,9 @@ pub(crate) mod secret;
 pub(crate) mod sql;
 
 pub(crate) use conn::{Admin, AdminTarget, Tls, read_admin_credentials};
-pub(crate) use dump::{ClientOptions, RowCounter, backup_dump_cmd, dump_to_file, load_cmd};
+pub(crate) use dump::{
+    ClientOptions, RowCounter, TableFilter, backup_dump_cmd, copy_dump_cmd, dump_to_file, load_cmd,
+};
 pub(crate) use error::DbError;
 pub(crate) use provision::{
     Action, DbSpec, Plan, Retire, execute, list_databases, observe, plan, set_password,
