@@ -27,6 +27,7 @@ fn expected() -> BTreeMap<&'static str, (Vec<&'static str>, bool)> {
             ),
         ),
         ("site clone", (vec![s, "clone.dry.test"], true)),
+        ("site promote", (vec!["stage.dry.test", s, "--yes"], true)),
         ("site remove", (vec![s, "--purge"], true)),
         (
             "site update",
@@ -131,6 +132,8 @@ fn every_command_honours_or_refuses_dry_run_and_changes_nothing() {
         .status()
         .unwrap();
     assert!(made.success());
+    // a staging copy to promote
+    sb.write_site("stage.yaml", "name: stage.dry.test\nkind: php\ndb: {}\n");
     std::fs::create_dir_all(sb.path(&format!("/srv/www/{}/static", backup::NAME))).unwrap();
     std::fs::write(
         sb.path(&format!("/srv/www/{}/static/index.html", backup::NAME)),
