@@ -11,7 +11,8 @@ use serde::Serialize;
 use crate::config::{Config, Site};
 use crate::engine::database;
 use crate::host::{Journal, Perms, Root, exec};
-use crate::services::mariadb::search_replace::ReplaceStats;
+use crate::services::mariadb::dump_rewrite::DumpRewriter;
+use crate::services::mariadb::search_replace::{self, ReplaceStats};
 use crate::services::mariadb::{self, ClientOptions, TableFilter};
 
 /// What a copy copied.
@@ -49,8 +50,8 @@ pub(crate) fn copy_files(root: &Root, config: &Config, from: &Site, to: &Site) -
 
 /// Loads a consistent dump of `from`'s database (the tables `tables` picks) into `to`'s, which is
 /// emptied first when every table is copied (else the dumped tables replace theirs and the rest
-/// stay); returns the dump's size. For WordPress, then moves the URLs from `from`'s name to
-/// `to`'s.
+/// stay); returns the dump's size. For WordPress, the URLs of `from`'s name become `to`'s on the
+/// way (`DumpRewriter`; GUIDs stay).
 pub(crate) fn copy_database(
     root: &Root,
     config: &Config,
@@ -71,34 +72,36 @@ pub(crate) fn copy_database(
         .backup
         .as_ref()
         .map_or_else(|| "mariadb".into(), |b| b.mariadb.clone());
-    let out = exec::pipe(
-        &mariadb::copy_dump_cmd(&opts, &src.database, tables),
-        &mariadb::load_cmd(&client, &opts, &dst.database),
-        &mut |_| {},
-    )
-    .with_context(|| {
+    let dump = mariadb::copy_dump_cmd(&opts, &src.database, tables);
+    let load = mariadb::load_cmd(&client, &opts, &dst.database);
+    let context = || {
         format!(
             "copying database `{}` into `{}`",
             src.database, dst.database
         )
-    })?;
-    let urls = match (&from.wordpress, &to.wordpress) {
-        (Some(_), Some(wp)) => Some(
-            database::rewrite_urls(
-                &target,
-                dst,
-                &wp.table_prefix,
-                from.name.as_str(),
-                to.name.as_str(),
-            )
-            .context("rewriting the WordPress URLs")?,
+    };
+    // WordPress: the URLs are rewritten in the stream, on their way into the new database
+    let (out, urls) = match (&from.wordpress, &to.wordpress) {
+        (Some(_), Some(wp)) => {
+            let prefix = &wp.table_prefix;
+            let mut rewrite = DumpRewriter::new(
+                &search_replace::url_pairs(from.name.as_str(), to.name.as_str()),
+                prefix,
+                &[(format!("{prefix}posts"), "guid".to_owned())],
+            );
+            let out = exec::pipe_filtered(&dump, &load, &mut rewrite).with_context(context)?;
+            (out, Some(rewrite.stats()))
+        }
+        _ => (
+            exec::pipe(&dump, &load, &mut |_| {}).with_context(context)?,
+            None,
         ),
-        _ => None,
     };
     Ok((out.bytes, urls))
 }
 
-/// Copies `from` into `to` (files unless `files` is false, the database unless `db` is false).
+/// Copies `from` into `to` (files unless `files` is false, the database unless `db` is false):
+/// the two at once, since one waits on the disk and the other on the database server.
 pub(crate) fn copy_site(
     root: &Root,
     config: &Config,
@@ -107,11 +110,23 @@ pub(crate) fn copy_site(
 ) -> Result<Copied> {
     let start = Instant::now();
     let mut c = Copied::default();
-    if files {
-        c.files = Some(copy_files(root, config, from, to)?);
-    }
-    if db && from.db.is_some() && to.db.is_some() {
-        let (bytes, urls) = copy_database(root, config, (from, to), &TableFilter::default())?;
+    let db = db && from.db.is_some() && to.db.is_some();
+    let (copied, loaded) = std::thread::scope(|s| {
+        let files = s.spawn(|| {
+            files
+                .then(|| copy_files(root, config, from, to))
+                .transpose()
+        });
+        let loaded = db
+            .then(|| copy_database(root, config, (from, to), &TableFilter::default()))
+            .transpose();
+        let copied = files
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the file copy panicked")));
+        (copied, loaded)
+    });
+    c.files = copied?;
+    if let Some((bytes, urls)) = loaded? {
         c.database = to.db.as_ref().map(|d| d.database.clone());
         c.dump_bytes = bytes;
         c.urls_rewritten = urls;

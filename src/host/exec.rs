@@ -391,6 +391,37 @@ pub(crate) fn pipe_with_trailer(
     tap: &mut dyn FnMut(&[u8]),
     trailer: &mut dyn FnMut() -> Vec<u8>,
 ) -> Result<PipeOutput, ProcessError> {
+    struct Tap<'a> {
+        tap: &'a mut dyn FnMut(&[u8]),
+        trailer: &'a mut dyn FnMut() -> Vec<u8>,
+    }
+    impl StreamFilter for Tap<'_> {
+        fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
+            (self.tap)(input);
+            out.extend_from_slice(input);
+        }
+        fn finish(&mut self, out: &mut Vec<u8>) {
+            out.extend((self.trailer)());
+        }
+    }
+    pipe_filtered(producer, consumer, &mut Tap { tap, trailer })
+}
+
+/// A transformation of the stream between the two programs of `pipe_filtered`.
+pub(crate) trait StreamFilter {
+    /// Writes to `out` what `input` (the next bytes of the producer) becomes.
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>);
+    /// Writes what follows the stream, once the producer has finished successfully.
+    fn finish(&mut self, out: &mut Vec<u8>);
+}
+
+/// `producer | filter | consumer` with the filter in this process; `bytes` counts what the
+/// producer wrote. Otherwise as `pipe`.
+pub(crate) fn pipe_filtered(
+    producer: &Cmd,
+    consumer: &Cmd,
+    filter: &mut dyn StreamFilter,
+) -> Result<PipeOutput, ProcessError> {
     use std::io::Read;
     let start = std::time::Instant::now();
     let spawn = |c: &Cmd, stdin: Stdio| {
@@ -446,13 +477,15 @@ pub(crate) fn pipe_with_trailer(
     let mut consumer_killed = false;
     if let (Some(mut out), Some(mut inp)) = (prod.stdout.take(), cons.stdin.take()) {
         let mut buf = vec![0u8; 256 * 1024];
+        let mut filtered = Vec::with_capacity(buf.len());
         loop {
             match out.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
-                    tap(&buf[..n]);
+                    filtered.clear();
+                    filter.feed(&buf[..n], &mut filtered);
                     bytes += n as u64;
-                    if inp.write_all(&buf[..n]).is_err() {
+                    if inp.write_all(&filtered).is_err() {
                         broken = true;
                         break;
                     }
@@ -468,7 +501,8 @@ pub(crate) fn pipe_with_trailer(
         if !broken && let Ok(st) = prod.wait() {
             prod_status = Some(st);
             if st.success() {
-                let t = trailer();
+                let mut t = Vec::new();
+                filter.finish(&mut t);
                 if !t.is_empty() && inp.write_all(&t).is_err() {
                     broken = true;
                 }

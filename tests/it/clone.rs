@@ -136,6 +136,13 @@ fn a_clone_rewrites_serialized_urls_serves_behind_basic_auth_and_leaves_the_sour
         "INSERT INTO `{src_db}`.wp_postmeta (post_id, meta_key, meta_value) VALUES (1, 'lempctl_meta', {})",
         sql_text(&meta)
     ));
+    // Plugin tables: one with a two-column key, one without a key.
+    sb.sql_root(&format!(
+        "CREATE TABLE `{src_db}`.wp_pair (a INT, b INT, v TEXT, PRIMARY KEY (a, b)); \
+         CREATE TABLE `{src_db}`.wp_nokey (v TEXT); \
+         INSERT INTO `{src_db}`.wp_pair VALUES (1, 2, {m}); INSERT INTO `{src_db}`.wp_nokey VALUES ({m}), ('plain //blog.cl.test')",
+        m = sql_text(&meta)
+    ));
     sb.sql_root(&format!(
         "UPDATE `{src_db}`.wp_posts SET post_content = CONCAT(post_content, {}) WHERE ID = 1",
         sql_text(&format!(
@@ -182,7 +189,7 @@ fn a_clone_rewrites_serialized_urls_serves_behind_basic_auth_and_leaves_the_sour
     let (code, v, err) = sb.json(&["site", "clone", SRC, DST]);
     assert_eq!(code, 0, "{err}\n{v}");
     let stats = &v["copied"]["urls_rewritten"];
-    assert!(stats["serialized_rows"].as_u64() >= Some(3), "{v}");
+    assert!(stats["serialized_rows"].as_u64() >= Some(5), "{v}");
     assert!(stats["plain_rows"].as_u64() >= Some(2), "{v}");
     assert_eq!(v["basic_auth_user"], "staging", "{v}");
 
@@ -257,6 +264,12 @@ fn a_clone_rewrites_serialized_urls_serves_behind_basic_auth_and_leaves_the_sour
         "SELECT CONCAT(LOCATE('\\\\/\\\\/{DST}', post_content) > 0, LOCATE('//{DST}:{port}/about', post_content) > 0, LOCATE('//{SRC}', post_content)) FROM `{dst_db}`.wp_posts WHERE ID = 1"
     ));
     assert_eq!(post, "110", "JSON link, plain link, nothing of the source");
+    assert_eq!(
+        sb.sql_root(&format!(
+            "SELECT v FROM `{dst_db}`.wp_nokey WHERE v LIKE 'plain%'"
+        )),
+        format!("plain //{DST}")
+    );
     let guid = sb.sql_root(&format!(
         "SELECT guid FROM `{dst_db}`.wp_posts WHERE ID = 1"
     ));

@@ -5,6 +5,7 @@
 pub(crate) mod action;
 pub(crate) mod conn;
 pub(crate) mod dump;
+pub(crate) mod dump_rewrite;
 
 pub(crate) mod error;
 pub(crate) mod fingerprint;

@@ -14,14 +14,16 @@ use super::sql;
 use crate::services::php_serialized;
 
 /// What a search and replace changed.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub(crate) struct ReplaceStats {
     /// Text columns looked at.
     pub columns: u64,
     /// Plain-text values rewritten by the server.
     pub plain_rows: u64,
-    /// Serialized values rewritten with their lengths fixed.
+    /// Values that may be serialized, rewritten one by one (lengths fixed).
     pub serialized_rows: u64,
+    /// Wall time of the whole rewrite.
+    pub seconds: f64,
 }
 
 /// Replaces each `(from, to)` of `pairs` in every text column of the tables of `db` named
@@ -33,6 +35,7 @@ pub(crate) async fn search_replace(
     pairs: &[(String, String)],
     skip: &[(String, String)],
 ) -> Result<ReplaceStats, DbError> {
+    let start = std::time::Instant::now();
     let columns: Vec<(String, String)> = admin.fetch(&sql::text_columns(db, prefix)?).await?;
     let mut keys: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let pk: Vec<(String, String)> = admin.fetch(&sql::primary_keys(db, prefix)?).await?;
@@ -60,25 +63,20 @@ pub(crate) async fn search_replace(
         if rows.is_empty() {
             continue;
         }
-        let update = sql::update_value(db, table, column, keys)?;
+        let mut changed: Vec<(Vec<Value>, Vec<u8>, Vec<u8>)> = Vec::new();
         for row in rows {
             let mut values: Vec<Value> = row.unwrap();
             let Some(Value::Bytes(old)) = values.pop() else {
                 continue;
             };
-            let Some(new) = php_serialized::replace(&old, &bytes) else {
-                continue;
-            };
-            let mut params = vec![Value::Bytes(new)];
-            if keys.is_empty() {
-                params.push(Value::Bytes(old));
-            } else {
-                params.extend(values);
+            if let Some(new) = php_serialized::replace(&old, &bytes) {
+                changed.push((values, old, new));
             }
-            stats.serialized_rows += admin.exec_with(&update, params).await?;
         }
+        stats.serialized_rows += write_back(admin, (db, table, column), keys, changed).await?;
     }
     admin.exec(&sql::commit()).await?;
+    stats.seconds = start.elapsed().as_secs_f64();
     Ok(stats)
 }
 
@@ -89,4 +87,44 @@ pub(crate) fn url_pairs(old: &str, new: &str) -> Vec<(String, String)> {
         (format!("//{old}"), format!("//{new}")),
         (format!("\\/\\/{old}"), format!("\\/\\/{new}")),
     ]
+}
+
+/// Rows in one multi-row `UPDATE`.
+const BATCH: usize = 500;
+
+/// Writes rewritten values back: many rows per statement by a one-column primary key, else one
+/// row at a time (by all key columns, or without a key by the old value). Returns rows changed.
+async fn write_back(
+    admin: &mut Admin,
+    (db, table, column): (&str, &str, &str),
+    keys: &[String],
+    changed: Vec<(Vec<Value>, Vec<u8>, Vec<u8>)>,
+) -> Result<u64, DbError> {
+    let mut n = 0;
+    if let [key] = keys {
+        for chunk in changed.chunks(BATCH) {
+            let stmt = sql::update_values_by_key(db, table, column, key, chunk.len())?;
+            let mut params = Vec::with_capacity(chunk.len() * 3);
+            for (k, _, new) in chunk {
+                params.extend(k.iter().cloned());
+                params.push(Value::Bytes(new.clone()));
+            }
+            for (k, _, _) in chunk {
+                params.extend(k.iter().cloned());
+            }
+            n += admin.exec_with(&stmt, params).await?;
+        }
+        return Ok(n);
+    }
+    let update = sql::update_value(db, table, column, keys)?;
+    for (k, old, new) in changed {
+        let mut params = vec![Value::Bytes(new)];
+        if keys.is_empty() {
+            params.push(Value::Bytes(old));
+        } else {
+            params.extend(k);
+        }
+        n += admin.exec_with(&update, params).await?;
+    }
+    Ok(n)
 }

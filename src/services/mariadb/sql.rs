@@ -245,6 +245,26 @@ pub(crate) fn update_value(
     )))
 }
 
+/// `UPDATE … SET column = CASE key WHEN ? THEN ? … END WHERE key IN (?, …)` for `rows` rows of
+/// a table with a one-column primary key (parameters: each row's key and new value, then the
+/// keys again): one statement for many rewritten values.
+pub(crate) fn update_values_by_key(
+    db: &str,
+    table: &str,
+    column: &str,
+    key: &str,
+    rows: usize,
+) -> Result<Stmt, DbError> {
+    let col = quote_ident(column)?;
+    let key = quote_ident(key)?;
+    Ok(Stmt::plain(format!(
+        "UPDATE {} SET {col} = CASE {key}{} END WHERE {key} IN ({})",
+        qualified(db, table)?,
+        " WHEN ? THEN ?".repeat(rows),
+        vec!["?"; rows].join(", ")
+    )))
+}
+
 pub(crate) fn start_transaction() -> Stmt {
     Stmt::plain("START TRANSACTION".to_owned())
 }
