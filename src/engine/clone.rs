@@ -11,8 +11,7 @@ use serde::Serialize;
 use crate::config::{Config, Site};
 use crate::engine::database;
 use crate::host::{Journal, Perms, Root, exec};
-use crate::services::mariadb::dump_rewrite::DumpRewriter;
-use crate::services::mariadb::search_replace::{self, ReplaceStats};
+use crate::services::mariadb::dump_rewrite::{DumpRewriter, ReplaceStats};
 use crate::services::mariadb::{self, ClientOptions, TableFilter};
 
 /// What a copy copied.
@@ -83,12 +82,8 @@ pub(crate) fn copy_database(
     // WordPress: the URLs are rewritten in the stream, on their way into the new database
     let (out, urls) = match (&from.wordpress, &to.wordpress) {
         (Some(_), Some(wp)) => {
-            let prefix = &wp.table_prefix;
-            let mut rewrite = DumpRewriter::new(
-                &search_replace::url_pairs(from.name.as_str(), to.name.as_str()),
-                prefix,
-                &[(format!("{prefix}posts"), "guid".to_owned())],
-            );
+            let mut rewrite =
+                DumpRewriter::wordpress(from.name.as_str(), to.name.as_str(), &wp.table_prefix);
             let out = exec::pipe_filtered(&dump, &load, &mut rewrite).with_context(context)?;
             (out, Some(rewrite.stats()))
         }

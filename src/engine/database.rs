@@ -8,7 +8,6 @@ use anyhow::Result;
 
 use crate::config::global::{DbAdmin, Global};
 use crate::host::Root;
-use crate::services::mariadb::search_replace::{self, ReplaceStats};
 use crate::services::mariadb::{self, Action, Admin, AdminTarget, DbSpec, Retire, Secret};
 
 /// A current-thread runtime for the database client (the rest of lempctl is synchronous).
@@ -150,23 +149,6 @@ pub(crate) fn recreate_empty(target: &AdminTarget, db: &crate::config::site::Sit
                 &db.collation,
             )?)
             .await
-    })
-}
-
-/// Moves a WordPress database from the host name `old` to `new`: every URL in every text column
-/// of the site's tables, serialized values included; GUIDs stay (WordPress asks for that: they
-/// identify posts to feed readers, they are not links).
-pub(crate) fn rewrite_urls(
-    target: &AdminTarget,
-    db: &crate::config::site::SiteDb,
-    prefix: &str,
-    old: &str,
-    new: &str,
-) -> Result<ReplaceStats> {
-    let pairs = search_replace::url_pairs(old, new);
-    let skip = [(format!("{prefix}posts"), "guid".to_owned())];
-    with_admin(target, async |admin| {
-        search_replace::search_replace(admin, &db.database, prefix, &pairs, &skip).await
     })
 }
 

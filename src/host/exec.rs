@@ -391,11 +391,11 @@ pub(crate) fn pipe_with_trailer(
     tap: &mut dyn FnMut(&[u8]),
     trailer: &mut dyn FnMut() -> Vec<u8>,
 ) -> Result<PipeOutput, ProcessError> {
-    struct Tap<'a> {
+    struct TapTrailer<'a> {
         tap: &'a mut dyn FnMut(&[u8]),
         trailer: &'a mut dyn FnMut() -> Vec<u8>,
     }
-    impl StreamFilter for Tap<'_> {
+    impl StreamFilter for TapTrailer<'_> {
         fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
             (self.tap)(input);
             out.extend_from_slice(input);
@@ -404,7 +404,18 @@ pub(crate) fn pipe_with_trailer(
             out.extend((self.trailer)());
         }
     }
-    pipe_filtered(producer, consumer, &mut Tap { tap, trailer })
+    pipe_filtered(producer, consumer, &mut TapTrailer { tap, trailer })
+}
+
+/// A `StreamFilter` that passes the stream on unchanged and shows it to a closure.
+pub(crate) struct Tap<F: FnMut(&[u8])>(pub F);
+
+impl<F: FnMut(&[u8])> StreamFilter for Tap<F> {
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        (self.0)(input);
+        out.extend_from_slice(input);
+    }
+    fn finish(&mut self, _: &mut Vec<u8>) {}
 }
 
 /// A transformation of the stream between the two programs of `pipe_filtered`.

@@ -9,7 +9,7 @@ use super::{Context, site_copy};
 use crate::config::{SiteKind, UsageError};
 use crate::engine::clone::{self, Copied};
 
-pub(crate) use crate::services::mariadb::search_replace::ReplaceStats;
+pub(crate) use crate::services::mariadb::dump_rewrite::ReplaceStats;
 
 #[derive(Debug, Clone)]
 pub(crate) struct CloneOptions {

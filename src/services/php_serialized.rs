@@ -19,7 +19,7 @@ pub(crate) fn replace(value: &[u8], pairs: &[(Vec<u8>, Vec<u8>)]) -> Option<Vec<
 }
 
 /// Whether `value` starts like serialized data that holds strings (what WordPress's
-/// `is_serialized` would look at); other values are left to a plain replace in SQL.
+/// `is_serialized` would look at); other values are plain text.
 pub(crate) fn looks_serialized(value: &[u8]) -> bool {
     let t = value.trim_ascii_start();
     matches!(t.first(), Some(b'a' | b'O' | b's' | b'C'))

@@ -13,9 +13,9 @@ use crate::config::global::Global;
 use crate::config::site::SiteDb;
 use crate::config::{Config, Site, UsageError};
 use crate::engine::database;
-use crate::host::exec::pipe;
+use crate::host::exec::{StreamFilter, Tap, pipe_filtered};
 use crate::host::{Journal, Perms, Root};
-use crate::services::mariadb::search_replace::ReplaceStats;
+use crate::services::mariadb::dump_rewrite::{DumpRewriter, ReplaceStats};
 use crate::services::mariadb::{self, ClientOptions};
 use crate::services::restic::excludes::excluded_path;
 
@@ -219,7 +219,13 @@ fn reload_database(
 ) -> Result<mariadb::AdminTarget> {
     let target = database::admin_target(root, g)?;
     database::recreate_empty(&target, db)?;
-    load_dump(repo, &target, snapshot, of_site, &db.database, &mut |_| {})?;
+    load_dump(
+        repo,
+        &target,
+        (snapshot, of_site),
+        &db.database,
+        &mut Tap(|_| {}),
+    )?;
     Ok(target)
 }
 
@@ -304,20 +310,28 @@ pub(crate) fn restore_as(
         result.files = copied.context("restoring the files into the new site")?;
     }
     if let (Some(id), Some(db)) = (entry.db_snapshot.as_deref(), &new.db) {
-        let target = reload_database(root, g, repo, (id, old.name.as_str()), db)?;
-        result.database = Some(db.database.clone());
-        if let Some(wp) = &new.wordpress {
-            result.urls_rewritten = Some(
-                database::rewrite_urls(
+        let target = database::admin_target(root, g)?;
+        database::recreate_empty(&target, db)?;
+        let (snapshot, of_site) = (id, old.name.as_str());
+        match &new.wordpress {
+            // the URLs of the old name become the new one's on their way into the database
+            Some(wp) => {
+                let mut rw =
+                    DumpRewriter::wordpress(old.name.as_str(), new.name.as_str(), &wp.table_prefix);
+                load_dump(repo, &target, (snapshot, of_site), &db.database, &mut rw)?;
+                result.urls_rewritten = Some(rw.stats());
+            }
+            None => {
+                load_dump(
+                    repo,
                     &target,
-                    db,
-                    &wp.table_prefix,
-                    old.name.as_str(),
-                    new.name.as_str(),
-                )
-                .context("rewriting the WordPress URLs")?,
-            );
+                    (snapshot, of_site),
+                    &db.database,
+                    &mut Tap(|_| {}),
+                )?;
+            }
         }
+        result.database = Some(db.database.clone());
     }
     Ok(result)
 }
@@ -355,23 +369,23 @@ fn copy_document_root(
     )
 }
 
-/// Streams the dump of a `db` snapshot into `database` through the `mariadb` client.
+/// Streams the dump of a `db` snapshot of `site` into `database` through the `mariadb` client,
+/// through `filter` (`Tap` to only look at it).
 pub(super) fn load_dump(
     repo: &Repo,
     target: &mariadb::AdminTarget,
-    snapshot: &str,
-    site: &str,
+    (snapshot, site): (&str, &str),
     database: &str,
-    tap: &mut dyn FnMut(&[u8]),
+    filter: &mut dyn StreamFilter,
 ) -> Result<u64> {
     let opts = ClientOptions::write(target)?;
     let client = mariadb::load_cmd(&repo.cfg.mariadb, &opts, database);
-    let out = pipe(
+    let out = pipe_filtered(
         &repo
             .restic
             .dump_cmd(snapshot, &format!("/{}", dump_name(site))),
         &client,
-        tap,
+        filter,
     )
     .with_context(|| format!("loading the dump into `{database}`"))?;
     Ok(out.bytes)

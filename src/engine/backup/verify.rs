@@ -15,6 +15,7 @@ use super::{Repo, backup_dir, scratch_tag};
 use crate::config::global::Global;
 use crate::config::{Config, Site};
 use crate::engine::database::{self, with_admin};
+use crate::host::exec::Tap;
 use crate::host::{Root, walk};
 use crate::services::mariadb::{self, sql};
 
@@ -191,9 +192,13 @@ fn check_database(
     })?;
     let loaded = (|| -> Result<()> {
         let mut reader = TrailerReader::new();
-        load_dump(s.repo, &target, db_snap, name, &scratch_db, &mut |b| {
-            reader.feed(b)
-        })?;
+        load_dump(
+            s.repo,
+            &target,
+            (db_snap, name),
+            &scratch_db,
+            &mut Tap(|b: &[u8]| reader.feed(b)),
+        )?;
         let (sha, trailer) = reader.finish();
         let (want_sha, want_tables) = match trailer {
             Some(t) => (Some(t.sha256), t.tables),

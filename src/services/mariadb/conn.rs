@@ -312,27 +312,6 @@ impl Admin {
             .map_err(|e| to_db_error(e, stmt.shown()))
     }
 
-    /// Runs `stmt` and returns the number of rows it changed.
-    pub(crate) async fn exec_counted(&mut self, stmt: &Stmt) -> Result<u64, DbError> {
-        self.exec(stmt).await?;
-        Ok(self.conn.affected_rows())
-    }
-
-    /// Runs `stmt` (a prepared statement with `?` placeholders) with `params`, sent in the
-    /// binary protocol so values need no quoting; returns the number of rows it changed.
-    pub(crate) async fn exec_with(
-        &mut self,
-        stmt: &Stmt,
-        params: Vec<mysql_async::Value>,
-    ) -> Result<u64, DbError> {
-        self.queries.fetch_add(1, Ordering::Relaxed);
-        self.conn
-            .exec_drop(stmt.text(), mysql_async::Params::Positional(params))
-            .await
-            .map_err(|e| to_db_error(e, stmt.shown()))?;
-        Ok(self.conn.affected_rows())
-    }
-
     pub(crate) async fn disconnect(self) -> Result<(), DbError> {
         self.conn
             .disconnect()

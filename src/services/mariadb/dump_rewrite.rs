@@ -10,9 +10,32 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use super::search_replace::ReplaceStats;
+use serde::Serialize;
+
 use crate::host::exec::StreamFilter;
 use crate::services::php_serialized;
+
+/// What a rewrite changed.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub(crate) struct ReplaceStats {
+    /// Columns with at least one value rewritten.
+    pub columns: u64,
+    /// Plain-text values rewritten.
+    pub plain_rows: u64,
+    /// Serialized values rewritten (lengths fixed).
+    pub serialized_rows: u64,
+    /// Time spent rewriting.
+    pub seconds: f64,
+}
+
+/// The pairs that move a WordPress site from `old` to `new` (host names): `//old` as written
+/// in HTML and options, and `\/\/old` as JSON escapes it (block attributes, page builders).
+fn url_pairs(old: &str, new: &str) -> Vec<(String, String)> {
+    vec![
+        (format!("//{old}"), format!("//{new}")),
+        (format!("\\/\\/{old}"), format!("\\/\\/{new}")),
+    ]
+}
 
 /// A `StreamFilter` that rewrites the string values of one dump.
 pub(crate) struct DumpRewriter {
@@ -34,6 +57,14 @@ pub(crate) struct DumpRewriter {
 }
 
 impl DumpRewriter {
+    /// Moves a WordPress database from the host name `old` to `new`: every URL in the tables of
+    /// `prefix`, serialized values included; GUIDs stay (WordPress asks for that: they identify
+    /// posts to feed readers, they are not links).
+    pub(crate) fn wordpress(old: &str, new: &str, prefix: &str) -> Self {
+        let guid = [(format!("{prefix}posts"), "guid".to_owned())];
+        Self::new(&url_pairs(old, new), prefix, &guid)
+    }
+
     /// Rewrites `pairs` in the tables named `prefix…`, except the `(table, column)`s in `skip`.
     pub(crate) fn new(pairs: &[(String, String)], prefix: &str, skip: &[(String, String)]) -> Self {
         DumpRewriter {

@@ -10,7 +10,6 @@ pub(crate) mod dump_rewrite;
 pub(crate) mod error;
 pub(crate) mod fingerprint;
 pub(crate) mod provision;
-pub(crate) mod search_replace;
 pub(crate) mod secret;
 pub(crate) mod sql;
 
