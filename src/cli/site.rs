@@ -30,6 +30,7 @@ pub enum KindArg {
     Static,
     Wordpress,
     Redirect,
+    Proxy,
 }
 
 impl From<KindArg> for SiteKind {
@@ -39,6 +40,7 @@ impl From<KindArg> for SiteKind {
             KindArg::Static => Self::Static,
             KindArg::Wordpress => Self::Wordpress,
             KindArg::Redirect => Self::Redirect,
+            KindArg::Proxy => Self::Proxy,
         }
     }
 }
@@ -85,7 +87,7 @@ pub enum SiteCommand {
     Create {
         #[arg(value_parser = site_name)]
         name: Fqdn,
-        /// php, static, wordpress or redirect.
+        /// php, static, wordpress, redirect or proxy.
         #[arg(long)]
         kind: KindArg,
         /// Another host name served by the site (repeatable).
@@ -97,6 +99,9 @@ pub enum SiteCommand {
         /// Target URL of a redirect site.
         #[arg(long, value_name = "URL")]
         to: Option<String>,
+        /// The application behind a proxy site: `127.0.0.1:PORT` or `unix:/PATH`.
+        #[arg(long, value_name = "ADDRESS")]
+        upstream: Option<String>,
         /// Create the site disabled (files only, not served).
         #[arg(long)]
         disabled: bool,
@@ -254,6 +259,7 @@ pub(super) fn run(
             aliases,
             php_version,
             to,
+            upstream,
             disabled,
             settings,
         } => {
@@ -264,6 +270,7 @@ pub(super) fn run(
                 aliases: aliases.clone(),
                 php_version: php_version.clone(),
                 redirect_to: to.clone(),
+                upstream: upstream.clone(),
                 disabled: *disabled,
                 dry_run: g.dry_run,
                 wait,

@@ -21,6 +21,7 @@ pub struct SiteFile {
     pub php: Option<PhpFile>,
     pub tls: Option<TlsFile>,
     pub redirect: Option<RedirectFile>,
+    pub proxy: Option<ProxyFile>,
     pub health: Option<HealthFile>,
     pub db: Option<SiteDbFile>,
     pub wordpress: Option<WordpressFile>,
@@ -165,6 +166,24 @@ pub struct RedirectFile {
     pub to: S<String>,
     pub code: Option<S<u16>>,
     pub preserve_path: Option<bool>,
+}
+
+/// The application behind a `proxy` site.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyFile {
+    /// `127.0.0.1:PORT`, `[::1]:PORT`, `localhost:PORT` or `unix:/PATH`.
+    pub upstream: S<String>,
+    /// Allow an upstream that is not on this host (or a socket anywhere).
+    pub allow_remote: Option<bool>,
+    pub keepalive: Option<S<u32>>,
+    pub connect_timeout: Option<S<u32>>,
+    pub read_timeout: Option<S<u32>>,
+    pub send_timeout: Option<S<u32>>,
+    pub websocket: Option<bool>,
+    #[serde(rename = "static")]
+    pub static_path: Option<S<String>>,
+    pub max_body_size: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -546,9 +546,9 @@ fn site_tree(
             out.push(dir(d, Perms::new(u, u, 0o700)));
         }
     }
-    // WordPress brings its own index.php (copied with the core).
     let (seed, file) = match site.kind {
-        SiteKind::Wordpress | SiteKind::Redirect => return Ok(()),
+        // WordPress brings its own; a proxy site's application answers `/`.
+        SiteKind::Wordpress | SiteKind::Redirect | SiteKind::Proxy => return Ok(()),
         SiteKind::Php => ("site/index.php.j2", "index.php"),
         SiteKind::Static => ("site/index.html.j2", "index.html"),
     };

@@ -19,6 +19,8 @@ pub(crate) struct CreateOptions {
     pub aliases: Vec<String>,
     pub php_version: Option<String>,
     pub redirect_to: Option<String>,
+    /// The application behind a `proxy` site.
+    pub upstream: Option<String>,
     pub disabled: bool,
     /// The common settings beyond name and kind (the flags `site update` takes too).
     pub settings: SiteChanges,
@@ -270,6 +272,9 @@ fn site_yaml(name: &Fqdn, kind: SiteKind, o: &CreateOptions) -> String {
     if let Some(to) = &o.redirect_to {
         y.push_str(&format!("redirect:\n  to: {}\n", yaml_string(to)));
     }
+    if let Some(up) = &o.upstream {
+        y.push_str(&format!("proxy:\n  upstream: {}\n", yaml_string(up)));
+    }
     y
 }
 
@@ -319,6 +324,12 @@ pub(crate) fn create(ctx: &Context, o: &CreateOptions) -> Result<Report> {
     }
     if kind != SiteKind::Redirect && o.redirect_to.is_some() {
         return Err(UsageError("`--to` is only for `--kind redirect`".into()).into());
+    }
+    if kind == SiteKind::Proxy && o.upstream.is_none() {
+        return Err(UsageError("a `proxy` site needs `--upstream ADDRESS`".into()).into());
+    }
+    if kind != SiteKind::Proxy && o.upstream.is_some() {
+        return Err(UsageError("`--upstream` is only for `--kind proxy`".into()).into());
     }
     if o.php_version.is_some() && !kind.uses_php() {
         return Err(UsageError(format!(
@@ -429,6 +440,7 @@ pub(crate) fn remove(ctx: &Context, o: &RemoveOptions) -> Result<Report> {
 fn as_flags(errors: Vec<ConfigError>) -> UsageError {
     const FLAGS: &[(&str, &str)] = &[
         ("redirect.to", "--to"),
+        ("proxy.upstream", "--upstream"),
         ("php.version", "--php-version"),
         ("php.memory_limit", "--memory-limit"),
         ("php.max_children", "--max-children"),

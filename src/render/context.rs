@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::global::{Global, ManagerKind};
-use crate::config::site::{Php, Site, SitePaths};
+use crate::config::site::{Php, Site, SitePaths, Upstream};
 use crate::host::Root;
 
 /// Maps host paths to the paths written into rendered files.
@@ -79,6 +79,9 @@ pub struct VhostContext {
     pub cache_path: String,
     /// The certificate names an OCSP responder: nginx staples its answers.
     pub ocsp_stapling: bool,
+    /// A proxy site's nginx `upstream` block name (unique per site) and its `server` address.
+    pub upstream_name: String,
+    pub upstream_server: String,
 }
 
 pub fn vhost(map: &PathMap, g: &Global, site: &Site) -> VhostContext {
@@ -110,6 +113,13 @@ pub fn vhost(map: &PathMap, g: &Global, site: &Site) -> VhostContext {
             .show(&g.cache_dir.join(site.name.as_str()))
             .display()
             .to_string(),
+        // also a variable name (no `-`); `__` never occurs in a user name (labels are not empty)
+        upstream_name: format!("lempctl_{}", site.user.replace('-', "__")),
+        upstream_server: match site.proxy.as_ref().map(|p| &p.upstream) {
+            Some(Upstream::Tcp { address }) => address.clone(),
+            Some(Upstream::Unix { path }) => format!("unix:{}", map.show(path).display()),
+            None => String::new(),
+        },
         site: shown,
         ocsp_stapling: false,
     }

@@ -94,6 +94,24 @@ fn redirect_site() {
 }
 
 #[test]
+fn proxy_site() {
+    let (vhost, pool) = render(
+        "name: app.example.test\nkind: proxy\nproxy:\n  upstream: 127.0.0.1:8000\n  static: /static/\n  read_timeout: 300\n",
+    );
+    insta::assert_snapshot!("proxy_vhost", vhost);
+    assert_eq!(pool, None, "a proxy site has no pool");
+    let (socket, _) = render(
+        "name: app.example.test\nkind: proxy\nproxy:\n  upstream: unix:/run/app/app.sock\n  websocket: false\n  keepalive: 0\n",
+    );
+    assert!(
+        socket.contains("server unix:/run/app/app.sock;"),
+        "{socket}"
+    );
+    assert!(!socket.contains("keepalive") && !socket.contains("map $http_upgrade"));
+    assert!(socket.contains("proxy_set_header Connection \"\";"));
+}
+
+#[test]
 fn php_site_with_tls() {
     let (vhost, pool) = render(
         "name: shop.example.test\nkind: php\ntls:\n  certificate: /etc/ssl/shop/cert.pem\n  key: /etc/ssl/shop/key.pem\n  hsts: true\n",

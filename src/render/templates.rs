@@ -29,6 +29,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/nginx/kind/redirect.conf.j2"),
     ),
     (
+        "nginx/kind/proxy.conf.j2",
+        include_str!("../../templates/nginx/kind/proxy.conf.j2"),
+    ),
+    (
         "nginx/wordpress-fastcgi.conf.j2",
         include_str!("../../templates/nginx/wordpress-fastcgi.conf.j2"),
     ),

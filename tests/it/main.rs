@@ -25,6 +25,7 @@ mod fail2ban;
 mod failures;
 mod kinds;
 mod logrotate;
+mod proxy;
 mod restore;
 mod s3;
 mod site_remove;

@@ -38,7 +38,7 @@ fn bad_site_names_on_the_command_line_are_refused() {
     refused(
         &sb,
         &["site", "create", "ok.example.test", "--kind", "perl"],
-        "[possible values: php, static, wordpress, redirect]",
+        "[possible values: php, static, wordpress, redirect, proxy]",
     );
     refused(
         &sb,

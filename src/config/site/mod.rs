@@ -9,6 +9,7 @@ mod access;
 mod db;
 mod health;
 mod php;
+mod proxy;
 mod redirect;
 mod s3;
 mod tls;
@@ -18,6 +19,7 @@ pub use access::Access;
 pub use db::SiteDb;
 pub use health::Health;
 pub use php::{ALLOWED_INI, Php, Pm, post_size_for};
+pub use proxy::{Proxy, Upstream};
 pub use redirect::Redirect;
 pub use s3::{S3CacheRule, S3Site, valid_bucket};
 pub use tls::{Challenge, Tls};
@@ -40,10 +42,11 @@ pub enum SiteKind {
     Static,
     Wordpress,
     Redirect,
+    Proxy,
 }
 
 impl SiteKind {
-    pub const ALLOWED: &'static str = "`php`, `static`, `wordpress`, `redirect`";
+    pub const ALLOWED: &'static str = "`php`, `static`, `wordpress`, `redirect`, `proxy`";
 
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
@@ -51,6 +54,7 @@ impl SiteKind {
             "static" => Self::Static,
             "wordpress" => Self::Wordpress,
             "redirect" => Self::Redirect,
+            "proxy" => Self::Proxy,
             _ => return None,
         })
     }
@@ -61,6 +65,7 @@ impl SiteKind {
             Self::Static => "static",
             Self::Wordpress => "wordpress",
             Self::Redirect => "redirect",
+            Self::Proxy => "proxy",
         }
     }
 
@@ -111,6 +116,8 @@ pub struct Site {
     pub php: Option<Php>,
     pub tls: Option<Tls>,
     pub redirect: Option<Redirect>,
+    /// The application behind a `proxy` site.
+    pub proxy: Option<Proxy>,
     pub health: Health,
     pub db: Option<SiteDb>,
     pub wordpress: Option<Wordpress>,
@@ -145,6 +152,16 @@ pub fn validate(
     let document_root = document_root(ctx, f.document_root.as_ref());
     let php = php::section(ctx, f.php.as_ref(), kind, global);
     let redirect = redirect::section(ctx, f.redirect.as_ref(), &f.kind, kind);
+    let site_dir = name
+        .as_ref()
+        .map(|n| global.paths.www_root.join(n.as_str()));
+    let proxy = proxy::section(
+        ctx,
+        f.proxy.as_ref(),
+        &f.kind,
+        kind,
+        (site_dir.as_deref(), &global.paths.run_dir),
+    );
     let mut requires = Vec::new();
     let tls = tls::section(ctx, f.tls.as_ref(), name.as_ref(), global, &mut requires);
     let access = access::section(ctx, f.access.as_ref());
@@ -162,9 +179,6 @@ pub fn validate(
         _ => None,
     };
     let cache = cache(ctx, f.cache.as_ref(), kind);
-    let site_dir = name
-        .as_ref()
-        .map(|n| global.paths.www_root.join(n.as_str()));
     let s3 =
         f.s3.as_ref()
             .map(|s| s3::section(ctx, s, site_dir.as_deref()));
@@ -199,6 +213,7 @@ pub fn validate(
         php,
         tls,
         redirect,
+        proxy,
         health,
         db,
         wordpress,
