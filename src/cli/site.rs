@@ -127,16 +127,18 @@ pub enum SiteCommand {
         #[command(flatten)]
         settings: SiteSettingsArgs,
     },
-    /// Write a whole site file (validated as apply reads it) and converge that site.
+    /// Write whole site files (validated as apply reads them) and converge those sites.
     ///
-    /// For configuration management (the Ansible `site` module): the file's text comes from
-    /// FILE, or from stdin with `-`. Its `name:` must be NAME. It replaces the file the site is
-    /// read from (`sites.d/NAME.yaml` for a new site); an invalid file is refused with exit 2
-    /// and nothing written, a failed converge puts the old file back. With --dry-run nothing is
-    /// written and the report starts with the site file's own diff.
+    /// For configuration management (the Ansible `site` and `sites` modules): the text comes
+    /// from FILE, or from stdin with `-`. With NAME it is one site file whose `name:` must be
+    /// NAME; without, any number of site files separated by `---` lines, all converged in one
+    /// run. Each replaces the file its site is read from (`sites.d/NAME.yaml` for a new site); an
+    /// invalid file is refused with exit 2 and nothing written, a failed converge puts every old
+    /// file back. With --dry-run nothing is written and the report starts with the site files'
+    /// own diffs.
     Put {
         #[arg(value_parser = site_name)]
-        name: Fqdn,
+        name: Option<Fqdn>,
         /// The site file to install (`-`: read it from stdin).
         #[arg(long, value_name = "FILE")]
         file: PathBuf,

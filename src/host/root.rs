@@ -600,9 +600,22 @@ impl Root {
         perms: &Perms,
         work: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
+        self.write_all_then(&[(host_path, contents)], perms, work)
+    }
+
+    /// Writes every file of `files`, then does `work`; when a write or `work` fails, every file
+    /// is put back as it was (site files written before the one converge that reads them).
+    pub fn write_all_then<T>(
+        &self,
+        files: &[(&Path, &[u8])],
+        perms: &Perms,
+        work: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
         let mut journal = Journal::default();
-        self.write_atomic(&mut journal, host_path, contents, perms)?;
-        work().inspect_err(|_| {
+        let written = files.iter().try_for_each(|(path, contents)| {
+            self.write_atomic(&mut journal, path, contents, perms)
+        });
+        written.and_then(|()| work()).inspect_err(|_| {
             self.rollback(&mut journal);
         })
     }

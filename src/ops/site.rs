@@ -559,8 +559,9 @@ fn rewrite(
 
 #[derive(Debug, Clone)]
 pub(crate) struct PutOptions {
-    pub name: Fqdn,
-    /// The whole site file.
+    /// The site the file must name; `None`: every document of `text` names its own site.
+    pub name: Option<Fqdn>,
+    /// The whole site file, or (without `name`) site files separated by `---` lines.
     pub text: String,
     pub dry_run: bool,
     /// Diffs in the report also for a real run (`-v`).
@@ -568,56 +569,126 @@ pub(crate) struct PutOptions {
     pub wait: std::time::Duration,
 }
 
-/// `site put NAME`: a whole site file (from configuration management), validated exactly as
-/// `apply` reads it, written over the site's file (`sites.d/NAME.yaml` for a new site) and that
-/// site converged. Nothing is written when the file is invalid; a failed converge puts the old
-/// file back (or removes the new one); `dry_run` writes nothing. The report starts with the site
-/// file's own change when its text differs, and `changed` is then true.
+/// One site file of a `site put`, validated, with where it goes.
+struct PutFile {
+    name: Fqdn,
+    host_file: PathBuf,
+    text: String,
+    old_text: Option<String>,
+}
+
+/// The documents of a YAML stream of site files: split at `---` lines (a document start), each
+/// document's text kept as written (it becomes a file).
+fn documents(text: &str) -> Vec<String> {
+    let mut docs = vec![String::new()];
+    for line in text.split_inclusive('\n') {
+        if line.trim_end() == "---" {
+            docs.push(String::new());
+        } else {
+            docs.last_mut().expect("never empty").push_str(line);
+        }
+    }
+    docs.retain(|d| {
+        d.lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+    });
+    docs
+}
+
+/// `site put [NAME]`: whole site files (from configuration management), validated exactly as
+/// `apply` reads them, written over each site's file (`sites.d/NAME.yaml` for a new site) and
+/// those sites converged in one run. Nothing is written when any file is invalid; a failed
+/// converge puts every old file back (or removes the new ones); `dry_run` writes nothing. The
+/// report starts with the site files' own changes, and `changed` is then true.
 pub(crate) fn put(ctx: &Context, o: &PutOptions) -> Result<Report> {
     let config = ctx.load()?;
-    let name = &o.name;
     let sites_dir = ctx.root.path(&config.global.paths.sites_dir);
-    // The file the site is read from now; a broken file that holds the name is replaced too.
-    let real_file = match (config.site(name), config.broken_site(name.as_str())) {
-        (Some(site), _) => site.file.clone(),
-        (None, Some(broken)) => broken.file.clone(),
-        (None, None) => sites_dir.join(format!("{name}.yaml")),
+    let docs = match &o.name {
+        Some(_) => vec![o.text.clone()],
+        None => documents(&o.text),
     };
-    if let Some(other) = config
-        .sites
-        .iter()
-        .find(|s| s.file == real_file && &s.name != name)
-    {
-        return Err(UsageError(format!(
-            "{} holds site `{}`, not `{name}`; nothing was changed",
-            real_file.display(),
-            other.name
-        ))
-        .into());
-    }
-    let old_text = match std::fs::read_to_string(&real_file) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("reading {}", real_file.display())),
-    };
-    let parsed: config::file::SiteFile =
-        config::parse_yaml(&real_file, &o.text).map_err(|e| ConfigErrors(vec![e]))?;
-    let mut errors = Vec::new();
-    let site = ctx.validate_site(&real_file, parsed, &config.global, &mut errors);
-    let Some(site) = site.filter(|_| errors.is_empty()) else {
-        return Err(ConfigErrors(errors).into());
-    };
-    if &site.name != name {
-        return Err(UsageError(format!(
-            "the site file says `name: {}`, but the command names `{name}`; nothing was changed",
-            site.name
-        ))
-        .into());
+    if docs.is_empty() {
+        return Err(UsageError("no site file in the input; nothing was changed".into()).into());
     }
     let mut new_config = config.clone();
-    new_config.broken.retain(|b| b.file != real_file);
-    new_config.sites.retain(|s| &s.name != name);
-    new_config.sites.push(site);
+    let mut files: Vec<PutFile> = Vec::new();
+    let mut errors = Vec::new();
+    for (i, text) in docs.into_iter().enumerate() {
+        // where the file is read from is known only once its name is: read `name` alone first
+        // (any other field may be wrong), so every error names the file the site would be in
+        #[derive(serde::Deserialize)]
+        struct NameOnly {
+            name: Option<String>,
+        }
+        let stand_in = PathBuf::from(format!("<input document {}>", i + 1));
+        let named = match &o.name {
+            Some(n) => Some(n.clone()),
+            None => config::parse_yaml::<NameOnly>(&stand_in, &text)
+                .ok()
+                .and_then(|d| d.name)
+                .and_then(|n| Fqdn::parse(&n).ok()),
+        };
+        let Some(name) = named else {
+            // the full parse and validation report the bad or missing name with its line
+            let parsed: config::file::SiteFile =
+                config::parse_yaml(&stand_in, &text).map_err(|e| ConfigErrors(vec![e]))?;
+            ctx.validate_site(&stand_in, parsed, &config.global, &mut errors);
+            continue;
+        };
+        if files.iter().any(|f| f.name == name) {
+            return Err(UsageError(format!(
+                "site `{name}` is in the input twice; nothing was changed"
+            ))
+            .into());
+        }
+        // The file the site is read from now; a broken file that holds the name is replaced too.
+        let real_file = match (config.site(&name), config.broken_site(name.as_str())) {
+            (Some(site), _) => site.file.clone(),
+            (None, Some(broken)) => broken.file.clone(),
+            (None, None) => sites_dir.join(format!("{name}.yaml")),
+        };
+        if let Some(other) = config
+            .sites
+            .iter()
+            .find(|s| s.file == real_file && s.name != name)
+        {
+            return Err(UsageError(format!(
+                "{} holds site `{}`, not `{name}`; nothing was changed",
+                real_file.display(),
+                other.name
+            ))
+            .into());
+        }
+        let old_text = match std::fs::read_to_string(&real_file) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", real_file.display())),
+        };
+        let parsed: config::file::SiteFile =
+            config::parse_yaml(&real_file, &text).map_err(|e| ConfigErrors(vec![e]))?;
+        let Some(site) = ctx.validate_site(&real_file, parsed, &config.global, &mut errors) else {
+            continue;
+        };
+        if site.name != name {
+            return Err(UsageError(format!(
+                "the site file says `name: {}`, but the command names `{name}`; nothing was changed",
+                site.name
+            ))
+            .into());
+        }
+        new_config.broken.retain(|b| b.file != real_file);
+        new_config.sites.retain(|s| s.name != name);
+        new_config.sites.push(site);
+        files.push(PutFile {
+            host_file: host_path(ctx, &real_file),
+            name,
+            text,
+            old_text,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors).into());
+    }
     // in the order `load` reads them (file names): host-wide files that list every site
     // (the rotation file) come out as the next `apply` renders them
     new_config.sites.sort_by(|a, b| a.file.cmp(&b.file));
@@ -627,31 +698,42 @@ pub(crate) fn put(ctx: &Context, o: &PutOptions) -> Result<Report> {
         return Err(ConfigErrors(errors).into());
     }
     let run = RunOptions {
-        scope: Scope::Sites(vec![name.clone()]),
+        scope: Scope::Sites(files.iter().map(|f| f.name.clone()).collect()),
         dry_run: o.dry_run,
         diffs: o.diffs,
         wait: o.wait,
         ..RunOptions::default()
     };
-    let host_file = host_path(ctx, &real_file);
-    let file_change = (old_text.as_deref() != Some(o.text.as_str())).then(|| {
-        engine::plan::site_file_change(&host_file, old_text.as_deref(), &o.text, name.as_str())
-    });
+    let changed: Vec<&PutFile> = files
+        .iter()
+        .filter(|f| f.old_text.as_deref() != Some(f.text.as_str()))
+        .collect();
+    let file_changes: Vec<_> = changed
+        .iter()
+        .map(|f| {
+            engine::plan::site_file_change(
+                &f.host_file,
+                f.old_text.as_deref(),
+                &f.text,
+                f.name.as_str(),
+            )
+        })
+        .collect();
     let mut report = if o.dry_run {
         engine::run(&ctx.root, &new_config, &run)?
     } else {
-        // checked before the file is written (the run would refuse it after)
+        // checked before the files are written (the run would refuse them after)
         engine::check_php_installed(&new_config, &run.scope)?;
-        let converge = || engine::run(&ctx.root, &new_config, &run);
-        if file_change.is_none() {
-            converge()?
-        } else {
-            ctx.root
-                .write_then(&host_file, o.text.as_bytes(), &Perms::root(0o644), converge)?
-        }
+        let writes: Vec<(&Path, &[u8])> = changed
+            .iter()
+            .map(|f| (f.host_file.as_path(), f.text.as_bytes()))
+            .collect();
+        ctx.root.write_all_then(&writes, &Perms::root(0o644), || {
+            engine::run(&ctx.root, &new_config, &run)
+        })?
     };
-    if let Some(change) = file_change {
-        report.changes.insert(0, change);
+    if !file_changes.is_empty() {
+        report.changes.splice(0..0, file_changes);
         report.changed = true;
     }
     Ok(report)

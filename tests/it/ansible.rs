@@ -268,6 +268,41 @@ fn ansible_site_module_refuses_invalid_input_and_absent_keeps_data() {
     assert_eq!(r["error_kind"], "invalid-input", "{r}");
     assert_eq!(before, sb.tree(), "a refused task changed the sandbox");
 
+    // `sites`: one bad site among good ones, and nothing of any of them is written.
+    let r = module(
+        &sb,
+        "sites",
+        serde_json::json!({"sites": [
+            {"name": "one.example.test", "kind": "static"},
+            {"name": "two.example.test", "kind": "php", "config": {"php": {"max_children": "many"}}},
+        ]}),
+        false,
+    );
+    assert_eq!(r["failed"], true, "{r}");
+    assert!(
+        r["msg"].as_str().unwrap().contains("two.example.test.yaml")
+            && r["msg"].as_str().unwrap().contains("php.max_children"),
+        "{r}"
+    );
+    assert_eq!(
+        before,
+        sb.tree(),
+        "a refused sites task changed the sandbox"
+    );
+    let r = module(
+        &sb,
+        "sites",
+        serde_json::json!({"sites": [{"name": "one.example.test", "kind": "static", "config": {"name": "x"}}]}),
+        false,
+    );
+    assert!(
+        r["msg"]
+            .as_str()
+            .unwrap()
+            .contains("config: set name with the option"),
+        "{r}"
+    );
+
     // Check mode: changed, nothing written.
     let site = serde_json::json!({"name": "app.example.test", "kind": "php", "config": {"php": {"memory_limit": "160M"}}});
     let r = module(&sb, "site", site.clone(), true);

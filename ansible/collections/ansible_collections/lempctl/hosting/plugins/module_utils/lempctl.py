@@ -106,6 +106,28 @@ class Lempctl(object):
         return result
 
 
+OWN_FIELDS = ('name', 'kind', 'aliases', 'enabled')
+
+
+def site_text(params, module_name):
+    """The text of a site file from a module's options (name, kind, aliases, state, config).
+
+    Raises ValueError when config sets a field that has its own option.
+    """
+    config = params.get('config') or {}
+    clash = [k for k in OWN_FIELDS if k in config]
+    if clash:
+        raise ValueError('config: set %s with the option of that name, not inside config' % ', '.join(clash))
+    doc = dict(name=params['name'], kind=params['kind'])
+    if params.get('aliases'):
+        doc['aliases'] = params['aliases']
+    doc['enabled'] = params.get('state') != 'disabled'
+    for key, value in config.items():
+        doc[key] = value
+    header = '# managed by Ansible (%s); edits here are overwritten by the next run\n' % module_name
+    return header + to_yaml(doc)
+
+
 def split_unified(text):
     """The old and new sides of a unified diff, hunks joined by a `…` line; None if not one."""
     lines = text.splitlines(True)

@@ -49,7 +49,7 @@ options:
     description:
       - The site's kind. Required with O(state=present).
     type: str
-    choices: [php, static, wordpress, redirect]
+    choices: [php, static, wordpress, redirect, proxy]
   aliases:
     description:
       - Other host names of the site.
@@ -59,7 +59,8 @@ options:
   config:
     description:
       - The other sections and fields of the site file (C(php), C(cache), C(tls), C(redirect),
-        C(health), C(db), C(wordpress), C(backup), C(s3), C(security), C(document_root)), as
+        C(proxy), C(health), C(db), C(wordpress), C(backup), C(s3), C(security), C(access),
+        C(document_root)), as
         documented in lempctl's docs/configuration.md. They are checked by lempctl, not here;
         an unknown section fails with lempctl's message.
       - C(name), C(kind), C(aliases) and C(enabled) are set with the module's options.
@@ -123,21 +124,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lempctl.hosting.plugins.module_utils.lempctl import (
     Lempctl,
     argument_spec,
-    to_yaml,
+    site_text,
 )
-
-HEADER = '# managed by Ansible (lempctl.hosting.site); edits here are overwritten by the next run\n'
-OWN_FIELDS = ('name', 'kind', 'aliases', 'enabled')
-
-
-def site_text(params):
-    doc = dict(name=params['name'], kind=params['kind'])
-    if params['aliases']:
-        doc['aliases'] = params['aliases']
-    doc['enabled'] = params['state'] != 'disabled'
-    for key, value in (params['config'] or {}).items():
-        doc[key] = value
-    return HEADER + to_yaml(doc)
 
 
 def main():
@@ -145,7 +133,7 @@ def main():
         argument_spec=argument_spec(
             name=dict(type='str', required=True),
             state=dict(type='str', default='present', choices=['present', 'absent', 'enabled', 'disabled']),
-            kind=dict(type='str', choices=['php', 'static', 'wordpress', 'redirect']),
+            kind=dict(type='str', choices=['php', 'static', 'wordpress', 'redirect', 'proxy']),
             aliases=dict(type='list', elements='str', default=[]),
             config=dict(type='dict', default={}),
             purge=dict(type='bool', default=False),
@@ -157,10 +145,6 @@ def main():
     lempctl = Lempctl(module)
     name = p['name']
     dry_run = module.check_mode
-
-    clash = [k for k in OWN_FIELDS if k in (p['config'] or {})]
-    if clash:
-        module.fail_json(msg='config: set %s with the module option of that name, not inside config' % ', '.join(clash))
 
     if p['state'] == 'absent':
         names = lempctl.call(['site', 'list', '--names'])
@@ -178,7 +162,10 @@ def main():
         report = lempctl.call(['site', verb, name], dry_run=dry_run)
         module.exit_json(**lempctl.report_result(report))
 
-    text = site_text(p)
+    try:
+        text = site_text(p, 'lempctl.hosting.site')
+    except ValueError as e:
+        module.fail_json(msg=str(e))
     report = lempctl.call(['site', 'put', name, '--file', '-'], dry_run=dry_run, data=text)
     result = lempctl.report_result(report)
     result['site_file'] = text
