@@ -71,3 +71,32 @@ mod tests {
         assert_eq!(v["opcache.memory_consumption"], "128");
     }
 }
+
+/// Waits until every socket in `sockets` (real paths) accepts a connection: after a reload the
+/// master creates new pools' sockets only when it is back, and nginx must not be sent to them
+/// before. Fails after `limit` naming the sockets that do not accept.
+pub(crate) fn wait_for_sockets(
+    sockets: &[std::path::PathBuf],
+    limit: std::time::Duration,
+) -> Result<()> {
+    let accepts = |s: &std::path::PathBuf| std::os::unix::net::UnixStream::connect(s).is_ok();
+    let start = std::time::Instant::now();
+    loop {
+        let waiting: Vec<&std::path::PathBuf> = sockets.iter().filter(|s| !accepts(s)).collect();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            anyhow::bail!(
+                "PHP-FPM pools do not accept connections {} s after the reload: {}",
+                limit.as_secs(),
+                waiting
+                    .iter()
+                    .map(|s| s.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
