@@ -466,7 +466,9 @@ fn fixed_env(env: &[u8]) -> Vec<u8> {
     for l in String::from_utf8_lossy(env).lines() {
         let key = l.split_once('=').map(|(k, _)| k.trim());
         match key {
-            Some("WP_ENV") => out.push_str("WP_ENV='production'  # was development (set by wpzo's wp_install.sh; lempctl import)"),
+            Some("WP_ENV") => out.push_str(
+                "# lempctl import: WP_ENV was development (debug output shown to visitors)\nWP_ENV='production'",
+            ),
             Some("WP_DEBUG_LOG") => {
                 out.push_str("# WP_DEBUG_LOG removed by lempctl import (pointed into root-owned /var/log/wordpress): ");
                 out.push_str(l);
