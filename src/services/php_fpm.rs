@@ -57,21 +57,6 @@ fn parse_info(text: &str, keys: &[&str]) -> std::collections::BTreeMap<String, S
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn reads_settings_from_phpinfo_text() {
-        let text = "opcache.enable => On => On\nopcache.memory_consumption => 128 => 128\nopcache.max_accelerated_files => 10000 => 10000\nother => x => x\n";
-        let v = super::parse_info(
-            text,
-            &["opcache.enable", "opcache.memory_consumption", "missing"],
-        );
-        assert_eq!(v.len(), 2);
-        assert_eq!(v["opcache.enable"], "On");
-        assert_eq!(v["opcache.memory_consumption"], "128");
-    }
-}
-
 /// Waits until every socket in `sockets` (real paths) accepts a connection: after a reload the
 /// master creates new pools' sockets only when it is back, and nginx must not be sent to them
 /// before. Fails after `limit` naming the sockets that do not accept.
@@ -98,5 +83,20 @@ pub(crate) fn wait_for_sockets(
             );
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_settings_from_phpinfo_text() {
+        let text = "opcache.enable => On => On\nopcache.memory_consumption => 128 => 128\nopcache.max_accelerated_files => 10000 => 10000\nother => x => x\n";
+        let v = super::parse_info(
+            text,
+            &["opcache.enable", "opcache.memory_consumption", "missing"],
+        );
+        assert_eq!(v.len(), 2);
+        assert_eq!(v["opcache.enable"], "On");
+        assert_eq!(v["opcache.memory_consumption"], "128");
     }
 }
