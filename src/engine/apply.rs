@@ -526,6 +526,12 @@ impl Run<'_> {
             if !php_has_pools(root, config, v) {
                 continue;
             }
+            if let Ok(Some(0)) = php_fpm::process_control_timeout(root, g, v) {
+                self.outcome.warnings.push(format!(
+                    "{s}: process_control_timeout is 0, so its reloads cut running PHP requests; set it to 10s in {} (`lempctl doctor` checks it)",
+                    root.path(&g.fpm(v).main_conf()).display()
+                ));
+            }
             let step = php_fpm::check_config(root, g, v).and_then(|()| {
                 if service_manager::is_running(root, &g.machine(), &s)? {
                     service_manager::reload(root, &g.machine(), &s)

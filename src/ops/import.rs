@@ -116,16 +116,13 @@ pub(crate) fn wpzo(ctx: &Context, o: &ImportOptions) -> Result<ImportResult> {
     }
     let mut sites: Vec<Site> = config.sites.clone();
     for s in found {
-        let name = s.name.clone();
+        let vhost = s.vhost.clone();
         match plan_site(ctx, g, &config, s, &pool_users) {
             Ok((adopted, site)) => {
                 sites.push(site);
                 result.sites.push(adopted);
             }
-            Err(reason) => result.skipped.push(Skipped {
-                vhost: layout.available.join(format!("{name}.conf")),
-                reason,
-            }),
+            Err(reason) => result.skipped.push(Skipped { vhost, reason }),
         }
     }
     // the new files must not collide with each other or with the configured sites
@@ -447,6 +444,7 @@ fn pool_settings(text: &str, tech: &str) -> Option<Pool> {
 fn env_values(env: &[u8]) -> BTreeMap<String, String> {
     String::from_utf8_lossy(env)
         .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
         .filter_map(|l| {
             let (k, v) = l.trim().split_once('=')?;
             let v = v.trim();
@@ -766,4 +764,70 @@ fn adopt_all(
     text.push(b'\n');
     root.write_atomic(journal, &state_file, &text, &Perms::root(0o600))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VHOST: &str = "#server {\n#    server_name www.example.test;\n#}\nserver {\n    listen 80;\n    server_name admexaw.www.example.test;\n    index index.php;\n    root /srv/servers/example.test/www/webroot/bedrock/web;\n    location ~* \\.php$ {\n        fastcgi_pass unix:/run/php-fpm/exampletest_www.sock;\n    }\n}\n";
+
+    #[test]
+    fn directives_skip_comments_and_longer_names() {
+        assert_eq!(
+            directive(VHOST, "server_name").as_deref(),
+            Some("admexaw.www.example.test")
+        );
+        assert_eq!(
+            directive(VHOST, "root").as_deref(),
+            Some("/srv/servers/example.test/www/webroot/bedrock/web")
+        );
+        assert_eq!(
+            directive(VHOST, "fastcgi_pass").as_deref(),
+            Some("unix:/run/php-fpm/exampletest_www.sock")
+        );
+        assert_eq!(directive("fastcgi_index index.php;", "fastcgi"), None);
+    }
+
+    #[test]
+    fn the_web_root_is_found_above_the_document_root() {
+        let (w, b) = split_webroot(Path::new(
+            "/srv/servers/example.test/www/webroot/bedrock/web",
+        ))
+        .unwrap();
+        assert_eq!(w, Path::new("/srv/servers/example.test/www/webroot"));
+        assert_eq!(b, Path::new("bedrock/web"));
+        let (_, b) = split_webroot(Path::new("/s/example.test/www/webroot")).unwrap();
+        assert!(b.as_os_str().is_empty());
+        assert!(split_webroot(Path::new("/var/www/html")).is_none());
+    }
+
+    #[test]
+    fn pool_settings_come_from_the_pools_own_section() {
+        let text = "[other]\nuser = a\nlisten = /x.sock\n[exampletest_www]\nuser = nginx ; shared\nlisten = /run/php-fpm/exampletest_www.sock\npm = dynamic\npm.max_children = 50\npm.start_servers = 5\n;pm.start_servers = 9\n";
+        let p = pool_settings(text, "exampletest_www").unwrap();
+        assert_eq!(
+            (
+                p.user.as_str(),
+                p.pm.as_str(),
+                p.max_children.as_str(),
+                p.start_servers.as_str()
+            ),
+            ("nginx", "dynamic", "50", "5")
+        );
+        assert!(pool_settings("[exampletest_www]\nuser = nginx\n", "exampletest_www").is_none());
+    }
+
+    #[test]
+    fn the_env_is_read_and_fixed() {
+        let env = b"DB_NAME='examplecomww'\nDB_PASSWORD='a=b'\nWP_ENV='development'\nWP_HOME=\"http://x\"\nWP_DEBUG_LOG='/var/log/wordpress/TECHNAME-debug.log'\n";
+        let v = env_values(env);
+        assert_eq!(v["DB_NAME"], "examplecomww");
+        assert_eq!(v["DB_PASSWORD"], "a=b");
+        assert_eq!(v["WP_HOME"], "http://x");
+        let fixed = env_values(&fixed_env(env));
+        assert_eq!(fixed["WP_ENV"], "production");
+        assert!(!fixed.contains_key("WP_DEBUG_LOG"));
+        assert_eq!(fixed["DB_PASSWORD"], "a=b");
+    }
 }

@@ -57,6 +57,28 @@ fn parse_info(text: &str, keys: &[&str]) -> std::collections::BTreeMap<String, S
         .collect()
 }
 
+/// The master's `process_control_timeout` in seconds, from `php-fpmX.Y -tt` (which prints the
+/// whole configuration it would load). 0, PHP-FPM's default, lets a reload kill every request
+/// still running; `None` when the value is not in the output.
+pub(crate) fn process_control_timeout(
+    root: &Root,
+    g: &Global,
+    version: &PhpVersion,
+) -> Result<Option<u64>> {
+    let private = g.manager == ManagerKind::Direct || !root.is_host();
+    let out = g.fpm(version).test_cmd(root, private).arg("-t").output()?;
+    Ok(parse_process_control_timeout(&String::from_utf8_lossy(
+        &out.stderr,
+    )))
+}
+
+fn parse_process_control_timeout(text: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let v = l.split_once("process_control_timeout = ")?.1.trim();
+        v.trim_end_matches('s').parse().ok()
+    })
+}
+
 /// Waits until every socket in `sockets` (real paths) accepts a connection: after a reload the
 /// master creates new pools' sockets only when it is back, and nginx must not be sent to them
 /// before. Fails after `limit` naming the sockets that do not accept.
@@ -88,6 +110,15 @@ pub(crate) fn wait_for_sockets(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn process_control_timeout_is_read_from_the_dump() {
+        let dump = "[03-Dec-2026 06:15:51] NOTICE: \tprocess_control_timeout = 0s\n";
+        assert_eq!(super::parse_process_control_timeout(dump), Some(0));
+        let dump = "NOTICE: \tprocess_control_timeout = 10s\n";
+        assert_eq!(super::parse_process_control_timeout(dump), Some(10));
+        assert_eq!(super::parse_process_control_timeout(""), None);
+    }
+
     #[test]
     fn reads_settings_from_phpinfo_text() {
         let text = "opcache.enable => On => On\nopcache.memory_consumption => 128 => 128\nopcache.max_accelerated_files => 10000 => 10000\nother => x => x\n";
