@@ -27,12 +27,19 @@ pub enum ImportCommand {
 }
 
 /// Runs `lempctl import …`.
-pub(super) fn run(ctx: &Context, c: &ImportCommand, p: &Printer, dry_run: bool) -> Result<()> {
+pub(super) fn run(
+    ctx: &Context,
+    c: &ImportCommand,
+    p: &Printer,
+    dry_run: bool,
+    wait: std::time::Duration,
+) -> Result<()> {
     match c {
         ImportCommand::Wpzo { from } => {
             let o = ops::import::ImportOptions {
                 from: from.clone(),
                 dry_run,
+                wait,
             };
             p.data(&ops::import::wpzo(ctx, &o)?, import_text);
         }

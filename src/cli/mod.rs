@@ -344,7 +344,7 @@ fn dispatch(cli: &Cli, ctx: &Context, p: &Printer) -> Result<u8> {
         Command::Status(a) => return status::run(ctx, a, p, g.dry_run),
         Command::Alert { unit } => p.data(&ops::jobs::alert(ctx, unit)?, printer::alert_text),
         Command::Doctor => return doctor::run(ctx, p),
-        Command::Import(c) => import::run(ctx, c, p, g.dry_run)?,
+        Command::Import(c) => import::run(ctx, c, p, g.dry_run, wait)?,
         Command::Sandbox(s) => sandbox::run(ctx, s, p)?,
         Command::Completions { shell } => p.raw(&completions(*shell)),
         Command::Man { command } => p.raw(&man_page(command)?),

@@ -25,6 +25,8 @@ pub(crate) struct ImportOptions {
     /// and optionally `conf/site.conf`.
     pub from: PathBuf,
     pub dry_run: bool,
+    /// How long to wait for another run's lock.
+    pub wait: std::time::Duration,
 }
 
 /// What `import wpzo` found and did (or, with `--dry-run`, would do).
@@ -134,6 +136,8 @@ pub(crate) fn wpzo(ctx: &Context, o: &ImportOptions) -> Result<ImportResult> {
     if o.dry_run || result.sites.is_empty() {
         return Ok(result);
     }
+    // the state file is `apply`'s too
+    let _lock = crate::engine::lock::acquire(&root.path(&g.paths.lock_file()), o.wait)?;
     let mut journal = Journal::default();
     let done = adopt_all(root, &config, &result.sites, &sites, &mut journal);
     if let Err(e) = done {
@@ -478,6 +482,21 @@ fn fixed_env(env: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// Whether a Bedrock `DB_HOST` (`host`, `host:port` or `localhost:/socket`) names the server
+/// lempctl's admin connection reaches.
+fn same_server(db_host: &str, admin: &config::global::DbAdmin) -> bool {
+    use config::global::DbAdmin;
+    let host = db_host
+        .strip_prefix('[')
+        .and_then(|h| h.split_once(']').map(|(h, _)| h))
+        .unwrap_or_else(|| db_host.split(':').next().unwrap_or(""));
+    let local = |h: &str| matches!(h, "localhost" | "127.0.0.1" | "::1");
+    match admin {
+        DbAdmin::Socket(_) => local(host),
+        DbAdmin::Tcp { host: admin, .. } => host == admin || (local(host) && local(admin)),
+    }
+}
+
 /// The site file for one found site, validated as `apply` will read it; `Err` is why not.
 fn plan_site(
     ctx: &Context,
@@ -544,6 +563,13 @@ fn plan_site(
                     root.path(env_file).display()
                 ));
             };
+            let host = v.get("DB_HOST").map_or("", String::as_str);
+            if !same_server(host, &g.database.admin) {
+                return Err(format!(
+                    "its database is on another server (DB_HOST={host} in {}) than the one lempctl manages: move the database here first, or point `database` in lempctl.yaml at that server",
+                    root.path(env_file).display()
+                ));
+            }
             password = Some(pass.clone());
             db = Some((database.clone(), user.clone()));
             if v.get("WP_ENV").map(String::as_str) == Some("development") {
@@ -816,6 +842,23 @@ mod tests {
             ("nginx", "dynamic", "50", "5")
         );
         assert!(pool_settings("[exampletest_www]\nuser = nginx\n", "exampletest_www").is_none());
+    }
+
+    #[test]
+    fn only_a_database_on_lempctls_server_is_adopted() {
+        let socket = config::global::DbAdmin::Socket(PathBuf::from("/run/mysqld/mysqld.sock"));
+        assert!(same_server("localhost:/run/mysqld/mysqld.sock", &socket));
+        assert!(same_server("127.0.0.1:3306", &socket));
+        assert!(!same_server("YOUR_DB_SERVER_IP", &socket));
+        assert!(!same_server("10.0.0.5", &socket));
+        let tcp = config::global::DbAdmin::Tcp {
+            host: "10.0.0.5".into(),
+            port: 3306,
+            credentials_file: PathBuf::from("/etc/lempctl/db.cnf"),
+            tls: None,
+        };
+        assert!(same_server("10.0.0.5:3306", &tcp));
+        assert!(!same_server("localhost", &tcp));
     }
 
     #[test]
