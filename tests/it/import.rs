@@ -395,6 +395,7 @@ fn import_adopts_a_wpzo_host_and_apply_switches_it_without_a_failed_request() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&human.stdout);
+    eprintln!("{text}");
     assert!(
         text.contains("would adopt 3") && text.contains("not adopted"),
         "{text}"
