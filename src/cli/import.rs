@@ -51,9 +51,9 @@ fn import_text(r: &ops::import::ImportResult) -> String {
     let mut out = Vec::new();
     let verb = if r.dry_run { "would adopt" } else { "adopted" };
     out.push(format!(
-        "{} wpzo site(s) in {}: {verb} {}, left untouched {}",
+        "{} vhost(s) in {}: {verb} {}, left untouched {}",
         r.sites.len() + r.skipped.len(),
-        r.from.display(),
+        r.from.join("nginx/sites-available").display(),
         r.sites.len(),
         r.skipped.len()
     ));

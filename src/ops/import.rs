@@ -592,9 +592,15 @@ fn plan_site(
         }
     };
     if let Some((database, user)) = &db {
+        let hosts: Vec<String> = g
+            .database
+            .web_hosts
+            .iter()
+            .map(|h| format!("'{user}'@'{h}'"))
+            .collect();
         fixes.push(format!(
-            "database user '{user}'@'%' (any host) → '{user}'@ {} only (the '%' account is dropped by apply once the new one exists); database `{database}` and its password kept",
-            g.database.web_hosts.join(", ")
+            "database user '{user}'@'%' (any host) → {} only (the '%' account is dropped by apply once the new one exists); database `{database}` and its password kept",
+            hosts.join(", ")
         ));
     }
     let shared = pool_users.get(&f.pool.user).copied().unwrap_or(0);

@@ -428,6 +428,24 @@ fn import_adopts_a_wpzo_host_and_apply_switches_it_without_a_failed_request() {
     assert_eq!(code, 0, "{err}\n{v}");
     let (code, plan, err) = sb.json(&["apply", "--dry-run"]);
     assert_eq!(code, 0, "{err}\n{plan}");
+    for old in [
+        "/etc/nginx/sites-available/exampletest_blog.conf",
+        "/etc/nginx/sites-enabled/exampletest_blog.conf",
+        "/etc/php-fpm.d/exampletest_blog.conf",
+    ] {
+        assert!(
+            plan["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["target"] == old && c["action"] == "delete"),
+            "{old} not deleted by the plan: {plan}"
+        );
+    }
+    assert!(
+        !plan["changes"].to_string().contains("exampletest_new.conf"),
+        "{plan}"
+    );
     let (code, applied, err) = sb.json(&["apply"]);
     std::thread::sleep(std::time::Duration::from_millis(300));
     stop.store(true, Ordering::SeqCst);
