@@ -170,6 +170,7 @@ php_admin_value[soap.wsdl_cache_dir] = {dir}/php/wsdl
 /// A Bedrock-shaped front controller: reads `../.env` as Bedrock does and answers from the
 /// database with the credentials there.
 const APP: &str = r#"<?php
+if (isset($_GET['slow'])) { usleep(700000); }
 $env = [];
 foreach (file(__DIR__ . '/../.env') as $l) {
     if (preg_match("/^([A-Z_]+)='([^']*)'/", trim($l), $m)) { $env[$m[1]] = $m[2]; }
@@ -404,25 +405,36 @@ fn import_adopts_a_wpzo_host_and_apply_switches_it_without_a_failed_request() {
     // import, then apply, polled all along from a thread
     let stop = Arc::new(AtomicBool::new(false));
     let poller = {
-        let stop = stop.clone();
         let port = sb.port;
         let targets: Vec<(String, &'static str, String)> = SITES
             .iter()
             .map(|o| (o.admin(), o.path(), o.expect()))
             .collect();
-        std::thread::spawn(move || {
-            let (mut requests, mut failures) = (0u32, Vec::new());
-            while !stop.load(Ordering::SeqCst) {
-                for (host, path, expect) in &targets {
-                    let r = http_get(port, host, path, &[]);
-                    requests += 1;
-                    if !(r.status == 200 && r.body.contains(expect.as_str())) {
-                        failures.push(format!("{host}{path}: {:?} {}", r.status, r.body));
+        // one thread polls every site; two more keep a slow request (0.7 s) of a WordPress
+        // site in flight all along, so reloads happen while requests run
+        let mut lanes = vec![targets];
+        for _ in 0..2 {
+            lanes.push(vec![(SITES[0].admin(), "/?slow=1", SITES[0].expect())]);
+        }
+        lanes
+            .into_iter()
+            .map(|targets| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let (mut requests, mut failures) = (0u32, Vec::new());
+                    while !stop.load(Ordering::SeqCst) {
+                        for (host, path, expect) in &targets {
+                            let r = http_get(port, host, path, &[]);
+                            requests += 1;
+                            if !(r.status == 200 && r.body.contains(expect.as_str())) {
+                                failures.push(format!("{host}{path}: {:?} {}", r.status, r.body));
+                            }
+                        }
                     }
-                }
-            }
-            (requests, failures)
-        })
+                    (requests, failures)
+                })
+            })
+            .collect::<Vec<_>>()
     };
     let (code, v, err) = sb.json(&["import", "wpzo"]);
     assert_eq!(code, 0, "{err}\n{v}");
@@ -449,7 +461,12 @@ fn import_adopts_a_wpzo_host_and_apply_switches_it_without_a_failed_request() {
     let (code, applied, err) = sb.json(&["apply"]);
     std::thread::sleep(std::time::Duration::from_millis(300));
     stop.store(true, Ordering::SeqCst);
-    let (requests, failures) = poller.join().unwrap();
+    let (mut requests, mut failures) = (0, Vec::new());
+    for lane in poller {
+        let (n, f) = lane.join().unwrap();
+        requests += n;
+        failures.extend(f);
+    }
     assert_eq!(code, 0, "{err}\n{applied}");
     assert!(
         failures.is_empty(),
