@@ -425,7 +425,7 @@ impl Run<'_> {
     }
 
     /// Reloads each affected service once; a service that is not running is left alone.
-    /// PHP-FPM goes first and nginx waits until the new pools accept, so nginx never sends a
+    /// PHP-FPM goes first and nginx waits until the new pools listen, so nginx never sends a
     /// request to a socket that does not exist yet; after nginx, its old workers are waited
     /// for (they still send requests to the pools they knew).
     fn reload(&mut self) -> Result<Vec<Service>> {
@@ -486,7 +486,7 @@ impl Run<'_> {
     }
 
     /// The sockets of the pools this run wrote, once PHP-FPM was reloaded: nginx is reloaded
-    /// only when they accept.
+    /// only when they listen.
     fn wait_for_new_pools(&self, reloaded: &[Service]) -> Result<()> {
         let sockets: Vec<std::path::PathBuf> = self
             .config
@@ -622,7 +622,7 @@ impl Run<'_> {
     }
 }
 
-/// How long nginx waits for the pools a run wrote to accept before it is reloaded anyway.
+/// How long nginx waits for the pools a run wrote to listen (then the run fails and rolls back).
 const NEW_POOLS_LIMIT: Duration = Duration::from_secs(10);
 /// How long the retirement of replaced pools waits for nginx's old workers.
 const OLD_WORKERS_LIMIT: Duration = Duration::from_secs(30);
