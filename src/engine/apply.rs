@@ -257,13 +257,15 @@ impl Run<'_> {
                     perms,
                 } => root.write_atomic(&mut undo.journal, path, contents, perms),
                 Op::Link { path, target } => root.symlink(&mut undo.journal, path, target),
-                Op::Remove { path } => match retired_pool(self.plan, undo.old_state, path) {
-                    Some(s) => {
-                        self.retired_pools.push((path.clone(), s));
-                        Ok(())
+                Op::Remove { path } => {
+                    match retired_pool(root, self.config, self.plan, undo.old_state, path) {
+                        Some(s) => {
+                            self.retired_pools.push((path.clone(), s));
+                            Ok(())
+                        }
+                        None => root.remove(&mut undo.journal, path),
                     }
-                    None => root.remove(&mut undo.journal, path),
-                },
+                }
                 Op::RemoveUser { .. } | Op::Purge { .. } => {
                     purges.push(change.op.clone());
                     Ok(())
@@ -629,11 +631,34 @@ const OLD_WORKERS_LIMIT: Duration = Duration::from_secs(30);
 
 /// A pool file this run deletes while nginx is reloaded too (a pool replaced by another, an
 /// imported site's old pool): it is deleted after nginx's reload, and the service to reload
-/// then. Other deletions happen with the writes.
-fn retired_pool(plan: &Plan, old: &State, path: &std::path::Path) -> Option<Service> {
+/// then. Other deletions happen with the writes — also a pool whose socket a pool of this
+/// configuration listens on (a site moved to another PHP version): reloaded after the new
+/// master took the socket's path, the old one would unlink it.
+fn retired_pool(
+    root: &Root,
+    config: &Config,
+    plan: &Plan,
+    old: &State,
+    path: &std::path::Path,
+) -> Option<Service> {
     let s = old.files.get(path)?.service.clone()?;
     let nginx = plan.reloads().any(|r| *r == Service::Nginx);
-    (nginx && matches!(s, Service::PhpFpm(_))).then_some(s)
+    if !nginx || !matches!(s, Service::PhpFpm(_)) {
+        return None;
+    }
+    let text = root.read(path).ok()??;
+    let text = String::from_utf8_lossy(&text);
+    let socket = text.lines().find_map(|l| {
+        let (k, v) = l.split(';').next()?.split_once('=')?;
+        (k.trim() == "listen").then(|| std::path::PathBuf::from(v.trim()))
+    })?;
+    let taken = config.sites.iter().any(|site| {
+        site.paths
+            .pool_socket
+            .as_ref()
+            .is_some_and(|p| *p == socket || root.path(p) == socket)
+    });
+    (!taken).then_some(s)
 }
 
 /// The run writes or removes a file of the managed fail2ban configuration.
