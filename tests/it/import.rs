@@ -313,6 +313,15 @@ fn lay_out_wpzo(sb: &Sandbox) {
     sb.write("/etc/conf/site.conf", &registry);
 }
 
+/// A user's uid, from `id -u`.
+fn nix_uid(user: &str) -> u32 {
+    let out = std::process::Command::new("id")
+        .args(["-u", user])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
 fn assert_serving(sb: &Sandbox, o: &Old) {
     let r = sb.get(&o.admin(), o.path());
     assert!(
@@ -355,6 +364,26 @@ fn import_adopts_a_wpzo_host_and_apply_switches_it_without_a_failed_request() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a wpzo layout"), "{err}");
+    assert_eq!(before, sb.tree());
+    // the directories are there, but no vhost in them is one of wpzo's
+    sb.write(
+        "/opt/other/nginx/sites-available/app.conf",
+        "server { listen 80; server_name app.example.test; root /var/www/app; }\n",
+    );
+    std::fs::create_dir_all(sb.path("/opt/other/nginx/sites-enabled")).unwrap();
+    std::fs::create_dir_all(sb.path("/opt/other/php-fpm.d")).unwrap();
+    let before = sb.tree();
+    let out = sb
+        .lempctl()
+        .args(["import", "wpzo", "--from", "/opt/other"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a wpzo layout") && err.contains("host_create.sh"),
+        "{err}"
+    );
     assert_eq!(before, sb.tree());
 
     // --dry-run lists the sites, the fixes and the site it leaves alone, and writes nothing
@@ -495,10 +524,8 @@ fn import_adopts_a_wpzo_host_and_apply_switches_it_without_a_failed_request() {
         let user = show["user"].as_str().unwrap().to_owned();
         assert!(user.starts_with("w_"), "{show}");
         // the old tree is left as it was
-        assert!(
-            sb.path(&format!("{SERVERS}/{DOMAIN}/{}/webroot", o.sub))
-                .is_dir()
-        );
+        let webroot = sb.path(&format!("{SERVERS}/{DOMAIN}/{}/webroot", o.sub));
+        assert!(webroot.is_dir());
         if o.kind == Kind::Bedrock {
             let pool =
                 std::fs::read_to_string(show["real_paths"]["pool"].as_str().unwrap()).unwrap();
@@ -506,6 +533,16 @@ fn import_adopts_a_wpzo_host_and_apply_switches_it_without_a_failed_request() {
             assert!(pool.contains(&format!("user = {user}")), "{pool}");
             let r = sb.get(&o.admin(), "/");
             assert!(r.body.contains("env=production"), "{}", r.body);
+            let old_env = std::fs::read_to_string(webroot.join("bedrock/.env")).unwrap();
+            assert!(old_env.contains("WP_ENV='development'"), "{old_env}");
+            let copied = sb.path(&format!("/srv/www/{}/htdocs/bedrock/.env", o.admin()));
+            let meta = std::fs::metadata(&copied).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::os::unix::fs::MetadataExt::uid(&meta),
+                nix_uid(&user),
+                "the copied .env belongs to the site user"
+            );
             let db = o.db();
             assert_eq!(
                 sb.sql_root(&format!("SELECT host FROM mysql.user WHERE user = '{db}'")),
