@@ -5,6 +5,7 @@ mod backup;
 mod cert;
 mod db;
 mod doctor;
+mod import;
 pub mod printer;
 mod s3;
 mod sandbox;
@@ -17,6 +18,7 @@ pub use apply::ApplyArgs;
 pub use backup::BackupCommand;
 pub use cert::CertCommand;
 pub use db::DbCommand;
+pub use import::ImportCommand;
 pub use s3::{S3Command, S3SyncArgs};
 pub use sandbox::SandboxCommand;
 pub use security::SecurityCommand;
@@ -123,6 +125,9 @@ pub enum Command {
     /// and the clock against certificates. Read-only. Exit 0 when no check fails (warnings
     /// allowed), 1 when one does.
     Doctor,
+    /// Adopt a host built by other tools: `import wpzo` (the shell scripts lempctl replaces).
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Private nginx and php-fpm in a self-contained root, to try site files safely.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -218,7 +223,7 @@ pub enum DryRun {
 pub fn dry_run_support(c: &Command) -> DryRun {
     use DryRun::*;
     match c {
-        Command::Apply(_) | Command::S3(_) => Honoured,
+        Command::Apply(_) | Command::S3(_) | Command::Import(_) => Honoured,
         Command::Site(s) => match s {
             SiteCommand::Create { .. }
             | SiteCommand::Put { .. }
@@ -339,6 +344,7 @@ fn dispatch(cli: &Cli, ctx: &Context, p: &Printer) -> Result<u8> {
         Command::Status(a) => return status::run(ctx, a, p, g.dry_run),
         Command::Alert { unit } => p.data(&ops::jobs::alert(ctx, unit)?, printer::alert_text),
         Command::Doctor => return doctor::run(ctx, p),
+        Command::Import(c) => import::run(ctx, c, p, g.dry_run, wait)?,
         Command::Sandbox(s) => sandbox::run(ctx, s, p)?,
         Command::Completions { shell } => p.raw(&completions(*shell)),
         Command::Man { command } => p.raw(&man_page(command)?),

@@ -103,12 +103,14 @@ pub(crate) fn execute(
         },
         db_done: Vec::new(),
         outcome: Outcome::default(),
+        retired_pools: Vec::new(),
     };
     let purges = run.write_files()?;
     run.databases()?;
     run.install_wordpress()?;
     run.validate()?;
-    let reloaded = run.reload()?;
+    let mut reloaded = run.reload()?;
+    run.retire_pools(&mut reloaded)?;
     run.health_after(addr, &probes, &before, &reloaded)?;
     run.purge(purges)?;
     let outcome = run.outcome;
@@ -210,6 +212,8 @@ struct Run<'a> {
     /// Database actions done, undone if a later step fails.
     db_done: Vec<crate::services::mariadb::Action>,
     outcome: Outcome,
+    /// Pool files to delete only once nginx no longer sends requests to their pools.
+    retired_pools: Vec<(std::path::PathBuf, Service)>,
 }
 
 impl Run<'_> {
@@ -253,7 +257,15 @@ impl Run<'_> {
                     perms,
                 } => root.write_atomic(&mut undo.journal, path, contents, perms),
                 Op::Link { path, target } => root.symlink(&mut undo.journal, path, target),
-                Op::Remove { path } => root.remove(&mut undo.journal, path),
+                Op::Remove { path } => {
+                    match retired_pool(root, self.config, self.plan, undo.old_state, path) {
+                        Some(s) => {
+                            self.retired_pools.push((path.clone(), s));
+                            Ok(())
+                        }
+                        None => root.remove(&mut undo.journal, path),
+                    }
+                }
                 Op::RemoveUser { .. } | Op::Purge { .. } => {
                     purges.push(change.op.clone());
                     Ok(())
@@ -415,19 +427,38 @@ impl Run<'_> {
     }
 
     /// Reloads each affected service once; a service that is not running is left alone.
+    /// PHP-FPM goes first and nginx waits until the new pools listen, so nginx never sends a
+    /// request to a socket that does not exist yet; after nginx, its old workers are waited
+    /// for (they still send requests to the pools they knew).
     fn reload(&mut self) -> Result<Vec<Service>> {
         let (root, config, g) = (self.root, self.config, &self.config.global);
         let mut reloaded = Vec::new();
-        for s in self.plan.reloads() {
+        let mut order: Vec<&Service> = self.plan.reloads().collect();
+        order.sort_by_key(|s| matches!(s, Service::Nginx));
+        for s in order {
             if matches!(s, Service::PhpFpm(v) if !php_has_pools(root, config, v)) {
                 continue;
             }
+            if *s == Service::Nginx
+                && let Err(e) = self.wait_for_new_pools(&reloaded)
+            {
+                return Err(self.fail(e, &reloaded));
+            }
             match service_manager::is_running(root, &g.machine(), s) {
                 Ok(true) => {
+                    let workers = service_manager::workers(root, &g.machine(), s);
                     if let Err(e) = service_manager::reload(root, &g.machine(), s) {
                         return Err(self.fail(e.context(format!("reloading {s}")), &reloaded));
                     }
                     reloaded.push(s.clone());
+                    if *s == Service::Nginx
+                        && let Err(e) =
+                            service_manager::wait_for_old_workers(&workers, OLD_WORKERS_LIMIT)
+                    {
+                        self.outcome.warnings.push(format!(
+                            "nginx's old workers still run after the reload ({e:#}); pools replaced in this run were retired anyway"
+                        ));
+                    }
                 }
                 _ => self.outcome.warnings.push(format!(
                     "{s} is not running; the new configuration takes effect when it starts"
@@ -454,6 +485,70 @@ impl Run<'_> {
             return Err(self.fail(e.context("reloading fail2ban"), &reloaded));
         }
         Ok(reloaded)
+    }
+
+    /// The sockets of the pools this run wrote, once PHP-FPM was reloaded: nginx is reloaded
+    /// only when they listen.
+    fn wait_for_new_pools(&self, reloaded: &[Service]) -> Result<()> {
+        let sockets: Vec<std::path::PathBuf> = self
+            .config
+            .sites
+            .iter()
+            .filter_map(|site| {
+                let (pool, socket) = (site.paths.pool.as_ref()?, site.paths.pool_socket.as_ref()?);
+                let v = &site.php.as_ref()?.version;
+                let written = self
+                    .plan
+                    .changes
+                    .iter()
+                    .any(|c| matches!(&c.op, Op::Write { path, .. } if path == pool));
+                (written && reloaded.contains(&Service::PhpFpm(v.clone())))
+                    .then(|| self.root.path(socket))
+            })
+            .collect();
+        php_fpm::wait_for_sockets(&sockets, NEW_POOLS_LIMIT)
+    }
+
+    /// Deletes the pool files this run retires, now that no nginx worker sends them requests,
+    /// and reloads PHP-FPM once more (gracefully: requests still running finish).
+    fn retire_pools(&mut self, reloaded: &mut Vec<Service>) -> Result<()> {
+        let (root, config, g) = (self.root, self.config, &self.config.global);
+        let retired = std::mem::take(&mut self.retired_pools);
+        let mut versions: Vec<Service> = Vec::new();
+        for (path, s) in &retired {
+            if let Err(e) = root.remove(&mut self.undo.journal, path) {
+                return Err(self.fail(e.context(format!("delete {}", path.display())), reloaded));
+            }
+            if !versions.contains(s) {
+                versions.push(s.clone());
+            }
+        }
+        for s in versions {
+            let Service::PhpFpm(v) = &s else { continue };
+            if !php_has_pools(root, config, v) {
+                continue;
+            }
+            if let Ok(Some(0)) = php_fpm::process_control_timeout(root, g, v) {
+                self.outcome.warnings.push(format!(
+                    "{s}: process_control_timeout is 0, so its reloads cut running PHP requests; set it to 10s in {} (`lempctl doctor` checks it)",
+                    root.path(&g.fpm(v).main_conf()).display()
+                ));
+            }
+            let step = php_fpm::check_config(root, g, v).and_then(|()| {
+                if service_manager::is_running(root, &g.machine(), &s)? {
+                    service_manager::reload(root, &g.machine(), &s)
+                        .with_context(|| format!("reloading {s}"))?;
+                }
+                Ok(())
+            });
+            if let Err(e) = step {
+                return Err(self.fail(e, reloaded));
+            }
+            if !reloaded.contains(&s) {
+                reloaded.push(s);
+            }
+        }
+        Ok(())
     }
 
     /// Sites that answered before must answer after; otherwise the run goes back.
@@ -527,6 +622,43 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// How long nginx waits for the pools a run wrote to listen (then the run fails and rolls back).
+const NEW_POOLS_LIMIT: Duration = Duration::from_secs(10);
+/// How long the retirement of replaced pools waits for nginx's old workers.
+const OLD_WORKERS_LIMIT: Duration = Duration::from_secs(30);
+
+/// A pool file this run deletes while nginx is reloaded too (a pool replaced by another, an
+/// imported site's old pool): it is deleted after nginx's reload, and the service to reload
+/// then. Other deletions happen with the writes — also a pool whose socket a pool of this
+/// configuration listens on (a site moved to another PHP version): reloaded after the new
+/// master took the socket's path, the old one would unlink it.
+fn retired_pool(
+    root: &Root,
+    config: &Config,
+    plan: &Plan,
+    old: &State,
+    path: &std::path::Path,
+) -> Option<Service> {
+    let s = old.files.get(path)?.service.clone()?;
+    let nginx = plan.reloads().any(|r| *r == Service::Nginx);
+    if !nginx || !matches!(s, Service::PhpFpm(_)) {
+        return None;
+    }
+    let text = root.read(path).ok()??;
+    let text = String::from_utf8_lossy(&text);
+    let socket = text.lines().find_map(|l| {
+        let (k, v) = l.split(';').next()?.split_once('=')?;
+        (k.trim() == "listen").then(|| std::path::PathBuf::from(v.trim()))
+    })?;
+    let taken = config.sites.iter().any(|site| {
+        site.paths
+            .pool_socket
+            .as_ref()
+            .is_some_and(|p| *p == socket || root.path(p) == socket)
+    });
+    (!taken).then_some(s)
 }
 
 /// The run writes or removes a file of the managed fail2ban configuration.

@@ -123,6 +123,36 @@ fn reload_inner(root: &Root, m: &Machine<'_>, svc: &Service) -> Result<()> {
     Ok(())
 }
 
+/// The worker processes of a running service (its main process's children), so a caller can
+/// wait for the ones a reload retires; empty when the main process is unknown (sysv).
+pub(crate) fn workers(root: &Root, m: &Machine<'_>, svc: &Service) -> Vec<i32> {
+    pid(root, m, svc)
+        .and_then(|p| i32::try_from(p).ok())
+        .map(|p| children(Pid::from_raw(p)))
+        .unwrap_or_default()
+}
+
+/// Waits until every process of `old` has exited (nginx's old workers finish their requests
+/// after a reload, still sending them to the upstreams the old configuration named).
+pub(crate) fn wait_for_old_workers(old: &[i32], limit: Duration) -> Result<()> {
+    wait_until(limit, || {
+        old.iter()
+            .all(|p| !Path::new(&format!("/proc/{p}")).exists() || is_zombie(*p))
+    })
+    .context("waiting for the old workers to exit")
+}
+
+/// A process that has exited but was not reaped yet.
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next().map(|st| st == "Z"))
+        })
+        .unwrap_or(true)
+}
+
 /// Children of a process, from /proc.
 pub(crate) fn children(pid: Pid) -> Vec<i32> {
     let mut out = Vec::new();

@@ -206,6 +206,19 @@ fn configuration(ctx: &Context, config: &Config, state: Option<&State>, c: &mut 
                 format!("run `{name} -t` for every error and fix the pool or ini file it names"),
             ),
         }
+        if let Ok(Some(0)) = services::php_fpm::process_control_timeout(root, g, v) {
+            c.warn(
+                "php-fpm-reload",
+                format!(
+                    "{name}: process_control_timeout is 0: every reload (each `apply` that changes a pool) kills the PHP requests still running"
+                ),
+                format!(
+                    "set `process_control_timeout = 10s` in the [global] section of {}, then restart {}",
+                    root.path(&g.fpm(v).main_conf()).display(),
+                    Service::PhpFpm(v.clone()).unit()
+                ),
+            );
+        }
     }
     if g.fail2ban.is_some() {
         match services::fail2ban::check_config(root, g) {

@@ -6,6 +6,7 @@ pub(crate) mod backup;
 pub(crate) mod cert;
 pub(crate) mod db;
 pub(crate) mod doctor;
+pub(crate) mod import;
 pub(crate) mod jobs;
 pub(crate) mod pebble;
 pub(crate) mod s3;

@@ -57,8 +57,107 @@ fn parse_info(text: &str, keys: &[&str]) -> std::collections::BTreeMap<String, S
         .collect()
 }
 
+/// The master's `process_control_timeout` in seconds, from `php-fpmX.Y -tt` (which prints the
+/// whole configuration it would load). 0, PHP-FPM's default, lets a reload kill every request
+/// still running; `None` when the value is not in the output.
+pub(crate) fn process_control_timeout(
+    root: &Root,
+    g: &Global,
+    version: &PhpVersion,
+) -> Result<Option<u64>> {
+    let private = g.manager == ManagerKind::Direct || !root.is_host();
+    let out = g.fpm(version).test_cmd(root, private).arg("-t").output()?;
+    Ok(parse_process_control_timeout(&String::from_utf8_lossy(
+        &out.stderr,
+    )))
+}
+
+fn parse_process_control_timeout(text: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let v = l.split_once("process_control_timeout = ")?.1.trim();
+        v.trim_end_matches('s').parse().ok()
+    })
+}
+
+/// Waits until every socket in `sockets` (real paths) listens: after a reload the master creates
+/// new pools' sockets only when it is back, and nginx must not be sent to them before. Read from
+/// the kernel's table of listening unix sockets, not by connecting: a connection would start a
+/// worker in every `ondemand` pool. Fails after `limit` naming the sockets that do not listen.
+pub(crate) fn wait_for_sockets(
+    sockets: &[std::path::PathBuf],
+    limit: std::time::Duration,
+) -> Result<()> {
+    if sockets.is_empty() {
+        return Ok(());
+    }
+    let start = std::time::Instant::now();
+    loop {
+        let waiting: Vec<&std::path::PathBuf> = match std::fs::read_to_string("/proc/net/unix") {
+            Ok(table) => {
+                let listening = listening_unix_sockets(&table);
+                sockets
+                    .iter()
+                    .filter(|s| !listening.contains(s.as_path()))
+                    .collect()
+            }
+            // no /proc: a connection tells too
+            Err(_) => sockets
+                .iter()
+                .filter(|s| std::os::unix::net::UnixStream::connect(s).is_err())
+                .collect(),
+        };
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            anyhow::bail!(
+                "PHP-FPM pools do not listen {} s after the reload: {}",
+                limit.as_secs(),
+                waiting
+                    .iter()
+                    .map(|s| s.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The paths of listening unix sockets in `/proc/net/unix` (flag `__SO_ACCEPTCON`, 0x10000).
+fn listening_unix_sockets(table: &str) -> std::collections::BTreeSet<&std::path::Path> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let flags = u32::from_str_radix(f.get(3)?, 16).ok()?;
+            let path = std::path::Path::new(*f.get(7)?);
+            (flags & 0x10000 != 0).then_some(path)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn listening_sockets_are_read_from_the_kernel_table() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path\n0000: 00000003 00000000 00000000 0001 03 794982\n0001: 00000002 00000000 00010000 0001 01 794719 /run/php/w_a.sock\n0002: 00000002 00000000 00000000 0001 03 794720 /run/php/w_b.sock\n";
+        let l = super::listening_unix_sockets(table);
+        assert!(l.contains(std::path::Path::new("/run/php/w_a.sock")));
+        assert!(!l.contains(std::path::Path::new("/run/php/w_b.sock")));
+        assert_eq!(l.len(), 1);
+    }
+
+    #[test]
+    fn process_control_timeout_is_read_from_the_dump() {
+        let dump = "[03-Dec-2026 06:15:51] NOTICE: \tprocess_control_timeout = 0s\n";
+        assert_eq!(super::parse_process_control_timeout(dump), Some(0));
+        let dump = "NOTICE: \tprocess_control_timeout = 10s\n";
+        assert_eq!(super::parse_process_control_timeout(dump), Some(10));
+        assert_eq!(super::parse_process_control_timeout(""), None);
+    }
+
     #[test]
     fn reads_settings_from_phpinfo_text() {
         let text = "opcache.enable => On => On\nopcache.memory_consumption => 128 => 128\nopcache.max_accelerated_files => 10000 => 10000\nother => x => x\n";

@@ -66,6 +66,7 @@ fn expected() -> BTreeMap<&'static str, (Vec<&'static str>, bool)> {
         ("status", (vec![], true)),
         ("alert", (vec!["lempctl-apply.service"], false)),
         ("doctor", (vec![], true)),
+        ("import wpzo", (vec!["--from", "/etc"], true)),
         ("sandbox init", (vec!["/tmp/lempctl-dry-run-never"], false)),
         ("sandbox start", (vec![], false)),
         ("sandbox stop", (vec![], false)),
