@@ -245,6 +245,43 @@ impl Root {
         }
     }
 
+    /// [`read`](Self::read) of many files, each directory walked to once (files listed by
+    /// directory: 1,000 sites' vhosts share one), with the same no-follow opens.
+    pub fn read_many(&self, host_paths: &[&Path]) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut dirs: std::collections::HashMap<&Path, Option<OwnedFd>> =
+            std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(host_paths.len());
+        for host_path in host_paths {
+            let (parent, name) = split(host_path)?;
+            let dir = match dirs.entry(parent) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(match self.open_dir(parent) {
+                        Ok(fd) => Some(fd),
+                        Err(err) if err.is_not_found() => None,
+                        Err(err) => return Err(err.into()),
+                    })
+                }
+            };
+            let Some(dir) = dir else {
+                out.push(None);
+                continue;
+            };
+            let p = self.path(host_path);
+            out.push(match walk::open_regular(dir, &name, &p) {
+                Ok(mut f) => {
+                    let mut b = Vec::new();
+                    f.read_to_end(&mut b)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    Some(b)
+                }
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e.into()),
+            });
+        }
+        Ok(out)
+    }
+
     /// The state of a path, as needed to undo a change to it.
     pub fn previous(&self, host_path: &Path) -> Result<Previous> {
         match self.parent(host_path)? {

@@ -2,6 +2,9 @@
 //! changes (the engine's plan, read-only), hand-edited files — with its PHP version, cache, TLS
 //! and last backup. Never "ok" while the host differs from the files.
 
+use std::collections::HashMap;
+use std::path::Path;
+
 use anyhow::Result;
 use serde::Serialize;
 
@@ -248,27 +251,50 @@ pub(crate) fn status(ctx: &Context, opts: &StatusOptions) -> Result<Status> {
         probe(g, &config.sites, &shown)
     };
     let stale_after = i64::from(g.monitoring.backup_max_age_hours) * 3600;
+    // each site's recorded files, pending changes and jobs, gathered once (not once per site)
+    let mut files_of: HashMap<&str, Vec<&Path>> = HashMap::new();
+    for (path, r) in &state.files {
+        if let Some(site) = r.site.as_deref() {
+            files_of.entry(site).or_default().push(path);
+        }
+    }
+    let mut pending_of: HashMap<&str, Vec<String>> = HashMap::new();
+    for c in &changes {
+        if let Some(site) = c.site.as_deref() {
+            pending_of.entry(site).or_default().push(describe(c));
+        }
+    }
+    let mut jobs_of: HashMap<String, Vec<JobStatus>> = HashMap::new();
+    for (site, job) in std::mem::take(&mut all_jobs) {
+        match site {
+            Some(s) => jobs_of.entry(s).or_default().push(job),
+            None => all_jobs.push((None, job)),
+        }
+    }
+    // every shown site's recorded files read at once, each directory opened once
+    let recorded: Vec<&Path> = config
+        .sites
+        .iter()
+        .filter(|s| shown(s))
+        .flat_map(|s| files_of.remove(s.name.as_str()).unwrap_or_default())
+        .collect();
+    let mut drifted_of: HashMap<&str, Vec<String>> = HashMap::new();
+    for (path, cur) in recorded.iter().zip(ctx.root.read_many(&recorded)?) {
+        let owned = cur.is_some_and(|c| state.owns_content(path, &sha256(&c)));
+        if !owned && let Some(site) = state.files.get(*path).and_then(|r| r.site.as_deref()) {
+            drifted_of
+                .entry(site)
+                .or_default()
+                .push(path.display().to_string());
+        }
+    }
     let mut sites = Vec::new();
     for (i, site) in config.sites.iter().enumerate() {
         if !shown(site) {
             continue;
         }
-        let mut drifted = Vec::new();
-        for (path, _) in state
-            .files
-            .iter()
-            .filter(|(_, r)| r.site.as_deref() == Some(site.name.as_str()))
-        {
-            match ctx.root.read(path)? {
-                Some(cur) if state.owns_content(path, &sha256(&cur)) => {}
-                _ => drifted.push(path.display().to_string()),
-            }
-        }
-        let pending: Vec<String> = changes
-            .iter()
-            .filter(|c| c.site.as_deref() == Some(site.name.as_str()))
-            .map(describe)
-            .collect();
+        let drifted = drifted_of.remove(site.name.as_str()).unwrap_or_default();
+        let pending: Vec<String> = pending_of.remove(site.name.as_str()).unwrap_or_default();
         let applied = state.sites.contains_key(site.name.as_str());
         let last_backup = backups.get(site.name.as_str()).map(|b| LastBackup {
             last_run: b.last_run,
@@ -288,7 +314,7 @@ pub(crate) fn status(ctx: &Context, opts: &StatusOptions) -> Result<Status> {
             .flatten()
             .map(|c| (c.not_after - now).div_euclid(86_400));
         let cert_expiring = tls_days_left.is_some_and(|d| d < i64::from(g.certificates.warn_days));
-        let jobs: Vec<JobStatus> = take_jobs(&mut all_jobs, site.name.as_str());
+        let jobs: Vec<JobStatus> = jobs_of.remove(site.name.as_str()).unwrap_or_default();
         let state = if !applied {
             "not applied"
         } else if !pending.is_empty() {
@@ -558,15 +584,6 @@ fn from_systemd(g: &Global, jobs: &mut [(Option<String>, JobStatus)]) {
         }
         j.unit_result = Some(result);
     }
-}
-
-/// Moves the jobs of `site` out of `all`.
-fn take_jobs(all: &mut Vec<(Option<String>, JobStatus)>, site: &str) -> Vec<JobStatus> {
-    let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(all)
-        .into_iter()
-        .partition(|(s, _)| s.as_deref() == Some(site));
-    *all = rest;
-    mine.into_iter().map(|(_, j)| j).collect()
 }
 
 /// One GET of each enabled site's health path, `monitoring.probe_concurrency` at a time. A TLS
