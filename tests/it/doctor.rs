@@ -1,8 +1,9 @@
 //! `lempctl doctor` against real servers: nothing fails on a clean sandbox (the `.test` names do
 //! not resolve: that one warning is expected), and each planted problem — a credentials file
 //! opened up, a hand-edited vhost, a planted link in a site tree, nginx with too few open files,
-//! MariaDB stopped, the backup password file gone — fails its own check, with its hint, and no
-//! other.
+//! MariaDB stopped, the backup password file gone, a fail2ban jail or rotation file their programs
+//! reject — fails its own check, with its hint, and no other; a small opcache and a PHP-FPM that
+//! kills requests on reload are warnings.
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -464,4 +465,128 @@ fn a_timer_systemd_rejects_fails_the_unit_check_and_shows_as_drift() {
         format!("{} was edited since lempctl wrote it", timer.display()),
         "{v:#}"
     );
+}
+
+/// A fail2ban filter and the rotation file edited into something their programs reject, an ini
+/// file that shrinks the opcache below the sites' budget, and a PHP-FPM master that kills
+/// requests on reload: each is its own check's finding, with its hint.
+#[test]
+fn fail2ban_and_logrotate_rejections_a_small_opcache_and_an_instant_reload_are_each_reported() {
+    require!(WEB, &["fail2ban-client", "logrotate"]);
+    let sb = Sandbox::new().site("php.yaml", PHP_SITE).started();
+    let g = sb.path("/etc/lempctl/lempctl.yaml");
+    let text = std::fs::read_to_string(&g).unwrap();
+    std::fs::write(
+        &g,
+        format!("{text}fail2ban:\n  banaction: dummy\n  backend: polling\n"),
+    )
+    .unwrap();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let v = doctor(&sb);
+    assert_eq!(not_ok(&v), vec![pair("name-resolution", "warn")], "{v:#}");
+    assert_eq!(checks(&v, "fail2ban-config")[0]["result"], "ok", "{v:#}");
+
+    // a jail whose filter does not exist: fail2ban-config fails (and the file is drift)
+    let jails = sb.path("/etc/fail2ban/jail.d/lempctl.local");
+    let good = std::fs::read_to_string(&jails).unwrap();
+    std::fs::write(
+        &jails,
+        format!("{good}\n[lempctl-typo]\nenabled = true\nfilter = no-such-filter\nlogpath = /nonexistent.log\n"),
+    )
+    .unwrap();
+    let v = doctor(&sb);
+    assert_eq!(
+        not_ok(&v),
+        vec![
+            pair("fail2ban-config", "fail"),
+            pair("managed-files", "fail"),
+            pair("name-resolution", "warn")
+        ],
+        "{v:#}"
+    );
+    let f2b = checks(&v, "fail2ban-config")[0];
+    assert!(
+        f2b["hint"].as_str().unwrap().contains("fail2ban-client -c"),
+        "{v:#}"
+    );
+    std::fs::write(&jails, good).unwrap();
+
+    // a rotation file logrotate rejects
+    let rotation = sb.path("/etc/logrotate.d/lempctl");
+    let good = std::fs::read_to_string(&rotation).unwrap();
+    std::fs::write(&rotation, format!("{good}\nnot a directive {{\n")).unwrap();
+    let v = doctor(&sb);
+    assert_eq!(
+        not_ok(&v),
+        vec![
+            pair("logrotate-config", "fail"),
+            pair("managed-files", "fail"),
+            pair("name-resolution", "warn")
+        ],
+        "{v:#}"
+    );
+    assert!(
+        checks(&v, "logrotate-config")[0]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("logrotate -d"),
+        "{v:#}"
+    );
+    std::fs::write(&rotation, good).unwrap();
+
+    // a later ini file that overrides lempctl's opcache size
+    let small = sb.path("/etc/php/8.2/fpm/conf.d/99-small-opcache.ini");
+    std::fs::write(&small, "opcache.memory_consumption=32\n").unwrap();
+    let v = doctor(&sb);
+    assert_eq!(
+        not_ok(&v),
+        vec![pair("opcache", "warn"), pair("name-resolution", "warn")],
+        "{v:#}"
+    );
+    let op = checks(&v, "opcache")[0];
+    assert!(
+        op["message"]
+            .as_str()
+            .unwrap()
+            .contains("opcache has 32 MiB for 1 site(s)")
+            && op["hint"]
+                .as_str()
+                .unwrap()
+                .contains("90-lempctl-opcache.ini"),
+        "{v:#}"
+    );
+    std::fs::remove_file(&small).unwrap();
+
+    // PHP-FPM's default: a reload kills the requests still running
+    let fpm = sb.path("/etc/php/8.2/fpm/php-fpm.conf");
+    let good = std::fs::read_to_string(&fpm).unwrap();
+    assert!(good.contains("process_control_timeout = 10s"), "{good}");
+    std::fs::write(
+        &fpm,
+        good.replace(
+            "process_control_timeout = 10s",
+            "process_control_timeout = 0",
+        ),
+    )
+    .unwrap();
+    let v = doctor(&sb);
+    assert_eq!(
+        not_ok(&v),
+        vec![
+            pair("php-fpm-reload", "warn"),
+            pair("name-resolution", "warn")
+        ],
+        "{v:#}"
+    );
+    assert!(
+        checks(&v, "php-fpm-reload")[0]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("process_control_timeout = 10s"),
+        "{v:#}"
+    );
+    std::fs::write(&fpm, good).unwrap();
+    let v = doctor(&sb);
+    assert_eq!(not_ok(&v), vec![pair("name-resolution", "warn")], "{v:#}");
 }
