@@ -275,6 +275,9 @@ pub struct CertificatesFile {
     pub critical_days: Option<S<u32>>,
     pub trust: Option<S<String>>,
     pub textfile_dir: Option<S<String>>,
+    /// Also check each name's public addresses (DNS), on this port (default 443).
+    pub public: Option<bool>,
+    pub public_port: Option<S<u16>>,
 }
 
 /// Where failure alerts are mailed (`docs/configuration.md`).

@@ -2,7 +2,8 @@
 //! and what the local listener serves, and judges both. For each site with TLS: the file's days
 //! left, names and chain (against `certificates.trust`), the live endpoint's certificate (a
 //! handshake with the site's SNI) and whether it is the file's (a missed reload), and the HTTP
-//! redirect when the site wants one. Results go to the report, a Prometheus textfile and, once
+//! redirect when the site wants one; with `certificates.public`, what each name serves at its
+//! public addresses. Results go to the report, a Prometheus textfile and, once
 //! per change of a site's state, a mail.
 
 use std::collections::BTreeMap;
@@ -32,7 +33,21 @@ pub(crate) struct SiteCheck {
     pub days_left: Option<i64>,
     pub file: Option<CertInfo>,
     pub live: Option<CertInfo>,
+    /// What each of the site's names serves at its public addresses (`certificates.public`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub public: Vec<PublicEndpoint>,
     pub problems: Vec<String>,
+}
+
+/// One public address of one of a site's names.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct PublicEndpoint {
+    pub name: String,
+    /// `ip:port`; none when the name does not resolve.
+    pub address: Option<String>,
+    /// It served the file's certificate.
+    pub matches: bool,
+    pub error: Option<String>,
 }
 
 /// Thresholds and where to look.
@@ -75,6 +90,7 @@ fn check_site(root: &Root, config: &Config, site: &Site, c: &Checks<'_>) -> Site
         days_left: None,
         file: None,
         live: None,
+        public: Vec::new(),
         problems: Vec::new(),
     };
     let Some(t) = &site.tls else { return r };
@@ -162,6 +178,9 @@ fn live(
         }
         Err(e) => r.problem(Level::Critical, format!("no TLS answer: {e:#}")),
     }
+    if let Some(port) = g.certificates.public_port {
+        public(site, chain, port, timeout, r);
+    }
     if site.tls.as_ref().is_some_and(|t| t.redirect) {
         let http = health::address(&g.health.address, g.listen_http.port);
         match http.and_then(|a| health::get_status(a, site.name.as_str(), "/", timeout)) {
@@ -171,6 +190,65 @@ fn live(
                 format!("HTTP answers {s}, not a redirect to HTTPS"),
             ),
             Err(e) => r.problem(Level::Warning, format!("HTTP: {e:#}")),
+        }
+    }
+}
+
+/// Each of the site's names at each of its public addresses (DNS): what visitors get, which a
+/// load balancer, a CDN or a stale DNS record can make differ from the local listener.
+fn public(
+    site: &Site,
+    chain: &[rustls::pki_types::CertificateDer<'static>],
+    port: u16,
+    timeout: Duration,
+    r: &mut SiteCheck,
+) {
+    // a wildcard is a certificate's name, not a host's
+    let names: Vec<String> = super::tls::names(site)
+        .into_iter()
+        .filter(|n| !n.starts_with("*."))
+        .collect();
+    let resolved = crate::host::dns::resolve_all(&names, timeout);
+    for name in names {
+        let addrs = resolved.get(&name).cloned().unwrap_or_default();
+        if addrs.is_empty() {
+            r.problem(
+                Level::Warning,
+                format!("{name} does not resolve (public check)"),
+            );
+            r.public.push(PublicEndpoint {
+                name,
+                address: None,
+                matches: false,
+                error: Some("does not resolve".into()),
+            });
+            continue;
+        }
+        for ip in addrs {
+            let addr = std::net::SocketAddr::new(ip, port);
+            let (matches, error) = match certs::served(addr, &name, timeout) {
+                Ok(served) if served.first() == chain.first() => (true, None),
+                Ok(_) => {
+                    r.problem(
+                        Level::Critical,
+                        format!("{name} at {addr} serves another certificate than the file"),
+                    );
+                    (false, Some("another certificate".to_owned()))
+                }
+                Err(e) => {
+                    r.problem(
+                        Level::Critical,
+                        format!("{name} at {addr}: no TLS answer: {e:#}"),
+                    );
+                    (false, Some(format!("{e:#}")))
+                }
+            };
+            r.public.push(PublicEndpoint {
+                name: name.clone(),
+                address: Some(addr.to_string()),
+                matches,
+                error,
+            });
         }
     }
 }
@@ -234,6 +312,7 @@ mod tests {
             days_left: None,
             file: None,
             live: None,
+            public: Vec::new(),
             problems: Vec::new(),
         }
     }

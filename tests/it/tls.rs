@@ -516,3 +516,169 @@ fn a_sandbox_with_its_own_acme_ca_serves_https_with_issued_certificates() {
     let stopped = run(&["sandbox", "stop"]);
     assert!(!stopped.contains("running"), "{stopped}");
 }
+
+/// A self-signed certificate (key, certificate) for `name`, written to `dir`.
+fn self_signed(
+    dir: &std::path::Path,
+    stem: &str,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (key, cert) = (
+        dir.join(format!("{stem}.key")),
+        dir.join(format!("{stem}.pem")),
+    );
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "60", "-subj", &format!("/CN={name}")])
+        .args(["-addext", &format!("subjectAltName=DNS:{name}")])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (key, cert)
+}
+
+/// `cert check --json` with `/etc/hosts` replaced by `hosts` in a mount namespace of its own (the
+/// machine's file is never touched): how the public check's names resolve.
+fn check_with_hosts(sb: &Sandbox, hosts: &str) -> (i32, serde_json::Value) {
+    let file = sb.path("/hosts-for-the-test");
+    std::fs::write(&file, hosts).unwrap();
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$0\" /etc/hosts && exec \"$@\"")
+        .arg(&file)
+        .arg(bin())
+        .arg("--root")
+        .arg(sb.root())
+        .args(["cert", "check", "--json"])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), v)
+}
+
+/// `certificates.public`: each name's public addresses serve the file's certificate; another
+/// server on a name's address (a stale DNS record, a load balancer) is critical; a name that does
+/// not resolve is a warning.
+#[test]
+fn the_public_check_finds_another_certificate_at_a_names_public_address() {
+    require!(&[
+        "nginx",
+        "php-fpm8.2",
+        "useradd",
+        "openssl",
+        "unshare",
+        "mount"
+    ]);
+    let sb = Sandbox::new().started();
+    let https_port = sb.port + 1;
+    let (key, cert) = self_signed(&sb.path("/etc/ssl/pub"), "site", "pub.tls.test");
+    sb.write_site(
+        "pub.tls.test.yaml",
+        &format!(
+            "name: pub.tls.test\nkind: static\ntls:\n  certificate: {}\n  key: {}\n",
+            "/etc/ssl/pub/site.pem", "/etc/ssl/pub/site.key"
+        ),
+    );
+    with_acme(
+        &sb,
+        &format!(
+            "certificates:\n  trust: {}\n  public: true\n  public_port: {https_port}\n",
+            cert.display()
+        ),
+    );
+    let _ = key;
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{v} {err}");
+
+    // the name resolves to this host's listener: the file's certificate, ok
+    let (code, v) = check_with_hosts(&sb, "127.0.0.1 localhost\n127.0.0.1 pub.tls.test\n");
+    assert_eq!(code, 0, "{v:#}");
+    let site = &v["sites"][0];
+    assert_eq!(site["level"], "ok", "{v:#}");
+    assert_eq!(
+        site["public"][0]["address"],
+        format!("127.0.0.1:{https_port}"),
+        "{v:#}"
+    );
+    assert_eq!(site["public"][0]["matches"], true, "{v:#}");
+
+    // the name points at another server with another certificate: critical, exit 1
+    let (okey, ocert) = self_signed(&sb.path("/other"), "other", "pub.tls.test");
+    let mut other = Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(format!("127.0.0.2:{https_port}"))
+        .arg("-cert")
+        .arg(&ocert)
+        .arg("-key")
+        .arg(&okey)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.2", https_port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "s_server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (code, v) = check_with_hosts(&sb, "127.0.0.1 localhost\n127.0.0.2 pub.tls.test\n");
+    let _ = other.kill();
+    let _ = other.wait();
+    assert_eq!(code, 1, "{v:#}");
+    let site = &v["sites"][0];
+    assert_eq!(site["level"], "critical", "{v:#}");
+    assert_eq!(site["public"][0]["matches"], false, "{v:#}");
+    assert!(
+        site["problems"].to_string().contains(&format!(
+            "pub.tls.test at 127.0.0.2:{https_port} serves another certificate than the file"
+        )),
+        "{v:#}"
+    );
+    // the local listener is still right
+    assert!(site["live"]["serial"].is_string(), "{v:#}");
+
+    // the name does not resolve: a warning
+    let (code, v) = check_with_hosts(&sb, "127.0.0.1 localhost\n");
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["sites"][0]["level"], "warning", "{v:#}");
+    assert!(
+        v["sites"][0]["problems"]
+            .to_string()
+            .contains("pub.tls.test does not resolve (public check)"),
+        "{v:#}"
+    );
+
+    // a port for a check that is off is refused (in a sandbox of its own: one whose configuration
+    // does not load could not stop its servers)
+    let bad = Sandbox::new();
+    with_acme(&bad, "certificates:\n  public_port: 8443\n");
+    let out = bad.lempctl().args(["cert", "check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`certificates.public_port`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -76,6 +76,8 @@ pub struct Certificates {
     pub trust: PathBuf,
     /// node_exporter textfile directory for `lempctl_cert.prom` (default: `backup.textfile_dir`).
     pub textfile_dir: Option<PathBuf>,
+    /// The monitor also connects to each name's public addresses on this port (`public: true`).
+    pub public_port: Option<u16>,
 }
 
 pub(super) fn section(
@@ -182,5 +184,27 @@ pub(super) fn certificates(
             .as_ref()
             .map(|v| ctx.path(Some(v), "certificates.textfile_dir", ""))
             .or_else(|| backup_textfile_dir.cloned()),
+        public_port: match (c.public.unwrap_or(false), &c.public_port) {
+            (_, Some(p)) if p.value == 0 => {
+                ctx.err(
+                    p,
+                    "certificates.public_port",
+                    "0 is not a port",
+                    Some("1-65535"),
+                );
+                None
+            }
+            (true, p) => Some(p.as_ref().map_or(443, |p| p.value)),
+            (false, Some(p)) => {
+                ctx.err(
+                    p,
+                    "certificates.public_port",
+                    "a port for the public check, which is off",
+                    Some("`public: true` with it, or no `public_port`"),
+                );
+                None
+            }
+            (false, None) => None,
+        },
     }
 }
