@@ -229,11 +229,16 @@ impl Root {
     /// Contents of a file, `None` when it does not exist. A FIFO, device or directory in its
     /// place is an error, never a read that blocks.
     pub fn read(&self, host_path: &Path) -> Result<Option<Vec<u8>>> {
-        let Some((dir, name)) = self.parent(host_path)? else {
-            return Ok(None);
-        };
+        match self.parent(host_path)? {
+            Some((dir, name)) => self.read_in(&dir, &name, host_path),
+            None => Ok(None),
+        }
+    }
+
+    /// The regular file `name` in the open directory `dir` (`host_path` names it in errors).
+    fn read_in(&self, dir: &OwnedFd, name: &OsStr, host_path: &Path) -> Result<Option<Vec<u8>>> {
         let p = self.path(host_path);
-        match walk::open_regular(&dir, &name, &p) {
+        match walk::open_regular(dir, name, &p) {
             Ok(mut f) => {
                 let mut b = Vec::new();
                 f.read_to_end(&mut b)
@@ -263,20 +268,9 @@ impl Root {
                     })
                 }
             };
-            let Some(dir) = dir else {
-                out.push(None);
-                continue;
-            };
-            let p = self.path(host_path);
-            out.push(match walk::open_regular(dir, &name, &p) {
-                Ok(mut f) => {
-                    let mut b = Vec::new();
-                    f.read_to_end(&mut b)
-                        .with_context(|| format!("reading {}", p.display()))?;
-                    Some(b)
-                }
-                Err(e) if e.is_not_found() => None,
-                Err(e) => return Err(e.into()),
+            out.push(match dir {
+                Some(dir) => self.read_in(dir, &name, host_path)?,
+                None => None,
             });
         }
         Ok(out)

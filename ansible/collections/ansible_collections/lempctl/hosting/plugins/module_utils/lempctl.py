@@ -106,6 +106,9 @@ class Lempctl(object):
         return result
 
 
+# the site kinds lempctl knows (docs/configuration.md#kinds)
+KINDS = ['php', 'static', 'wordpress', 'redirect', 'proxy']
+
 OWN_FIELDS = ('name', 'kind', 'aliases', 'enabled')
 
 

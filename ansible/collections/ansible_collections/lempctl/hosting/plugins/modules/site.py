@@ -122,6 +122,7 @@ error_kind:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lempctl.hosting.plugins.module_utils.lempctl import (
+    KINDS,
     Lempctl,
     argument_spec,
     site_text,
@@ -133,7 +134,7 @@ def main():
         argument_spec=argument_spec(
             name=dict(type='str', required=True),
             state=dict(type='str', default='present', choices=['present', 'absent', 'enabled', 'disabled']),
-            kind=dict(type='str', choices=['php', 'static', 'wordpress', 'redirect', 'proxy']),
+            kind=dict(type='str', choices=KINDS),
             aliases=dict(type='list', elements='str', default=[]),
             config=dict(type='dict', default={}),
             purge=dict(type='bool', default=False),

@@ -105,6 +105,7 @@ error_kind:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lempctl.hosting.plugins.module_utils.lempctl import (
+    KINDS,
     Lempctl,
     argument_spec,
     site_text,
@@ -120,7 +121,7 @@ def main():
                 required=True,
                 options=dict(
                     name=dict(type='str', required=True),
-                    kind=dict(type='str', required=True, choices=['php', 'static', 'wordpress', 'redirect', 'proxy']),
+                    kind=dict(type='str', required=True, choices=KINDS),
                     state=dict(type='str', default='present', choices=['present', 'enabled', 'disabled']),
                     aliases=dict(type='list', elements='str', default=[]),
                     config=dict(type='dict', default={}),
