@@ -340,6 +340,10 @@ pub struct DatabaseFile {
     pub allow_host_patterns: Option<bool>,
     pub charset: Option<S<String>>,
     pub collation: Option<S<String>>,
+    /// The server is shared with other lempctl hosts (`docs/database.md`).
+    pub shared: Option<S<bool>>,
+    /// Site database users connect only over TLS (`REQUIRE SSL`).
+    pub require_tls: Option<S<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

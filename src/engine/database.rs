@@ -75,10 +75,11 @@ pub(crate) fn plan(
     }
     mariadb::provision::validate_specs(specs)?;
     let target = admin_target(root, g)?;
+    let own = ownership(g);
     let (plan, tables) = with_admin(&target, async |admin| {
-        let observed = mariadb::observe(admin, specs, retired).await?;
+        let observed = mariadb::observe(admin, specs, retired, &own).await?;
         let tables = mariadb::provision::existing_tables(admin, tables).await?;
-        Ok((mariadb::plan(specs, retired, &observed), tables))
+        Ok((mariadb::plan(specs, retired, &observed, &own), tables))
     })?;
     Ok(Some(DbObserved {
         target,
@@ -152,6 +153,14 @@ pub(crate) fn recreate_empty(target: &AdminTarget, db: &crate::config::site::Sit
     })
 }
 
+/// Which accounts are this host's: all of them, or on a shared server those at its web hosts.
+pub(crate) fn ownership(g: &Global) -> mariadb::Ownership {
+    mariadb::Ownership {
+        shared: g.database.shared,
+        web_hosts: g.database.web_hosts.clone(),
+    }
+}
+
 /// The spec of one site's database with its stored or new password.
 pub(crate) fn spec(
     g: &Global,
@@ -168,6 +177,7 @@ pub(crate) fn spec(
         charset: db.charset.clone(),
         collation: db.collation.clone(),
         password: Secret::new(password),
+        require_tls: g.database.require_tls,
     }
 }
 
@@ -192,6 +202,7 @@ pub(crate) fn describe(a: &Action) -> (super::resource::Action, &'static str, St
         Action::CreateUser { site, .. } => (P::Create, "db-user", site.clone()),
         Action::Grant { site, .. } => (P::Create, "db-grant", site.clone()),
         Action::FixGrants { site, .. } => (P::Update, "db-grant", site.clone()),
+        Action::RequireTls { site, .. } => (P::Update, "db-user", site.clone()),
         Action::DropDatabase { site, .. } => (P::Delete, "database", site.clone()),
         Action::DropUser { site, .. } => (P::Delete, "db-user", site.clone()),
     }

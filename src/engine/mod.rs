@@ -151,6 +151,8 @@ pub(crate) fn run(root: &Root, config: &Config, opts: &RunOptions) -> Result<Rep
 }
 
 /// The databases of sites this run purges (with `--purge`), each dumped into the archive first.
+/// On a shared server every site this run removes retires its accounts here, purged or not, and
+/// its database stays (no dump: nothing is dropped).
 fn retired_databases(
     root: &Root,
     config: &Config,
@@ -158,7 +160,8 @@ fn retired_databases(
     opts: &RunOptions,
 ) -> Vec<crate::services::mariadb::Retire> {
     let mut retired = opts.retire.clone();
-    if !opts.prune.purge {
+    let shared = config.global.database.shared;
+    if !opts.prune.purge && !shared {
         return retired;
     }
     for (name, rec) in &state.sites {
@@ -171,7 +174,7 @@ fn retired_databases(
                 site: name.clone(),
                 database: db.clone(),
                 user: user.clone(),
-                dump_to: Some(root.path(&dump)),
+                dump_to: (!shared).then(|| root.path(&dump)),
             });
         }
     }

@@ -126,7 +126,10 @@ pub(crate) fn drop_database(
             &db.database,
         ))
     });
-    let final_run = if dry_run || no_backup {
+    // On a shared server the database is kept (only this host's accounts go): nothing to save.
+    let shared = config.global.database.shared;
+    let dump = dump.filter(|_| !shared);
+    let final_run = if dry_run || no_backup || shared {
         None
     } else {
         super::backup::final_run(ctx, &config, site, wait)?
@@ -156,10 +159,17 @@ pub(crate) fn drop_database(
     report
         .warnings
         .retain(|w| !w.contains("no longer in the sites directory"));
-    report.warnings.push(format!(
-        "site `{}` still declares a database: the next `lempctl apply` creates it again (empty)",
-        site.name
-    ));
+    report.warnings.push(if shared {
+        format!(
+            "site `{}` still declares a database: the next `lempctl apply` creates this host's accounts again",
+            site.name
+        )
+    } else {
+        format!(
+            "site `{}` still declares a database: the next `lempctl apply` creates it again (empty)",
+            site.name
+        )
+    });
     super::backup::announce_final(&mut report, final_run);
     Ok(report)
 }

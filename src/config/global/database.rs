@@ -37,6 +37,11 @@ pub struct Database {
     pub allow_host_patterns: bool,
     pub charset: String,
     pub collation: String,
+    /// Other lempctl hosts use the same server: accounts at hosts other than `web_hosts` are
+    /// theirs, and a site that leaves this host keeps its database (another host may serve it).
+    pub shared: bool,
+    /// Site users are `REQUIRE SSL` and WordPress connects with TLS (only with `host` + `tls`).
+    pub require_tls: bool,
 }
 
 pub(super) fn section(ctx: &mut Ctx<'_>, d: crate::config::file::DatabaseFile) -> Database {
@@ -113,11 +118,25 @@ pub(super) fn section(ctx: &mut Ctx<'_>, d: crate::config::file::DatabaseFile) -
         "database.collation",
         DEFAULT_COLLATION,
     );
+    let require_tls = match &d.require_tls {
+        Some(r) if r.value && !matches!(admin, DbAdmin::Tcp { tls: Some(_), .. }) => {
+            ctx.err(
+                r,
+                "database.require_tls",
+                "`require_tls: true` needs a TLS connection to the server",
+                Some("`require_tls: true` together with `host` and `tls` (e.g. `tls: {ca_file: /etc/lempctl/db-ca.pem}`)"),
+            );
+            false
+        }
+        r => r.as_ref().is_some_and(|r| r.value),
+    };
     Database {
         admin,
         web_hosts,
         allow_host_patterns: patterns,
         charset,
         collation,
+        shared: d.shared.as_ref().is_some_and(|s| s.value),
+        require_tls,
     }
 }

@@ -19,6 +19,8 @@ pub enum Action {
         user: String,
         host: String,
         password: Secret,
+        /// `REQUIRE SSL` (`database.require_tls`).
+        require_tls: bool,
     },
     /// Grant on a freshly created account.
     Grant {
@@ -34,6 +36,12 @@ pub enum Action {
         host: String,
         database: String,
         drift: Vec<String>,
+    },
+    /// Drift: the existing account accepts connections without TLS; `REQUIRE SSL` it.
+    RequireTls {
+        site: String,
+        user: String,
+        host: String,
     },
     DropDatabase {
         site: String,
@@ -53,7 +61,9 @@ impl Action {
     pub fn is_drift(&self) -> bool {
         matches!(
             self,
-            Action::FixGrants { .. } | Action::DropUser { drift: true, .. }
+            Action::FixGrants { .. }
+                | Action::RequireTls { .. }
+                | Action::DropUser { drift: true, .. }
         )
     }
 }
@@ -70,8 +80,19 @@ impl fmt::Display for Action {
                 write!(f, "{site}: create database {database} ({collation})")
             }
             Action::CreateUser {
-                site, user, host, ..
-            } => write!(f, "{site}: create user '{user}'@'{host}'"),
+                site,
+                user,
+                host,
+                require_tls,
+                ..
+            } => {
+                let tls = if *require_tls { " (REQUIRE SSL)" } else { "" };
+                write!(f, "{site}: create user '{user}'@'{host}'{tls}")
+            }
+            Action::RequireTls { site, user, host } => write!(
+                f,
+                "{site}: drift on '{user}'@'{host}' (connects without TLS); require SSL"
+            ),
             Action::Grant {
                 site,
                 user,

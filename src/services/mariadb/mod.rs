@@ -19,6 +19,6 @@ pub(crate) use dump::{
 };
 pub(crate) use error::DbError;
 pub(crate) use provision::{
-    Action, DbSpec, Plan, Retire, execute, list_databases, observe, plan, set_password,
+    Action, DbSpec, Ownership, Plan, Retire, execute, list_databases, observe, plan, set_password,
 };
 pub(crate) use secret::Secret;

@@ -33,6 +33,8 @@ pub(crate) struct DbSpec {
     pub charset: String,
     pub collation: String,
     pub password: Secret,
+    /// Accounts are `REQUIRE SSL` (`database.require_tls`).
+    pub require_tls: bool,
 }
 
 impl DbSpec {
@@ -49,6 +51,7 @@ impl DbSpec {
             charset: DEFAULT_CHARSET.to_owned(),
             collation: DEFAULT_COLLATION.to_owned(),
             password,
+            require_tls: false,
         }
     }
 
@@ -71,6 +74,7 @@ impl DbSpec {
 }
 
 /// A site that was removed: drop its database (after a dump when `dump_to` is set) and user.
+/// On a shared server only this host's accounts go (see `Ownership`).
 #[derive(Debug, Clone)]
 pub(crate) struct Retire {
     pub site: String,
@@ -91,6 +95,25 @@ pub(crate) struct ObservedAccount {
     pub auth_string: String,
     /// Global privilege bitmask from mysql.global_priv; 0 = USAGE only.
     pub global_access: u64,
+    /// `ssl_type` from mysql.global_priv: 0 none, 1 `SSL` (ANY), 2 `X509`, 3 issuer/subject/cipher.
+    pub ssl_type: u64,
+}
+
+/// Which accounts of the managed users are this host's to change.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ownership {
+    /// `database.shared`: other lempctl hosts use the same server with the same user names at
+    /// their own hosts, and may serve a site this host no longer does.
+    pub shared: bool,
+    /// This host's account hosts (`database.web_hosts`).
+    pub web_hosts: Vec<String>,
+}
+
+impl Ownership {
+    /// On a shared server an account at a host outside `web_hosts` belongs to another host.
+    pub(crate) fn owns(&self, host: &str) -> bool {
+        !self.shared || self.web_hosts.iter().any(|h| h == host)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,7 +215,13 @@ fn grant_drift(
 }
 
 /// The pure planner: what must run so that `observed` matches `desired` and `retired` is gone.
-pub(crate) fn plan(desired: &[DbSpec], retired: &[Retire], observed: &Observed) -> Plan {
+/// Accounts `own` does not own are never changed, whatever `observed` holds.
+pub(crate) fn plan(
+    desired: &[DbSpec],
+    retired: &[Retire],
+    observed: &Observed,
+    own: &Ownership,
+) -> Plan {
     let mut p = Plan::default();
     let mut grants_by_user: BTreeMap<&str, Vec<&ObservedGrant>> = BTreeMap::new();
     for g in &observed.grants {
@@ -231,6 +260,7 @@ pub(crate) fn plan(desired: &[DbSpec], retired: &[Retire], observed: &Observed) 
                         user: spec.user.clone(),
                         host: host.clone(),
                         password: spec.password.clone(),
+                        require_tls: spec.require_tls,
                     });
                     grants.push(Action::Grant {
                         site: spec.site.clone(),
@@ -251,6 +281,19 @@ pub(crate) fn plan(desired: &[DbSpec], retired: &[Retire], observed: &Observed) 
                             spec.site, spec.user
                         ));
                     }
+                    if spec.require_tls && acct.ssl_type == 0 {
+                        fixes.push(Action::RequireTls {
+                            site: spec.site.clone(),
+                            user: spec.user.clone(),
+                            host: host.clone(),
+                        });
+                    } else if !spec.require_tls && acct.ssl_type != 0 {
+                        // Not lifted: it may have been set by hand; but a client without TLS fails.
+                        p.warnings.push(format!(
+                            "{}: '{}'@'{host}' requires TLS but `database.require_tls` is off: clients connecting without TLS are refused (lift it by hand with ALTER USER ... REQUIRE NONE)",
+                            spec.site, spec.user
+                        ));
+                    }
                     let (ok, drift) = grant_drift(spec, host, acct, user_grants);
                     if !ok {
                         fixes.push(Action::FixGrants {
@@ -265,7 +308,7 @@ pub(crate) fn plan(desired: &[DbSpec], retired: &[Retire], observed: &Observed) 
             }
         }
         for (user, host) in observed.accounts.keys() {
-            if *user == spec.user && !spec.hosts.contains(host) {
+            if *user == spec.user && !spec.hosts.contains(host) && own.owns(host) {
                 drops.push(Action::DropUser {
                     site: spec.site.clone(),
                     user: user.clone(),
@@ -278,16 +321,25 @@ pub(crate) fn plan(desired: &[DbSpec], retired: &[Retire], observed: &Observed) 
     let kept_dbs: BTreeSet<&str> = desired.iter().map(|s| s.database.as_str()).collect();
     let kept_users: BTreeSet<&str> = desired.iter().map(|s| s.user.as_str()).collect();
     for r in retired {
-        if !kept_dbs.contains(r.database.as_str()) && observed.databases.contains_key(&r.database) {
-            drops.push(Action::DropDatabase {
-                site: r.site.clone(),
-                database: r.database.clone(),
-                dump_to: r.dump_to.clone(),
-            });
+        let db_exists = observed.databases.contains_key(&r.database);
+        if !kept_dbs.contains(r.database.as_str()) && db_exists {
+            if own.shared {
+                // Another host may serve the site now (a move): its data is not this host's to drop.
+                p.warnings.push(format!(
+                    "{}: database {} kept (`database.shared`: other hosts may use it); only this host's accounts of '{}' are dropped",
+                    r.site, r.database, r.user
+                ));
+            } else {
+                drops.push(Action::DropDatabase {
+                    site: r.site.clone(),
+                    database: r.database.clone(),
+                    dump_to: r.dump_to.clone(),
+                });
+            }
         }
         if !kept_users.contains(r.user.as_str()) {
             for (user, host) in observed.accounts.keys() {
-                if *user == r.user {
+                if *user == r.user && own.owns(host) {
                     drops.push(Action::DropUser {
                         site: r.site.clone(),
                         user: user.clone(),
@@ -318,10 +370,12 @@ fn managed_names<'a>(
 }
 
 /// Reads the state of the managed names with exactly three queries, whatever their number.
+/// Accounts and grants at hosts `own` does not own are read and left out.
 pub(crate) async fn observe(
     admin: &mut Admin,
     desired: &[DbSpec],
     retired: &[Retire],
+    own: &Ownership,
 ) -> Result<Observed, DbError> {
     let (dbs, users) = managed_names(desired, retired);
     let mut o = Observed::default();
@@ -331,16 +385,20 @@ pub(crate) async fn observe(
     for (name, charset, collation) in rows {
         o.databases.insert(name, ObservedDb { charset, collation });
     }
-    let rows: Vec<(String, String, String, String, u64)> = admin
+    let rows: Vec<(String, String, String, String, u64, u64)> = admin
         .fetch(&sql::observe_accounts(users.iter().copied())?)
         .await?;
-    for (user, host, plugin, auth_string, global_access) in rows {
+    for (user, host, plugin, auth_string, global_access, ssl_type) in rows {
+        if !own.owns(&host) {
+            continue;
+        }
         o.accounts.insert(
             (user, host),
             ObservedAccount {
                 plugin,
                 auth_string,
                 global_access,
+                ssl_type,
             },
         );
     }
@@ -349,6 +407,7 @@ pub(crate) async fn observe(
         .await?;
     o.grants = rows
         .into_iter()
+        .filter(|(_, _, host, _, _)| own.owns(host))
         .map(|(level, user, host, object, exact)| ObservedGrant {
             level,
             user,
@@ -376,8 +435,14 @@ async fn apply(admin: &mut Admin, action: &Action) -> Result<(), DbError> {
             user,
             host,
             password,
+            require_tls,
             ..
-        } => admin.exec(&sql::create_user(user, host, password)?).await,
+        } => {
+            admin
+                .exec(&sql::create_user(user, host, password, *require_tls)?)
+                .await
+        }
+        Action::RequireTls { user, host, .. } => admin.exec(&sql::require_ssl(user, host)?).await,
         Action::Grant {
             user,
             host,
@@ -533,6 +598,33 @@ mod tests {
         DbSpec::for_site(site, Secret::new("pw"))
     }
 
+    fn whole() -> Ownership {
+        Ownership::default()
+    }
+
+    /// This host is `127.0.0.1` on a server another host reaches from `10.0.0.2`.
+    fn shared() -> Ownership {
+        Ownership {
+            shared: true,
+            web_hosts: vec!["127.0.0.1".into()],
+        }
+    }
+
+    fn at(mut s: DbSpec, host: &str) -> DbSpec {
+        s.hosts = vec![host.into()];
+        s
+    }
+
+    /// `specs` healthy, plus the same users' accounts (with grants) at `10.0.0.2`.
+    fn with_other_host(specs: &[DbSpec]) -> Observed {
+        let other: Vec<DbSpec> = specs.iter().map(|s| at(s.clone(), "10.0.0.2")).collect();
+        let mut o = healthy(specs);
+        let b = healthy(&other);
+        o.accounts.extend(b.accounts);
+        o.grants.extend(b.grants);
+        o
+    }
+
     fn healthy(specs: &[DbSpec]) -> Observed {
         let mut o = Observed::default();
         for s in specs {
@@ -550,6 +642,7 @@ mod tests {
                         plugin: NATIVE_PLUGIN.into(),
                         auth_string: s.password.native_password_hash(),
                         global_access: 0,
+                        ssl_type: 0,
                     },
                 );
                 o.grants.push(ObservedGrant {
@@ -567,7 +660,7 @@ mod tests {
     #[test]
     fn empty_server_creates_everything_in_order() {
         let s = [spec("a.test"), spec("b.test")];
-        let p = plan(&s, &[], &Observed::default());
+        let p = plan(&s, &[], &Observed::default(), &whole());
         let kinds: Vec<&str> = p
             .actions
             .iter()
@@ -585,7 +678,7 @@ mod tests {
     #[test]
     fn matching_state_is_noop() {
         let s = [spec("a.test")];
-        let p = plan(&s, &[], &healthy(&s));
+        let p = plan(&s, &[], &healthy(&s), &whole());
         assert!(p.is_empty() && p.warnings.is_empty(), "{p:?}");
     }
 
@@ -600,7 +693,7 @@ mod tests {
             object: "other".into(),
             exact_all: true,
         });
-        let p = plan(&s, &[], &o);
+        let p = plan(&s, &[], &o, &whole());
         assert_eq!(p.drift().count(), 1);
         assert!(p.actions[0].to_string().contains("extra db grant on other"));
 
@@ -608,26 +701,34 @@ mod tests {
         let mut o = healthy(&s);
         o.grants[0].object = s[0].database.clone();
         assert!(
-            plan(&s, &[], &o).actions[0]
+            plan(&s, &[], &o, &whole()).actions[0]
                 .to_string()
                 .contains("extra db grant")
         );
 
         let mut o = healthy(&s);
         o.grants[0].exact_all = false;
-        assert!(plan(&s, &[], &o).actions[0].to_string().contains("differ"));
+        assert!(
+            plan(&s, &[], &o, &whole()).actions[0]
+                .to_string()
+                .contains("differ")
+        );
 
         let mut o = healthy(&s);
         o.grants.clear();
         assert!(
-            plan(&s, &[], &o).actions[0]
+            plan(&s, &[], &o, &whole()).actions[0]
                 .to_string()
                 .contains("missing grant")
         );
 
         let mut o = healthy(&s);
         o.accounts.values_mut().for_each(|a| a.global_access = 1);
-        assert!(plan(&s, &[], &o).actions[0].to_string().contains("global"));
+        assert!(
+            plan(&s, &[], &o, &whole()).actions[0]
+                .to_string()
+                .contains("global")
+        );
     }
 
     #[test]
@@ -640,7 +741,7 @@ mod tests {
         o.databases
             .values_mut()
             .for_each(|d| d.collation = "utf8mb4_general_ci".into());
-        let p = plan(&s, &[], &o);
+        let p = plan(&s, &[], &o, &whole());
         assert!(p.is_empty());
         assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
     }
@@ -651,7 +752,7 @@ mod tests {
         let o = healthy(&old);
         let mut new = old.clone();
         new[0].hosts = vec!["127.0.0.1".into()];
-        let p = plan(&new, &[], &o);
+        let p = plan(&new, &[], &o, &whole());
         assert!(matches!(&p.actions[0], Action::CreateUser { host, .. } if host == "127.0.0.1"));
         assert!(
             matches!(&p.actions[2], Action::DropUser { host, drift: true, .. } if host == "localhost")
@@ -668,14 +769,109 @@ mod tests {
             user: s[0].user.clone(),
             dump_to: None,
         };
-        assert!(plan(&[], std::slice::from_ref(&r), &o).actions.len() == 2);
         assert!(
-            plan(&s, std::slice::from_ref(&r), &o).is_empty(),
+            plan(&[], std::slice::from_ref(&r), &o, &whole())
+                .actions
+                .len()
+                == 2
+        );
+        assert!(
+            plan(&s, std::slice::from_ref(&r), &o, &whole()).is_empty(),
             "still desired"
         );
         assert!(
-            plan(&[], &[r], &Observed::default()).is_empty(),
+            plan(&[], &[r], &Observed::default(), &whole()).is_empty(),
             "already gone"
         );
+    }
+
+    #[test]
+    fn shared_server_leaves_other_hosts_accounts_alone() {
+        let s = [at(spec("a.test"), "127.0.0.1")];
+        let o = with_other_host(&s);
+        let p = plan(&s, &[], &o, &shared());
+        assert!(p.is_empty() && p.warnings.is_empty(), "{p:?}");
+        // without `shared` the same account is drift of this host's configuration
+        let p = plan(&s, &[], &o, &whole());
+        assert!(
+            matches!(&p.actions[..], [Action::DropUser { host, drift: true, .. }] if host == "10.0.0.2"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn shared_retire_keeps_the_database_and_other_hosts_accounts() {
+        let s = [at(spec("a.test"), "127.0.0.1")];
+        let o = with_other_host(&s);
+        let r = Retire {
+            site: "a.test".into(),
+            database: s[0].database.clone(),
+            user: s[0].user.clone(),
+            dump_to: Some(PathBuf::from("/archive/a.sql.zst")),
+        };
+        let p = plan(&[], std::slice::from_ref(&r), &o, &shared());
+        assert!(
+            matches!(&p.actions[..], [Action::DropUser { host, drift: false, .. }] if host == "127.0.0.1"),
+            "{p:?}"
+        );
+        assert!(
+            p.warnings[0].contains("kept") && p.warnings[0].contains(&s[0].database),
+            "{:?}",
+            p.warnings
+        );
+        // not shared: dumped and dropped, with every account
+        let p = plan(&[], &[r], &o, &whole());
+        assert!(matches!(
+            &p.actions[0],
+            Action::DropDatabase {
+                dump_to: Some(_),
+                ..
+            }
+        ));
+        assert_eq!(p.actions.len(), 3, "{p:?}");
+    }
+
+    #[test]
+    fn require_tls_creates_accounts_with_it_and_fixes_those_without() {
+        let mut a = spec("a.test");
+        a.require_tls = true;
+        let s = [a];
+        let p = plan(&s, &[], &Observed::default(), &whole());
+        let create = p
+            .actions
+            .iter()
+            .find_map(|a| match a {
+                Action::CreateUser {
+                    user,
+                    host,
+                    password,
+                    require_tls,
+                    ..
+                } => Some(sql::create_user(user, host, password, *require_tls).unwrap()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(create.text().ends_with(" REQUIRE SSL"), "{create:?}");
+        assert!(!create.shown().contains("'pw'"));
+
+        // an existing account without it: drift, fixed by ALTER USER
+        let o = healthy(&s);
+        let p = plan(&s, &[], &o, &whole());
+        assert!(
+            matches!(&p.actions[..], [Action::RequireTls { host, .. }] if host == "localhost"),
+            "{p:?}"
+        );
+        assert_eq!(p.drift().count(), 1);
+        assert_eq!(
+            sql::require_ssl(&s[0].user, "localhost").unwrap().text(),
+            format!("ALTER USER '{}'@'localhost' REQUIRE SSL", s[0].user)
+        );
+        let mut o = healthy(&s);
+        o.accounts.values_mut().for_each(|a| a.ssl_type = 1);
+        assert!(plan(&s, &[], &o, &whole()).is_empty());
+        // off: an account that requires TLS is left alone, with a warning
+        let plain = [spec("a.test")];
+        let p = plan(&plain, &[], &o, &whole());
+        assert!(p.is_empty() && p.warnings.len() == 1, "{p:?}");
     }
 }

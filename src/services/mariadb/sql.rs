@@ -130,20 +130,45 @@ pub(crate) fn drop_database(db: &str) -> Result<Stmt, DbError> {
     )))
 }
 
-fn with_password(prefix: &str, user: &str, host: &str, pw: &Secret) -> Result<Stmt, DbError> {
+fn with_password(
+    prefix: &str,
+    user: &str,
+    host: &str,
+    pw: &Secret,
+    suffix: &str,
+) -> Result<Stmt, DbError> {
     let acct = account(user, host)?;
     Ok(Stmt {
-        text: format!("{prefix} {acct} IDENTIFIED BY {}", quote_str(pw.expose())?),
-        shown: format!("{prefix} {acct} IDENTIFIED BY '[redacted]'"),
+        text: format!(
+            "{prefix} {acct} IDENTIFIED BY {}{suffix}",
+            quote_str(pw.expose())?
+        ),
+        shown: format!("{prefix} {acct} IDENTIFIED BY '[redacted]'{suffix}"),
     })
 }
 
-pub(crate) fn create_user(user: &str, host: &str, pw: &Secret) -> Result<Stmt, DbError> {
-    with_password("CREATE USER", user, host, pw)
+/// With `require_tls` the account accepts only TLS connections (`REQUIRE SSL`).
+pub(crate) fn create_user(
+    user: &str,
+    host: &str,
+    pw: &Secret,
+    require_tls: bool,
+) -> Result<Stmt, DbError> {
+    let suffix = if require_tls { " REQUIRE SSL" } else { "" };
+    with_password("CREATE USER", user, host, pw, suffix)
 }
 
+/// Changes only the password: the account's TLS requirement stays as it is.
 pub(crate) fn alter_user_password(user: &str, host: &str, pw: &Secret) -> Result<Stmt, DbError> {
-    with_password("ALTER USER", user, host, pw)
+    with_password("ALTER USER", user, host, pw, "")
+}
+
+/// An existing account accepts only TLS connections from now on.
+pub(crate) fn require_ssl(user: &str, host: &str) -> Result<Stmt, DbError> {
+    Ok(Stmt::plain(format!(
+        "ALTER USER {} REQUIRE SSL",
+        account(user, host)?
+    )))
 }
 
 pub(crate) fn drop_user(user: &str, host: &str) -> Result<Stmt, DbError> {
@@ -193,8 +218,9 @@ pub(crate) fn observe_schemata<'a>(
     )))
 }
 
-/// Observation 2/3: accounts with the given user names, their auth plugin/hash and
-/// global privilege bitmask (MariaDB ≥ 10.4 stores these as JSON in mysql.global_priv).
+/// Observation 2/3: accounts with the given user names, their auth plugin/hash, global
+/// privilege bitmask and TLS requirement (MariaDB ≥ 10.4 stores these as JSON in
+/// mysql.global_priv; `ssl_type` is absent for none, 1 for `REQUIRE SSL`).
 pub(crate) fn observe_accounts<'a>(
     users: impl IntoIterator<Item = &'a str>,
 ) -> Result<Stmt, DbError> {
@@ -202,7 +228,8 @@ pub(crate) fn observe_accounts<'a>(
         "SELECT User, Host, \
          COALESCE(JSON_VALUE(Priv, '$.plugin'), ''), \
          COALESCE(JSON_VALUE(Priv, '$.authentication_string'), ''), \
-         CAST(COALESCE(JSON_VALUE(Priv, '$.access'), '0') AS UNSIGNED) \
+         CAST(COALESCE(JSON_VALUE(Priv, '$.access'), '0') AS UNSIGNED), \
+         CAST(COALESCE(JSON_VALUE(Priv, '$.ssl_type'), '0') AS UNSIGNED) \
          FROM mysql.global_priv WHERE User IN {}",
         in_list(users)?
     )))
@@ -407,7 +434,7 @@ mod tests {
     #[test]
     fn statements() {
         let pw = Secret::new("p'w\\");
-        let s = create_user("u", "localhost", &pw).unwrap();
+        let s = create_user("u", "localhost", &pw, false).unwrap();
         assert_eq!(
             s.text(),
             r"CREATE USER 'u'@'localhost' IDENTIFIED BY 'p''w\\'"
