@@ -65,6 +65,20 @@ fn db_host(map: &PathMap, g: &Global) -> String {
     }
 }
 
+/// `MYSQL_CLIENT_FLAGS` with `database.require_tls`. mysqlnd verifies the server's certificate
+/// (chain against `openssl.cafile` or OpenSSL's store, name against the host) only when asked:
+/// `MYSQLI_CLIENT_SSL` alone encrypts without verifying.
+fn db_client_flags(g: &Global) -> Option<&'static str> {
+    let DbAdmin::Tcp { tls: Some(tls), .. } = &g.database.admin else {
+        return None;
+    };
+    g.database.require_tls.then_some(if tls.verify {
+        "MYSQLI_CLIENT_SSL | MYSQLI_CLIENT_SSL_VERIFY_SERVER_CERT"
+    } else {
+        "MYSQLI_CLIENT_SSL | MYSQLI_CLIENT_SSL_DONT_VERIFY_SERVER_CERT"
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn resources(
     out: &mut Desired,
@@ -100,6 +114,7 @@ pub(crate) fn resources(
             db => minijinja::value::Serde(db),
             db_password => secrets.db_password.clone().unwrap_or_default(),
             db_host => db_host(map, g),
+            db_client_flags => db_client_flags(g),
             salts => minijinja::value::Serde(&secrets.wp_salts),
             wp => minijinja::value::Serde(wp),
             tls => site.tls.is_some(),

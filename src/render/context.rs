@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::global::{Global, ManagerKind};
+use crate::config::global::{DbAdmin, Global, ManagerKind};
 use crate::config::site::{Php, Site, SitePaths, Upstream};
 use crate::host::Root;
 
@@ -142,6 +142,8 @@ pub struct PoolContext {
     pub slow_log: String,
     pub disable_functions: String,
     pub sendmail_path: String,
+    /// `openssl.cafile`: the CA that site PHP verifies the database server with (`db_ca_file`).
+    pub openssl_cafile: String,
 }
 
 /// Functions no site needs that turn a PHP bug into a shell on the host.
@@ -180,11 +182,27 @@ pub fn disabled_functions(php: Option<&Php>) -> String {
     disabled.join(",")
 }
 
+/// With `database.require_tls`, verification on and a `tls.ca_file`: that file as PHP sees it.
+/// mysqlnd verifies the server (when asked to: `MYSQLI_CLIENT_SSL_VERIFY_SERVER_CERT`) against
+/// `openssl.cafile` (else OpenSSL's default store); it replaces that store for every other TLS
+/// connection of the site's PHP that names no CA itself.
+pub fn db_ca_file(map: &PathMap, g: &Global) -> Option<String> {
+    let DbAdmin::Tcp { tls: Some(tls), .. } = &g.database.admin else {
+        return None;
+    };
+    let ca = tls
+        .ca_file
+        .as_ref()
+        .filter(|_| g.database.require_tls && tls.verify)?;
+    Some(map.show(ca).display().to_string())
+}
+
 /// The pool's restrictions as `-d key=value` settings for PHP CLI that lempctl runs as the site
 /// user (install, tasks, cron): the values `php-fpm/pool.conf.j2` sets as `php_admin_value`.
-pub fn php_cli_settings(map: &PathMap, site: &Site) -> Vec<String> {
+pub fn php_cli_settings(map: &PathMap, g: &Global, site: &Site) -> Vec<String> {
     let shown = map.site(site);
     let p = &shown.paths;
+    let cafile = db_ca_file(map, g).map(|ca| format!("openssl.cafile={ca}"));
     vec![
         format!("open_basedir={}/", p.site_dir.display()),
         format!(
@@ -197,6 +215,9 @@ pub fn php_cli_settings(map: &PathMap, site: &Site) -> Vec<String> {
         format!("sendmail_path={SENDMAIL_PATH}"),
         "allow_url_include=0".to_owned(),
     ]
+    .into_iter()
+    .chain(cafile)
+    .collect()
 }
 
 /// The mail program of every pool (an admin value: a site cannot point it elsewhere).
@@ -224,6 +245,7 @@ pub fn pool(map: &PathMap, g: &Global, site: &Site, php: &Php) -> PoolContext {
         slow_log: s(&shown.paths.slow_log),
         disable_functions: disabled_functions(Some(php)),
         sendmail_path: SENDMAIL_PATH.to_owned(),
+        openssl_cafile: db_ca_file(map, g).unwrap_or_default(),
         php: php.clone(),
         site: shown,
     }
@@ -284,7 +306,7 @@ mod tests {
         let site = crate::config::site::validate(file, parsed, &g, &mut errors).unwrap();
         let php = site.php.clone().unwrap();
         let pool = pool(&map, &g, &site, &php);
-        let cli = php_cli_settings(&map, &site);
+        let cli = php_cli_settings(&map, &g, &site);
         for want in [
             format!("open_basedir={}/", pool.site_dir),
             format!("disable_functions={}", pool.disable_functions),

@@ -107,7 +107,7 @@ fn php(root: &Root, g: &Global, site: &Site) -> Result<(Cmd, Confinement)> {
         "-d",
         "display_errors=stderr",
     ]);
-    for setting in context::php_cli_settings(&map, site) {
+    for setting in context::php_cli_settings(&map, g, site) {
         cmd = cmd.arg("-d").arg(setting);
     }
     let (uid, gid) = accounts::resolve(&site.user, &site.user)?;
