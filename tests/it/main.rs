@@ -29,6 +29,7 @@ mod logrotate;
 mod proxy;
 mod restore;
 mod s3;
+mod shared_db;
 mod site_remove;
 mod site_update;
 mod status;
