@@ -2,7 +2,7 @@
 //! `web_hosts`): neither drops the other's accounts, a site leaving one host keeps its database,
 //! site users require TLS, and WordPress connects with TLS and a verified server certificate.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ const SITE: &str = "name: blog.shared.test\nkind: wordpress\nwordpress:\n  title
 struct TlsMariadb {
     dir: tempfile::TempDir,
     port: u16,
-    pid: Option<u32>,
+    mariadbd: Option<std::process::Child>,
 }
 
 impl TlsMariadb {
@@ -134,7 +134,7 @@ impl TlsMariadb {
             .spawn()
             .unwrap();
         let db = TlsMariadb {
-            pid: Some(child.id()),
+            mariadbd: Some(child),
             dir,
             port,
         };
@@ -197,14 +197,10 @@ impl TlsMariadb {
 
 impl Drop for TlsMariadb {
     fn drop(&mut self) {
-        if let Some(pid) = self.pid.take() {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
-            for _ in 0..100 {
-                if !Path::new(&format!("/proc/{pid}")).exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
+        if let Some(mut child) = self.mariadbd.take() {
+            // SIGTERM: a clean shutdown, then reaped
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
         }
     }
 }

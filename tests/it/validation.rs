@@ -354,6 +354,22 @@ fn bad_global_configuration_is_refused() {
     refused(&sb, &["apply"], "`schedule.apply`");
     std::fs::write(&path, format!("{good}wordpress:\n  php_timeout: 0\n")).unwrap();
     refused(&sb, &["apply"], "`wordpress.php_timeout`");
+    // TLS for site users needs a TLS connection to a server over TCP
+    for database in [
+        "database:\n  require_tls: true\n",
+        "database:\n  host: 127.0.0.1\n  credentials_file: /etc/lempctl/db.cnf\n  require_tls: true\n",
+    ] {
+        std::fs::write(&path, format!("{good}{database}")).unwrap();
+        let out = sb.lempctl().arg("apply").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("lempctl.yaml:")
+                && err.contains("`database.require_tls`")
+                && err.contains("together with `host` and `tls`"),
+            "{err}"
+        );
+    }
     for (alerts, field) in [
         (
             "alerts:\n  smtp_host: 127.0.0.1\n  from: not-an-address\n  to: [ops@example.test]\n",
