@@ -137,6 +137,13 @@ pub struct Machine<'a> {
     pub php_dir: &'a Path,
 }
 
+/// This machine's host name (what restic records in a snapshot), `localhost` when unknown.
+pub(crate) fn hostname() -> String {
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

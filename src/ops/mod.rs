@@ -214,9 +214,7 @@ impl Context {
 
 /// This machine's name, for alert mails.
 pub(crate) fn hostname() -> String {
-    nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "localhost".to_owned())
+    crate::host::machine::hostname()
 }
 
 /// Mails `subject` and `body` to `alerts.to` (nothing when no `alerts` section). The SMTP

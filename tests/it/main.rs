@@ -23,6 +23,7 @@ mod doctor;
 mod dry_run;
 mod fail2ban;
 mod failures;
+mod fleet;
 mod import;
 mod kinds;
 mod logrotate;

@@ -143,3 +143,108 @@ fn restore_as_password_logs_in_and_restore_in_place_purges_the_page_cache() {
         "{body}"
     );
 }
+
+/// A run another host took (a fleet's site move) restored in place: owned by this host's site
+/// user whatever the snapshot's uids, this host's wp-config.php kept, what the live site gained
+/// kept, and a link the (hostile) site planted restored as a link — its target untouched.
+#[test]
+fn a_run_from_another_host_is_restored_with_this_hosts_owner_and_config_and_no_link_followed() {
+    require!(
+        &[
+            "nginx",
+            "php-fpm8.2",
+            "php8.2",
+            "mariadbd",
+            "mariadb",
+            "restic",
+            "curl",
+            "useradd",
+            "unshare",
+        ],
+        wordpress()
+    );
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let sb = Sandbox::with_db();
+    let g = sb.path("/etc/lempctl/lempctl.yaml");
+    let text = std::fs::read_to_string(&g).unwrap();
+    std::fs::write(
+        &g,
+        format!("{text}backup:\n  repository: /var/backups/lempctl\n"),
+    )
+    .unwrap();
+    let sb = sb.site("blog.yaml", BLOG).started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let docroot = sb.path("/srv/www/blog.rs.test/htdocs");
+    let owner = std::fs::metadata(&docroot).unwrap();
+    // a root-only secret, and the site's link to it; a file of a uid this host does not have
+    let secret = sb.path("/etc/lempctl/secret");
+    std::fs::write(&secret, "top secret\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&secret, docroot.join("evil")).unwrap();
+    std::fs::write(docroot.join("uploaded.txt"), "from the old host\n").unwrap();
+    std::os::unix::fs::chown(docroot.join("uploaded.txt"), Some(54321), Some(54321)).unwrap();
+
+    // the run is taken by "another host": the same tree, another host name
+    let out = Command::new("unshare")
+        .args([
+            "--uts",
+            "sh",
+            "-c",
+            "hostname otherhost && exec \"$0\" \"$@\"",
+        ])
+        .arg(bin())
+        .arg("--root")
+        .arg(sb.root())
+        .args(["backup", "run", "blog.rs.test", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, list, _) = sb.json(&["backup", "list", "blog.rs.test"]);
+    assert_eq!(
+        list.as_array().unwrap().last().unwrap()["host"],
+        "otherhost",
+        "{list}"
+    );
+
+    // this host: the upload gone, a file of its own, its own wp-config.php
+    std::fs::remove_file(docroot.join("uploaded.txt")).unwrap();
+    std::fs::remove_file(docroot.join("evil")).unwrap();
+    std::fs::write(docroot.join("live-only.txt"), "written here\n").unwrap();
+    let config = std::fs::read(docroot.join("wp-config.php")).unwrap();
+    let config_meta = std::fs::metadata(docroot.join("wp-config.php")).unwrap();
+    let (code, v, err) = sb.json(&["backup", "restore", "blog.rs.test", "--files-only", "--yes"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert_eq!(v["files_restored"], true, "{v}");
+
+    let up = std::fs::metadata(docroot.join("uploaded.txt")).unwrap();
+    assert_eq!((up.uid(), up.gid() != 54321), (owner.uid(), true));
+    assert_eq!(up.mode() & 0o7777, 0o640);
+    assert_eq!(
+        std::fs::read_to_string(docroot.join("uploaded.txt")).unwrap(),
+        "from the old host\n"
+    );
+    assert_eq!(std::fs::read_link(docroot.join("evil")).unwrap(), secret);
+    let s = std::fs::metadata(&secret).unwrap();
+    assert_eq!((s.uid(), s.mode() & 0o7777), (0, 0o600));
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "top secret\n");
+    assert_eq!(
+        std::fs::read(docroot.join("wp-config.php")).unwrap(),
+        config
+    );
+    let c = std::fs::metadata(docroot.join("wp-config.php")).unwrap();
+    assert_eq!((c.uid(), c.mode()), (config_meta.uid(), config_meta.mode()));
+    assert_eq!(
+        std::fs::read_to_string(docroot.join("live-only.txt")).unwrap(),
+        "written here\n"
+    );
+    assert!(sb.get("blog.rs.test", "/").is_served());
+    // and nothing to converge afterwards: the managed files are as apply left them
+    let (code, v, err) = sb.json(&["apply", "--dry-run"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    assert_eq!(v["changed"], false, "{v}");
+}

@@ -22,6 +22,12 @@ pub(crate) struct Entry {
     /// Taken before the site or its database was removed (`site remove --purge`, `db drop`).
     #[serde(rename = "final")]
     pub final_run: bool,
+    /// The host name of the host that took the run (restic's snapshot `hostname`): a fleet's
+    /// hosts share one repository.
+    pub host: String,
+    /// The paths of the files snapshot, as that host saw them.
+    #[serde(skip)]
+    pub files_paths: Vec<String>,
 }
 
 /// Every run in the repository (of one site when given), oldest first.
@@ -46,11 +52,15 @@ pub(super) fn group(snaps: &[Snapshot]) -> Vec<Entry> {
                 db_snapshot: None,
                 safety: s.is_safety(),
                 final_run: s.is_final(),
+                host: s.hostname.clone(),
+                files_paths: Vec::new(),
             });
         match s.part() {
             Some("db") => e.db_snapshot = Some(s.id.clone()),
             _ => {
                 e.files_snapshot = Some(s.id.clone());
+                e.host.clone_from(&s.hostname);
+                e.files_paths.clone_from(&s.paths);
                 // restic's backup summary names the snapshot by its short id: resolve it
                 if let Some(db) = s.dump_ref() {
                     let full = snaps.iter().find(|d| d.id.starts_with(db));

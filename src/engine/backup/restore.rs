@@ -132,6 +132,23 @@ pub(crate) fn restore(
     let safety = backup_site(root, config, repo, site, RunKind::Safety)
         .context("taking the safety snapshot before restoring (nothing was restored)")?;
     result.safety_run = Some(safety.run);
+    if let Some(id) = files.filter(|_| entry.host != crate::host::machine::hostname()) {
+        // A run another host took (a site moving between a fleet's hosts): its owners' ids and
+        // its wp-config.php are that host's. The document root is copied as `--as` does.
+        result.removed_since_backup =
+            adopt_document_root(root, &config.global, repo, (id, &entry), site, spec.delete)?;
+        result.files_restored = true;
+        restore_in_place(
+            root,
+            config,
+            repo,
+            site,
+            spec.delete,
+            (None, db),
+            &mut result,
+        )?;
+        return Ok(result);
+    }
     restore_in_place(
         root,
         config,
@@ -227,6 +244,96 @@ fn reload_database(
         &mut Tap(|_| {}),
     )?;
     Ok(target)
+}
+
+/// Restores the document root of `entry`, a run of `site` another host took, in place: copied
+/// from the snapshot with this host's site user as owner (links recreated, never followed) into
+/// a root-only stage, then exchanged with the live one; wp-config.php, which this host renders,
+/// stays, and so does what the live site has beyond the run (removed with `delete`). The
+/// snapshot's paths are that host's: the site directory is the one that ends like ours.
+fn adopt_document_root(
+    root: &Root,
+    g: &Global,
+    repo: &Repo,
+    (id, entry): (&str, &Entry),
+    site: &Site,
+    delete: bool,
+) -> Result<u64> {
+    let p = &site.paths;
+    let tail = p.site_dir.strip_prefix("/").unwrap_or(&p.site_dir);
+    let theirs = entry
+        .files_paths
+        .iter()
+        .map(PathBuf::from)
+        .find(|s| s.ends_with(tail))
+        .with_context(|| {
+            format!(
+                "run {} from host {} holds no directory ending in {}",
+                entry.run,
+                entry.host,
+                tail.display()
+            )
+        })?;
+    let rel = p
+        .document_root
+        .strip_prefix(&p.site_dir)
+        .context("the document root is inside the site directory")?;
+    let their_docroot = theirs.join(rel);
+    let scratch = backup_dir(g).join(format!("adopt-{}", scratch_tag(&entry.run)));
+    let parent = p
+        .site_dir
+        .parent()
+        .context("a site directory has a parent")?;
+    let stage = parent.join(format!(".lempctl-restore-{:016x}", rand::random::<u64>()));
+    let done = (|| -> Result<u64> {
+        root.ensure_dir(&mut Journal::default(), &stage, &Perms::root(0o700))?;
+        repo.restic.restore(
+            id,
+            &root.path(&scratch),
+            std::slice::from_ref(&their_docroot),
+        )?;
+        let src = root
+            .path(&scratch)
+            .join(their_docroot.strip_prefix("/").unwrap_or(&their_docroot));
+        let staged = stage.join(rel);
+        let dirs = Perms::new(&site.user, &g.web_group, 0o2750);
+        root.ensure_dir(&mut Journal::default(), &staged, &dirs)?;
+        let rendered: &[&str] = if site.wordpress.is_some() {
+            &["wp-config.php"]
+        } else {
+            &[]
+        };
+        root.copy_tree(
+            &mut Journal::default(),
+            &src,
+            &staged,
+            rendered,
+            crate::host::Links::Recreate,
+            &dirs,
+            &Perms::new(&site.user, &g.web_group, 0o640),
+        )?;
+        // this host's wp-config.php is in the new tree before it goes live: no request finds
+        // the document root without it
+        let config_file = p.document_root.join("wp-config.php");
+        let live = match site.wordpress {
+            Some(_) => root.read(&config_file)?,
+            None => None,
+        };
+        if let Some(live) = live {
+            root.write_atomic(
+                &mut Journal::default(),
+                &staged.join("wp-config.php"),
+                &live,
+                &Perms::new(&site.user, &site.user, 0o600),
+            )?;
+        }
+        root.exchange_entries(&stage, &p.site_dir)?;
+        root.merge_missing(&stage, &p.site_dir, &|_| !delete)
+    })();
+    let cleaned = root.remove_tree(&stage).and(root.remove_tree(&scratch));
+    let gained = done.context("restoring the files of another host's run")?;
+    cleaned?;
+    Ok(gained)
 }
 
 /// Restores the site directory of snapshot `id` beside the live one, in a fresh root-only
