@@ -355,6 +355,76 @@ fn ansible_site_module_refuses_invalid_input_and_absent_keeps_data() {
     assert_eq!(r["changed"], false, "{r}");
 }
 
+/// `host`: a whole host in one task — configuration, a private file, sites, converge, service
+/// check; check mode writes nothing; a configuration lempctl refuses is put back.
+#[test]
+fn ansible_host_module_converges_a_host_in_one_task_and_puts_a_refused_config_back() {
+    require!(WEB, ansible());
+    let sb = Sandbox::new().started();
+    let conf = sb.path("/etc/lempctl/lempctl.yaml");
+    let config: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&conf).unwrap()).unwrap();
+    let secret = "/etc/lempctl/extra.password";
+    let args = serde_json::json!({
+        "config": config,
+        "private_files": [{"path": secret, "content": "s3cret\n"}],
+        "sites": [{"name": "one.host.test", "kind": "static"}, {"name": "two.host.test", "kind": "php"}],
+    });
+
+    let before = sb.tree();
+    let r = module(&sb, "host", args.clone(), true);
+    assert_eq!(
+        (r["failed"].clone(), r["changed"].clone()),
+        (false.into(), true.into()),
+        "{r}"
+    );
+    assert_eq!(r["config_changed"], true, "{r}");
+    assert_eq!(before, sb.tree(), "check mode changed the sandbox");
+
+    let r = module(&sb, "host", args.clone(), false);
+    assert_eq!(
+        (r["failed"].clone(), r["changed"].clone()),
+        (false.into(), true.into()),
+        "{r}"
+    );
+    assert!(
+        std::fs::read_to_string(&conf)
+            .unwrap()
+            .starts_with("# managed by Ansible (lempctl.hosting.host)")
+    );
+    let meta = std::fs::metadata(sb.path(secret)).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    assert!(sb.get("two.host.test", "/").is_served());
+    let r = module(&sb, "host", args.clone(), false);
+    assert_eq!(r["changed"], false, "{r}");
+
+    // lempctl refuses the new configuration: the old one and the old private file are back
+    let written = std::fs::read_to_string(&conf).unwrap();
+    let mut bad = args.clone();
+    bad["config"]["listen"]["http"] = serde_json::json!("not-a-port");
+    bad["private_files"][0]["content"] = serde_json::json!("other\n");
+    let r = module(&sb, "host", bad, false);
+    assert_eq!(r["failed"], true, "{r}");
+    assert_eq!(r["error_kind"], "invalid-input", "{r}");
+    assert!(r["msg"].as_str().unwrap().contains("listen.http"), "{r}");
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), written);
+    assert_eq!(
+        std::fs::read_to_string(sb.path(secret)).unwrap(),
+        "s3cret\n"
+    );
+
+    // nothing to change, but nginx is down: the task fails and says so
+    let pid = std::fs::read_to_string(sb.path("/run/nginx.pid")).unwrap();
+    let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let r = module(&sb, "host", args, false);
+    assert_eq!(r["failed"], true, "{r}");
+    assert_eq!(r["msg"], "not running: nginx", "{r}");
+}
+
 #[test]
 fn ansible_lint_passes_on_the_playbook_role_and_collection() {
     require!(ansible());

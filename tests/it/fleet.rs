@@ -487,7 +487,9 @@ fn a_fleet_converges_moves_a_site_without_a_failed_request_fails_over_and_surviv
     assert!(!lost.ok);
     assert_eq!(lost.failed("web3"), 1, "{}", lost.output);
     assert!(
-        lost.output.contains("not running on web3: nginx"),
+        lost.output
+            .lines()
+            .any(|l| l.starts_with("fatal: [web3]") && l.contains("not running: nginx")),
         "{}",
         lost.output
     );

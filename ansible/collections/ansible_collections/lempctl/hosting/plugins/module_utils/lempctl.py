@@ -109,6 +109,15 @@ class Lempctl(object):
 # the site kinds lempctl knows (docs/configuration.md#kinds)
 KINDS = ['php', 'static', 'wordpress', 'redirect', 'proxy']
 
+# the options of one site in a list of sites (the sites and host modules)
+SITE_OPTIONS = dict(
+    name=dict(type='str', required=True),
+    kind=dict(type='str', required=True, choices=KINDS),
+    state=dict(type='str', default='present', choices=['present', 'enabled', 'disabled']),
+    aliases=dict(type='list', elements='str', default=[]),
+    config=dict(type='dict', default={}),
+)
+
 OWN_FIELDS = ('name', 'kind', 'aliases', 'enabled')
 
 

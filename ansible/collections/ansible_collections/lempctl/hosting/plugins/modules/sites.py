@@ -105,7 +105,7 @@ error_kind:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lempctl.hosting.plugins.module_utils.lempctl import (
-    KINDS,
+    SITE_OPTIONS,
     Lempctl,
     argument_spec,
     site_text,
@@ -119,13 +119,7 @@ def main():
                 type='list',
                 elements='dict',
                 required=True,
-                options=dict(
-                    name=dict(type='str', required=True),
-                    kind=dict(type='str', required=True, choices=KINDS),
-                    state=dict(type='str', default='present', choices=['present', 'enabled', 'disabled']),
-                    aliases=dict(type='list', elements='str', default=[]),
-                    config=dict(type='dict', default={}),
-                ),
+                options=SITE_OPTIONS,
             ),
         ),
         supports_check_mode=True,
