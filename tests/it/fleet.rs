@@ -411,8 +411,10 @@ fn a_fleet_converges_moves_a_site_without_a_failed_request_fails_over_and_surviv
         ],
     );
     let snaps = text(&snaps.stdout);
-    assert!(snaps.contains("\"hostname\":\"web1\""), "{snaps}");
-    assert!(snaps.contains("\"hostname\":\"web2\""), "{snaps}");
+    for h in ["web1", "web2"] {
+        assert!(snaps.contains(&format!("\"hostname\":\"{h}\"")), "{snaps}");
+        assert!(snaps.contains(&format!("\"host={h}\"")), "{snaps}");
+    }
     // with the sites file saying where it lives now, the next run changes nothing
     f.write_sites(&sites(&[
         ("web2", "web1"),

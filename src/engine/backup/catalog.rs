@@ -22,8 +22,8 @@ pub(crate) struct Entry {
     /// Taken before the site or its database was removed (`site remove --purge`, `db drop`).
     #[serde(rename = "final")]
     pub final_run: bool,
-    /// The host name of the host that took the run (restic's snapshot `hostname`): a fleet's
-    /// hosts share one repository.
+    /// The host that took the run (its `host=` tag, else restic's snapshot `hostname`): a
+    /// fleet's hosts share one repository.
     pub host: String,
     /// The paths of the files snapshot, as that host saw them.
     #[serde(skip)]
@@ -52,14 +52,14 @@ pub(super) fn group(snaps: &[Snapshot]) -> Vec<Entry> {
                 db_snapshot: None,
                 safety: s.is_safety(),
                 final_run: s.is_final(),
-                host: s.hostname.clone(),
+                host: s.host().to_owned(),
                 files_paths: Vec::new(),
             });
         match s.part() {
             Some("db") => e.db_snapshot = Some(s.id.clone()),
             _ => {
                 e.files_snapshot = Some(s.id.clone());
-                e.host.clone_from(&s.hostname);
+                s.host().clone_into(&mut e.host);
                 e.files_paths.clone_from(&s.paths);
                 // restic's backup summary names the snapshot by its short id: resolve it
                 if let Some(db) = s.dump_ref() {

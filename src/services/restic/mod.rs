@@ -149,10 +149,11 @@ impl Restic {
         Ok(())
     }
 
-    /// Applies a retention policy to the snapshots carrying every tag of `tags` (one group per host).
+    /// Applies a retention policy to the snapshots carrying every tag of `tags`, as one group
+    /// whichever host took them: a site moved between a fleet's hosts keeps one history.
     pub(crate) fn forget(&self, tags: &[String], keep: Keep) -> Result<()> {
         self.cmd()
-            .args(["forget", "--quiet", "--group-by", "host", "--tag"])
+            .args(["forget", "--quiet", "--group-by", "", "--tag"])
             .arg(tags.join(","))
             .args(["--keep-last", &keep.last.to_string()])
             .args(["--keep-daily", &keep.daily.to_string()])

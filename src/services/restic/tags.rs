@@ -1,6 +1,7 @@
 //! The tags lempctl gives its snapshots: `lempctl`, `site=<name>`, `run=<id>`,
-//! `part=files|db`, `safety` or `reason=final` for the kind of run, and on a files snapshot
-//! `db=<id>` naming the dump the run refers to.
+//! `part=files|db`, `host=<host name>` (a fleet's hosts share one repository), `safety` or
+//! `reason=final` for the kind of run, and on a files snapshot `db=<id>` naming the dump the
+//! run refers to.
 
 use super::Snapshot;
 
@@ -18,6 +19,7 @@ pub(crate) fn of_run(site: &str, run: &str, part: &str, marker: Option<&str>) ->
         format!("site={site}"),
         format!("run={run}"),
         format!("part={part}"),
+        format!("host={}", crate::host::machine::hostname()),
     ];
     t.extend(marker.map(str::to_owned));
     t
@@ -60,6 +62,12 @@ impl Snapshot {
 
     pub(crate) fn part(&self) -> Option<&str> {
         self.tag("part")
+    }
+
+    /// The host that took the snapshot: its `host=` tag, else restic's own host name (runs
+    /// taken before lempctl tagged them).
+    pub(crate) fn host(&self) -> &str {
+        self.tag("host").unwrap_or(&self.hostname)
     }
 
     /// The dump a files snapshot refers to (a prefix of its id).
