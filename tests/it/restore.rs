@@ -76,13 +76,7 @@ fn restore_as_password_logs_in_and_restore_in_place_purges_the_page_cache() {
         wordpress()
     );
     let sb = Sandbox::with_db();
-    let g = sb.path("/etc/lempctl/lempctl.yaml");
-    let text = std::fs::read_to_string(&g).unwrap();
-    std::fs::write(
-        &g,
-        format!("{text}backup:\n  repository: /var/backups/lempctl\n"),
-    )
-    .unwrap();
+    sb.append_global("backup:\n  repository: /var/backups/lempctl\n");
     let sb = sb.site("blog.yaml", BLOG).started();
     let (code, v, err) = sb.json(&["apply"]);
     assert_eq!(code, 0, "{err}\n{v}");
@@ -165,13 +159,7 @@ fn a_run_from_another_host_is_restored_with_this_hosts_owner_and_config_and_no_l
     );
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let sb = Sandbox::with_db();
-    let g = sb.path("/etc/lempctl/lempctl.yaml");
-    let text = std::fs::read_to_string(&g).unwrap();
-    std::fs::write(
-        &g,
-        format!("{text}backup:\n  repository: /var/backups/lempctl\n"),
-    )
-    .unwrap();
+    sb.append_global("backup:\n  repository: /var/backups/lempctl\n");
     let sb = sb.site("blog.yaml", BLOG).started();
     let (code, v, err) = sb.json(&["apply"]);
     assert_eq!(code, 0, "{err}\n{v}");

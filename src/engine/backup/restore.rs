@@ -132,23 +132,17 @@ pub(crate) fn restore(
     let safety = backup_site(root, config, repo, site, RunKind::Safety)
         .context("taking the safety snapshot before restoring (nothing was restored)")?;
     result.safety_run = Some(safety.run);
-    if let Some(id) = files.filter(|_| entry.host != crate::host::machine::hostname()) {
+    let files = match files.filter(|_| entry.host != crate::host::machine::hostname()) {
         // A run another host took (a site moving between a fleet's hosts): its owners' ids and
         // its wp-config.php are that host's. The document root is copied as `--as` does.
-        result.removed_since_backup =
-            adopt_document_root(root, &config.global, repo, (id, &entry), site, spec.delete)?;
-        result.files_restored = true;
-        restore_in_place(
-            root,
-            config,
-            repo,
-            site,
-            spec.delete,
-            (None, db),
-            &mut result,
-        )?;
-        return Ok(result);
-    }
+        Some(id) => {
+            result.removed_since_backup =
+                adopt_document_root(root, &config.global, repo, (id, &entry), site, spec.delete)?;
+            result.files_restored = true;
+            None
+        }
+        None => files,
+    };
     restore_in_place(
         root,
         config,
@@ -280,45 +274,27 @@ fn adopt_document_root(
         .context("the document root is inside the site directory")?;
     let their_docroot = theirs.join(rel);
     let scratch = backup_dir(g).join(format!("adopt-{}", scratch_tag(&entry.run)));
-    let parent = p
-        .site_dir
-        .parent()
-        .context("a site directory has a parent")?;
-    let stage = parent.join(format!(".lempctl-restore-{:016x}", rand::random::<u64>()));
+    let stage = restore_stage(&p.site_dir)?;
     let done = (|| -> Result<u64> {
         root.ensure_dir(&mut Journal::default(), &stage, &Perms::root(0o700))?;
-        repo.restic.restore(
-            id,
-            &root.path(&scratch),
-            std::slice::from_ref(&their_docroot),
-        )?;
-        let src = root
-            .path(&scratch)
-            .join(their_docroot.strip_prefix("/").unwrap_or(&their_docroot));
+        let src = restore_document_root(root, repo, (id, &scratch), &their_docroot)?
+            .with_context(|| format!("run {} holds no {}", entry.run, their_docroot.display()))?;
         let staged = stage.join(rel);
-        let dirs = Perms::new(&site.user, &g.web_group, 0o2750);
-        root.ensure_dir(&mut Journal::default(), &staged, &dirs)?;
-        let rendered: &[&str] = if site.wordpress.is_some() {
-            &["wp-config.php"]
-        } else {
-            &[]
-        };
-        root.copy_tree(
+        root.ensure_dir(
             &mut Journal::default(),
-            &src,
             &staged,
-            rendered,
-            crate::host::Links::Recreate,
-            &dirs,
-            &Perms::new(&site.user, &g.web_group, 0o640),
+            &Perms::new(&site.user, &g.web_group, 0o2750),
         )?;
-        // this host's wp-config.php is in the new tree before it goes live: no request finds
-        // the document root without it
-        let config_file = p.document_root.join("wp-config.php");
-        let live = match site.wordpress {
-            Some(_) => root.read(&config_file)?,
-            None => None,
+        // this host's wp-config.php, not the run's, is in the new tree before it goes live: no
+        // request finds the document root without it
+        let (rendered, live): (&[&str], _) = match site.wordpress {
+            Some(_) => (
+                &["wp-config.php"],
+                root.read(&p.document_root.join("wp-config.php"))?,
+            ),
+            None => (&[], None),
         };
+        copy_as_site(root, g, &src, &staged, rendered, site)?;
         if let Some(live) = live {
             root.write_atomic(
                 &mut Journal::default(),
@@ -336,6 +312,12 @@ fn adopt_document_root(
     Ok(gained)
 }
 
+/// A fresh name beside `site_dir` for a root-only stage of restored files.
+fn restore_stage(site_dir: &Path) -> Result<PathBuf> {
+    let parent = site_dir.parent().context("a site directory has a parent")?;
+    Ok(parent.join(format!(".lempctl-restore-{:016x}", rand::random::<u64>())))
+}
+
 /// Restores the site directory of snapshot `id` beside the live one, in a fresh root-only
 /// directory the site user cannot reach (restic writes through no link it planted), then
 /// exchanges each restored top-level entry with the live one. What the site gained since the
@@ -350,8 +332,7 @@ fn restore_files_in_place(
     delete: bool,
     excludes: &[String],
 ) -> Result<u64> {
-    let parent = site_dir.parent().context("a site directory has a parent")?;
-    let stage = parent.join(format!(".lempctl-restore-{:016x}", rand::random::<u64>()));
+    let stage = restore_stage(site_dir)?;
     root.ensure_dir(&mut Journal::default(), &stage, &Perms::root(0o700))?;
     let done = (|| -> Result<u64> {
         let real_site = root.path(site_dir);
@@ -454,25 +435,55 @@ fn copy_document_root(
     new: &Site,
 ) -> Result<usize> {
     let old_root = root.path(&old.paths.document_root);
-    repo.restic
-        .restore(id, &root.path(scratch), std::slice::from_ref(&old_root))?;
-    let src = root
-        .path(scratch)
-        .join(old_root.strip_prefix("/").unwrap_or(&old_root));
-    if !src.is_dir() {
+    let Some(src) = restore_document_root(root, repo, (id, scratch), &old_root)? else {
         return Ok(0);
-    }
+    };
     root.clear_dir(&new.paths.document_root)?;
-    let mut journal = Journal::default();
-    let u = &new.user;
-    root.copy_tree(
-        &mut journal,
+    copy_as_site(
+        root,
+        g,
         &src,
         &new.paths.document_root,
         &["wp-config.php"],
+        new,
+    )
+}
+
+/// The document root `theirs` (a real path in snapshot `id`) restored into `scratch`: its path
+/// there, `None` when the snapshot holds none.
+fn restore_document_root(
+    root: &Root,
+    repo: &Repo,
+    (id, scratch): (&str, &Path),
+    theirs: &Path,
+) -> Result<Option<PathBuf>> {
+    repo.restic
+        .restore(id, &root.path(scratch), &[theirs.to_path_buf()])?;
+    let src = root
+        .path(scratch)
+        .join(theirs.strip_prefix("/").unwrap_or(theirs));
+    Ok(src.is_dir().then_some(src))
+}
+
+/// Copies the restored tree `src` into the directory `dest` (host path) as `site`'s document
+/// root: its user, `web_group`, 2750/640, links recreated and never followed, `skip`ped
+/// top-level names left out; returns how many entries were copied.
+fn copy_as_site(
+    root: &Root,
+    g: &Global,
+    src: &Path,
+    dest: &Path,
+    skip: &[&str],
+    site: &Site,
+) -> Result<usize> {
+    root.copy_tree(
+        &mut Journal::default(),
+        src,
+        dest,
+        skip,
         crate::host::Links::Recreate,
-        &crate::host::Perms::new(u, &g.web_group, 0o2750),
-        &crate::host::Perms::new(u, &g.web_group, 0o640),
+        &Perms::new(&site.user, &g.web_group, 0o2750),
+        &Perms::new(&site.user, &g.web_group, 0o640),
     )
 }
 

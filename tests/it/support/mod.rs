@@ -298,6 +298,13 @@ impl Sandbox {
         std::fs::write(self.path("/etc/lempctl/sites.d").join(file), yaml).unwrap();
     }
 
+    /// Appends `yaml` (top-level sections) to the sandbox's lempctl.yaml.
+    pub fn append_global(&self, yaml: &str) {
+        let p = self.path("/etc/lempctl/lempctl.yaml");
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(p, format!("{text}{yaml}")).unwrap();
+    }
+
     pub fn write(&self, host: &str, text: &str) {
         let p = self.path(host);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
