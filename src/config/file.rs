@@ -265,6 +265,17 @@ pub struct AcmeFile {
     pub key_type: Option<S<String>>,
     pub default: Option<bool>,
     pub dns_hook: Option<S<String>>,
+    pub dns_update: Option<S<DnsUpdateFile>>,
+}
+
+/// RFC 2136 updates for DNS-01 (`docs/tls.md`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsUpdateFile {
+    pub server: Option<S<String>>,
+    pub key_file: Option<S<String>>,
+    pub ttl: Option<S<u32>>,
+    pub propagation_seconds: Option<S<u32>>,
 }
 
 /// The certificate monitor (`docs/tls.md`).

@@ -44,6 +44,9 @@ fn missing(root: &Root, r: &Requirement) -> Option<String> {
             });
             (!exec).then(|| format!("{} is not an executable file", p.display()))
         }
+        Needs::TsigKey => crate::services::dns_update::read_key(p)
+            .err()
+            .map(|e| format!("{e:#}")),
         Needs::WordpressTree => (!p.join("wp-includes/version.php").is_file()).then(|| {
             format!(
                 "{} is not a WordPress tree (no wp-includes/version.php)",
@@ -66,6 +69,10 @@ fn error(file: &Path, r: &Requirement, problem: String) -> ConfigError {
         (Needs::Executable, _) => {
             e.allowed("an executable program that takes `add|remove FQDN VALUE` (chmod +x)")
         }
+        (Needs::TsigKey, _) => e.allowed(format!(
+            "a key file as `tsig-keygen -a hmac-sha256 NAME` writes it ({}), mode 0600",
+            crate::services::dns_update::ALGORITHMS
+        )),
         (_, None) => {
             e.allowed("a WordPress directory (Debian: /usr/share/wordpress) or a `.tar.gz` release")
         }

@@ -15,8 +15,8 @@ use anyhow::{Context, Result, anyhow};
 use crate::config::global::Global;
 use crate::config::{Config, Site, SiteKind};
 use crate::host::{Journal, Perms, Root};
-use crate::services::acme;
 use crate::services::certs::{self, CertInfo};
+use crate::services::{acme, dns_update};
 
 /// The configuration as the engine serves it now: sites whose ACME certificate does not exist
 /// yet have no `tls` (HTTP with the challenge location; a redirect would lead nowhere). Borrowed
@@ -299,7 +299,7 @@ fn order(
     let mut answers = Answers {
         root,
         dir: &challenges,
-        hook: conf.dns_hook.as_deref(),
+        acme: conf,
         files: Vec::new(),
         records: Vec::new(),
     };
@@ -316,18 +316,37 @@ fn order(
 }
 
 /// Puts challenge answers where the CA looks: files in the shared challenge directory (HTTP-01),
-/// TXT records through `acme.dns_hook` (DNS-01); `clean_up` removes them all afterwards.
+/// TXT records through `acme.dns_hook` or RFC 2136 updates (DNS-01); `clean_up` removes them all
+/// afterwards.
 struct Answers<'a> {
     root: &'a Root,
     dir: &'a std::path::Path,
-    hook: Option<&'a std::path::Path>,
+    acme: &'a crate::config::global::Acme,
     files: Vec<PathBuf>,
     records: Vec<(String, String)>,
 }
 
 impl Answers<'_> {
-    fn hook(&self, action: &str, fqdn: &str, value: &str) -> Result<()> {
-        let hook = self.hook.context("DNS-01 without `acme.dns_hook`")?;
+    /// Adds (`add`) or removes the TXT record `fqdn` = `value`.
+    fn record(&self, add: bool, fqdn: &str, value: &str) -> Result<()> {
+        if let Some(u) = &self.acme.dns_update {
+            let server = dns_update::Server {
+                address: &u.server,
+                key_file: &u.key_file,
+                ttl: u.ttl,
+            };
+            return if add {
+                dns_update::add(&server, fqdn, value)
+            } else {
+                dns_update::remove(&server, fqdn, value)
+            };
+        }
+        let hook = self
+            .acme
+            .dns_hook
+            .as_deref()
+            .context("DNS-01 without `acme.dns_hook`")?;
+        let action = if add { "add" } else { "remove" };
         crate::host::exec::Cmd::new(hook)
             .args([action, fqdn, value])
             .run()
@@ -340,7 +359,7 @@ impl Answers<'_> {
             let _ = self.root.remove(&mut Journal::default(), &p);
         }
         for (fqdn, value) in std::mem::take(&mut self.records) {
-            if let Err(e) = self.hook("remove", &fqdn, &value) {
+            if let Err(e) = self.record(false, &fqdn, &value) {
                 tracing::warn!("{e:#}");
             }
         }
@@ -370,8 +389,20 @@ impl acme::Responder for Answers<'_> {
 
     fn dns01(&mut self, name: &str, value: &str) -> Result<()> {
         let fqdn = format!("_acme-challenge.{name}");
-        self.hook("add", &fqdn, value)?;
+        self.record(true, &fqdn, value)?;
         self.records.push((fqdn, value.to_owned()));
+        Ok(())
+    }
+
+    fn placed(&mut self) -> Result<()> {
+        let wait = self
+            .acme
+            .dns_update
+            .as_ref()
+            .map_or(0, |u| u.propagation_seconds);
+        if !self.records.is_empty() && wait > 0 {
+            std::thread::sleep(std::time::Duration::from_secs(wait.into()));
+        }
         Ok(())
     }
 }

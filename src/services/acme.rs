@@ -84,11 +84,13 @@ pub(crate) trait Responder {
     fn http01(&mut self, token: &str, answer: &str) -> Result<()>;
     /// DNS-01: a TXT record `_acme-challenge.<name>` with `value` (for `*.x`, `name` is `x`).
     fn dns01(&mut self, name: &str, value: &str) -> Result<()>;
+    /// Every answer is placed; the CA is told to check them next.
+    fn placed(&mut self) -> Result<()>;
 }
 
 /// Orders one certificate for `names` (the first is the subject; `*.x` for a wildcard), each
 /// checked with `challenge` (`Dns01` for wildcards). The responder is called for each
-/// challenge before the CA is told to check it.
+/// challenge, then `placed` once, before the CA is told to check them.
 pub(crate) async fn issue(
     account: &Account,
     names: &[String],
@@ -101,34 +103,46 @@ pub(crate) async fn issue(
         .new_order(&NewOrder::new(&ids))
         .await
         .map_err(|e| quoted(e, "creating the order"))?;
-    let mut authzs = order.authorizations();
-    while let Some(a) = authzs.next().await {
-        let mut authz = a.map_err(|e| quoted(e, "reading an authorization"))?;
-        match authz.status {
-            AuthorizationStatus::Pending => {}
-            AuthorizationStatus::Valid => continue,
-            s => bail!(Refused(format!("an authorization is {s:?}"))),
+    let kind = match challenge {
+        Challenge::Http01 => ChallengeType::Http01,
+        Challenge::Dns01 => ChallengeType::Dns01,
+    };
+    // Every answer is placed first, then the CA is told to check them all: DNS answers may need
+    // time to reach the servers the CA asks (`Responder::placed`).
+    for ready in [false, true] {
+        if ready {
+            responder.placed()?;
         }
-        let kind = match challenge {
-            Challenge::Http01 => ChallengeType::Http01,
-            Challenge::Dns01 => ChallengeType::Dns01,
-        };
-        let mut ch = authz
-            .challenge(kind.clone())
-            .ok_or_else(|| anyhow!(Refused(format!("the CA offers no {kind:?} challenge"))))?;
-        match challenge {
-            Challenge::Http01 => responder.http01(&ch.token, ch.key_authorization().as_str())?,
-            Challenge::Dns01 => {
-                let name = match ch.identifier().identifier {
-                    Identifier::Dns(d) => d.clone(),
-                    other => bail!("the CA asks about {other:?}, not a DNS name"),
-                };
-                responder.dns01(&name, &ch.key_authorization().dns_value())?;
+        let mut authzs = order.authorizations();
+        while let Some(a) = authzs.next().await {
+            let mut authz = a.map_err(|e| quoted(e, "reading an authorization"))?;
+            match authz.status {
+                AuthorizationStatus::Pending => {}
+                AuthorizationStatus::Valid => continue,
+                s => bail!(Refused(format!("an authorization is {s:?}"))),
+            }
+            let mut ch = authz
+                .challenge(kind.clone())
+                .ok_or_else(|| anyhow!(Refused(format!("the CA offers no {kind:?} challenge"))))?;
+            if ready {
+                ch.set_ready()
+                    .await
+                    .map_err(|e| quoted(e, "answering the challenge"))?;
+                continue;
+            }
+            match challenge {
+                Challenge::Http01 => {
+                    responder.http01(&ch.token, ch.key_authorization().as_str())?;
+                }
+                Challenge::Dns01 => {
+                    let name = match ch.identifier().identifier {
+                        Identifier::Dns(d) => d.clone(),
+                        other => bail!("the CA asks about {other:?}, not a DNS name"),
+                    };
+                    responder.dns01(&name, &ch.key_authorization().dns_value())?;
+                }
             }
         }
-        ch.set_ready()
-            .await
-            .map_err(|e| quoted(e, "answering the challenge"))?;
     }
     let retry = RetryPolicy::new()
         .initial_delay(Duration::from_millis(250))

@@ -2,6 +2,7 @@
 
 pub(crate) mod acme;
 pub(crate) mod certs;
+pub(crate) mod dns_update;
 pub(crate) mod fail2ban;
 pub(crate) mod logrotate;
 pub(crate) mod mail;

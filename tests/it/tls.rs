@@ -4,6 +4,7 @@
 
 use std::process::Command;
 
+use crate::support::named::Named;
 use crate::support::pebble::Pebble;
 
 use crate::support::*;
@@ -377,6 +378,26 @@ fn bad_acme_settings_are_refused_and_change_nothing() {
             "tls:\n  acme: true\n  challenge: dns-01\n",
             "is not an executable file",
         ),
+        (
+            "acme:\n  directory: https://ca.example/dir\n  dns_hook: /bin/true\n  dns_update:\n    server: 127.0.0.1\n    key_file: /etc/lempctl/update.key\n",
+            "",
+            "both `dns_hook` and `dns_update`",
+        ),
+        (
+            "acme:\n  directory: https://ca.example/dir\n  dns_update:\n    server: https://ns1.example/\n    key_file: /etc/lempctl/update.key\n",
+            "",
+            "`acme.dns_update.server`",
+        ),
+        (
+            "acme:\n  directory: https://ca.example/dir\n  dns_update:\n    server: 127.0.0.1\n",
+            "",
+            "`acme.dns_update.key_file`",
+        ),
+        (
+            "acme:\n  directory: https://ca.example/dir\n  dns_update:\n    server: 127.0.0.1\n    key_file: /etc/hostname\n",
+            "tls:\n  acme: true\n  wildcard: true\n",
+            "is readable by others",
+        ),
     ] {
         let sb = Sandbox::new();
         with_acme(&sb, yaml);
@@ -437,6 +458,98 @@ fn a_wildcard_certificate_over_dns_01_through_the_hook() {
     // the next apply does not re-issue: the wildcard covers the alias
     let (code, v, _) = sb.json(&["apply"]);
     assert_eq!((code, &v["changed"]), (0, &serde_json::json!(false)), "{v}");
+}
+
+#[test]
+fn a_wildcard_certificate_over_dns_01_through_rfc_2136_updates() {
+    require!(NEED);
+    let sb = Sandbox::new().started();
+    let named = require!(Named::start(&sb.path("/named"), "tls.test"));
+    let pebble = require!(Pebble::start_with_dns(
+        &sb.path("/pebble"),
+        sb.port,
+        864_000,
+        Some(named.port)
+    ));
+    // first a key of the same name with another secret: the server refuses the update, the run
+    // says so and the site keeps serving HTTP
+    let wrong = sb.path("/etc/lempctl/wrong.key");
+    let key = std::fs::read_to_string(&named.key).unwrap();
+    let secret = key.split('"').nth(3).unwrap();
+    std::fs::write(
+        &wrong,
+        key.replace(secret, "c2VjcmV0IHRoZSBzZXJ2ZXIgZG9lcyBub3Qga25vdw=="),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrong, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let g = sb.path("/etc/lempctl/lempctl.yaml");
+    let base = std::fs::read_to_string(&g).unwrap();
+    let update = |key: &std::path::Path| {
+        std::fs::write(
+            &g,
+            format!(
+                "{base}{}  dns_update:\n    server: 127.0.0.1:{}\n    key_file: {}\n    ttl: 30\n",
+                pebble.acme_yaml(),
+                named.port,
+                key.display()
+            ),
+        )
+        .unwrap();
+    };
+    update(&wrong);
+    sb.write_site(
+        "u.tls.test.yaml",
+        "name: u.tls.test\nkind: static\naliases: [www.u.tls.test]\ntls:\n  acme: true\n  wildcard: true\n",
+    );
+    std::fs::create_dir_all(sb.path("/srv/www/u.tls.test/htdocs")).unwrap();
+    let out = sb.lempctl().arg("apply").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("adding the TXT record _acme-challenge.u.tls.test")
+            && err.contains("does not accept the key"),
+        "the server's refusal is explained: {err}"
+    );
+    assert!(
+        !sb.path("/var/lib/lempctl/certs/u.tls.test/fullchain.pem")
+            .exists()
+    );
+    std::fs::write(sb.path("/srv/www/u.tls.test/htdocs/index.html"), "u").unwrap();
+    let r = sb.get("u.tls.test", "/");
+    assert_eq!(
+        (r.status.code(), r.body.as_str()),
+        (Some(200), "u"),
+        "served over HTTP"
+    );
+    // the right key: both names' records are added, checked by the CA through named, removed
+    update(&named.key);
+    let (code, v, err) = sb.json(&["cert", "issue", "--force", "u.tls.test"]);
+    assert_eq!(code, 0, "{v} {err}");
+    assert_eq!(v["certificates"][0]["result"], "issued", "{v}");
+    let (_, list, _) = sb.json(&["cert", "list"]);
+    let names = list[0]["names"].to_string();
+    assert!(
+        names.contains("*.u.tls.test") && names.contains("\"u.tls.test\""),
+        "{list}"
+    );
+    let log = named.log();
+    assert!(
+        log.matches("adding an RR at '_acme-challenge.u.tls.test' TXT")
+            .count()
+            >= 2,
+        "one record for the name, one for its wildcard: {log}"
+    );
+    assert_eq!(
+        named.dig("TXT", "_acme-challenge.u.tls.test"),
+        "",
+        "the records are removed afterwards"
+    );
+    let (code, v, _) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        https(&sb, &pebble.root(), "www.u.tls.test", "/"),
+        ("200".into(), "u".into())
+    );
 }
 
 #[test]

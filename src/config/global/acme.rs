@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::config::check::Ctx;
-use crate::config::file::{AcmeFile, CertificatesFile, S};
+use crate::config::file::{AcmeFile, CertificatesFile, DnsUpdateFile, S};
 use crate::config::site::{Needs, Requirement};
 use crate::config::values::{printable, valid_email};
 
@@ -62,6 +62,29 @@ pub struct Acme {
     /// The program that sets and removes DNS-01 TXT records: `HOOK add|remove FQDN VALUE`
     /// (a path on the machine lempctl runs on).
     pub dns_hook: Option<PathBuf>,
+    /// RFC 2136 updates of the TXT records (the other way to answer DNS-01).
+    pub dns_update: Option<DnsUpdate>,
+}
+
+/// `acme.dns_update`: where DNS-01 TXT records are added and removed by RFC 2136 updates.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DnsUpdate {
+    /// The zone's primary server, `host[:port]`.
+    pub server: String,
+    /// A TSIG key in BIND's format (`tsig-keygen`), root-only, on the machine lempctl runs on.
+    pub key_file: PathBuf,
+    /// The records' TTL in seconds.
+    pub ttl: u32,
+    /// How long to wait after adding the records before the CA is asked to check them (time
+    /// for secondaries to catch up).
+    pub propagation_seconds: u32,
+}
+
+impl Acme {
+    /// Whether DNS-01 answers can be set (a hook or RFC 2136 updates).
+    pub fn can_answer_dns01(&self) -> bool {
+        self.dns_hook.is_some() || self.dns_update.is_some()
+    }
 }
 
 /// The certificate monitor (`certificates` section).
@@ -144,13 +167,107 @@ pub(super) fn section(
         }
         p
     });
+    let dns_update = a
+        .dns_update
+        .as_ref()
+        .and_then(|v| dns_update(ctx, v, requires));
+    if let (Some(_), Some(v)) = (&dns_hook, &a.dns_update) {
+        ctx.err(
+            v,
+            "acme.dns_update",
+            "both `dns_hook` and `dns_update` answer DNS-01; one of them is used",
+            Some("either `dns_hook: PROGRAM` or a `dns_update` section"),
+        );
+    }
     Some(Acme {
         dns_hook,
+        dns_update,
         directory: dir.value.clone(),
         email,
         ca_bundle,
         key_type,
         default: a.default.unwrap_or(false),
+    })
+}
+
+fn dns_update(
+    ctx: &mut Ctx<'_>,
+    v: &S<DnsUpdateFile>,
+    requires: &mut Vec<Requirement>,
+) -> Option<DnsUpdate> {
+    let d = &v.value;
+    let server = match &d.server {
+        Some(s) if crate::services::dns_update::split_address(&s.value).is_some() => {
+            s.value.clone()
+        }
+        Some(s) => {
+            ctx.err(
+                s,
+                "acme.dns_update.server",
+                format!("`{}` is not a server address", printable(&s.value)),
+                Some("the zone's primary as `host`, `host:port` or `[IPv6]:port` (port 53 by default)"),
+            );
+            return None;
+        }
+        None => {
+            ctx.err(
+                v,
+                "acme.dns_update.server",
+                "a `dns_update` section needs the `server` that takes the updates",
+                Some("the zone's primary as `host`, `host:port` or `[IPv6]:port`"),
+            );
+            return None;
+        }
+    };
+    let Some(key) = &d.key_file else {
+        ctx.err(
+            v,
+            "acme.dns_update.key_file",
+            "a `dns_update` section needs the TSIG `key_file` that signs the updates",
+            Some("a file as `tsig-keygen -a hmac-sha256 NAME` writes it, mode 0600"),
+        );
+        return None;
+    };
+    let key_file = ctx.path(Some(key), "acme.dns_update.key_file", "");
+    if !key_file.as_os_str().is_empty() {
+        requires.push(Requirement::at(
+            key,
+            "acme.dns_update.key_file",
+            key_file.clone(),
+            Needs::TsigKey,
+        ));
+    }
+    let ttl = match &d.ttl {
+        Some(t) if !(1..=86_400).contains(&t.value) => {
+            ctx.err(
+                t,
+                "acme.dns_update.ttl",
+                format!("{} seconds is not a TTL for a challenge record", t.value),
+                Some("1-86400 seconds (default 60)"),
+            );
+            60
+        }
+        Some(t) => t.value,
+        None => 60,
+    };
+    let propagation_seconds = match &d.propagation_seconds {
+        Some(p) if p.value > 3_600 => {
+            ctx.err(
+                p,
+                "acme.dns_update.propagation_seconds",
+                format!("{} seconds is longer than an ACME order waits", p.value),
+                Some("0-3600 seconds (default 0)"),
+            );
+            0
+        }
+        Some(p) => p.value,
+        None => 0,
+    };
+    Some(DnsUpdate {
+        server,
+        key_file,
+        ttl,
+        propagation_seconds,
     })
 }
 

@@ -390,6 +390,8 @@ pub enum Needs {
     WordpressTree,
     /// An executable regular file on the machine lempctl runs on (a hook program).
     Executable,
+    /// A root-only TSIG key file in BIND's format on the machine lempctl runs on.
+    TsigKey,
 }
 
 impl Requirement {

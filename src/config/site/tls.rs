@@ -112,13 +112,14 @@ fn acme(
     }
     let key_type =
         KeyType::field(ctx, t.key_type.as_ref(), "tls.key_type").unwrap_or(conf.key_type);
-    let challenge = challenge(ctx, t, conf.dns_hook.is_some())?;
+    let challenge = challenge(ctx, t, conf.can_answer_dns01())?;
     let (certificate, key) = acme_files(g, name?);
     Some((certificate, key, Some(key_type), challenge))
 }
 
-/// `tls.challenge` and `tls.wildcard`: a wildcard needs DNS-01, and DNS-01 needs a hook.
-fn challenge(ctx: &mut Ctx<'_>, t: &TlsFile, dns_hook: bool) -> Option<Challenge> {
+/// `tls.challenge` and `tls.wildcard`: a wildcard needs DNS-01, and DNS-01 needs a hook or
+/// RFC 2136 updates.
+fn challenge(ctx: &mut Ctx<'_>, t: &TlsFile, dns01: bool) -> Option<Challenge> {
     let wildcard = t.wildcard.as_ref().filter(|w| w.value);
     let challenge = match &t.challenge {
         None if wildcard.is_some() => Challenge::Dns01,
@@ -138,10 +139,10 @@ fn challenge(ctx: &mut Ctx<'_>, t: &TlsFile, dns_hook: bool) -> Option<Challenge
         },
     };
     if let (Some(w), Challenge::Http01) = (wildcard, challenge) {
-        ctx.err(w, "tls.wildcard", "a wildcard certificate can only be checked over DNS-01", Some("`challenge: dns-01` (or leave `challenge` out) with `acme.dns_hook` in lempctl.yaml"));
+        ctx.err(w, "tls.wildcard", "a wildcard certificate can only be checked over DNS-01", Some("`challenge: dns-01` (or leave `challenge` out) with `acme.dns_hook` or `acme.dns_update` in lempctl.yaml"));
         return None;
     }
-    if challenge == Challenge::Dns01 && !dns_hook {
+    if challenge == Challenge::Dns01 && !dns01 {
         let at = wildcard
             .map(|w| (w.referenced.line(), w.referenced.column(), "tls.wildcard"))
             .or(t
@@ -155,9 +156,9 @@ fn challenge(ctx: &mut Ctx<'_>, t: &TlsFile, dns_hook: bool) -> Option<Challenge
                 line,
                 column,
                 field,
-                "DNS-01 needs a way to set TXT records: `acme.dns_hook` in lempctl.yaml",
+                "DNS-01 needs a way to set TXT records: `acme.dns_hook` or `acme.dns_update` in lempctl.yaml",
             )
-            .allowed("`acme.dns_hook: /path/to/program` taking `add|remove FQDN VALUE`"),
+            .allowed("`acme.dns_hook: /path/to/program` taking `add|remove FQDN VALUE`, or `acme.dns_update` (RFC 2136: `server`, `key_file`)"),
         );
         return None;
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use assert_cmd::Command;
 
 mod moto;
+pub mod named;
 pub mod pebble;
 mod restic;
 mod smtp;

@@ -38,6 +38,17 @@ impl Pebble {
     /// Starts pebble validating HTTP-01 on `http_port` (the sandbox's HTTP listener) and issuing
     /// certificates valid for `validity` seconds.
     pub fn start(dir: &Path, http_port: u16, validity: u64) -> Need<Pebble> {
+        Self::start_with_dns(dir, http_port, validity, None)
+    }
+
+    /// As `start`, with pebble asking the DNS server on 127.0.0.1:`dns` (a zone's own server)
+    /// instead of challtestsrv when it is given.
+    pub fn start_with_dns(
+        dir: &Path,
+        http_port: u16,
+        validity: u64,
+        dns_server: Option<u16>,
+    ) -> Need<Pebble> {
         for p in ["pebble", "pebble-challtestsrv", "openssl", "curl"] {
             if which(p).is_none() {
                 return Err(missing(&format!("{p} missing (apt-get install pebble)")));
@@ -137,7 +148,10 @@ impl Pebble {
         let pebble = Command::new("pebble")
             .arg("-config")
             .arg(dir.join("pebble.json"))
-            .args(["-dnsserver", &format!("127.0.0.1:{dns}")])
+            .args([
+                "-dnsserver",
+                &format!("127.0.0.1:{}", dns_server.unwrap_or(dns)),
+            ])
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", "0")
             .env("PEBBLE_AUTHZREUSE", "0")
@@ -228,7 +242,7 @@ impl Drop for Pebble {
     }
 }
 
-fn which(p: &str) -> Option<PathBuf> {
+pub fn which(p: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
         .into_iter()
         .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
