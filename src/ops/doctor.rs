@@ -18,12 +18,13 @@ use serde::Serialize;
 use super::Context;
 use crate::config::Config;
 use crate::config::global::{Global, Scheduler};
+use crate::config::site::Challenge;
 use crate::engine::drift::{self, Drift};
 use crate::engine::permissions;
 use crate::engine::state::State;
 use crate::host::service_manager::{self, Service};
 use crate::host::{disk, dns, limits};
-use crate::services::{self, ValidationError};
+use crate::services::{self, ValidationError, dns_update};
 
 /// Free space or inodes below this share of a filesystem: `warn`.
 pub(crate) const DISK_WARN_PCT: f64 = 10.0;
@@ -120,6 +121,7 @@ pub(crate) fn doctor(ctx: &Context) -> Result<Doctor> {
     backup_repository(ctx, &config, &mut c);
     mariadb(ctx, &config, &mut c);
     name_resolution(&config, &mut c);
+    dns_updates(&config, &mut c);
     clock(ctx, &config, &mut c);
     let ok = c.0.iter().all(|x| x.result != Outcome::Fail);
     Ok(Doctor { ok, checks: c.0 })
@@ -675,6 +677,71 @@ fn name_resolution(config: &Config, c: &mut Checks) {
         c.ok(
             "name-resolution",
             format!("all {} site name(s) resolve", names.len()),
+        );
+    }
+}
+
+/// With `acme.dns_update`, the zone's server takes signed updates for every DNS-01 name (checked
+/// with an update that changes nothing).
+fn dns_updates(config: &Config, c: &mut Checks) {
+    let Some(u) = config
+        .global
+        .acme
+        .as_ref()
+        .and_then(|a| a.dns_update.as_ref())
+    else {
+        return;
+    };
+    let mut names: Vec<String> = config
+        .sites
+        .iter()
+        .filter(|s| s.enabled)
+        .filter(|s| {
+            s.tls
+                .as_ref()
+                .is_some_and(|t| t.acme.is_some() && t.challenge == Challenge::Dns01)
+        })
+        .flat_map(crate::engine::tls::order_names)
+        .map(|n| format!("_acme-challenge.{}", n.trim_start_matches("*.")))
+        .collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return;
+    }
+    let server = dns_update::Server {
+        address: &u.server,
+        key_file: &u.key_file,
+        ttl: u.ttl,
+    };
+    let (mut zones, mut failed) = (std::collections::BTreeSet::new(), Vec::new());
+    for n in &names {
+        match dns_update::check(&server, n) {
+            Ok(zone) => {
+                zones.insert(zone);
+            }
+            Err(e) => failed.push(format!("{e:#}")),
+        }
+    }
+    if let Some(first) = failed.first() {
+        c.fail(
+            "acme-dns-update",
+            format!("{} of {} DNS-01 name(s): {first}", failed.len(), names.len()),
+            format!(
+                "the server's key must match {} (name, algorithm, secret) and its update-policy allow TXT records under the names (BIND: `update-policy {{ grant KEY zonesub TXT; }};`)",
+                u.key_file.display()
+            ),
+        );
+    } else {
+        let zones: Vec<String> = zones.into_iter().collect();
+        c.ok(
+            "acme-dns-update",
+            format!(
+                "{} takes signed updates for all {} DNS-01 name(s), in {}",
+                u.server,
+                names.len(),
+                listed(&zones)
+            ),
         );
     }
 }

@@ -189,21 +189,32 @@ pub(crate) fn split_address(s: &str) -> Option<(&str, u16)> {
 enum Change {
     Add,
     Remove,
+    /// None: an update whose prerequisite cannot hold (see `check`).
+    Probe,
 }
 
 /// Adds the TXT record `fqdn` = `value` (other values at the name stay: a name and its
 /// wildcard share one record name).
 pub(crate) fn add(server: &Server<'_>, fqdn: &str, value: &str) -> Result<()> {
-    run(server, Change::Add, fqdn, value)
+    run(server, Change::Add, fqdn, value).map(drop)
 }
 
 /// Removes the TXT record `fqdn` = `value` (only that value).
 pub(crate) fn remove(server: &Server<'_>, fqdn: &str, value: &str) -> Result<()> {
-    run(server, Change::Remove, fqdn, value)
+    run(server, Change::Remove, fqdn, value).map(drop)
 }
 
-/// One update on a thread of its own: the ACME order that asks for it is itself async.
-fn run(server: &Server<'_>, change: Change, fqdn: &str, value: &str) -> Result<()> {
+/// Checks, changing nothing, that the server takes TXT updates for `fqdn` signed with the key,
+/// and returns the zone: the update sent replaces a TXT value nobody set, on the prerequisite
+/// that it is set, so the server answers NXRRSET once it has accepted the signature and its
+/// policy allows the change (RFC 2136 §3.2: prerequisites are checked before anything changes).
+pub(crate) fn check(server: &Server<'_>, fqdn: &str) -> Result<String> {
+    run(server, Change::Probe, fqdn, "")
+}
+
+/// One update on a thread of its own: the ACME order that asks for it is itself async. Returns
+/// the zone it went to.
+fn run(server: &Server<'_>, change: Change, fqdn: &str, value: &str) -> Result<String> {
     let key = read_key(server.key_file)?;
     let addr = resolve(server.address)?;
     std::thread::scope(|s| {
@@ -212,14 +223,12 @@ fn run(server: &Server<'_>, change: Change, fqdn: &str, value: &str) -> Result<(
             .map_err(|_| anyhow!("the DNS update thread panicked"))?
     })
     .with_context(|| {
-        let verb = match change {
-            Change::Add => "adding",
-            Change::Remove => "removing",
+        let what = match change {
+            Change::Add => "adding the TXT record",
+            Change::Remove => "removing the TXT record",
+            Change::Probe => "checking updates of",
         };
-        format!(
-            "{verb} the TXT record {fqdn} at {} (key `{}`)",
-            server.address, key.name
-        )
+        format!("{what} {fqdn} at {} (key `{}`)", server.address, key.name)
     })
 }
 
@@ -239,7 +248,7 @@ async fn update(
     change: Change,
     fqdn: &str,
     value: &str,
-) -> Result<()> {
+) -> Result<String> {
     let signer = TSigner::new(
         key.secret.clone(),
         key.algorithm.clone(),
@@ -260,6 +269,13 @@ async fn update(
     let response = match change {
         Change::Add => client.append(record, zone.clone(), false).await,
         Change::Remove => client.delete_by_rdata(record, zone.clone()).await,
+        Change::Probe => {
+            // replace a value nobody set by itself: the prerequisite (that it is set) fails
+            let absent = format!("lempctl-check-{}", chrono::Utc::now().timestamp_micros());
+            let mut r = record;
+            r.set_data(RData::TXT(TXT::new(vec![absent])));
+            client.compare_and_swap(r.clone(), r, zone.clone()).await
+        }
     }
     .map_err(|e| {
         // a key the server refuses gets an unsigned answer, which fails verification
@@ -269,9 +285,10 @@ async fn update(
             anyhow::Error::from(e).context("sending the update")
         }
     })?;
-    match response.response_code() {
-        ResponseCode::NoError => Ok(()),
-        code => Err(refused(code, &format!("the update of zone {zone}"))),
+    match (change, response.response_code()) {
+        (Change::Add | Change::Remove, ResponseCode::NoError)
+        | (Change::Probe, ResponseCode::NXRRSet) => Ok(zone.to_string()),
+        (_, code) => Err(refused(code, &format!("the update of zone {zone}"))),
     }
 }
 

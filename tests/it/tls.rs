@@ -521,8 +521,37 @@ fn a_wildcard_certificate_over_dns_01_through_rfc_2136_updates() {
         (Some(200), "u"),
         "served over HTTP"
     );
+    // doctor sees it too, with an update that changes nothing (the zone's serial stays 1)
+    let dns_check = |v: &serde_json::Value| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "acme-dns-update")
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (_, v, _) = sb.json(&["doctor"]);
+    let c = dns_check(&v);
+    assert_eq!(c["result"], "fail", "{v}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not accept the key"),
+        "{c}"
+    );
     // the right key: both names' records are added, checked by the CA through named, removed
     update(&named.key);
+    let (_, v, _) = sb.json(&["doctor"]);
+    let c = dns_check(&v);
+    assert_eq!(c["result"], "ok", "{v}");
+    assert!(c["message"].as_str().unwrap().contains("tls.test"), "{c}");
+    assert!(
+        named.dig("SOA", "tls.test").contains(" 1 60 60 600 60"),
+        "the check changed nothing: {}",
+        named.dig("SOA", "tls.test")
+    );
     let (code, v, err) = sb.json(&["cert", "issue", "--force", "u.tls.test"]);
     assert_eq!(code, 0, "{v} {err}");
     assert_eq!(v["certificates"][0]["result"], "issued", "{v}");
