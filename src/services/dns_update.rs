@@ -217,6 +217,12 @@ pub(crate) fn check(server: &Server<'_>, fqdn: &str) -> Result<String> {
 fn run(server: &Server<'_>, change: Change, fqdn: &str, value: &str) -> Result<String> {
     let key = read_key(server.key_file)?;
     let addr = resolve(server.address)?;
+    if unreachable().contains(&addr) {
+        bail!(
+            "{} ({addr}) could not be reached earlier in this run; not trying again for {fqdn}",
+            server.address
+        );
+    }
     std::thread::scope(|s| {
         s.spawn(|| super::runtime()?.block_on(update(addr, &key, server.ttl, change, fqdn, value)))
             .join()
@@ -230,6 +236,15 @@ fn run(server: &Server<'_>, change: Change, fqdn: &str, value: &str) -> Result<S
         };
         format!("{what} {fqdn} at {} (key `{}`)", server.address, key.name)
     })
+}
+
+/// Servers a connection failed to in this process: a run with many DNS-01 names waits for a
+/// silent server once, not once per name.
+fn unreachable() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<SocketAddr>> {
+    static SET: std::sync::Mutex<std::collections::BTreeSet<SocketAddr>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    SET.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn resolve(address: &str) -> Result<SocketAddr> {
@@ -258,9 +273,13 @@ async fn update(
     let (stream, sender) =
         TcpClientStream::new(addr, None, Some(TIMEOUT), TokioRuntimeProvider::new());
     let (mut client, background) =
-        Client::with_timeout(stream, sender, TIMEOUT, Some(Arc::new(signer)))
-            .await
-            .context("connecting")?;
+        match Client::with_timeout(stream, sender, TIMEOUT, Some(Arc::new(signer))).await {
+            Ok(c) => c,
+            Err(e) => {
+                unreachable().insert(addr);
+                return Err(anyhow::Error::from(e).context("connecting"));
+            }
+        };
     tokio::spawn(background);
     let mut name = Name::from_ascii(fqdn)?;
     name.set_fqdn(true);
@@ -334,6 +353,7 @@ fn refused(code: ResponseCode, what: &str) -> anyhow::Error {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // test fixtures are written directly, not through host::Root
 mod tests {
     use super::*;
 
@@ -388,6 +408,37 @@ mod tests {
                 .unwrap_or_default();
             assert!(e.contains(why), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn a_server_that_cannot_be_reached_is_tried_once_per_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k");
+        std::fs::write(&key, "key k { algorithm hmac-sha256; secret \"YWJj\"; };").unwrap();
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        // a port nothing listens on
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let server = Server {
+            address: &address,
+            key_file: &key,
+            ttl: 60,
+        };
+        let first = format!(
+            "{:#}",
+            add(&server, "_acme-challenge.a.test", "v").unwrap_err()
+        );
+        assert!(first.contains("connecting"), "{first}");
+        let second = format!(
+            "{:#}",
+            add(&server, "_acme-challenge.b.test", "v").unwrap_err()
+        );
+        assert!(second.contains("could not be reached earlier"), "{second}");
     }
 
     #[test]
