@@ -183,6 +183,34 @@ pub(crate) fn valid_db_host(host: &str, allow_patterns: bool) -> Result<(), &'st
     bad("allowed: localhost, an IP address, IP/NETMASK, or a lowercase hostname [a-z0-9.-]")
 }
 
+/// A DNS server's `host[:port]` or `[v6]:port` split into host and port (53 by default); `None`
+/// when it is not one.
+pub fn split_dns_server(s: &str) -> Option<(&str, u16)> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        match after {
+            "" => (host, None),
+            p => (host, Some(p.strip_prefix(':')?)),
+        }
+    } else if s.matches(':').count() > 1 {
+        (s, None) // a bare IPv6 address
+    } else {
+        match s.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    let port = match port {
+        Some(p) => p.parse().ok().filter(|&p: &u16| p != 0)?,
+        None => 53,
+    };
+    let ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:".contains(c));
+    ok.then_some((host, port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +249,23 @@ mod tests {
             "99999999999999999G",
         ] {
             assert_eq!(size_bytes(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn splits_server_addresses() {
+        assert_eq!(split_dns_server("192.0.2.1"), Some(("192.0.2.1", 53)));
+        assert_eq!(
+            split_dns_server("ns1.example.com:5353"),
+            Some(("ns1.example.com", 5353))
+        );
+        assert_eq!(
+            split_dns_server("[2001:db8::1]:53"),
+            Some(("2001:db8::1", 53))
+        );
+        assert_eq!(split_dns_server("2001:db8::1"), Some(("2001:db8::1", 53)));
+        for bad in ["", "ns1:0", "ns1:x", "ns 1", "[::1", "https://ns1/"] {
+            assert_eq!(split_dns_server(bad), None, "{bad}");
         }
     }
 }

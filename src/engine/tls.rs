@@ -330,15 +330,10 @@ impl Answers<'_> {
     /// Adds (`add`) or removes the TXT record `fqdn` = `value`.
     fn record(&self, add: bool, fqdn: &str, value: &str) -> Result<()> {
         if let Some(u) = &self.acme.dns_update {
-            let server = dns_update::Server {
-                address: &u.server,
-                key_file: &u.key_file,
-                ttl: u.ttl,
-            };
             return if add {
-                dns_update::add(&server, fqdn, value)
+                dns_update::add(u, fqdn, value)
             } else {
-                dns_update::remove(&server, fqdn, value)
+                dns_update::remove(u, fqdn, value)
             };
         }
         let hook = self

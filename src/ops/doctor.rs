@@ -709,14 +709,9 @@ fn dns_updates(config: &Config, c: &mut Checks) {
     if names.is_empty() {
         return;
     }
-    let server = dns_update::Server {
-        address: &u.server,
-        key_file: &u.key_file,
-        ttl: u.ttl,
-    };
     let (mut zones, mut failed) = (std::collections::BTreeSet::new(), Vec::new());
     for n in &names {
-        match dns_update::check(&server, n) {
+        match dns_update::check(u, n) {
             Ok(zone) => {
                 zones.insert(zone);
             }

@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+
+use crate::config::global::DnsUpdate;
+use crate::config::values::split_dns_server;
 use hickory_client::client::{Client, ClientHandle};
 use hickory_proto::dnssec::rdata::tsig::TsigAlgorithm;
 use hickory_proto::dnssec::tsig::TSigner;
@@ -34,31 +37,32 @@ pub(crate) struct TsigKey {
     secret: Vec<u8>,
 }
 
-/// Where updates go and what they carry (from `acme.dns_update`).
-pub(crate) struct Server<'a> {
-    /// `host[:port]` (port 53 when absent).
-    pub address: &'a str,
-    pub key_file: &'a Path,
-    pub ttl: u32,
-}
-
 /// Reads a key file: regular, not readable by group or others, one `key "NAME" { algorithm …;
 /// secret "…"; };` clause.
 pub(crate) fn read_key(path: &Path) -> Result<TsigKey> {
-    use std::os::unix::fs::MetadataExt as _;
-    let meta = std::fs::symlink_metadata(path)
-        .with_context(|| format!("{} cannot be read", path.display()))?;
-    if !meta.is_file() {
+    use rustix::fs::{FileType, Mode, OFlags};
+    use std::io::Read as _;
+    // one descriptor for the checks and the read: a link or FIFO put in its place is refused
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("{} cannot be read", path.display()))?;
+    let stat = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
         bail!("{} is not a regular file", path.display());
     }
-    if meta.mode() & 0o077 != 0 {
+    if stat.st_mode & 0o077 != 0 {
         bail!(
             "{} is readable by others (mode {:04o}): the key signs changes to the zone",
             path.display(),
-            meta.mode() & 0o7777
+            stat.st_mode & 0o7777
         );
     }
-    let text = std::fs::read_to_string(path)
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .read_to_string(&mut text)
         .with_context(|| format!("{} cannot be read", path.display()))?;
     parse_key(&text).with_context(|| format!("{} is not a TSIG key file", path.display()))
 }
@@ -156,34 +160,6 @@ fn parse_key(text: &str) -> Result<TsigKey> {
     })
 }
 
-/// `host[:port]` or `[v6]:port` split into host and port (53 by default); `None` when it is not
-/// one.
-pub(crate) fn split_address(s: &str) -> Option<(&str, u16)> {
-    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        match after {
-            "" => (host, None),
-            p => (host, Some(p.strip_prefix(':')?)),
-        }
-    } else if s.matches(':').count() > 1 {
-        (s, None) // a bare IPv6 address
-    } else {
-        match s.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (s, None),
-        }
-    };
-    let port = match port {
-        Some(p) => p.parse().ok().filter(|&p: &u16| p != 0)?,
-        None => 53,
-    };
-    let ok = !host.is_empty()
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-.:".contains(c));
-    ok.then_some((host, port))
-}
-
 /// Which change an update makes.
 #[derive(Clone, Copy)]
 enum Change {
@@ -195,36 +171,36 @@ enum Change {
 
 /// Adds the TXT record `fqdn` = `value` (other values at the name stay: a name and its
 /// wildcard share one record name).
-pub(crate) fn add(server: &Server<'_>, fqdn: &str, value: &str) -> Result<()> {
-    run(server, Change::Add, fqdn, value).map(drop)
+pub(crate) fn add(u: &DnsUpdate, fqdn: &str, value: &str) -> Result<()> {
+    run(u, Change::Add, fqdn, value).map(drop)
 }
 
 /// Removes the TXT record `fqdn` = `value` (only that value).
-pub(crate) fn remove(server: &Server<'_>, fqdn: &str, value: &str) -> Result<()> {
-    run(server, Change::Remove, fqdn, value).map(drop)
+pub(crate) fn remove(u: &DnsUpdate, fqdn: &str, value: &str) -> Result<()> {
+    run(u, Change::Remove, fqdn, value).map(drop)
 }
 
 /// Checks, changing nothing, that the server takes TXT updates for `fqdn` signed with the key,
 /// and returns the zone: the update sent replaces a TXT value nobody set, on the prerequisite
 /// that it is set, so the server answers NXRRSET once it has accepted the signature and its
 /// policy allows the change (RFC 2136 §3.2: prerequisites are checked before anything changes).
-pub(crate) fn check(server: &Server<'_>, fqdn: &str) -> Result<String> {
-    run(server, Change::Probe, fqdn, "")
+pub(crate) fn check(u: &DnsUpdate, fqdn: &str) -> Result<String> {
+    run(u, Change::Probe, fqdn, "")
 }
 
 /// One update on a thread of its own: the ACME order that asks for it is itself async. Returns
 /// the zone it went to.
-fn run(server: &Server<'_>, change: Change, fqdn: &str, value: &str) -> Result<String> {
-    let key = read_key(server.key_file)?;
-    let addr = resolve(server.address)?;
+fn run(u: &DnsUpdate, change: Change, fqdn: &str, value: &str) -> Result<String> {
+    let key = read_key(&u.key_file)?;
+    let addr = resolve(&u.server)?;
     if unreachable().contains(&addr) {
         bail!(
             "{} ({addr}) could not be reached earlier in this run; not trying again for {fqdn}",
-            server.address
+            u.server
         );
     }
     std::thread::scope(|s| {
-        s.spawn(|| super::runtime()?.block_on(update(addr, &key, server.ttl, change, fqdn, value)))
+        s.spawn(|| super::runtime()?.block_on(update(addr, &key, u.ttl, change, fqdn, value)))
             .join()
             .map_err(|_| anyhow!("the DNS update thread panicked"))?
     })
@@ -234,7 +210,7 @@ fn run(server: &Server<'_>, change: Change, fqdn: &str, value: &str) -> Result<S
             Change::Remove => "removing the TXT record",
             Change::Probe => "checking updates of",
         };
-        format!("{what} {fqdn} at {} (key `{}`)", server.address, key.name)
+        format!("{what} {fqdn} at {} (key `{}`)", u.server, key.name)
     })
 }
 
@@ -248,7 +224,7 @@ fn unreachable() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<So
 }
 
 fn resolve(address: &str) -> Result<SocketAddr> {
-    let (host, port) = split_address(address).context("not a `host[:port]` address")?;
+    let (host, port) = split_dns_server(address).context("not a `host[:port]` address")?;
     (host, port)
         .to_socket_addrs()
         .with_context(|| format!("resolving {host}"))?
@@ -411,6 +387,26 @@ mod tests {
     }
 
     #[test]
+    fn a_key_file_is_read_only_when_it_is_a_private_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k");
+        std::fs::write(&key, "key k { algorithm hmac-sha256; secret \"YWJj\"; };").unwrap();
+        let mode = |m| {
+            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(m))
+                .unwrap();
+        };
+        mode(0o600);
+        assert_eq!(read_key(&key).unwrap().name, "k");
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&key, &link).unwrap();
+        let e = format!("{:#}", read_key(&link).err().unwrap());
+        assert!(e.contains("cannot be read"), "a link is not followed: {e}");
+        mode(0o640);
+        let e = format!("{:#}", read_key(&key).err().unwrap());
+        assert!(e.contains("readable by others"), "{e}");
+    }
+
+    #[test]
     fn a_server_that_cannot_be_reached_is_tried_once_per_run() {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("k");
@@ -423,11 +419,11 @@ mod tests {
             .local_addr()
             .unwrap()
             .port();
-        let address = format!("127.0.0.1:{port}");
-        let server = Server {
-            address: &address,
-            key_file: &key,
+        let server = DnsUpdate {
+            server: format!("127.0.0.1:{port}"),
+            key_file: key,
             ttl: 60,
+            propagation_seconds: 0,
         };
         let first = format!(
             "{:#}",
@@ -439,19 +435,5 @@ mod tests {
             add(&server, "_acme-challenge.b.test", "v").unwrap_err()
         );
         assert!(second.contains("could not be reached earlier"), "{second}");
-    }
-
-    #[test]
-    fn splits_server_addresses() {
-        assert_eq!(split_address("192.0.2.1"), Some(("192.0.2.1", 53)));
-        assert_eq!(
-            split_address("ns1.example.com:5353"),
-            Some(("ns1.example.com", 5353))
-        );
-        assert_eq!(split_address("[2001:db8::1]:53"), Some(("2001:db8::1", 53)));
-        assert_eq!(split_address("2001:db8::1"), Some(("2001:db8::1", 53)));
-        for bad in ["", "ns1:0", "ns1:x", "ns 1", "[::1", "https://ns1/"] {
-            assert_eq!(split_address(bad), None, "{bad}");
-        }
     }
 }

@@ -197,9 +197,7 @@ fn dns_update(
 ) -> Option<DnsUpdate> {
     let d = &v.value;
     let server = match &d.server {
-        Some(s) if crate::services::dns_update::split_address(&s.value).is_some() => {
-            s.value.clone()
-        }
+        Some(s) if crate::config::values::split_dns_server(&s.value).is_some() => s.value.clone(),
         Some(s) => {
             ctx.err(
                 s,

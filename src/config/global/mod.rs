@@ -18,7 +18,7 @@ mod s3;
 mod tuning;
 mod wordpress;
 
-pub use acme::{Acme, Certificates, KeyType};
+pub use acme::{Acme, Certificates, DnsUpdate, KeyType};
 pub use alerts::{Alerts, valid_mail_address};
 pub use backup::{BackupGlobal, DEFAULT_BACKUP_EXCLUDES, valid_exclude};
 pub use database::{DEFAULT_CHARSET, DEFAULT_COLLATION, Database, DbAdmin, DbTls};
