@@ -213,6 +213,7 @@ fn needs() -> Need<()> {
 #[test]
 fn a_fleet_converges_moves_a_site_without_a_failed_request_fails_over_and_survives_a_lost_host() {
     require!(needs());
+    let _turn = machine_heavy();
     let f = Fleet::up();
     let wp1 = "wp1.fleet.test";
     f.write_sites(&sites(&[

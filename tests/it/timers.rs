@@ -123,6 +123,7 @@ fn rootfs(dir: &Path, sb: &Sandbox) {
 
 #[test]
 fn timers_fire_under_a_real_systemd_catch_up_and_a_failure_is_mailed_once() {
+    let _turn = machine_heavy();
     require!(
         &[
             "nginx",

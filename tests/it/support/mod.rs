@@ -125,6 +125,17 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lempctl"))
 }
 
+/// Held by the tests that load the whole machine for a minute or more (a systemd booted in a
+/// container, a fleet of network namespaces with its own MariaDB pair). Side by side on 2 cores
+/// they failed together (a MariaDB connection timed out in the fleet, a job in the container
+/// left no record), so they take turns.
+pub fn machine_heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A free port `p` with `p + 1` and `p + 2` free too (HTTP, HTTPS and MariaDB of a sandbox).
 ///
 /// Ports come from below Linux's ephemeral range (32768 and up), where outgoing connections
