@@ -599,9 +599,16 @@ pub fn site_text(s: &crate::ops::site::SiteInfo) -> String {
 
 pub fn status_text(s: &Status, detail: bool) -> String {
     let mut out = format!("service manager: {}\n", s.manager);
+    let w = s
+        .services
+        .iter()
+        .map(|svc| svc.service.len())
+        .max()
+        .unwrap_or(0)
+        .max(14);
     for svc in &s.services {
         let mut line = format!(
-            "{:<14} {}",
+            "{:<w$} {}",
             svc.service,
             if svc.running { "running" } else { "stopped" }
         );

@@ -442,6 +442,7 @@ pub struct TuningFile {
     pub opcache_mb_per_site: Option<S<u32>>,
     pub opcache_files_per_site: Option<S<u32>>,
     pub nofile_soft_limit: Option<S<u32>>,
+    pub php_fpm_masters: Option<S<u32>>,
     pub site_uid_min: Option<S<u32>>,
     pub site_uid_max: Option<S<u32>>,
 }

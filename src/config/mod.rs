@@ -90,16 +90,51 @@ impl Config {
         v
     }
 
-    /// The services lempctl manages on this host: each PHP-FPM master, then nginx.
+    /// The services lempctl manages on this host: each PHP-FPM master (the distribution's of
+    /// every version in use, then lempctl's own, `tuning.php_fpm_masters`), then nginx.
     pub fn services(&self) -> Vec<crate::host::service_manager::Service> {
         use crate::host::service_manager::Service;
         let mut out: Vec<Service> = self
-            .php_versions()
+            .fpm_masters()
             .into_iter()
             .map(Service::PhpFpm)
             .collect();
         out.push(Service::Nginx);
         out
+    }
+
+    /// The enabled PHP sites of version `v` on each of its masters (index: the master's number).
+    /// Each master has its own opcache, shared by these sites.
+    pub fn pools_per_master(&self, v: &crate::host::machine::PhpVersion) -> Vec<usize> {
+        let mut pools = vec![0; usize::from(self.global.tuning.php_fpm_masters)];
+        for php in self
+            .sites
+            .iter()
+            .filter(|s| s.enabled)
+            .filter_map(|s| s.php.as_ref())
+        {
+            if php.version == *v
+                && let Some(n) = pools.get_mut(usize::from(php.shard))
+            {
+                *n += 1;
+            }
+        }
+        pools
+    }
+
+    /// Every PHP-FPM master of the versions in use: `tuning.php_fpm_masters` per version.
+    pub fn fpm_masters(&self) -> Vec<crate::host::machine::FpmId> {
+        self.php_versions()
+            .into_iter()
+            .flat_map(|version| {
+                (0..self.global.tuning.php_fpm_masters).map(move |shard| {
+                    crate::host::machine::FpmId {
+                        version: version.clone(),
+                        shard,
+                    }
+                })
+            })
+            .collect()
     }
 
     pub fn site(&self, name: &Fqdn) -> Option<&Site> {

@@ -11,8 +11,9 @@ use super::health::{self, Probe};
 use super::plan::{Op, Plan};
 use super::state::State;
 use crate::config::Config;
-use crate::config::global::{ManagerKind, PhpVersion, Scheduler};
+use crate::config::global::{ManagerKind, Scheduler};
 use crate::host::exec::Cmd;
+use crate::host::machine::FpmId;
 use crate::host::service_manager::{self, Service};
 use crate::host::{Journal, Root, accounts};
 use crate::services::{nginx, php_fpm, systemd};
@@ -37,6 +38,10 @@ struct Undo<'a> {
     journal: Journal,
     users: Vec<String>,
     old_state: &'a State,
+    /// lempctl's own PHP-FPM masters this run started (stopped again by a rollback) and stopped
+    /// (started again).
+    started: Vec<Service>,
+    stopped: Vec<Service>,
 }
 
 impl Undo<'_> {
@@ -47,9 +52,20 @@ impl Undo<'_> {
                 problems.push(format!("removing user {u}: {e:#}"));
             }
         }
+        let m = self.config.global.machine();
         for s in reloaded {
-            if let Err(e) = service_manager::reload(self.root, &self.config.global.machine(), s) {
-                problems.push(format!("reloading {s} after rollback: {e:#}"));
+            let (done, what) = if self.started.contains(s) {
+                (service_manager::stop(self.root, &m, s), "stopping")
+            } else {
+                (service_manager::reload(self.root, &m, s), "reloading")
+            };
+            if let Err(e) = done {
+                problems.push(format!("{what} {s} after rollback: {e:#}"));
+            }
+        }
+        for s in &self.stopped {
+            if let Err(e) = service_manager::start(self.root, &m, s) {
+                problems.push(format!("starting {s} after rollback: {e:#}"));
             }
         }
         if let Err(e) = self
@@ -100,6 +116,8 @@ pub(crate) fn execute(
             },
             users: Vec::new(),
             old_state: state,
+            started: Vec::new(),
+            stopped: Vec::new(),
         },
         db_done: Vec::new(),
         outcome: Outcome::default(),
@@ -111,6 +129,7 @@ pub(crate) fn execute(
     run.validate()?;
     let mut reloaded = run.reload()?;
     run.retire_pools(&mut reloaded)?;
+    run.stop_removed_masters(&reloaded)?;
     run.health_after(addr, &probes, &before, &reloaded)?;
     run.purge(purges)?;
     let outcome = run.outcome;
@@ -389,9 +408,9 @@ impl Run<'_> {
             for s in plan.reloads() {
                 match s {
                     Service::Nginx => nginx::check_config(root, g)?,
-                    Service::PhpFpm(v) => {
-                        if php_has_pools(root, config, v) {
-                            php_fpm::check_config(root, g, v)?;
+                    Service::PhpFpm(id) => {
+                        if php_has_pools(root, config, id) {
+                            php_fpm::check_config(root, g, id)?;
                         }
                     }
                 }
@@ -416,7 +435,9 @@ impl Run<'_> {
                             .exists()
                     {
                         units.push(t.clone());
-                        units.push(t.replace(".timer", ".service"));
+                        if t.ends_with(".timer") {
+                            units.push(t.replace(".timer", ".service"));
+                        }
                     }
                 }
                 systemd::verify(root, g, &units)?;
@@ -426,17 +447,27 @@ impl Run<'_> {
         validation.map_err(|e| self.fail(e, &[]))
     }
 
-    /// Reloads each affected service once; a service that is not running is left alone.
+    /// Reloads each affected service once; a service that is not running is left alone, but
+    /// one of lempctl's own PHP-FPM masters is started (when its version's main master runs).
     /// PHP-FPM goes first and nginx waits until the new pools listen, so nginx never sends a
     /// request to a socket that does not exist yet; after nginx, its old workers are waited
     /// for (they still send requests to the pools they knew).
     fn reload(&mut self) -> Result<Vec<Service>> {
         let (root, config, g) = (self.root, self.config, &self.config.global);
         let mut reloaded = Vec::new();
+        // units first: a new master's unit must be loaded before it starts
+        if g.scheduler == Scheduler::Systemd
+            && g.manager == ManagerKind::Systemd
+            && root.is_host()
+            && !self.plan.units.is_empty()
+            && let Err(e) = systemd::daemon_reload(g)
+        {
+            return Err(self.fail(e, &reloaded));
+        }
         let mut order: Vec<&Service> = self.plan.reloads().collect();
         order.sort_by_key(|s| matches!(s, Service::Nginx));
         for s in order {
-            if matches!(s, Service::PhpFpm(v) if !php_has_pools(root, config, v)) {
+            if matches!(s, Service::PhpFpm(id) if !php_has_pools(root, config, id)) {
                 continue;
             }
             if *s == Service::Nginx
@@ -460,6 +491,13 @@ impl Run<'_> {
                         ));
                     }
                 }
+                _ if s.is_own_master() && main_master_runs(root, g, s) => {
+                    if let Err(e) = service_manager::start(root, &g.machine(), s) {
+                        return Err(self.fail(e.context(format!("starting {s}")), &reloaded));
+                    }
+                    self.undo.started.push(s.clone());
+                    reloaded.push(s.clone());
+                }
                 _ => self.outcome.warnings.push(format!(
                     "{s} is not running; the new configuration takes effect when it starts"
                 )),
@@ -469,14 +507,6 @@ impl Run<'_> {
             self.outcome
                 .warnings
                 .push(format!("recording the reloads for status: {e:#}"));
-        }
-        if g.scheduler == Scheduler::Systemd
-            && g.manager == ManagerKind::Systemd
-            && root.is_host()
-            && !self.plan.units.is_empty()
-            && let Err(e) = systemd::daemon_reload(g)
-        {
-            return Err(self.fail(e, &reloaded));
         }
         // one reload of a running fail2ban when its jails changed (a restart would forget bans)
         if fail2ban_changed(self.plan, g)
@@ -496,13 +526,13 @@ impl Run<'_> {
             .iter()
             .filter_map(|site| {
                 let (pool, socket) = (site.paths.pool.as_ref()?, site.paths.pool_socket.as_ref()?);
-                let v = &site.php.as_ref()?.version;
+                let master = site.php.as_ref()?.master();
                 let written = self
                     .plan
                     .changes
                     .iter()
                     .any(|c| matches!(&c.op, Op::Write { path, .. } if path == pool));
-                (written && reloaded.contains(&Service::PhpFpm(v.clone())))
+                (written && reloaded.contains(&Service::PhpFpm(master)))
                     .then(|| self.root.path(socket))
             })
             .collect();
@@ -524,17 +554,17 @@ impl Run<'_> {
             }
         }
         for s in versions {
-            let Service::PhpFpm(v) = &s else { continue };
-            if !php_has_pools(root, config, v) {
+            let Service::PhpFpm(id) = &s else { continue };
+            if !php_has_pools(root, config, id) {
                 continue;
             }
-            if let Ok(Some(0)) = php_fpm::process_control_timeout(root, g, v) {
+            if let Ok(Some(0)) = php_fpm::process_control_timeout(root, g, id) {
                 self.outcome.warnings.push(format!(
                     "{s}: process_control_timeout is 0, so its reloads cut running PHP requests; set it to 10s in {} (`lempctl doctor` checks it)",
-                    root.path(&g.fpm(v).main_conf()).display()
+                    root.path(&g.master(&id.version, id.shard).main_conf()).display()
                 ));
             }
-            let step = php_fpm::check_config(root, g, v).and_then(|()| {
+            let step = php_fpm::check_config(root, g, id).and_then(|()| {
                 if service_manager::is_running(root, &g.machine(), &s)? {
                     service_manager::reload(root, &g.machine(), &s)
                         .with_context(|| format!("reloading {s}"))?;
@@ -546,6 +576,29 @@ impl Run<'_> {
             }
             if !reloaded.contains(&s) {
                 reloaded.push(s);
+            }
+        }
+        Ok(())
+    }
+
+    /// lempctl's own masters whose main configuration this run removed (fewer
+    /// `tuning.php_fpm_masters`) stop, now that their pools retired.
+    fn stop_removed_masters(&mut self, reloaded: &[Service]) -> Result<()> {
+        let (root, config, g, plan) = (self.root, self.config, &self.config.global, self.plan);
+        for s in plan.reloads() {
+            let Service::PhpFpm(id) = s else { continue };
+            if !s.is_own_master() || php_has_pools(root, config, id) {
+                continue;
+            }
+            let step = service_manager::is_running(root, &g.machine(), s).and_then(|running| {
+                if running {
+                    service_manager::stop(root, &g.machine(), s)?;
+                    self.undo.stopped.push(s.clone());
+                }
+                Ok(())
+            });
+            if let Err(e) = step {
+                return Err(self.fail(e.context(format!("stopping {s}")), reloaded));
             }
         }
         Ok(())
@@ -661,6 +714,14 @@ fn retired_pool(
     (!taken).then_some(s)
 }
 
+/// The distribution's master of an own master's version runs (lempctl's masters run beside it,
+/// never instead: while it is stopped for maintenance, lempctl starts none of them).
+fn main_master_runs(root: &Root, g: &crate::config::Global, s: &Service) -> bool {
+    let Service::PhpFpm(id) = s else { return false };
+    let main = Service::PhpFpm(FpmId::main(id.version.clone()));
+    service_manager::is_running(root, &g.machine(), &main).unwrap_or(false)
+}
+
 /// The run writes or removes a file of the managed fail2ban configuration.
 fn fail2ban_changed(plan: &Plan, g: &crate::config::Global) -> bool {
     plan.changes.iter().any(|c| match &c.op {
@@ -669,14 +730,19 @@ fn fail2ban_changed(plan: &Plan, g: &crate::config::Global) -> bool {
     })
 }
 
-/// True when the version's pool directory holds at least one pool (php-fpm refuses to start or
-/// test without one unless its main config defines a pool itself).
-fn php_has_pools(root: &Root, config: &Config, version: &PhpVersion) -> bool {
+/// True when the master has a pool to run (php-fpm refuses to start or test without one unless
+/// its main config defines a pool itself): lempctl's own masters define one while their main
+/// configuration exists; the distribution's needs a file in its pool directory.
+fn php_has_pools(root: &Root, config: &Config, id: &FpmId) -> bool {
     let g = &config.global;
+    let fpm = g.master(&id.version, id.shard);
+    if fpm.is_own() {
+        return root.path(&fpm.main_conf()).is_file();
+    }
     if g.manager == ManagerKind::Direct {
         return true;
     }
-    std::fs::read_dir(root.path(&g.fpm(version).pool_dir()))
+    std::fs::read_dir(root.path(&fpm.pool_dir()))
         .map(|mut d| d.next().is_some())
         .unwrap_or(false)
 }

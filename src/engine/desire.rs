@@ -158,6 +158,7 @@ fn host_wide(
         });
     }
     opcache(out, r, config)?;
+    fpm_masters(out, r, map, config)?;
     nginx_nofile(out, config);
     log_rotation(out, root, r, map, config)?;
     fail2ban(out, r, map, config)?;
@@ -208,25 +209,107 @@ fn snippets(
     Ok(())
 }
 
-/// Opcache is shared by every pool of a PHP version's master: sized to the sites it carries.
+/// Opcache is shared by every pool of a PHP-FPM master: sized to the sites of the busiest of
+/// the version's masters (their ini directory is one).
 fn opcache(out: &mut Vec<Resource>, r: &Renderer, config: &Config) -> Result<()> {
     let g = &config.global;
-    let mut versions: std::collections::BTreeMap<&PhpVersion, usize> =
-        std::collections::BTreeMap::new();
+    let mut versions: std::collections::BTreeSet<&PhpVersion> = std::collections::BTreeSet::new();
     for s in config.sites.iter().filter(|s| s.enabled) {
         if let Some(php) = &s.php {
-            *versions.entry(&php.version).or_default() += 1;
+            versions.insert(&php.version);
         }
     }
-    for (v, n) in &versions {
-        let fpm = g.fpm(v);
-        let text = r.render("php/opcache.ini.j2", &context::opcache(g, v.as_str(), *n))?;
+    for v in versions {
+        let n = config.pools_per_master(v).into_iter().max().unwrap_or(0);
+        let text = r.render("php/opcache.ini.j2", &context::opcache(g, v.as_str(), n))?;
         out.push(Resource::File {
-            path: fpm.conf_d().join("90-lempctl-opcache.ini"),
+            path: g.fpm(v).conf_d().join("90-lempctl-opcache.ini"),
+            contents: text.into_bytes(),
+            perms: Perms::root(0o644),
+            site: None,
+            affects: Affects::Services(g.masters(v).map(|m| m.service()).collect()),
+        });
+    }
+    Ok(())
+}
+
+/// Where lempctl's own PHP-FPM masters write their error logs (`lempctl-php8.2-fpm-N.log`).
+fn masters_log_dir(g: &Global) -> PathBuf {
+    g.paths.php_log_dir.join("masters")
+}
+
+/// lempctl's own PHP-FPM masters (`tuning.php_fpm_masters`): each one's main configuration,
+/// and under systemd its unit, enabled through a `multi-user.target.wants` link.
+fn fpm_masters(
+    out: &mut Vec<Resource>,
+    r: &Renderer,
+    map: &context::PathMap,
+    config: &Config,
+) -> Result<()> {
+    let g = &config.global;
+    let shown = |p: &Path| map.show(p).display().to_string();
+    for id in config.fpm_masters().iter().filter(|id| id.shard > 0) {
+        let fpm = g.master(&id.version, id.shard);
+        let unit = fpm.service().unit();
+        let text = r.render(
+            "php-fpm/master.conf.j2",
+            &minijinja::context! {
+                unit => &unit,
+                version => id.version.as_str(),
+                shard => id.shard,
+                masters => g.tuning.php_fpm_masters,
+                pid => shown(&fpm.pid_file()),
+                error_log => shown(&masters_log_dir(g).join(format!("{unit}.log"))),
+                user => &g.web_user,
+                group => &g.web_group,
+                placeholder_socket => shown(&fpm.placeholder_socket()),
+                pool_dir => shown(&fpm.pool_dir()),
+            },
+        )?;
+        out.push(Resource::Dir {
+            path: masters_log_dir(g),
+            perms: Perms::root(0o755),
+            site: None,
+        });
+        out.push(Resource::Dir {
+            path: fpm.pool_dir(),
+            perms: Perms::root(0o755),
+            site: None,
+        });
+        out.push(Resource::File {
+            path: fpm.main_conf(),
             contents: text.into_bytes(),
             perms: Perms::root(0o644),
             site: None,
             affects: Affects::Service(fpm.service()),
+        });
+        if g.manager != crate::config::global::ManagerKind::Systemd {
+            continue;
+        }
+        let file = format!("{unit}.service");
+        let text = r.render(
+            "units/lempctl-php-fpm.service.j2",
+            &minijinja::context! {
+                unit => &unit,
+                version => id.version.as_str(),
+                shard => id.shard,
+                program => fpm.program().display().to_string(),
+                conf => shown(&fpm.main_conf()),
+            },
+        )?;
+        let dir = &g.paths.systemd_dir;
+        out.push(Resource::File {
+            path: dir.join(&file),
+            contents: text.into_bytes(),
+            perms: Perms::root(0o644),
+            site: None,
+            affects: Affects::Unit(file.clone()),
+        });
+        out.push(Resource::Link {
+            path: dir.join("multi-user.target.wants").join(&file),
+            target: dir.join(&file),
+            site: None,
+            affects: Affects::Unit(file),
         });
     }
     Ok(())
@@ -302,7 +385,8 @@ fn log_rotation(
     }
     let fpm_pids: Vec<String> = versions
         .iter()
-        .map(|v| shown(&g.fpm(v).pid_file()))
+        .flat_map(|v| g.masters(v))
+        .map(|m| shown(&m.pid_file()))
         .collect();
     let text = r.render(
         "logrotate/lempctl.j2",
@@ -311,7 +395,14 @@ fn log_rotation(
             templates_dir => g.paths.templates_dir.display().to_string(),
             nginx_logs => nginx_logs,
             nginx_pid => shown(&g.direct.nginx_pid),
-            slow_logs => (!fpm_pids.is_empty()).then(|| shown(&g.paths.php_log_dir.join("*.slow.log"))),
+            slow_logs => (!fpm_pids.is_empty()).then(|| {
+                let mut logs = vec![shown(&g.paths.php_log_dir.join("*.slow.log"))];
+                if g.tuning.php_fpm_masters > 1 {
+                    // the error logs of lempctl's own masters, apart from any site's log
+                    logs.push(shown(&masters_log_dir(g).join("*.log")));
+                }
+                logs.join(" ")
+            }),
             fpm_pids => fpm_pids,
             site_logs => site_logs,
             frequency => g.log_rotation.frequency,
@@ -627,7 +718,7 @@ fn site_configs(
             contents: text.into_bytes(),
             perms: Perms::root(0o644),
             site: Some(name),
-            affects: Affects::Service(g.fpm(&php.version).service()),
+            affects: Affects::Service(Service::PhpFpm(php.master())),
         });
     }
     Ok(())

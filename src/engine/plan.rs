@@ -269,6 +269,7 @@ impl Planner<'_> {
             Affects::Service(s) => {
                 self.affected.insert(s.clone());
             }
+            Affects::Services(all) => self.affected.extend(all.iter().cloned()),
             Affects::Unit(u) => {
                 self.p.units.insert(u.clone());
             }
@@ -1161,8 +1162,9 @@ mod tests {
             false,
             prune(),
             &|s| {
-                s.files.get_mut(Path::new(PATH)).unwrap().service =
-                    Some(Service::PhpFpm(v74.clone()));
+                s.files.get_mut(Path::new(PATH)).unwrap().service = Some(Service::PhpFpm(
+                    crate::host::machine::FpmId::main(v74.clone()),
+                ));
             },
         );
         assert_eq!(reloads(&p), ["php7.4-fpm"]);

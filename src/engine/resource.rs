@@ -11,6 +11,8 @@ use crate::host::service_manager::Service;
 pub(crate) enum Affects {
     Nothing,
     Service(Service),
+    /// Every PHP-FPM master of a version (their shared ini directory); recorded with the first.
+    Services(Vec<Service>),
     /// A systemd unit or drop-in (`systemd-analyze verify`, daemon-reload).
     Unit(String),
 }
@@ -20,6 +22,7 @@ impl Affects {
     pub(crate) fn service(&self) -> Option<Service> {
         match self {
             Affects::Service(s) => Some(s.clone()),
+            Affects::Services(s) => s.first().cloned(),
             Affects::Nothing | Affects::Unit(_) => None,
         }
     }

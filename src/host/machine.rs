@@ -46,6 +46,54 @@ impl From<PhpVersion> for String {
     }
 }
 
+/// One PHP-FPM master: its PHP version and which of the version's masters it is. Master 0 is
+/// the distribution's (`php8.2-fpm`); masters 1.. are lempctl's own (`tuning.php_fpm_masters`),
+/// which spread the pools so that no master forks workers with every pool in its memory.
+/// Written as `8.2` for master 0 (so state files from before masters keep their meaning) and
+/// `8.2/3` for the others.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct FpmId {
+    pub version: PhpVersion,
+    pub shard: u16,
+}
+
+impl FpmId {
+    /// The distribution's master of `version`.
+    pub fn main(version: PhpVersion) -> Self {
+        Self { version, shard: 0 }
+    }
+}
+
+impl std::fmt::Display for FpmId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.shard {
+            0 => write!(f, "{}", self.version),
+            n => write!(f, "{}/{n}", self.version),
+        }
+    }
+}
+
+impl TryFrom<String> for FpmId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let (v, shard) = match s.split_once('/') {
+            Some((v, n)) => (v, n.parse().map_err(|_| format!("`{s}`: bad master"))?),
+            None => (s.as_str(), 0),
+        };
+        let version = PhpVersion::try_from(v.to_owned())?;
+        Ok(Self { version, shard })
+    }
+}
+
+impl From<FpmId> for String {
+    fn from(id: FpmId) -> Self {
+        id.to_string()
+    }
+}
+
 /// A service lempctl reloads.
 #[derive(
     Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
@@ -53,16 +101,24 @@ impl From<PhpVersion> for String {
 #[serde(rename_all = "kebab-case")]
 pub enum Service {
     Nginx,
-    PhpFpm(PhpVersion),
+    PhpFpm(FpmId),
 }
 
 impl Service {
-    /// The unit / init script name on Debian.
+    /// The unit / init script name on Debian; lempctl's own masters are `lempctl-php8.2-fpm-N`.
     pub fn unit(&self) -> String {
         match self {
             Service::Nginx => "nginx".into(),
-            Service::PhpFpm(v) => format!("php{v}-fpm"),
+            Service::PhpFpm(FpmId { version, shard: 0 }) => format!("php{version}-fpm"),
+            Service::PhpFpm(FpmId { version, shard }) => {
+                format!("lempctl-php{version}-fpm-{shard}")
+            }
         }
+    }
+
+    /// One of lempctl's own PHP-FPM masters (started and stopped by `apply`).
+    pub fn is_own_master(&self) -> bool {
+        matches!(self, Service::PhpFpm(id) if id.shard > 0)
     }
 }
 
@@ -147,6 +203,26 @@ pub(crate) fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_master_is_written_as_its_version_and_number() {
+        let main: FpmId = serde_json::from_str("\"8.2\"").unwrap();
+        assert_eq!(main, FpmId::main(PhpVersion::parse("8.2").unwrap()));
+        assert_eq!(Service::PhpFpm(main.clone()).unit(), "php8.2-fpm");
+        let own: FpmId = serde_json::from_str("\"8.2/3\"").unwrap();
+        assert_eq!(own.shard, 3);
+        assert_eq!(serde_json::to_string(&own).unwrap(), "\"8.2/3\"");
+        assert_eq!(serde_json::to_string(&main).unwrap(), "\"8.2\"");
+        assert_eq!(Service::PhpFpm(own.clone()).unit(), "lempctl-php8.2-fpm-3");
+        assert!(Service::PhpFpm(own).is_own_master());
+        assert!(!Service::PhpFpm(main).is_own_master());
+        for bad in ["\"8.2/x\"", "\"8/1\"", "\"8.2/\""] {
+            assert!(serde_json::from_str::<FpmId>(bad).is_err(), "{bad}");
+        }
+        // a state file from before masters names the service as it always did
+        let old: Service = serde_json::from_str("{\"php-fpm\":\"8.2\"}").unwrap();
+        assert_eq!(old.unit(), "php8.2-fpm");
+    }
 
     #[test]
     fn versions_are_major_dot_minor() {

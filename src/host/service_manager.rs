@@ -1,6 +1,7 @@
 //! Reloading and querying nginx and PHP-FPM under the configured manager: systemd, SysV init
 //! scripts, or `direct` (private instances found by pid file and signalled with nix).
-//! Services are only ever reloaded here, never restarted.
+//! Services are only ever reloaded here, never restarted; only lempctl's own PHP-FPM masters
+//! are started and stopped (`start`, `stop`), as `tuning.php_fpm_masters` adds or removes them.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use super::root::Root;
 pub(crate) fn pid_file(root: &Root, m: &Machine<'_>, svc: &Service) -> std::path::PathBuf {
     match svc {
         Service::Nginx => root.path(&m.direct.nginx_pid),
-        Service::PhpFpm(v) => root.path(&m.fpm(v).pid_file()),
+        Service::PhpFpm(id) => root.path(&m.master(&id.version, id.shard).pid_file()),
     }
 }
 
@@ -118,6 +119,54 @@ fn reload_inner(root: &Root, m: &Machine<'_>, svc: &Service) -> Result<()> {
                     .with_context(|| format!("{svc} did not come back after SIGUSR2"))?;
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Starts one of lempctl's own PHP-FPM masters and waits until it runs (systemd: its unit,
+/// after the daemon-reload that loaded it; `direct`: the program with its main configuration).
+pub(crate) fn start(root: &Root, m: &Machine<'_>, svc: &Service) -> Result<()> {
+    let Service::PhpFpm(id) = svc else {
+        bail!("{svc} is never started by lempctl");
+    };
+    match m.manager {
+        ManagerKind::Systemd => {
+            Cmd::new(&m.programs.systemctl)
+                .arg("start")
+                .arg(svc.unit())
+                .run()?;
+        }
+        ManagerKind::Direct => {
+            m.master(&id.version, id.shard).start_cmd(root).run()?;
+            let pid_file = pid_file(root, m, svc);
+            wait_until(Duration::from_secs(10), || running_pid(&pid_file).is_some())
+                .with_context(|| format!("{svc} did not start"))?;
+        }
+        ManagerKind::Sysv => {
+            bail!("{svc}: lempctl starts its own PHP-FPM masters only under systemd or `direct`")
+        }
+    }
+    Ok(())
+}
+
+/// Stops one of lempctl's own PHP-FPM masters gracefully (SIGQUIT: running requests finish)
+/// and waits until it exited.
+pub(crate) fn stop(root: &Root, m: &Machine<'_>, svc: &Service) -> Result<()> {
+    match m.manager {
+        ManagerKind::Systemd => {
+            Cmd::new(&m.programs.systemctl)
+                .arg("stop")
+                .arg(svc.unit())
+                .run()?;
+        }
+        ManagerKind::Direct | ManagerKind::Sysv => {
+            let Some(pid) = running_pid(&pid_file(root, m, svc)) else {
+                return Ok(());
+            };
+            kill(pid, Signal::SIGQUIT).with_context(|| format!("stopping {svc}"))?;
+            wait_until(Duration::from_secs(30), || kill(pid, None).is_err())
+                .with_context(|| format!("{svc} did not stop"))?;
         }
     }
     Ok(())

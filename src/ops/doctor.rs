@@ -17,13 +17,14 @@ use serde::Serialize;
 
 use super::Context;
 use crate::config::Config;
-use crate::config::global::{Global, Scheduler};
+use crate::config::global::{Global, PhpVersion, Scheduler};
 use crate::config::site::Challenge;
 use crate::engine::drift::{self, Drift};
 use crate::engine::permissions;
 use crate::engine::state::State;
+use crate::host::php::FpmMaster;
 use crate::host::service_manager::{self, Service};
-use crate::host::{disk, dns, limits};
+use crate::host::{Root, disk, dns, limits};
 use crate::services::{self, ValidationError, dns_update};
 
 /// Free space or inodes below this share of a filesystem: `warn`.
@@ -195,32 +196,10 @@ fn configuration(ctx: &Context, config: &Config, state: Option<&State>, c: &mut 
     versions.sort();
     versions.dedup();
     for v in &versions {
-        let program = g.fpm(v).program();
-        let name = program.file_name().map_or_else(
-            || program.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        match services::php_fpm::check_config(root, g, v) {
-            Ok(()) => c.ok("php-fpm-config", format!("{name} -t passed")),
-            Err(e) => c.fail(
-                "php-fpm-config",
-                rejection(&e),
-                format!("run `{name} -t` for every error and fix the pool or ini file it names"),
-            ),
+        for fpm in g.masters(v) {
+            php_fpm_master(c, root, g, &fpm);
         }
-        if let Ok(Some(0)) = services::php_fpm::process_control_timeout(root, g, v) {
-            c.warn(
-                "php-fpm-reload",
-                format!(
-                    "{name}: process_control_timeout is 0: every reload (each `apply` that changes a pool) kills the PHP requests still running"
-                ),
-                format!(
-                    "set `process_control_timeout = 10s` in the [global] section of {}, then restart {}",
-                    root.path(&g.fpm(v).main_conf()).display(),
-                    Service::PhpFpm(v.clone()).unit()
-                ),
-            );
-        }
+        pools_per_master(c, config, v);
     }
     if g.fail2ban.is_some() {
         match services::fail2ban::check_config(root, g) {
@@ -278,6 +257,70 @@ fn configuration(ctx: &Context, config: &Config, state: Option<&State>, c: &mut 
                 ),
             ),
         }
+    }
+}
+
+/// `php-fpm -t` of one master, and its reload grace (`process_control_timeout`).
+fn php_fpm_master(c: &mut Checks, root: &Root, g: &Global, fpm: &FpmMaster<'_>) {
+    let program = fpm.program();
+    let name = program.file_name().map_or_else(
+        || program.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let unit = fpm.service().unit();
+    if fpm.is_own() && !root.path(&fpm.main_conf()).is_file() {
+        c.fail(
+            "php-fpm-config",
+            format!("{unit}: its main configuration {} is missing", root.path(&fpm.main_conf()).display()),
+            "run `lempctl apply`: it writes the configuration of every master `tuning.php_fpm_masters` asks for and starts it".into(),
+        );
+        return;
+    }
+    match services::php_fpm::check_config(root, g, &fpm.id()) {
+        Ok(()) => c.ok("php-fpm-config", format!("{unit}: {name} -t passed")),
+        Err(e) => c.fail(
+            "php-fpm-config",
+            rejection(&e),
+            format!("run `{name} -t` for every error and fix the pool or ini file it names"),
+        ),
+    }
+    if let Ok(Some(0)) = services::php_fpm::process_control_timeout(root, g, &fpm.id()) {
+        c.warn(
+            "php-fpm-reload",
+            format!(
+                "{unit}: process_control_timeout is 0: every reload (each `apply` that changes a pool) kills the PHP requests still running"
+            ),
+            format!(
+                "set `process_control_timeout = 10s` in the [global] section of {}, then restart {unit}",
+                root.path(&fpm.main_conf()).display(),
+            ),
+        );
+    }
+}
+
+/// Pools one PHP-FPM master carries at most before waking them from idle gets slow (each
+/// new worker is a fork of a master holding every pool: docs/performance.md).
+const POOLS_PER_MASTER_WARN: usize = 250;
+
+/// The busiest master of version `v` carries few enough pools.
+fn pools_per_master(c: &mut Checks, config: &Config, v: &PhpVersion) {
+    let pools = config.pools_per_master(v);
+    let most = pools.iter().copied().max().unwrap_or(0);
+    let total: usize = pools.iter().sum();
+    if most <= POOLS_PER_MASTER_WARN {
+        c.ok(
+            "php-fpm-masters",
+            format!(
+                "PHP {v}: {total} pools over {} master(s), at most {most} in one",
+                pools.len()
+            ),
+        );
+    } else {
+        c.warn(
+            "php-fpm-masters",
+            format!("PHP {v}: one master carries {most} pools; waking idle pools (a `status` with probes, traffic after a quiet night) forks workers of a master that holds them all and takes seconds"),
+            format!("set `tuning.php_fpm_masters: {}` in lempctl.yaml (about 100 pools per master) and run `lempctl apply`", total.div_ceil(100).min(64)),
+        );
     }
 }
 
@@ -383,13 +426,20 @@ fn open_files(ctx: &Context, config: &Config, c: &mut Checks) {
     }
 }
 
-/// Each PHP version's opcache against the enabled PHP sites that share it.
+/// Each PHP version's opcache against the enabled PHP sites that share it: those of its
+/// busiest master (each master has its own).
 fn opcache(ctx: &Context, config: &Config, c: &mut Checks) {
     let g = &config.global;
     let mut versions: BTreeMap<_, usize> = BTreeMap::new();
     for s in config.sites.iter().filter(|s| s.enabled) {
         if let Some(php) = &s.php {
-            *versions.entry(php.version.clone()).or_default() += 1;
+            versions.entry(php.version.clone()).or_insert_with(|| {
+                config
+                    .pools_per_master(&php.version)
+                    .into_iter()
+                    .max()
+                    .unwrap_or(0)
+            });
         }
     }
     let keys = [

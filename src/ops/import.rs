@@ -16,6 +16,7 @@ use serde::Serialize;
 use super::Context;
 use crate::config::{self, ConfigError, ConfigErrors, Fqdn, Site, UsageError};
 use crate::engine::state::{FileRecord, LinkRecord, State, sha256};
+use crate::host::machine::FpmId;
 use crate::host::service_manager::Service;
 use crate::host::{Journal, Perms, Root, accounts};
 
@@ -765,7 +766,7 @@ fn adopt_all(
             .map_or_else(|| g.php_version.clone(), |p| p.version.clone());
         for (path, service) in [
             (&a.old_vhost, Service::Nginx),
-            (&a.old_pool, Service::PhpFpm(php)),
+            (&a.old_pool, Service::PhpFpm(FpmId::main(php))),
         ] {
             let bytes = root
                 .read(path)?

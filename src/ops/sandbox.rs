@@ -324,8 +324,13 @@ pub(crate) fn start(ctx: &Context) -> Result<Vec<ServiceState>> {
                     .arg(ctx.root.path(&g.direct.nginx_conf))
                     .run()?;
             }
-            Service::PhpFpm(v) => {
-                g.fpm(v).start_cmd(&ctx.root).run()?;
+            Service::PhpFpm(id) => {
+                let fpm = g.master(&id.version, id.shard);
+                // lempctl's own masters exist once `apply` wrote their configuration
+                if fpm.is_own() && !ctx.root.path(&fpm.main_conf()).is_file() {
+                    continue;
+                }
+                fpm.start_cmd(&ctx.root).run()?;
             }
         }
         service_manager::wait_until(Duration::from_secs(10), || {

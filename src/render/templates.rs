@@ -53,6 +53,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/php-fpm/pool.conf.j2"),
     ),
     (
+        "php-fpm/master.conf.j2",
+        include_str!("../../templates/php-fpm/master.conf.j2"),
+    ),
+    (
         "php/opcache.ini.j2",
         include_str!("../../templates/php/opcache.ini.j2"),
     ),
@@ -108,6 +112,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     (
         "units/lempctl-alert@.service.j2",
         include_str!("../../systemd/lempctl-alert@.service.j2"),
+    ),
+    (
+        "units/lempctl-php-fpm.service.j2",
+        include_str!("../../systemd/lempctl-php-fpm.service.j2"),
     ),
     (
         "units/lempctl-apply.service.j2",

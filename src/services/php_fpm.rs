@@ -1,4 +1,4 @@
-//! PHP-FPM: testing the configuration of one version's master with the real binary
+//! PHP-FPM: testing the configuration of one master with the real binary
 //! (`host::php::FpmMaster` owns its paths and command lines).
 
 use anyhow::Result;
@@ -6,12 +6,12 @@ use anyhow::Result;
 use super::ValidationError;
 use crate::config::global::{Global, ManagerKind, PhpVersion};
 use crate::host::Root;
+use crate::host::machine::FpmId;
 
-/// `php-fpmX.Y -t`; on failure the error quotes php-fpm (file and line).
-pub(crate) fn check_config(root: &Root, g: &Global, version: &PhpVersion) -> Result<()> {
-    let fpm = g.fpm(version);
-    let private = g.manager == ManagerKind::Direct || !root.is_host();
-    let out = fpm.test_cmd(root, private).output()?;
+/// `php-fpmX.Y -t` of master `id`; on failure the error quotes php-fpm (file and line).
+pub(crate) fn check_config(root: &Root, g: &Global, id: &FpmId) -> Result<()> {
+    let fpm = g.master(&id.version, id.shard);
+    let out = test_output(root, g, id, &[])?;
     if out.status.success() {
         return Ok(());
     }
@@ -30,6 +30,41 @@ pub(crate) fn check_config(root: &Root, g: &Global, version: &PhpVersion) -> Res
         message,
     }
     .into())
+}
+
+/// `php-fpmX.Y -t` (`extra`: more options) of master `id` as this run can test it: on the
+/// host; a private master with its main configuration under the root; one of lempctl's own
+/// rendered under `--root` for a host run by systemd, from a copy of its main configuration
+/// with the paths it names moved under the root (php-fpm reads its configuration after
+/// closing stdin, so the copy is a root-only file in the state directory, removed after).
+fn test_output(
+    root: &Root,
+    g: &Global,
+    id: &FpmId,
+    extra: &[&str],
+) -> Result<std::process::Output> {
+    let fpm = g.master(&id.version, id.shard);
+    let private = g.manager == ManagerKind::Direct || !root.is_host();
+    if !(fpm.is_own() && !root.is_host() && g.manager != ManagerKind::Direct) {
+        return Ok(fpm.test_cmd(root, private).args(extra).output()?);
+    }
+    let conf = root.read(&fpm.main_conf())?.unwrap_or_default();
+    let copy = g
+        .paths
+        .state_dir
+        .join(format!("{}.test.conf", fpm.service().unit()));
+    root.write_private(
+        &copy,
+        fpm.staged_conf(root, &String::from_utf8_lossy(&conf))
+            .as_bytes(),
+        0o600,
+    )?;
+    let out = fpm
+        .staged_test_cmd(root, &root.path(&copy))
+        .args(extra)
+        .output();
+    root.remove_tree(&copy)?;
+    Ok(out?)
 }
 
 /// The values of the ini settings `keys` as this version's master loads them (from
@@ -60,13 +95,8 @@ fn parse_info(text: &str, keys: &[&str]) -> std::collections::BTreeMap<String, S
 /// The master's `process_control_timeout` in seconds, from `php-fpmX.Y -tt` (which prints the
 /// whole configuration it would load). 0, PHP-FPM's default, lets a reload kill every request
 /// still running; `None` when the value is not in the output.
-pub(crate) fn process_control_timeout(
-    root: &Root,
-    g: &Global,
-    version: &PhpVersion,
-) -> Result<Option<u64>> {
-    let private = g.manager == ManagerKind::Direct || !root.is_host();
-    let out = g.fpm(version).test_cmd(root, private).arg("-t").output()?;
+pub(crate) fn process_control_timeout(root: &Root, g: &Global, id: &FpmId) -> Result<Option<u64>> {
+    let out = test_output(root, g, id, &["-t"])?;
     Ok(parse_process_control_timeout(&String::from_utf8_lossy(
         &out.stderr,
     )))

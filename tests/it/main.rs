@@ -24,6 +24,7 @@ mod dry_run;
 mod fail2ban;
 mod failures;
 mod fleet;
+mod fpm_masters;
 mod import;
 mod kinds;
 mod logrotate;

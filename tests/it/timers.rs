@@ -9,17 +9,6 @@ use std::process::Command;
 
 use crate::support::*;
 
-const NSPAWN: &str = "/opt/lempctl-nspawn/usr/bin/systemd-nspawn";
-
-fn nspawn() -> Need<()> {
-    if Path::new(NSPAWN).is_file() {
-        return Ok(());
-    }
-    Err(missing(&format!(
-        "{NSPAWN} missing: scripts/install-deps extracts it from Debian's systemd-container"
-    )))
-}
-
 const PROMTOOL: &str = "/opt/lempctl-promtool/usr/bin/promtool";
 
 fn promtool() -> Need<()> {
@@ -34,44 +23,9 @@ fn promtool() -> Need<()> {
 const BACKUP: &str = "lempctl-backup@st.ns.test";
 const SYNC: &str = "lempctl-s3sync@fail.ns.test";
 
-/// A minimal root for the container: the host's `/usr` is bound read-only over `usr/`.
+/// The container's root: the generic one, with both timers last fired two days ago.
 fn rootfs(dir: &Path, sb: &Sandbox) {
-    for d in [
-        "usr", "etc", "proc", "sys", "dev", "run", "tmp", "var/log", "root",
-    ] {
-        std::fs::create_dir_all(dir.join(d)).unwrap();
-    }
-    for d in ["bin", "sbin", "lib", "lib64"] {
-        std::os::unix::fs::symlink(format!("usr/{d}"), dir.join(d)).unwrap();
-    }
-    for f in ["os-release", "passwd", "group"] {
-        std::fs::copy(Path::new("/etc").join(f), dir.join("etc").join(f)).unwrap();
-    }
-    assert!(
-        Command::new("systemd-machine-id-setup")
-            .arg(format!("--root={}", dir.display()))
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
-    // the units lempctl rendered, as a host's /etc/systemd/system
-    let units = dir.join("etc/systemd/system");
-    std::fs::create_dir_all(dir.join("etc/systemd")).unwrap();
-    assert!(
-        Command::new("cp")
-            .arg("-a")
-            .arg(sb.path("/etc/systemd/system"))
-            .arg(&units)
-            .status()
-            .unwrap()
-            .success()
-    );
-    std::os::unix::fs::symlink(
-        "/usr/lib/systemd/system/multi-user.target",
-        units.join("default.target"),
-    )
-    .unwrap();
+    let units = container::rootfs(dir, sb);
     let stamps = dir.join("var/lib/systemd/timers");
     std::fs::create_dir_all(&stamps).unwrap();
     let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
@@ -90,10 +44,11 @@ fn rootfs(dir: &Path, sb: &Sandbox) {
     // the probe: waits for both jobs and the alert, runs status, powers off
     let root = sb.root().display();
     let alert = format!("lempctl-alert@{SYNC}.service.service");
-    std::fs::write(
-        dir.join("probe.sh"),
-        format!(
-            "#!/bin/sh\nJ={root}/var/lib/lempctl/jobs\nfor i in $(seq 1 300); do\n  \
+    container::probe(
+        dir,
+        "timers.target",
+        &format!(
+            "J={root}/var/lib/lempctl/jobs\nfor i in $(seq 1 300); do\n  \
              if grep -qs '\"last_end\": [0-9]' \"$J/{BACKUP}.json\" && grep -qs '\"last_end\": [0-9]' \"$J/{SYNC}.json\" \\\n    \
              && [ \"$(systemctl show -p ActiveState --value '{alert}')\" = inactive ] \\\n    \
              && [ \"$(systemctl show -p ExecMainExitTimestampMonotonic --value '{alert}')\" != 0 ]; then break; fi\n  \
@@ -101,24 +56,7 @@ fn rootfs(dir: &Path, sb: &Sandbox) {
              systemctl list-timers --all --no-pager\nsystemctl poweroff\n",
             bin = env!("CARGO_BIN_EXE_lempctl"),
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        dir.join("probe.sh"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    std::fs::write(
-        units.join("probe.service"),
-        "[Unit]\nAfter=timers.target\n[Service]\nType=oneshot\nStandardOutput=tty\nExecStart=/probe.sh\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(units.join("multi-user.target.wants")).unwrap();
-    std::os::unix::fs::symlink(
-        "/etc/systemd/system/probe.service",
-        units.join("multi-user.target.wants/probe.service"),
-    )
-    .unwrap();
+    );
 }
 
 #[test]
@@ -132,7 +70,7 @@ fn timers_fire_under_a_real_systemd_catch_up_and_a_failure_is_mailed_once() {
             "timeout",
             "cp"
         ],
-        nspawn(),
+        container::nspawn(),
         promtool()
     );
     let sb = Sandbox::new()
@@ -171,16 +109,7 @@ fn timers_fire_under_a_real_systemd_catch_up_and_a_failure_is_mailed_once() {
         .unwrap();
     rootfs(container.path(), &sb);
     let started = chrono::Utc::now().timestamp();
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(NSPAWN)
-        .args(["-q", "-b", "-D"])
-        .arg(container.path())
-        .args(["--bind-ro=/usr", "--register=no", "--keep-unit"])
-        .arg(format!("--bind={}", sb.root().display()))
-        .arg(format!("--bind-ro={}", env!("CARGO_BIN_EXE_lempctl")))
-        .output()
-        .unwrap();
+    let out = container::boot(container.path(), &sb, &[]);
     let console = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

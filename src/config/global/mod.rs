@@ -111,9 +111,38 @@ impl Global {
         }
     }
 
-    /// The PHP-FPM master of version `v`.
+    /// The distribution's PHP-FPM master of version `v`.
     pub fn fpm<'a>(&'a self, v: &'a PhpVersion) -> FpmMaster<'a> {
         self.machine().fpm(v)
+    }
+
+    /// PHP-FPM master `shard` of version `v`.
+    pub fn master<'a>(&'a self, v: &'a PhpVersion, shard: u16) -> FpmMaster<'a> {
+        self.machine().master(v, shard)
+    }
+
+    /// Every master of version `v` (`tuning.php_fpm_masters`).
+    pub fn masters<'a>(&'a self, v: &'a PhpVersion) -> impl Iterator<Item = FpmMaster<'a>> {
+        (0..self.tuning.php_fpm_masters).map(move |k| self.master(v, k))
+    }
+
+    /// The master that carries the pool of site `name`: the jump consistent hash (Lamping and
+    /// Veach, 2014) of FNV-1a of the name, so a site stays on its master while the number of
+    /// masters stays the same, and going from N to N+1 masters moves only about 1/(N+1) of the
+    /// sites (to the new one).
+    pub fn shard_of(&self, name: &str) -> u16 {
+        let masters = i64::from(self.tuning.php_fpm_masters.max(1));
+        let mut key = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let (mut bucket, mut next) = (0_i64, 0_i64);
+        while next < masters {
+            bucket = next;
+            key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+            // the published algorithm: f64 is exact enough for bucket counts this small
+            next = ((bucket + 1) as f64 * ((1_u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
+        }
+        u16::try_from(bucket).unwrap_or(0)
     }
 }
 
@@ -200,7 +229,7 @@ pub fn validate(file: &Path, g: GlobalFile, errors: &mut Vec<ConfigError>) -> Gl
                     None
                 }
             });
-    let tuning = tuning::section(&mut ctx, g.tuning.unwrap_or_default());
+    let tuning = tuning::section(&mut ctx, g.tuning.unwrap_or_default(), manager);
     let database = database::section(&mut ctx, g.database.unwrap_or_default());
     let wp = wordpress::section(&mut ctx, g.wordpress.unwrap_or_default(), &paths.state_dir);
     let s3 = s3::section(&mut ctx, g.s3.unwrap_or_default());

@@ -197,6 +197,10 @@ pub fn validate(
     }
     let (name, kind) = (name?, kind?);
     let user = names::system_user(&name);
+    let php = php.map(|mut php| {
+        php.shard = global.shard_of(name.as_str());
+        php
+    });
     let paths = site_paths(global, &name, &user, &document_root, php.as_ref());
     let s3 = s3.map(|mut s| {
         // relative sources (and the default) are inside the site directory
@@ -426,8 +430,21 @@ pub fn site_paths(
         upload_tmp_dir: site_dir.join("upload-tmp"),
         vhost: p.nginx_dir.join("sites-available").join(&conf),
         vhost_enabled: p.nginx_dir.join("sites-enabled").join(&conf),
-        pool: php.map(|php| global.fpm(&php.version).pool_dir().join(&conf)),
-        pool_socket: php.map(|_| p.run_dir.join("php").join(format!("{user}.sock"))),
+        pool: php.map(|php| {
+            global
+                .master(&php.version, php.shard)
+                .pool_dir()
+                .join(&conf)
+        }),
+        // a site moved to another master gets another socket, so nginx changes over only
+        // once the new pool listens, and the old pool retires as a replaced one
+        pool_socket: php.map(|php| {
+            let file = match php.shard {
+                0 => format!("{user}.sock"),
+                n => format!("{user}.m{n}.sock"),
+            };
+            p.run_dir.join("php").join(file)
+        }),
         access_log: p.nginx_log_dir.join(format!("{name}.access.log")),
         error_log: p.nginx_log_dir.join(format!("{name}.error.log")),
         php_error_log: site_dir.join("logs/php-error.log"),

@@ -21,6 +21,8 @@ pub enum Pm {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Php {
     pub version: PhpVersion,
+    /// Which of the version's PHP-FPM masters carries the pool (`Global::shard_of`).
+    pub shard: u16,
     pub pm: Pm,
     pub max_children: u32,
     pub process_idle_timeout: u32,
@@ -41,6 +43,16 @@ pub struct Php {
     /// reported as warnings by `apply`.
     #[serde(skip)]
     pub deprecations: Vec<String>,
+}
+
+impl Php {
+    /// The PHP-FPM master of the site's pool.
+    pub fn master(&self) -> crate::host::machine::FpmId {
+        crate::host::machine::FpmId {
+            version: self.version.clone(),
+            shard: self.shard,
+        }
+    }
 }
 
 const INI_KEY_ALLOWED: &str =
@@ -95,6 +107,7 @@ pub(super) fn section(
 fn settings(ctx: &mut Ctx<'_>, f: Option<&PhpFile>, global: &Global) -> Php {
     let mut php = Php {
         version: global.php_version.clone(),
+        shard: 0,
         pm: Pm::Ondemand,
         max_children: 4,
         process_idle_timeout: 10,

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 
+pub mod container;
 mod moto;
 pub mod named;
 pub mod pebble;
