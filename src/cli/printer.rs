@@ -133,11 +133,15 @@ impl Printer {
                 (Action::Update, false) => "Updated",
                 (Action::Delete, false) => "Deleted",
                 (Action::Reload, false) => "Reloaded",
+                (Action::Start, false) => "Started",
+                (Action::Stop, false) => "Stopped",
                 (Action::Archive, false) => "Archived",
                 (Action::Create, true) => "Would create",
                 (Action::Update, true) => "Would update",
                 (Action::Delete, true) => "Would delete",
                 (Action::Reload, true) => "Would reload",
+                (Action::Start, true) => "Would start",
+                (Action::Stop, true) => "Would stop",
                 (Action::Archive, true) => "Would archive",
             };
             let _ = writeln!(err, "{verb:>13} {} {}", c.kind, c.target);

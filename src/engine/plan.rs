@@ -791,10 +791,31 @@ impl Planner<'_> {
         }
     }
 
+    /// How the run acts on an affected service: one of lempctl's own PHP-FPM masters starts
+    /// when its main configuration is new and stops when it goes (`apply` decides from what
+    /// runs: `Op::Reload` either way); every other service reloads.
+    fn service_action(&self, s: &Service) -> Action {
+        let Service::PhpFpm(id) = s else {
+            return Action::Reload;
+        };
+        let g = &self.config.global;
+        let conf = g.master(&id.version, id.shard).main_conf();
+        if !s.is_own_master() {
+            Action::Reload
+        } else if !self.desired_files.contains(&conf) {
+            Action::Stop
+        } else if !self.root.path(&conf).exists() {
+            Action::Start
+        } else {
+            Action::Reload
+        }
+    }
+
     /// Only services whose files changed are reloaded, once each, after everything is written.
     fn finish(mut self) -> Plan {
         for s in std::mem::take(&mut self.affected) {
-            self.change(Action::Reload, "service", s.unit(), None, Op::Reload(s));
+            let action = self.service_action(&s);
+            self.change(action, "service", s.unit(), None, Op::Reload(s));
         }
         self.p
     }

@@ -112,5 +112,10 @@ pub enum Action {
     Update,
     Delete,
     Reload,
+    /// One of lempctl's own PHP-FPM masters that `tuning.php_fpm_masters` adds (started once
+    /// written, while its version's main master runs).
+    Start,
+    /// One of lempctl's own PHP-FPM masters that `tuning.php_fpm_masters` no longer has.
+    Stop,
     Archive,
 }

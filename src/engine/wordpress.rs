@@ -11,6 +11,7 @@ use super::resource::{Affects, Resource};
 use super::secrets::SiteSecrets;
 use crate::config::global::{DbAdmin, Global};
 use crate::config::site::{Cache, Site, SiteDb, Wordpress};
+use crate::host::service_manager::Service;
 use crate::host::{Perms, Root};
 use crate::render::{Renderer, context::PathMap};
 
@@ -122,12 +123,16 @@ pub(crate) fn resources(
         },
     )?;
     // Holds the database password: readable by the site's PHP only (nginx denies it anyway).
+    // A change reloads the site's PHP-FPM master: opcache would serve the previous file for up
+    // to `opcache.revalidate_freq` (2 s), the old database host after a failover among it.
     out.resources.push(Resource::File {
         path: p.document_root.join("wp-config.php"),
         contents: text.into_bytes(),
         perms: Perms::new(u, u, 0o600),
         site: Some(name.clone()),
-        affects: Affects::Nothing,
+        affects: site.php.as_ref().map_or(Affects::Nothing, |php| {
+            Affects::Service(Service::PhpFpm(php.master()))
+        }),
     });
     if site.cache == Cache::Fastcgi {
         out.resources.push(Resource::Dir {

@@ -222,13 +222,17 @@ pub(crate) fn status(ctx: &Context, opts: &StatusOptions) -> Result<Status> {
             Action::Update => "update",
             Action::Delete => "delete",
             Action::Reload => "reload",
+            Action::Start => "start",
+            Action::Stop => "stop",
             Action::Archive => "archive",
         };
         format!("{action} {} {}", c.kind, c.target)
     };
     let pending_host: Vec<String> = changes
         .iter()
-        .filter(|c| c.site.is_none() && c.action != Action::Reload)
+        .filter(|c| {
+            c.site.is_none() && !matches!(c.action, Action::Reload | Action::Start | Action::Stop)
+        })
         .map(describe)
         .collect();
     let backups = crate::engine::backup::statuses(&ctx.root, g).unwrap_or_default();

@@ -75,6 +75,20 @@ fn pools_spread_over_own_masters_and_come_back_without_a_failed_request() {
     set_masters(&sb, "3");
     let (code, v, err) = sb.json(&["apply"]);
     assert_eq!(code, 0, "{err}\n{v}");
+    let service = |v: &serde_json::Value, action: &str, unit: &str| {
+        v["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["action"] == action && c["kind"] == "service" && c["target"] == unit)
+    };
+    for k in [1, 2] {
+        assert!(
+            service(&v, "start", &format!("lempctl-php8.2-fpm-{k}")),
+            "{v}"
+        );
+    }
+    assert!(service(&v, "reload", "php8.2-fpm"), "{v}");
     for (site, shard) in SITES {
         let pool = match shard {
             0 => format!("/etc/php/8.2/fpm/pool.d/{site}.conf"),
@@ -156,6 +170,12 @@ fn pools_spread_over_own_masters_and_come_back_without_a_failed_request() {
     stop.store(true, Ordering::Relaxed);
     let asked = asker.join().unwrap();
     assert_eq!(code, 0, "{err}\n{v}");
+    for k in [1, 2] {
+        assert!(
+            service(&v, "stop", &format!("lempctl-php8.2-fpm-{k}")),
+            "{v}"
+        );
+    }
     assert!(asked > 10, "{asked} requests");
     assert_eq!(*failures.lock().unwrap(), Vec::<String>::new());
     let main = master_pid(&sb, 0);
