@@ -25,6 +25,12 @@ pub(crate) struct HealthError {
     pub failures: Vec<String>,
 }
 
+/// A run failed after it changed the host, and every change was undone (the step's own error
+/// follows).
+#[derive(Debug, thiserror::Error)]
+#[error("the run failed; every change of this run was rolled back")]
+pub(crate) struct RolledBack;
+
 /// What happened, for the report.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
@@ -80,7 +86,11 @@ impl Undo<'_> {
     fn fail(&mut self, err: anyhow::Error, reloaded: &[Service]) -> anyhow::Error {
         let problems = self.rollback(reloaded);
         if problems.is_empty() {
-            err
+            // rejections and failed health checks say so themselves
+            let says = err
+                .chain()
+                .any(|c| c.is::<HealthError>() || c.is::<crate::services::ValidationError>());
+            if says { err } else { err.context(RolledBack) }
         } else {
             err.context(format!(
                 "rollback was incomplete:\n  {}",

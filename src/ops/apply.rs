@@ -69,6 +69,7 @@ pub(crate) fn apply(ctx: &Context, opts: &ApplyOptions) -> Result<Report> {
         let rolled_back = e.chain().any(|c| {
             c.is::<crate::engine::apply::HealthError>()
                 || c.is::<crate::services::ValidationError>()
+                || c.is::<crate::engine::apply::RolledBack>()
         });
         if rolled_back && !opts.dry_run {
             e.context(

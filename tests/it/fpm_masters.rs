@@ -41,6 +41,30 @@ fn served_by(sb: &Sandbox, site: &str) -> i32 {
     rest.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// Every file (with its contents) and directory under the services' configuration.
+fn configuration(sb: &Sandbox) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    fn walk(
+        dir: &std::path::Path,
+        out: &mut std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>,
+    ) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let path = e.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                out.insert(path.clone(), Vec::new());
+                walk(&path, out);
+            } else {
+                out.insert(path.clone(), std::fs::read(&path).unwrap_or_default());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for d in ["/etc/nginx", "/etc/php", "/etc/logrotate.d"] {
+        walk(&sb.path(d), &mut out);
+    }
+    out
+}
+
 fn set_masters(sb: &Sandbox, n: &str) {
     let p = sb.path("/etc/lempctl/lempctl.yaml");
     let text = std::fs::read_to_string(&p).unwrap();
@@ -295,4 +319,73 @@ fn an_own_master_starts_and_reloads_from_its_unit_under_a_real_systemd() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(listening > 0, "the site's pool listens: {seen}");
+}
+
+/// A run that started new masters and then fails is rolled back completely: the started
+/// masters are stopped, their files are gone, and every site is still answered by the master
+/// that served it before.
+#[test]
+fn a_failed_run_stops_the_masters_it_started() {
+    require!(&["nginx", "php-fpm8.2", "useradd"]);
+    let mut sb = Sandbox::new();
+    for (site, _) in SITES {
+        sb = sb.site(
+            &format!("{site}.yaml"),
+            &format!("name: {site}\nkind: php\n"),
+        );
+    }
+    let sb = sb.started();
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 0, "{err}\n{v}");
+    let main = master_pid(&sb, 0);
+    for (site, _) in SITES {
+        sb.write(
+            &format!("/srv/www/{site}/htdocs/pid.php"),
+            "<?php echo getmypid();",
+        );
+        assert_eq!(served_by(&sb, site), main);
+    }
+    let before = configuration(&sb);
+
+    // An override whose masters load none of their pools: php-fpm accepts it and the masters
+    // start, but the moved sites' sockets never listen.
+    let ours = lempctl::render::templates::EMBEDDED
+        .iter()
+        .find(|(n, _)| *n == "php-fpm/master.conf.j2")
+        .unwrap()
+        .1;
+    let broken = ours.replace("{{ pool_dir }}/*.conf", "{{ pool_dir }}/*.none");
+    assert_ne!(broken, ours);
+    sb.write("/etc/lempctl/templates/php-fpm/master.conf.j2", &broken);
+    set_masters(&sb, "3");
+    let (code, v, err) = sb.json(&["apply"]);
+    assert_eq!(code, 1, "{err}\n{v}");
+    assert!(
+        err.contains("rolled back") && !err.contains("incomplete"),
+        "{err}"
+    );
+    for k in [1, 2] {
+        assert!(!pid_file(&sb, k).exists(), "master {k} stopped");
+        assert!(
+            !sb.path(&format!("/etc/php/8.2/fpm/lempctl-{k}/php-fpm.conf"))
+                .exists()
+        );
+    }
+    let running = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|c| {
+            String::from_utf8_lossy(c)
+                .contains(&format!("{}/etc/php/8.2/fpm/lempctl-", sb.root().display()))
+        })
+        .count();
+    assert_eq!(running, 0, "no own master of this sandbox runs");
+    // (a reload of a daemonizing master under `direct` gives it a new pid)
+    let main = master_pid(&sb, 0);
+    for (site, _) in SITES {
+        assert_eq!(served_by(&sb, site), main, "{site}");
+    }
+    // the configuration as it was: every file and directory under nginx's, PHP's and
+    // logrotate's directories, by content
+    assert_eq!(before, configuration(&sb));
 }
