@@ -248,6 +248,13 @@ fn fpm_masters(
 ) -> Result<()> {
     let g = &config.global;
     let shown = |p: &Path| map.show(p).display().to_string();
+    if g.tuning.php_fpm_masters > 1 {
+        out.push(Resource::Dir {
+            path: masters_log_dir(g),
+            perms: Perms::root(0o755),
+            site: None,
+        });
+    }
     for id in config.fpm_masters().iter().filter(|id| id.shard > 0) {
         let fpm = g.master(&id.version, id.shard);
         let unit = fpm.service().unit();
@@ -266,11 +273,6 @@ fn fpm_masters(
                 pool_dir => shown(&fpm.pool_dir()),
             },
         )?;
-        out.push(Resource::Dir {
-            path: masters_log_dir(g),
-            perms: Perms::root(0o755),
-            site: None,
-        });
         out.push(Resource::Dir {
             path: fpm.pool_dir(),
             perms: Perms::root(0o755),

@@ -57,6 +57,13 @@ pub fn rootfs(dir: &Path, sb: &Sandbox) -> PathBuf {
         units.join("default.target"),
     )
     .unwrap();
+    // a unit slow to stop at power-off must not hold the test for systemd's default 90 s
+    std::fs::create_dir_all(dir.join("etc/systemd/system.conf.d")).unwrap();
+    std::fs::write(
+        dir.join("etc/systemd/system.conf.d/lempctl-test.conf"),
+        "[Manager]\nDefaultTimeoutStopSec=10s\n",
+    )
+    .unwrap();
     units
 }
 
