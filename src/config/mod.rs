@@ -125,15 +125,8 @@ impl Config {
     /// Every PHP-FPM master of the versions in use: `tuning.php_fpm_masters` per version.
     pub fn fpm_masters(&self) -> Vec<crate::host::machine::FpmId> {
         self.php_versions()
-            .into_iter()
-            .flat_map(|version| {
-                (0..self.global.tuning.php_fpm_masters).map(move |shard| {
-                    crate::host::machine::FpmId {
-                        version: version.clone(),
-                        shard,
-                    }
-                })
-            })
+            .iter()
+            .flat_map(|v| self.global.masters(v).map(|m| m.id()))
             .collect()
     }
 

@@ -65,6 +65,18 @@ fn configuration(sb: &Sandbox) -> std::collections::BTreeMap<std::path::PathBuf,
     out
 }
 
+/// A started sandbox with the PHP sites of `SITES`.
+fn started_with_sites() -> Sandbox {
+    let mut sb = Sandbox::new();
+    for (site, _) in SITES {
+        sb = sb.site(
+            &format!("{site}.yaml"),
+            &format!("name: {site}\nkind: php\n"),
+        );
+    }
+    sb.started()
+}
+
 fn set_masters(sb: &Sandbox, n: &str) {
     let p = sb.path("/etc/lempctl/lempctl.yaml");
     let text = std::fs::read_to_string(&p).unwrap();
@@ -75,14 +87,7 @@ fn set_masters(sb: &Sandbox, n: &str) {
 #[test]
 fn pools_spread_over_own_masters_and_come_back_without_a_failed_request() {
     require!(&["nginx", "php-fpm8.2", "useradd"]);
-    let mut sb = Sandbox::new();
-    for (site, _) in SITES {
-        sb = sb.site(
-            &format!("{site}.yaml"),
-            &format!("name: {site}\nkind: php\n"),
-        );
-    }
-    let sb = sb.started();
+    let sb = started_with_sites();
 
     // Not a number of masters lempctl runs: exit 2, the field named, nothing written.
     set_masters(&sb, "0");
@@ -327,14 +332,7 @@ fn an_own_master_starts_and_reloads_from_its_unit_under_a_real_systemd() {
 #[test]
 fn a_failed_run_stops_the_masters_it_started() {
     require!(&["nginx", "php-fpm8.2", "useradd"]);
-    let mut sb = Sandbox::new();
-    for (site, _) in SITES {
-        sb = sb.site(
-            &format!("{site}.yaml"),
-            &format!("name: {site}\nkind: php\n"),
-        );
-    }
-    let sb = sb.started();
+    let sb = started_with_sites();
     let (code, v, err) = sb.json(&["apply"]);
     assert_eq!(code, 0, "{err}\n{v}");
     let main = master_pid(&sb, 0);
